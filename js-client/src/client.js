@@ -1,0 +1,633 @@
+// The client's state machine: find the owner, open a transport, deliver events, and decide what
+// to do when the connection ends (resume, back off, fall back, move, refresh the token, or stop).
+// Transports know framing; this file knows the protocol's rules. Clock, random, storage and the
+// browser APIs are injectable so unit tests run without sleeping or a network.
+
+import {
+  Action,
+  CloseCode,
+  ErrorCode,
+  EventType,
+  TRANSPORTS,
+  actionForClose,
+  actionForStatus,
+} from "./codes.js";
+import { backoffDelay, backoffOptions } from "./backoff.js";
+import { Emitter } from "./emitter.js";
+import { HalleyError } from "./errors.js";
+import { readErrorBody, transportUrl } from "./event.js";
+import { owner } from "./hash.js";
+import { parseMap } from "./map.js";
+import * as websocket from "./transports/websocket.js";
+import * as sse from "./transports/sse.js";
+import * as longpoll from "./transports/longpoll.js";
+
+const TRANSPORT_MODULES = { websocket, sse, longpoll };
+
+export const DEFAULTS = Object.freeze({
+  helloTimeoutMs: 10000,
+  longPollTimeoutMs: longpoll.DEFAULT_LONGPOLL_TIMEOUT_MS,
+  heartbeatMs: 30000,
+  maxReconnectDelayMs: 60000,
+  storageKey: "halley.transport",
+});
+
+/** Where the pieces of a connection attempt can end; see `decide`. */
+const FALLBACK = "fallback";
+
+export class Client {
+  #o;
+  #deps;
+  #emitter = new Emitter();
+  #state = "disconnected";
+  #started = false;
+  #closed = false;
+  #map;
+  #token;
+  #freshToken = false;
+  #lastEventId;
+  #node;
+  #url;
+  #overrideUrl;
+  #transport;
+  #transportIndex = 0;
+  #attempt = 0;
+  #wsStrikes = 0;
+  #moves = 0;
+  #done = false;
+  #handle;
+  #cancel;
+
+  constructor(options) {
+    this.#o = checkOptions(options);
+    const d = options.deps ?? {};
+    this.#deps = {
+      fetch: d.fetch ?? ((...args) => globalThis.fetch(...args)),
+      WebSocket: d.WebSocket,
+      setTimeout: d.setTimeout ?? ((fn, ms) => globalThis.setTimeout(fn, ms)),
+      clearTimeout: d.clearTimeout ?? ((id) => globalThis.clearTimeout(id)),
+      random: d.random ?? Math.random,
+      storage:
+        options.storage === undefined ? defaultStorage() : options.storage,
+    };
+    this.#token = options.token;
+    this.#lastEventId = options.lastEventId;
+    if (options.map !== undefined) this.#map = toMap(options.map);
+    const remembered = this.#o.transport ? undefined : this.#remembered();
+    this.#transportIndex = Math.max(
+      0,
+      this.#o.transports.indexOf(remembered ?? this.#o.transports[0]),
+    );
+  }
+
+  /** Adds a listener; returns a function that removes it. */
+  on(type, listener) {
+    return this.#emitter.on(type, listener);
+  }
+
+  /** Adds a listener for messages of one channel; returns a function that removes it. */
+  onChannel(channel, listener) {
+    return this.#emitter.on(`channel:${channel}`, listener);
+  }
+
+  get state() {
+    return this.#state;
+  }
+
+  get info() {
+    return {
+      state: this.#state,
+      node: this.#node,
+      url: this.#url,
+      transport: this.#state === "connected" ? this.#transport : undefined,
+      lastEventId: this.#lastEventId,
+    };
+  }
+
+  /** Starts connecting; calling it again does nothing. Returns the client. */
+  connect() {
+    if (this.#started || this.#closed) return this;
+    this.#started = true;
+    this.#run().catch((err) =>
+      this.#stop(
+        new HalleyError(ErrorCode.PROTOCOL_ERROR, String(err?.stack ?? err), {
+          fatal: true,
+          cause: err,
+        }),
+      ),
+    );
+    return this;
+  }
+
+  /** Closes the connection for good; no listener is called after the `disconnected` state. */
+  close() {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#handle?.close();
+    this.#cancel?.();
+    this.#final(undefined);
+  }
+
+  async #run() {
+    while (!this.#closed) {
+      this.#setState("connecting");
+      const next = await this.#once();
+      if (this.#closed) return;
+      if (next === null) continue;
+      await this.#sleep(next);
+    }
+  }
+
+  /** One attempt: prepare, connect, wait for the end, then decide. Returns the delay before the next one, or null for at once. */
+  async #once() {
+    if (!this.#map) {
+      const error = await this.#loadMap();
+      if (error) return this.#retryLater(error);
+    }
+    if (
+      this.#token === undefined &&
+      !(await this.#refreshToken("no token yet"))
+    )
+      return null;
+    const node = owner(this.#o.userId, this.#map);
+    this.#node = this.#overrideUrl ? undefined : node.id;
+    this.#url = this.#overrideUrl ?? node.publicUrl;
+    this.#transport =
+      this.#o.transport ?? this.#o.transports[this.#transportIndex];
+    const result = await this.#open(this.#transport, this.#url);
+    if (this.#closed) return null;
+    if (result.ready) this.#attempt = 0;
+    let action = decide(result, { forced: this.#o.transport !== undefined });
+    if (action === Action.PROBE) action = await this.#probe(result);
+    return this.#act(action, result);
+  }
+
+  async #act(action, result) {
+    const serverError = errorFrom(result);
+    switch (action) {
+      case Action.STOP:
+        if (result.code === CloseCode.NORMAL) this.#stop(undefined);
+        else
+          this.#stop(
+            serverError ??
+              new HalleyError(
+                ErrorCode.BAD_REQUEST,
+                "the node refused the connection",
+                { fatal: true },
+              ),
+          );
+        return null;
+      case Action.TOKEN: {
+        if (this.#freshToken && !result.ready) {
+          this.#stop(
+            new HalleyError(
+              ErrorCode.TOKEN_REFUSED,
+              `a fresh token from getToken was rejected: ${serverError?.message ?? "401"}`,
+              { status: serverError?.status, fatal: true },
+            ),
+          );
+          return null;
+        }
+        if (!this.#o.getToken) {
+          this.#stop(
+            new HalleyError(
+              ErrorCode.TOKEN_REFUSED,
+              `the token was rejected and there is no getToken to ask for another: ${serverError?.message ?? "401"}`,
+              { status: serverError?.status, fatal: true },
+            ),
+          );
+          return null;
+        }
+        await this.#refreshToken(serverError?.message ?? "401");
+        return null;
+      }
+      case Action.MOVED: {
+        const target = movedTarget(result);
+        const error = await this.#loadMap(target.url);
+        if (error) this.#emitError(error);
+        if (
+          target.url &&
+          (error || (target.mapVersion ?? 0) > this.#map.version)
+        )
+          this.#overrideUrl = target.url;
+        this.#moves += 1;
+        // Go at once; back off only if nodes keep sending us around without a connection.
+        return result.ready || this.#moves <= 2
+          ? null
+          : this.#retryLater(undefined);
+      }
+      case Action.RECONNECT: {
+        const delayMs = Math.min(
+          Math.max(0, Number(result.control?.delayMs) || 0),
+          this.#o.maxReconnectDelayMs,
+        );
+        this.#setState("disconnected", { willRetry: true, delayMs });
+        return delayMs;
+      }
+      case FALLBACK: {
+        this.#wsStrikes = 0;
+        this.#transportIndex =
+          (this.#transportIndex + 1) % this.#o.transports.length;
+        if (this.#transportIndex !== 0) return null; // next transport at once
+        return this.#retryLater(
+          new HalleyError(
+            ErrorCode.TRANSPORT_UNAVAILABLE,
+            "every transport failed; retrying from the first",
+            { status: result.status },
+          ),
+        );
+      }
+      default:
+        return this.#retryLater(serverError);
+    }
+  }
+
+  /** Opens one transport and resolves when it ends, with `{ ready, control, ...result }`. */
+  #open(name, baseUrl) {
+    return new Promise((resolve) => {
+      let ready = false;
+      let control;
+      let timer;
+      let settled = false;
+      let heartbeatMs = this.#o.heartbeatMs;
+      const finish = (result) => {
+        if (settled) return;
+        settled = true;
+        this.#deps.clearTimeout(timer);
+        this.#cancel = undefined;
+        resolve({ ...result, ready, control });
+      };
+      const arm = (ms, onTimeout) => {
+        this.#deps.clearTimeout(timer);
+        timer = this.#deps.setTimeout(() => {
+          this.#handle?.close();
+          finish(onTimeout());
+        }, ms);
+      };
+      const idleMs = () =>
+        name === "longpoll"
+          ? this.#o.longPollTimeoutMs + 15000
+          : 2 * heartbeatMs + 5000;
+      const activity = () =>
+        ready && arm(idleMs(), () => ({ opened: true, idle: true }));
+      const markReady = (hello) => {
+        ready = true;
+        this.#wsStrikes = 0;
+        this.#moves = 0;
+        if (hello?.node) this.#node = hello.node;
+        if (hello?.heartbeatMs > 0) heartbeatMs = hello.heartbeatMs;
+        if (!this.#o.transport) this.#remember(name);
+        this.#freshToken = false;
+        activity();
+        this.#setState("connected", {
+          node: this.#node,
+          url: this.#url,
+          transport: name,
+          epoch: hello?.epoch,
+        });
+        this.#overrideUrl = undefined;
+      };
+      const handlers = {
+        onOpen: () => name === "longpoll" && markReady(undefined),
+        onActivity: activity,
+        onPosition: (id) => {
+          if (id) this.#lastEventId = id;
+          activity();
+        },
+        onEvent: (event) => {
+          if (settled) return;
+          activity();
+          switch (event.type) {
+            case EventType.HELLO:
+              if (typeof event.lastEventId === "string" && event.lastEventId)
+                this.#lastEventId = event.lastEventId;
+              if (!ready) markReady(event);
+              break;
+            case EventType.MESSAGE: {
+              this.#lastEventId = event.id;
+              const message = { id: event.id, data: event.data };
+              if (event.channel !== undefined) message.channel = event.channel;
+              this.#emitter.emit("message", message);
+              if (event.channel !== undefined)
+                this.#emitter.emit(`channel:${event.channel}`, message);
+              break;
+            }
+            case EventType.RESET:
+              this.#lastEventId = event.id;
+              this.#emitter.emit("reset", {
+                id: event.id,
+                reason: event.reason,
+              });
+              break;
+            case EventType.MOVED:
+            case EventType.RECONNECT:
+              control = event;
+              break;
+            default: // ping and unknown types: activity only
+          }
+        },
+        onEnd: finish,
+      };
+      this.#cancel = () => finish({ cancelled: true });
+      arm(this.#o.helloTimeoutMs, () => ({ opened: false, timeout: true }));
+      const module = TRANSPORT_MODULES[name];
+      const deps = { fetch: this.#deps.fetch, WebSocket: this.#deps.WebSocket };
+      const params = {
+        baseUrl,
+        token: this.#token,
+        lastEventId: this.#lastEventId,
+        timeoutMs: this.#o.longPollTimeoutMs,
+      };
+      this.#handle = module.connect(params, handlers, deps);
+    });
+  }
+
+  /**
+   * The WebSocket never opened and the browser hides the HTTP status, so ask the node over plain
+   * HTTP (`GET /v1/poll` answers at once). A 200 means the node is fine and WebSocket is blocked
+   * on the way: after two such strikes in a row, fall back.
+   */
+  async #probe(result) {
+    let response;
+    try {
+      response = await this.#deps.fetch(
+        transportUrl(this.#url, "/v1/poll", {
+          token: this.#token,
+          lastEventId: this.#lastEventId,
+        }),
+        { cache: "no-store" },
+      );
+    } catch {
+      return Action.BACKOFF; // the node is down or unreachable
+    }
+    if (!response.ok) {
+      result.status = response.status;
+      result.body = await readErrorBody(response);
+      return actionForStatus(response.status);
+    }
+    response.body?.cancel?.().catch?.(() => {});
+    this.#wsStrikes += 1;
+    if (this.#o.transport) {
+      this.#emitError(
+        new HalleyError(
+          ErrorCode.TRANSPORT_UNAVAILABLE,
+          `${this.#transport} is forced but cannot connect to ${this.#url}`,
+        ),
+      );
+      return Action.BACKOFF;
+    }
+    return this.#wsStrikes >= 2 ? FALLBACK : Action.BACKOFF;
+  }
+
+  async #loadMap(hintUrl) {
+    const { getMap, mapUrl } = this.#o;
+    const url =
+      mapUrl ??
+      ((hintUrl ?? this.#url)
+        ? transportUrl(hintUrl ?? this.#url, "/v1/map", {})
+        : undefined);
+    try {
+      if (getMap) this.#map = toMap(await getMap());
+      else if (url) {
+        const response = await this.#deps.fetch(url, { cache: "no-store" });
+        if (!response.ok)
+          throw new Error(`GET ${url}: HTTP ${response.status}`);
+        this.#map = toMap(await response.text());
+      } else throw new Error("no map, mapUrl or getMap");
+      return undefined;
+    } catch (err) {
+      return new HalleyError(
+        ErrorCode.MAP_UNAVAILABLE,
+        `cannot load the cluster map: ${err?.message ?? err}`,
+        { cause: err },
+      );
+    }
+  }
+
+  /** Asks getToken; on refusal stops for good and returns false. */
+  async #refreshToken(why) {
+    let token;
+    try {
+      token = await this.#o.getToken({ reason: why });
+    } catch (err) {
+      this.#stop(
+        new HalleyError(
+          ErrorCode.TOKEN_REFUSED,
+          `getToken failed: ${err?.message ?? err}`,
+          { fatal: true, cause: err },
+        ),
+      );
+      return false;
+    }
+    if (this.#closed) return false;
+    if (typeof token !== "string" || token === "") {
+      this.#stop(
+        new HalleyError(
+          ErrorCode.TOKEN_REFUSED,
+          `getToken returned no token: ${token}`,
+          { fatal: true },
+        ),
+      );
+      return false;
+    }
+    this.#token = token;
+    this.#freshToken = true;
+    return true;
+  }
+
+  #retryLater(error) {
+    const delayMs = backoffDelay(
+      this.#attempt,
+      this.#o.backoff,
+      this.#deps.random,
+    );
+    this.#attempt += 1;
+    if (error) this.#emitError(error);
+    this.#setState("disconnected", { willRetry: true, delayMs, error });
+    return delayMs;
+  }
+
+  #sleep(ms) {
+    if (ms === undefined) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = this.#deps.setTimeout(() => {
+        this.#cancel = undefined;
+        resolve();
+      }, ms);
+      this.#cancel = () => {
+        this.#deps.clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
+  #stop(error) {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#handle?.close();
+    this.#cancel?.();
+    if (error) this.#emitError(error);
+    this.#final(error);
+  }
+
+  #final(error) {
+    if (this.#done) return;
+    this.#state = "disconnected";
+    this.#done = true;
+    this.#emitter.emit("state", "disconnected", { willRetry: false, error });
+  }
+
+  #emitError(error) {
+    if (!this.#done) this.#emitter.emit("error", error);
+  }
+
+  #setState(state, detail = {}) {
+    if (this.#done || this.#closed || state === this.#state) return;
+    this.#state = state;
+    this.#emitter.emit("state", state, detail);
+  }
+
+  #remembered() {
+    try {
+      const name = this.#deps.storage?.getItem(this.#o.storageKey);
+      return this.#o.transports.includes(name) ? name : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  #remember(name) {
+    try {
+      this.#deps.storage?.setItem(this.#o.storageKey, name);
+    } catch {}
+  }
+}
+
+/**
+ * What to do after a connection attempt ended. Pure, exported for tests. `result` is a
+ * transport's end result plus `ready` (hello seen, or first poll answered), `control` (a `moved` or
+ * `reconnect` event seen), `timeout` (no hello in time) or `idle` (no heartbeat in time).
+ */
+export function decide(result, { forced }) {
+  if (result.control?.type === EventType.MOVED) return Action.MOVED;
+  if (result.control?.type === EventType.RECONNECT) return Action.RECONNECT;
+  if (result.status !== undefined) return actionForStatus(result.status);
+  if (result.code !== undefined) {
+    if (result.code === CloseCode.ABNORMAL && !result.opened)
+      return Action.PROBE;
+    return actionForClose(result.code);
+  }
+  // Connected at the HTTP level but no hello in time: something on the way buffers the stream.
+  if (result.timeout && !result.ready)
+    return forced ? Action.BACKOFF : FALLBACK;
+  return Action.BACKOFF; // network failure, stream ended, idle, bad frame
+}
+
+function movedTarget(result) {
+  if (result.control?.type === EventType.MOVED)
+    return { url: result.control.url, mapVersion: result.control.mapVersion };
+  const body = result.body ?? {};
+  return { url: body.owner?.url, mapVersion: body.mapVersion };
+}
+
+function errorFrom(result) {
+  if (result.status !== undefined) {
+    const body = result.body ?? {};
+    return new HalleyError(
+      body.error ?? `http_${result.status}`,
+      body.message ?? `HTTP ${result.status}`,
+      { status: result.status },
+    );
+  }
+  if (
+    result.code !== undefined &&
+    result.code !== CloseCode.ABNORMAL &&
+    result.code !== CloseCode.NORMAL
+  ) {
+    return new HalleyError(
+      closeCodeName(result.code),
+      result.reason || `closed with ${result.code}`,
+      { status: result.code },
+    );
+  }
+  if (result.error)
+    return new HalleyError(
+      ErrorCode.PROTOCOL_ERROR,
+      String(result.error?.message ?? result.error),
+      { cause: result.error },
+    );
+  return undefined;
+}
+
+function closeCodeName(code) {
+  const entry = Object.entries(CloseCode).find(([, value]) => value === code);
+  return entry ? entry[0].toLowerCase() : `close_${code}`;
+}
+
+function toMap(raw) {
+  return parseMap(typeof raw === "string" ? raw : JSON.stringify(raw));
+}
+
+function defaultStorage() {
+  try {
+    return globalThis.sessionStorage ?? undefined;
+  } catch {
+    return undefined; // storage disabled by the browser's privacy settings
+  }
+}
+
+function checkOptions(options) {
+  if (options === null || typeof options !== "object")
+    throw new TypeError(`options must be an object: ${options}`);
+  const {
+    userId,
+    token,
+    getToken,
+    map,
+    mapUrl,
+    getMap,
+    transport,
+    transports = TRANSPORTS,
+  } = options;
+  if (typeof userId !== "string" || userId === "")
+    throw new TypeError(`userId must be a non-empty string: ${userId}`);
+  if (token === undefined && typeof getToken !== "function")
+    throw new TypeError("token or getToken is required");
+  if (token !== undefined && (typeof token !== "string" || token === ""))
+    throw new TypeError(`token must be a non-empty string: ${token}`);
+  if (getToken !== undefined && typeof getToken !== "function")
+    throw new TypeError(`getToken must be a function: ${getToken}`);
+  if (map === undefined && mapUrl === undefined && getMap === undefined)
+    throw new TypeError("map, mapUrl or getMap is required");
+  if (getMap !== undefined && typeof getMap !== "function")
+    throw new TypeError(`getMap must be a function: ${getMap}`);
+  if (
+    !Array.isArray(transports) ||
+    transports.length === 0 ||
+    transports.some((t) => !TRANSPORTS.includes(t))
+  ) {
+    throw new TypeError(
+      `transports must be a non-empty list of ${TRANSPORTS.join(", ")}: ${transports}`,
+    );
+  }
+  if (transport !== undefined && !TRANSPORTS.includes(transport))
+    throw new TypeError(
+      `transport must be one of ${TRANSPORTS.join(", ")}: ${transport}`,
+    );
+  const o = {
+    ...DEFAULTS,
+    ...options,
+    transports: [...transports],
+    backoff: backoffOptions(options.backoff),
+  };
+  for (const key of [
+    "helloTimeoutMs",
+    "longPollTimeoutMs",
+    "heartbeatMs",
+    "maxReconnectDelayMs",
+  ]) {
+    if (!Number.isFinite(o[key]) || o[key] <= 0)
+      throw new TypeError(`${key} must be a number > 0: ${o[key]}`);
+  }
+  return o;
+}

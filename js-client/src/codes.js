@@ -1,0 +1,105 @@
+// Every close code, error code and event type of docs/protocol.md, in one place, and what the
+// client does about each. A change here is a protocol change: update docs/protocol.md with it.
+
+/** WebSocket close codes (docs/protocol.md, "Close codes"). */
+export const CloseCode = Object.freeze({
+  NORMAL: 1000,
+  ABNORMAL: 1006, // set by the browser when the socket dropped or never opened; never sent
+  BAD_REQUEST: 4000,
+  UNAUTHORIZED: 4001,
+  FORBIDDEN: 4003,
+  SLOW_CONSUMER: 4008,
+  MOVED: 4009,
+  RECONNECT: 4010,
+  SERVER_ERROR: 4011,
+  TOO_MANY_CONNECTIONS: 4029,
+});
+
+/** Error codes of JSON error bodies (docs/protocol.md, "Errors"), plus the client's own. */
+export const ErrorCode = Object.freeze({
+  BAD_REQUEST: "bad_request",
+  INVALID_JSON: "invalid_json",
+  INVALID_FIELD: "invalid_field",
+  UNKNOWN_FIELD: "unknown_field",
+  TOKEN_MISSING: "token_missing",
+  TOKEN_INVALID: "token_invalid",
+  TOKEN_EXPIRED: "token_expired",
+  API_KEY_MISSING: "api_key_missing",
+  API_KEY_INVALID: "api_key_invalid",
+  ORIGIN_FORBIDDEN: "origin_forbidden",
+  NOT_FOUND: "not_found",
+  METHOD_NOT_ALLOWED: "method_not_allowed",
+  PAYLOAD_TOO_LARGE: "payload_too_large",
+  MESSAGE_TOO_LARGE: "message_too_large",
+  TOO_MANY_RECIPIENTS: "too_many_recipients",
+  NOT_OWNER: "not_owner",
+  RATE_LIMITED: "rate_limited",
+  TOO_MANY_CONNECTIONS: "too_many_connections",
+  DRAINING: "draining",
+  NOT_READY: "not_ready",
+  SERVER_ERROR: "server_error",
+  // Client-side codes (never on the wire).
+  /** getToken threw, returned nothing, or its fresh token was rejected at once. */
+  TOKEN_REFUSED: "token_refused",
+  /** The map could not be loaded or parsed. */
+  MAP_UNAVAILABLE: "map_unavailable",
+  /** The forced transport (or every transport) is blocked; the client keeps retrying. */
+  TRANSPORT_UNAVAILABLE: "transport_unavailable",
+  /** A frame or body that is not the protocol's JSON. */
+  PROTOCOL_ERROR: "protocol_error",
+  /** The connection dropped; the client reconnects with backoff. */
+  CONNECTION_LOST: "connection_lost",
+});
+
+/** Event types (docs/protocol.md, "Events"). */
+export const EventType = Object.freeze({
+  HELLO: "hello",
+  MESSAGE: "message",
+  RESET: "reset",
+  MOVED: "moved",
+  RECONNECT: "reconnect",
+  PING: "ping",
+});
+
+/** Transport names, in the default fallback order. */
+export const TRANSPORTS = Object.freeze(["websocket", "sse", "longpoll"]);
+
+/**
+ * What the client does next. `stop`: end for good and report; `token`: get a new token, then
+ * reconnect; `moved`: fetch the map and go to the new owner; `reconnect`: wait the server's delay;
+ * `backoff`: wait a full-jitter delay, then reconnect and resume; `probe`: the WebSocket never
+ * opened and the browser does not say why, so ask the node over plain HTTP.
+ */
+export const Action = Object.freeze({
+  STOP: "stop",
+  TOKEN: "token",
+  MOVED: "moved",
+  RECONNECT: "reconnect",
+  BACKOFF: "backoff",
+  PROBE: "probe",
+});
+
+const CLOSE_ACTIONS = new Map([
+  [CloseCode.NORMAL, Action.STOP],
+  [CloseCode.BAD_REQUEST, Action.STOP],
+  [CloseCode.UNAUTHORIZED, Action.TOKEN],
+  [CloseCode.FORBIDDEN, Action.STOP],
+  [CloseCode.SLOW_CONSUMER, Action.BACKOFF],
+  [CloseCode.MOVED, Action.MOVED],
+  [CloseCode.RECONNECT, Action.RECONNECT],
+  [CloseCode.SERVER_ERROR, Action.BACKOFF],
+  [CloseCode.TOO_MANY_CONNECTIONS, Action.BACKOFF],
+]);
+
+/** The action for a WebSocket close code; unknown codes reconnect with backoff. */
+export function actionForClose(code) {
+  return CLOSE_ACTIONS.get(code) ?? Action.BACKOFF;
+}
+
+/** The action for an HTTP error status at connect time (SSE, long-poll, the WebSocket probe). */
+export function actionForStatus(status) {
+  if (status === 401) return Action.TOKEN;
+  if (status === 421) return Action.MOVED;
+  if (status === 429 || status === 503 || status >= 500) return Action.BACKOFF;
+  return Action.STOP; // 400, 403, 404, 405, 413: retrying cannot help
+}

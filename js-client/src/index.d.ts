@@ -1,0 +1,190 @@
+// Type definitions for @halley/js-client. The wire protocol is docs/protocol.md.
+
+/** A transport name, in the default fallback order. */
+export type TransportName = "websocket" | "sse" | "longpoll";
+
+/** The client's state: trying to connect, connected (hello seen), or not connected. */
+export type State = "connecting" | "connected" | "disconnected";
+
+/** A node of the cluster map's public view (`GET /v1/map`). */
+export interface MapNode {
+  id: string;
+  publicUrl: string;
+  weight?: number;
+}
+
+/** The cluster map as served by `GET /v1/map` (a full map with internal URLs works too). */
+export interface ClusterMapDocument {
+  version: number;
+  nodes: MapNode[];
+}
+
+export interface Options {
+  /** The user ID; its owner node is `owner(userId, map)`. */
+  userId: string;
+  /** The JWT minted by the app tier (router-lib TokenMinter). Required unless getToken is given. */
+  token?: string;
+  /**
+   * Called for a first token when `token` is absent, and again whenever the node rejects the token
+   * (401, close code 4001). Throw or return nothing to refuse: the client then stops with
+   * `token_refused`. It also stops if a fresh token is rejected before any connection succeeds.
+   */
+  getToken?: (context: { reason: string }) => string | Promise<string>;
+  /** The cluster map (object or JSON text). One of map, mapUrl or getMap is required. */
+  map?: ClusterMapDocument | string;
+  /** Where to fetch the map (e.g. `https://a.example.com/v1/map`). */
+  mapUrl?: string;
+  /**
+   * Fetches the map (e.g. from the app's own connect endpoint). When the map is stale (421,
+   * `moved`), the client fetches it again: from getMap, from mapUrl, or else from `GET /v1/map` on
+   * the node that redirected it.
+   */
+  getMap?: () =>
+    ClusterMapDocument | string | Promise<ClusterMapDocument | string>;
+  /** Forces one transport: no fallback, the client retries it with backoff. */
+  transport?: TransportName;
+  /** Fallback order; default `["websocket", "sse", "longpoll"]`. */
+  transports?: TransportName[];
+  /** Resume point (an event ID from an earlier session). */
+  lastEventId?: string;
+  /**
+   * Full-jitter backoff: the delay before retry n (0-based) is uniform in
+   * `[0, min(maxDelayMs, baseDelayMs * 2^n))`. Defaults: baseDelayMs 500, maxDelayMs 30000.
+   * The count restarts after every successful connection.
+   */
+  backoff?: { baseDelayMs?: number; maxDelayMs?: number };
+  /**
+   * Milliseconds to wait for the first event (WebSocket, SSE: `hello`; long-poll: the first
+   * answer) before deciding that the transport is blocked and falling back; default 10000.
+   */
+  helloTimeoutMs?: number;
+  /** Milliseconds a node holds a long-poll request (`timeoutMs`); default 25000. */
+  longPollTimeoutMs?: number;
+  /**
+   * Heartbeat interval assumed until `hello` says otherwise, in milliseconds; default 30000.
+   * A connection silent for 2 heartbeats + 5 s (long-poll: timeout + 15 s) is dropped and resumed.
+   */
+  heartbeatMs?: number;
+  /** Upper bound for a draining node's `reconnect` delay, milliseconds; default 60000. */
+  maxReconnectDelayMs?: number;
+  /**
+   * Where the transport that worked is remembered, so the next connection starts with it;
+   * default `sessionStorage` when available. `null` disables remembering.
+   */
+  storage?: Pick<Storage, "getItem" | "setItem"> | null;
+  /** Storage key; default `"halley.transport"`. */
+  storageKey?: string;
+}
+
+/** A message event. `data` is the JSON value the app published. */
+export interface Message {
+  id: string;
+  data: unknown;
+  /** Set for channel messages. */
+  channel?: string;
+}
+
+/** The resume point was not covered (`gap`) or the node restarted (`epoch`): reload app state. */
+export interface Reset {
+  id: string;
+  reason: "gap" | "epoch" | string;
+}
+
+export interface StateDetail {
+  /** Set with `connected`. */
+  node?: string;
+  url?: string;
+  transport?: TransportName;
+  epoch?: string;
+  /** Set with `disconnected`: false after close() or a fatal error. */
+  willRetry?: boolean;
+  /** Milliseconds until the next attempt, when one is scheduled. */
+  delayMs?: number;
+  error?: HalleyError;
+}
+
+export interface ClientInfo {
+  state: State;
+  /** The node ID connected to (or targeted). */
+  node?: string;
+  url?: string;
+  /** The transport in use while connected. */
+  transport?: TransportName;
+  lastEventId?: string;
+}
+
+export interface EventMap {
+  message: (message: Message) => void;
+  reset: (reset: Reset) => void;
+  state: (state: State, detail: StateDetail) => void;
+  error: (error: HalleyError) => void;
+}
+
+export declare class Client {
+  constructor(options: Options);
+  /** Adds a listener; returns a function that removes it. */
+  on<K extends keyof EventMap>(type: K, listener: EventMap[K]): () => void;
+  /** Adds a listener for the messages of one channel; returns a function that removes it. */
+  onChannel(channel: string, listener: (message: Message) => void): () => void;
+  /** Starts connecting; calling it again does nothing. */
+  connect(): this;
+  /** Closes for good; the last event is the `disconnected` state with `willRetry: false`. */
+  close(): void;
+  readonly state: State;
+  readonly info: ClientInfo;
+}
+
+/** Creates a client (not yet connected: add listeners, then call connect()). */
+export declare function createClient(options: Options): Client;
+
+/** An error reported through `error` listeners and `disconnected` states. */
+export declare class HalleyError extends Error {
+  /** An ErrorCode value, a close code name (e.g. `slow_consumer`), or `http_<status>`. */
+  readonly code: string;
+  /** The HTTP status or WebSocket close code, when the server sent one. */
+  readonly status?: number;
+  /** True when the client stopped; false when it keeps reconnecting. */
+  readonly fatal: boolean;
+}
+
+export declare const CloseCode: Readonly<{
+  NORMAL: 1000;
+  ABNORMAL: 1006;
+  BAD_REQUEST: 4000;
+  UNAUTHORIZED: 4001;
+  FORBIDDEN: 4003;
+  SLOW_CONSUMER: 4008;
+  MOVED: 4009;
+  RECONNECT: 4010;
+  SERVER_ERROR: 4011;
+  TOO_MANY_CONNECTIONS: 4029;
+}>;
+
+export declare const ErrorCode: Readonly<Record<string, string>> & {
+  readonly TOKEN_REFUSED: "token_refused";
+  readonly MAP_UNAVAILABLE: "map_unavailable";
+  readonly TRANSPORT_UNAVAILABLE: "transport_unavailable";
+  readonly PROTOCOL_ERROR: "protocol_error";
+};
+
+export declare const EventType: Readonly<{
+  HELLO: "hello";
+  MESSAGE: "message";
+  RESET: "reset";
+  MOVED: "moved";
+  RECONNECT: "reconnect";
+  PING: "ping";
+}>;
+
+export declare const TRANSPORTS: readonly TransportName[];
+
+export declare const DEFAULT_BACKOFF: Readonly<{
+  baseDelayMs: number;
+  maxDelayMs: number;
+}>;
+
+/** The node that owns `userId` under `map` (docs/hashing.md). */
+export declare function owner(userId: string, map: unknown): MapNode;
+
+/** Parses and validates a cluster map document (JSON text). */
+export declare function parseMap(json: string): unknown;
