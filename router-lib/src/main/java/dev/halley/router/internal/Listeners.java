@@ -1,0 +1,78 @@
+package dev.halley.router.internal;
+
+import dev.halley.router.PublisherListener;
+import java.time.Duration;
+
+/** Calls the application's listener, swallowing what it throws: metrics never fail a publish. */
+final class Listeners implements PublisherListener {
+  private final PublisherListener delegate;
+
+  Listeners(PublisherListener delegate) {
+    this.delegate = delegate;
+  }
+
+  @Override
+  public void requestCompleted(
+      String node, String kind, int messages, int status, Duration latency) {
+    try {
+      delegate.requestCompleted(node, kind, messages, status, latency);
+    } catch (RuntimeException ignored) {
+      // A listener failure must not fail a publish.
+    }
+  }
+
+  @Override
+  public void requestFailed(
+      String node, String kind, int messages, String reason, Duration latency) {
+    try {
+      delegate.requestFailed(node, kind, messages, reason, latency);
+    } catch (RuntimeException ignored) {
+      // A listener failure must not fail a publish.
+    }
+  }
+
+  @Override
+  public void retryScheduled(String node, int attempt, Duration delay) {
+    try {
+      delegate.retryScheduled(node, attempt, delay);
+    } catch (RuntimeException ignored) {
+      // A listener failure must not fail a publish.
+    }
+  }
+
+  @Override
+  public void recipientsFailed(String node, String reason, int count) {
+    try {
+      delegate.recipientsFailed(node, reason, count);
+    } catch (RuntimeException ignored) {
+      // A listener failure must not fail a publish.
+    }
+  }
+
+  @Override
+  public void rerouted(String fromNode, int count) {
+    try {
+      delegate.rerouted(fromNode, count);
+    } catch (RuntimeException ignored) {
+      // A listener failure must not fail a publish.
+    }
+  }
+
+  @Override
+  public void mapChanged(long version, int nodes) {
+    try {
+      delegate.mapChanged(version, nodes);
+    } catch (RuntimeException ignored) {
+      // A listener failure must not fail a publish.
+    }
+  }
+
+  @Override
+  public void mapLoadFailed(Throwable error) {
+    try {
+      delegate.mapLoadFailed(error);
+    } catch (RuntimeException ignored) {
+      // A listener failure must not fail a publish.
+    }
+  }
+}
