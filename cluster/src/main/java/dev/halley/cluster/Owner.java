@@ -1,6 +1,8 @@
 package dev.halley.cluster;
 
 import dev.halley.cluster.internal.OwnerHash;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
@@ -24,11 +26,27 @@ import java.util.Objects;
  * per lookup is cheap.
  */
 public final class Owner {
+  /** Maps with at most this many replicas are not cached: scoring them is as fast as a cache. */
+  static final int CACHE_THRESHOLD = 16;
+
+  /** Default number of cache entries (128 KiB per map). */
+  static final int DEFAULT_CACHE_ENTRIES = 16_384;
+
+  private static final int CACHE_ENTRIES = cacheEntries();
+
+  // Opaque access: each long entry is read and written whole (a plain long may tear under the JMM).
+  private static final VarHandle ENTRY = MethodHandles.arrayElementVarHandle(long[].class);
+
   /** Replica keys, ordered by node ID then replica number. */
   private final int[] keys;
 
   /** For each replica, its node. */
   private final NodeInfo[] nodeOfReplica;
+
+  /** Entries {@code (long) userHash << 32 | (replica + 1)}; 0 is empty. Null when not cached. */
+  private final long[] cache;
+
+  private final int cacheMask;
 
   Owner(List<NodeInfo> nodes) {
     List<NodeInfo> sorted = new ArrayList<>(nodes);
@@ -48,6 +66,31 @@ public final class Owner {
         i++;
       }
     }
+    if (total > CACHE_THRESHOLD && CACHE_ENTRIES > 0) {
+      cache = new long[CACHE_ENTRIES];
+      cacheMask = (CACHE_ENTRIES - 1) & ~1;
+    } else {
+      cache = null;
+      cacheMask = 0;
+    }
+  }
+
+  private static int cacheEntries() {
+    String value = System.getProperty("halley.owner.cacheEntries");
+    int n = DEFAULT_CACHE_ENTRIES;
+    if (value != null) {
+      try {
+        n = Integer.parseInt(value.trim());
+      } catch (NumberFormatException e) {
+        throw new IllegalStateException(
+            "halley.owner.cacheEntries must be an integer >= 0: " + value, e);
+      }
+      if (n < 0 || n > (1 << 24)) {
+        throw new IllegalStateException(
+            "halley.owner.cacheEntries must be in 0.." + (1 << 24) + ": " + value);
+      }
+    }
+    return n == 0 ? 0 : Math.max(2, Integer.highestOneBit(n - 1) << 1);
   }
 
   /** Returns the owner function of {@code map} (precomputed when the map was built). */
@@ -63,6 +106,30 @@ public final class Owner {
    */
   public NodeInfo ownerOf(String userId) {
     Objects.requireNonNull(userId, "userId");
+    int h = OwnerHash.userHash(userId);
+    long[] c = cache;
+    if (c == null) {
+      return nodeOfReplica[bestReplica(h)];
+    }
+    // Two-way set associative: the pair at slot and slot + 1; a new entry goes first.
+    int slot = h & cacheMask;
+    long first = (long) ENTRY.getOpaque(c, slot);
+    if ((int) (first >>> 32) == h && first != 0) {
+      return nodeOfReplica[(int) first - 1];
+    }
+    long second = (long) ENTRY.getOpaque(c, slot + 1);
+    if ((int) (second >>> 32) == h && second != 0) {
+      return nodeOfReplica[(int) second - 1];
+    }
+    int replica = bestReplica(h);
+    // Racing writers can lose an entry, never corrupt one: each entry carries its whole key.
+    ENTRY.setOpaque(c, slot + 1, first);
+    ENTRY.setOpaque(c, slot, ((long) h << 32) | (replica + 1));
+    return nodeOfReplica[replica];
+  }
+
+  /** The owner computed without the cache (tests and benchmarks compare the two). */
+  NodeInfo ownerOfUncached(String userId) {
     return nodeOfReplica[bestReplica(OwnerHash.userHash(userId))];
   }
 
