@@ -145,6 +145,7 @@ public interface Publisher extends AutoCloseable {
     private int maxInFlightRequests = 8;
     private int maxBatchMessages = 64;
     private int maxUsersPerRequest = 1000;
+    private int maxRequestBytes = 512 * 1024;
     private int maxQueuedMessages = 10_000;
     private Duration maxBlock = Duration.ZERO;
     private Duration mapRefreshInterval = Duration.ofSeconds(30);
@@ -229,6 +230,15 @@ public interface Publisher extends AutoCloseable {
       return this;
     }
 
+    /**
+     * Bytes of message data coalesced into one publish request (a bigger single message is still
+     * sent, alone). Keep it under the node's body limit; default 524288 (512 KiB).
+     */
+    public Builder maxRequestBytes(int bytes) {
+      this.maxRequestBytes = atLeast(1024, bytes, "maxRequestBytes");
+      return this;
+    }
+
     /** Messages waiting per node while its window is full; default 10000. */
     public Builder maxQueuedMessages(int messages) {
       this.maxQueuedMessages = atLeast(1, messages, "maxQueuedMessages");
@@ -296,6 +306,7 @@ public interface Publisher extends AutoCloseable {
               maxInFlightRequests,
               maxBatchMessages,
               maxUsersPerRequest,
+              maxRequestBytes,
               maxQueuedMessages,
               maxBlock,
               mapRefreshInterval,

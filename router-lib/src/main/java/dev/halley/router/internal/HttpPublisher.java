@@ -148,7 +148,7 @@ public final class HttpPublisher implements Publisher {
         chunk(fragments, id, e.getKey().id(), e.getValue(), dataJson, ttlMs, tracker, 0);
       }
     }
-    dispatch(tracker, fragments, current);
+    dispatch(tracker, fragments, current, true);
     return tracker.future;
   }
 
@@ -180,7 +180,8 @@ public final class HttpPublisher implements Publisher {
   }
 
   /** Counts every fragment on the tracker first, then queues each on its node's lane. */
-  private void dispatch(PublishTracker tracker, List<Fragment> fragments, ClusterMap current) {
+  private void dispatch(
+      PublishTracker tracker, List<Fragment> fragments, ClusterMap current, boolean mayBlock) {
     tracker.hold();
     for (int i = 0; i < fragments.size(); i++) {
       tracker.hold();
@@ -196,7 +197,7 @@ public final class HttpPublisher implements Publisher {
       }
       if (lane == null) {
         failFragment(f, Wire.NO_NODE);
-      } else if (!lane.offer(f)) {
+      } else if (!lane.offer(f, mayBlock)) {
         failFragment(f, Wire.BACKLOG_FULL);
       }
     }
@@ -246,7 +247,7 @@ public final class HttpPublisher implements Publisher {
               }
               if (!next.isEmpty()) {
                 listener.rerouted(f.nodeId, users.size() - stuck.size());
-                dispatch(f.tracker, next, current);
+                dispatch(f.tracker, next, current, false);
               }
               f.tracker.release();
             });

@@ -41,9 +41,9 @@ final class NodeLane {
    * Queues {@code fragment}, waiting up to maxBlock for room; false when there was none (the caller
    * fails the fragment with backlog_full).
    */
-  boolean offer(Fragment fragment) {
+  boolean offer(Fragment fragment, boolean mayBlock) {
     boolean admitted;
-    long blockNanos = settings.maxBlock().toNanos();
+    long blockNanos = mayBlock ? settings.maxBlock().toNanos() : 0;
     if (blockNanos == 0) {
       admitted = room.tryAcquire();
     } else {
@@ -83,14 +83,18 @@ final class NodeLane {
   private List<Fragment> takeBatch() {
     List<Fragment> batch = new ArrayList<>(Math.min(queue.size(), settings.maxBatchMessages()));
     int users = 0;
+    long bytes = 0;
     while (!queue.isEmpty() && batch.size() < settings.maxBatchMessages()) {
       Fragment next = queue.peekFirst();
-      if (!batch.isEmpty() && users + next.userCount() > settings.maxUsersPerRequest()) {
+      if (!batch.isEmpty()
+          && (users + next.userCount() > settings.maxUsersPerRequest()
+              || bytes + next.dataJson.length() > settings.maxRequestBytes())) {
         break;
       }
       queue.pollFirst();
       batch.add(next);
       users += next.userCount();
+      bytes += next.dataJson.length();
     }
     return batch;
   }

@@ -82,8 +82,7 @@ final class PublishCall {
                 }
               });
     } catch (RuntimeException e) {
-      // e.g. the client was shut down by close().
-      finish(Wire.CLOSED);
+      finish(publisher.isClosed() ? Wire.CLOSED : Wire.UNREACHABLE);
     }
   }
 
@@ -116,6 +115,7 @@ final class PublishCall {
       for (Fragment f : batch) {
         if (f.users != null) {
           publisher.reroute(f, f.users, mapVersion);
+          f.tracker.release();
         } else {
           publisher.failFragment(f, code);
         }

@@ -17,6 +17,7 @@ public record Settings(
     int maxInFlightRequests,
     int maxBatchMessages,
     int maxUsersPerRequest,
+    int maxRequestBytes,
     int maxQueuedMessages,
     Duration maxBlock,
     Duration mapRefreshInterval,
