@@ -1,0 +1,477 @@
+// The client's state machine against fakes of the browser APIs and a fake clock: state
+// transitions, resume, backoff, token refresh, moves, drains and transport fallback.
+import { test, beforeEach } from "node:test";
+import assert from "node:assert/strict";
+import { createClient, ErrorCode } from "../src/index.js";
+import { owner } from "../src/hash.js";
+import { parseMap } from "../src/map.js";
+import { backoffCeiling } from "../src/backoff.js";
+import {
+  FakeClock,
+  FakeWebSocket,
+  Recorder,
+  fakeFetch,
+  json,
+  settle,
+  streamBody,
+} from "./fakes.js";
+
+const ONE = {
+  version: 1,
+  nodes: [{ id: "a", publicUrl: "http://a.test:7101", weight: 1 }],
+};
+const TWO = {
+  version: 2,
+  nodes: [
+    { id: "a", publicUrl: "http://a.test:7101", weight: 1 },
+    { id: "b", publicUrl: "http://b.test:7102", weight: 1 },
+  ],
+};
+const hello = (over = {}) => ({
+  type: "hello",
+  node: "a",
+  epoch: "00000000000000aa",
+  mapVersion: 1,
+  lastEventId: "00000000000000aa:0",
+  heartbeatMs: 1000,
+  ...over,
+});
+
+class MemoryStorage {
+  items = new Map();
+  getItem = (k) => this.items.get(k) ?? null;
+  setItem = (k, v) => this.items.set(k, String(v));
+}
+
+let clock;
+beforeEach(() => {
+  FakeWebSocket.reset();
+  clock = new FakeClock();
+});
+
+function client(options = {}, fetchRoutes = {}) {
+  const fetch = fakeFetch(fetchRoutes);
+  const c = createClient({
+    userId: "alice",
+    token: "tok1",
+    map: ONE,
+    storage: null,
+    ...options,
+    deps: {
+      WebSocket: FakeWebSocket,
+      fetch,
+      setTimeout: clock.setTimeout,
+      clearTimeout: clock.clearTimeout,
+      random: () => 0.5,
+      ...options.deps,
+    },
+  });
+  return { c, rec: new Recorder(c), fetch };
+}
+
+async function connectWs(c) {
+  c.connect();
+  await settle();
+  const socket = FakeWebSocket.last();
+  socket.open();
+  socket.send(hello());
+  return socket;
+}
+
+test("connects over WebSocket, then delivers messages, channel messages and resets in order", async () => {
+  const { c, rec } = client();
+  const room = [];
+  c.onChannel("room:1", (m) => room.push(m.data));
+  const socket = await connectWs(c);
+  assert.equal(socket.url, "ws://a.test:7101/v1/ws?token=tok1");
+  socket.send({ type: "message", id: "00000000000000aa:1", data: { n: 1 } });
+  socket.send({ type: "ping" });
+  socket.send({
+    type: "message",
+    id: "00000000000000aa:2",
+    data: { n: 2 },
+    channel: "room:1",
+  });
+  socket.send({ type: "reset", id: "00000000000000aa:9", reason: "gap" });
+  assert.deepEqual(rec.states(), ["connecting", "connected"]);
+  assert.deepEqual(rec.events[1].detail, {
+    node: "a",
+    url: "http://a.test:7101",
+    transport: "websocket",
+    epoch: "00000000000000aa",
+  });
+  assert.deepEqual(rec.messages(), [{ n: 1 }, { n: 2 }]);
+  assert.deepEqual(room, [{ n: 2 }]);
+  assert.deepEqual(rec.events.at(-1), {
+    kind: "reset",
+    id: "00000000000000aa:9",
+    reason: "gap",
+  });
+  assert.deepEqual(c.info, {
+    state: "connected",
+    node: "a",
+    url: "http://a.test:7101",
+    transport: "websocket",
+    lastEventId: "00000000000000aa:9",
+  });
+  c.close();
+  assert.deepEqual(rec.states(), ["connecting", "connected", "disconnected"]);
+  assert.equal(socket.closedWith, 1000);
+});
+
+test("a dropped connection resumes from the last event ID after a full-jitter delay", async () => {
+  const { c, rec } = client();
+  const first = await connectWs(c);
+  first.send({ type: "message", id: "00000000000000aa:5", data: "x" });
+  first.serverClose(1006);
+  await settle();
+  assert.deepEqual(rec.states(), ["connecting", "connected", "disconnected"]);
+  assert.deepEqual(clock.pending(), [backoffCeiling(0) * 0.5]);
+  await clock.advance(backoffCeiling(0) * 0.5);
+  assert.equal(FakeWebSocket.instances.length, 2);
+  assert.equal(
+    FakeWebSocket.last().url,
+    "ws://a.test:7101/v1/ws?token=tok1&lastEventId=00000000000000aa%3A5",
+  );
+  assert.deepEqual(rec.states(), [
+    "connecting",
+    "connected",
+    "disconnected",
+    "connecting",
+  ]);
+  c.close();
+});
+
+test("backoff grows while attempts fail and starts over after a connection succeeds", async () => {
+  const { c } = client(
+    { transport: "websocket" },
+    {
+      "/v1/poll": () => json(503, { error: "not_ready", message: "starting" }),
+    },
+  );
+  c.connect();
+  const delays = [];
+  for (let i = 0; i < 5; i++) {
+    await settle();
+    FakeWebSocket.last().serverClose(1006); // never opened; the probe says 503: back off
+    await settle();
+    delays.push(clock.pending()[0]);
+    await clock.advance(clock.pending()[0]);
+  }
+  assert.deepEqual(
+    delays,
+    [0, 1, 2, 3, 4].map((n) => backoffCeiling(n) * 0.5),
+  );
+  const socket = FakeWebSocket.last();
+  socket.open();
+  socket.send(hello());
+  socket.serverClose(4011);
+  await settle();
+  assert.deepEqual(clock.pending(), [backoffCeiling(0) * 0.5]);
+  c.close();
+});
+
+test("401 asks getToken again and reconnects with the new token", async () => {
+  let calls = 0;
+  const getToken = async () => `fresh${++calls}`;
+  const { c, rec } = client({ token: undefined, getToken });
+  const socket = await connectWs(c);
+  assert.match(socket.url, /token=fresh1/);
+  socket.serverClose(4001, "token_expired");
+  await settle();
+  assert.equal(calls, 2);
+  assert.match(FakeWebSocket.last().url, /token=fresh2/);
+  assert.deepEqual(rec.errors(), []);
+  c.close();
+});
+
+test("stops with token_refused when getToken refuses", async () => {
+  const { c, rec } = client({
+    getToken: async () => {
+      throw new Error("logged out");
+    },
+  });
+  const socket = await connectWs(c);
+  socket.serverClose(4001);
+  await settle();
+  assert.deepEqual(rec.errors(), [ErrorCode.TOKEN_REFUSED]);
+  const last = rec.events.at(-1);
+  assert.equal(last.state, "disconnected");
+  assert.equal(last.detail.willRetry, false);
+  assert.match(last.detail.error.message, /getToken failed: logged out/);
+  assert.equal(c.state, "disconnected");
+  assert.deepEqual(clock.pending(), []);
+});
+
+test("stops when a fresh token is rejected again, and when there is no getToken", async () => {
+  let asked = 0;
+  const a = client({ getToken: async () => `t${++asked}` });
+  a.c.connect();
+  await settle();
+  FakeWebSocket.last().serverClose(4001); // the first token: ask for another
+  await settle();
+  assert.equal(asked, 1);
+  assert.match(FakeWebSocket.last().url, /token=t1/);
+  FakeWebSocket.last().serverClose(4001, "token_invalid"); // the fresh one too: stop
+  await settle();
+  assert.equal(asked, 1);
+  assert.deepEqual(a.rec.errors(), [ErrorCode.TOKEN_REFUSED]);
+  assert.match(
+    a.rec.events.at(-1).detail.error.message,
+    /fresh token from getToken was rejected/,
+  );
+
+  const b = client(
+    { transport: "sse" },
+    {
+      "/v1/sse": () =>
+        json(401, { error: "token_expired", message: "expired" }),
+    },
+  );
+  b.c.connect();
+  await settle();
+  assert.deepEqual(b.rec.errors(), [ErrorCode.TOKEN_REFUSED]);
+  assert.match(
+    b.rec.events.at(-1).detail.error.message,
+    /no getToken.*expired/,
+  );
+});
+
+test("moved: fetches the map again and goes to the new owner, resuming", async () => {
+  const moving = ["alice", "bob", "carol", "dave", "erin", "frank"].find(
+    (u) => owner(u, parseMap(JSON.stringify(TWO))).id === "b",
+  );
+  const { c, rec, fetch } = client(
+    { userId: moving },
+    { "/v1/map": () => json(200, TWO) },
+  );
+  const socket = await connectWs(c);
+  socket.send({ type: "message", id: "00000000000000aa:3", data: 1 });
+  socket.send({
+    type: "moved",
+    node: "b",
+    url: "http://b.test:7102",
+    mapVersion: 2,
+  });
+  socket.serverClose(4009);
+  await settle();
+  assert.equal(fetch.callsTo("/v1/map")[0].url.origin, "http://b.test:7102");
+  assert.equal(
+    FakeWebSocket.last().url,
+    "ws://b.test:7102/v1/ws?token=tok1&lastEventId=00000000000000aa%3A3",
+  );
+  FakeWebSocket.last().open();
+  FakeWebSocket.last().send(hello({ node: "b", epoch: "00000000000000bb" }));
+  assert.deepEqual(rec.states(), [
+    "connecting",
+    "connected",
+    "connecting",
+    "connected",
+  ]);
+  assert.equal(c.info.node, "b");
+  c.close();
+});
+
+test("421 at connect time on SSE uses the owner in the body when the map cannot be had", async () => {
+  const sseCalls = [];
+  const { c, rec } = client(
+    { transport: "sse" },
+    {
+      "/v1/sse": (url) => {
+        sseCalls.push(url.origin);
+        if (url.origin === "http://a.test:7101")
+          return json(421, {
+            error: "not_owner",
+            message: "b owns alice",
+            owner: { id: "b", url: "http://b.test:7102" },
+            mapVersion: 7,
+          });
+        const body = streamBody();
+        body.write(
+          `event: hello\ndata: ${JSON.stringify(hello({ node: "b" }))}\n\n`,
+        );
+        return new Response(body.stream, { status: 200 });
+      },
+      "/v1/map": () => json(503, { error: "not_ready", message: "starting" }),
+    },
+  );
+  c.connect();
+  await settle();
+  assert.deepEqual(sseCalls, ["http://a.test:7101", "http://b.test:7102"]);
+  assert.deepEqual(rec.states(), ["connecting", "connected"]);
+  assert.deepEqual(rec.errors(), [ErrorCode.MAP_UNAVAILABLE]);
+  assert.equal(c.info.node, "b");
+  c.close();
+});
+
+test("reconnect (drain): waits the server's delay, then resumes on the owner", async () => {
+  const { c, rec } = client();
+  const socket = await connectWs(c);
+  socket.send({ type: "message", id: "00000000000000aa:4", data: 1 });
+  socket.send({ type: "reconnect", delayMs: 1234 });
+  socket.serverClose(4010);
+  await settle();
+  assert.deepEqual(clock.pending(), [1234]);
+  assert.deepEqual(rec.events.at(-1).detail, {
+    willRetry: true,
+    delayMs: 1234,
+  });
+  await clock.advance(1233);
+  assert.equal(FakeWebSocket.instances.length, 1);
+  await clock.advance(1);
+  assert.equal(FakeWebSocket.instances.length, 2);
+  assert.match(FakeWebSocket.last().url, /lastEventId=00000000000000aa%3A4/);
+  c.close();
+});
+
+test("WebSocket blocked on the way: probes, falls back to SSE, and remembers it", async () => {
+  const storage = new MemoryStorage();
+  const routes = {
+    "/v1/poll": () =>
+      json(200, { events: [], lastEventId: "00000000000000aa:0" }),
+    "/v1/sse": () => {
+      const body = streamBody();
+      body.write(`event: hello\ndata: ${JSON.stringify(hello())}\n\n`);
+      return new Response(body.stream, { status: 200 });
+    },
+  };
+  const { c, rec, fetch } = client({ storage }, routes);
+  c.connect();
+  await settle();
+  FakeWebSocket.last().serverClose(1006);
+  await settle();
+  await clock.advance(clock.pending()[0]); // first strike: one more try after a backoff delay
+  FakeWebSocket.last().serverClose(1006);
+  await settle();
+  assert.equal(FakeWebSocket.instances.length, 2);
+  assert.equal(fetch.callsTo("/v1/poll").length, 2);
+  assert.equal(fetch.callsTo("/v1/sse").length, 1);
+  assert.deepEqual(rec.states(), [
+    "connecting",
+    "disconnected",
+    "connecting",
+    "connected",
+  ]);
+  assert.equal(rec.events.at(-1).detail.transport, "sse");
+  assert.equal(storage.getItem("halley.transport"), "sse");
+  c.close();
+
+  const again = client({ storage }, routes);
+  again.c.connect();
+  await settle();
+  assert.equal(
+    FakeWebSocket.instances.length,
+    2,
+    "no WebSocket attempt the second time",
+  );
+  assert.equal(again.c.info.transport, "sse");
+  again.c.close();
+});
+
+test("a forced transport never falls back; it reports and retries", async () => {
+  const { c, rec } = client(
+    { transport: "websocket" },
+    { "/v1/poll": () => json(200, { events: [] }) },
+  );
+  c.connect();
+  for (let i = 0; i < 3; i++) {
+    await settle();
+    FakeWebSocket.last().serverClose(1006);
+    await settle();
+    await clock.advance(clock.pending()[0]);
+  }
+  assert.equal(FakeWebSocket.instances.length, 4);
+  assert.deepEqual(
+    rec.errors(),
+    Array(3).fill(ErrorCode.TRANSPORT_UNAVAILABLE),
+  );
+  c.close();
+});
+
+test("an SSE stream that a proxy buffers (no hello in time) falls back to long-polling", async () => {
+  const { c, rec, fetch } = client(
+    { transports: ["sse", "longpoll"], helloTimeoutMs: 5000 },
+    {
+      "/v1/sse": () => new Response(streamBody().stream, { status: 200 }),
+      "/v1/poll": () =>
+        json(200, { events: [], lastEventId: "00000000000000aa:0" }),
+      "/v1/longpoll": () => new Promise(() => {}), // held
+    },
+  );
+  c.connect();
+  await settle();
+  await clock.advance(4999);
+  assert.deepEqual(rec.states(), ["connecting"]);
+  await clock.advance(1);
+  assert.deepEqual(rec.states(), ["connecting", "connected"]);
+  assert.equal(rec.events.at(-1).detail.transport, "longpoll");
+  assert.equal(fetch.callsTo("/v1/longpoll").length, 1);
+  c.close();
+});
+
+test("a silent connection (no heartbeat) is dropped and resumed", async () => {
+  const { c, rec } = client();
+  const socket = await connectWs(c); // hello says heartbeatMs 1000: silence limit 7000
+  await clock.advance(6000);
+  socket.send({ type: "ping" });
+  await clock.advance(6999);
+  assert.equal(c.state, "connected");
+  await clock.advance(1);
+  assert.equal(socket.closedWith, 1000);
+  assert.deepEqual(rec.states(), ["connecting", "connected", "disconnected"]);
+  c.close();
+});
+
+test("the map can come from a URL; bad options fail fast", async () => {
+  const { c, fetch } = client(
+    { map: undefined, mapUrl: "http://app.test/api/map" },
+    { "/api/map": () => json(200, ONE) },
+  );
+  await connectWs(c);
+  assert.equal(fetch.callsTo("/api/map").length, 1);
+  assert.equal(c.state, "connected");
+  c.close();
+  assert.throws(
+    () => createClient({ token: "t", map: ONE }),
+    /userId must be a non-empty string/,
+  );
+  assert.throws(
+    () => createClient({ userId: "u", map: ONE }),
+    /token or getToken is required/,
+  );
+  assert.throws(
+    () => createClient({ userId: "u", token: "t" }),
+    /map, mapUrl or getMap is required/,
+  );
+  assert.throws(
+    () =>
+      createClient({
+        userId: "u",
+        token: "t",
+        map: ONE,
+        transport: "carrier-pigeon",
+      }),
+    /transport must be one of/,
+  );
+  assert.throws(
+    () =>
+      createClient({ userId: "u", token: "t", map: ONE, helloTimeoutMs: -1 }),
+    /helloTimeoutMs must be a number > 0: -1/,
+  );
+});
+
+test("close() during a backoff wait cancels it; nothing is emitted afterwards", async () => {
+  const { c, rec } = client();
+  const socket = await connectWs(c);
+  socket.serverClose(1006);
+  await settle();
+  c.close();
+  assert.deepEqual(clock.pending(), []);
+  const count = rec.events.length;
+  await clock.advance(60000);
+  assert.equal(rec.events.length, count);
+  assert.deepEqual(rec.events.at(-1).detail, {
+    willRetry: false,
+    error: undefined,
+  });
+});
