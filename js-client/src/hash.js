@@ -1,0 +1,154 @@
+// The owner function: which node of a cluster map owns a user ID.
+// Specified byte for byte in docs/hashing.md; identical to Java's dev.halley.cluster.Owner, and
+// both are checked against docs/hashing-vectors.json.
+//
+//   import { parseMap } from "./map.js";
+//   import { owner } from "./hash.js";
+//   const node = owner("alice", parseMap(await (await fetch("/v1/map")).json()));
+//
+// All arithmetic is on 32-bit words: Math.imul for products, `| 0` / `>>> 0` to wrap, and scores
+// compared as unsigned numbers (exact in doubles).
+
+/** MurmurHash3 seed of user IDs: the ASCII bytes "HALL" read big-endian. */
+export const USER_SEED = 0x48414c4c;
+
+const C1 = 0xcc9e2d51;
+const C2 = 0x1b873593;
+
+/** MurmurHash3's 32-bit finalizer; returns an unsigned 32-bit number. */
+export function fmix32(h) {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+/** MurmurHash3 x86_32 of bytes[0..length) with a 32-bit seed; returns an unsigned number. */
+export function murmur3_32(bytes, seed, length = bytes.length) {
+  let h = seed | 0;
+  const blocks = length & ~3;
+  let i = 0;
+  for (; i < blocks; i += 4) {
+    let k =
+      bytes[i] |
+      (bytes[i + 1] << 8) |
+      (bytes[i + 2] << 16) |
+      (bytes[i + 3] << 24);
+    k = Math.imul(k, C1);
+    k = (k << 15) | (k >>> 17);
+    k = Math.imul(k, C2);
+    h ^= k;
+    h = (h << 13) | (h >>> 19);
+    h = (Math.imul(h, 5) + 0xe6546b64) | 0;
+  }
+  const tail = length & 3;
+  if (tail !== 0) {
+    let k = 0;
+    if (tail === 3) k ^= bytes[i + 2] << 16;
+    if (tail >= 2) k ^= bytes[i + 1] << 8;
+    k ^= bytes[i];
+    k = Math.imul(k, C1);
+    k = (k << 15) | (k >>> 17);
+    k = Math.imul(k, C2);
+    h ^= k;
+  }
+  h ^= length;
+  return fmix32(h);
+}
+
+const encoder = new TextEncoder();
+let buffer = new Uint8Array(256);
+const LONE_SURROGATE = /[\uD800-\uDFFF]/u; // with the u flag, a valid pair is one code point
+
+/**
+ * UTF-8 encodes `s` into a shared buffer; returns the byte length.
+ * Throws TypeError on an unpaired surrogate: such a string is not Unicode text and has no owner.
+ */
+function encode(s) {
+  if (typeof s !== "string") {
+    throw new TypeError(`user id must be a string: ${typeof s}`);
+  }
+  if (LONE_SURROGATE.test(s)) {
+    throw new TypeError(
+      "user id has an unpaired surrogate (not valid Unicode)",
+    );
+  }
+  if (buffer.length < s.length * 3) {
+    buffer = new Uint8Array(s.length * 3);
+  }
+  return encoder.encodeInto(s, buffer).written;
+}
+
+/** MurmurHash3 x86_32 of the UTF-8 bytes of `userId`, seed USER_SEED (unsigned). */
+export function userHash(userId) {
+  const length = encode(userId);
+  return murmur3_32(buffer, USER_SEED, length);
+}
+
+/** MurmurHash3 x86_32 of the UTF-8 bytes of `nodeId`, seed `replica` (unsigned). */
+export function replicaKey(nodeId, replica) {
+  return murmur3_32(encoder.encode(nodeId), replica);
+}
+
+/** The score of one replica for one user (unsigned). */
+export function score(userHashValue, key) {
+  return fmix32(userHashValue ^ key);
+}
+
+function compareIds(a, b) {
+  // Node IDs are ASCII ([A-Za-z0-9_.-]), so UTF-16 order is the spec's UTF-8 byte order.
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+const tables = new WeakMap();
+
+/**
+ * The precomputed replica table of a map (cached per map object): `{keys, nodes}` where
+ * `keys[i]` is the i-th replica key in (node ID, replica) order and `nodes[i]` its node.
+ */
+export function ownerTable(map) {
+  let table = tables.get(map);
+  if (table) return table;
+  if (!map || !Array.isArray(map.nodes) || map.nodes.length === 0) {
+    throw new TypeError("map must have a non-empty nodes array (use parseMap)");
+  }
+  const sorted = [...map.nodes].sort((a, b) => compareIds(a.id, b.id));
+  let total = 0;
+  for (const node of sorted) total += node.weight ?? 1;
+  const keys = new Int32Array(total);
+  const nodes = new Array(total);
+  let i = 0;
+  for (const node of sorted) {
+    const bytes = encoder.encode(node.id);
+    for (let r = 0; r < (node.weight ?? 1); r++) {
+      keys[i] = murmur3_32(bytes, r);
+      nodes[i] = node;
+      i++;
+    }
+  }
+  table = Object.freeze({ keys, nodes });
+  tables.set(map, table);
+  return table;
+}
+
+/**
+ * The node of `map` (as returned by parseMap) that owns `userId`: the replica with the highest
+ * unsigned score fmix32(userHash ^ key); on equal scores the smaller node ID wins.
+ * Throws TypeError if `userId` is not a string or has an unpaired surrogate.
+ */
+export function owner(userId, map) {
+  const { keys, nodes } = ownerTable(map);
+  const h = userHash(userId);
+  let best = 0;
+  let bestScore = fmix32(h ^ keys[0]);
+  for (let i = 1; i < keys.length; i++) {
+    const s = fmix32(h ^ keys[i]);
+    if (s > bestScore) {
+      bestScore = s;
+      best = i;
+    }
+  }
+  return nodes[best];
+}
