@@ -1,0 +1,230 @@
+package dev.halley.node;
+
+import dev.halley.cluster.ClusterMap;
+import dev.halley.node.internal.ApiKeyHandler;
+import dev.halley.node.internal.CorsHandler;
+import dev.halley.node.internal.ErrorHandler;
+import dev.halley.node.internal.HealthHandler;
+import dev.halley.node.internal.JsModuleHandler;
+import dev.halley.node.internal.MapHandler;
+import dev.halley.node.internal.NodeContext;
+import dev.halley.node.internal.PollTransport;
+import dev.halley.node.internal.PresenceHandler;
+import dev.halley.node.internal.PublishHandler;
+import dev.halley.node.internal.Publisher;
+import dev.halley.node.internal.Routes;
+import dev.halley.node.internal.SseTransport;
+import dev.halley.node.internal.SubscriptionHandler;
+import dev.halley.node.internal.WebSocketTransport;
+import io.undertow.Undertow;
+import io.undertow.server.HttpHandler;
+import java.net.InetSocketAddress;
+import java.nio.file.Path;
+import java.util.Objects;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import org.xnio.Options;
+
+/**
+ * A running Halley node: the public listener (browsers: WebSocket, SSE, long-poll, poll, the map
+ * and the js-client modules) and the internal listener (app tier: publish, subscriptions,
+ * presence), on separate ports, sharing one set of user streams.
+ *
+ * <pre>{@code
+ * try (HalleyNode node = HalleyNode.start(config)) {
+ *   URI ws = URI.create("ws://127.0.0.1:" + node.publicPort() + "/v1/ws?token=" + jwt);
+ *   URI publish = URI.create("http://127.0.0.1:" + node.internalPort() + "/v1/publish");
+ * }
+ * }</pre>
+ *
+ * <p>Threading: Undertow IO threads ({@link NodeConfig#ioThreads()}) do all connection work and
+ * never block; a held connection is a suspended exchange or an open channel, not a thread. One
+ * housekeeping thread evicts idle user streams. All public methods are thread-safe. From the
+ * command line: {@code java -jar halley-node.jar --config node.yaml}.
+ */
+public final class HalleyNode implements AutoCloseable {
+  private static final Logger LOG = LoggerFactory.getLogger(HalleyNode.class);
+
+  private final NodeContext node;
+  private final Undertow undertow;
+  private final ScheduledExecutorService housekeeping;
+  private final int publicPort;
+  private final int internalPort;
+  private final AtomicBoolean closed = new AtomicBoolean();
+
+  private HalleyNode(NodeContext node, Undertow undertow, ScheduledExecutorService housekeeping) {
+    this.node = node;
+    this.undertow = undertow;
+    this.housekeeping = housekeeping;
+    this.publicPort = port(undertow, 0);
+    this.internalPort = port(undertow, 1);
+  }
+
+  /**
+   * Validates {@code config}, binds both listeners (port 0 picks a free port) and starts serving.
+   *
+   * @throws IllegalArgumentException naming the bad field of an invalid configuration
+   * @throws RuntimeException if a port cannot be bound
+   */
+  public static HalleyNode start(NodeConfig config) {
+    Objects.requireNonNull(config, "config").validate();
+    NodeContext node = new NodeContext(config);
+    Publisher publisher = new Publisher(node);
+    SubscriptionHandler subscriptions = new SubscriptionHandler(node);
+    HealthHandler health = new HealthHandler();
+    HttpHandler publicHandler =
+        new ErrorHandler(
+            new CorsHandler(
+                config.allowedOrigins(),
+                new Routes()
+                    .exact("GET", "/v1/ws", new WebSocketTransport(node))
+                    .exact("GET", "/v1/sse", new SseTransport(node))
+                    .exact("GET", "/v1/longpoll", new PollTransport(node, true))
+                    .exact("GET", "/v1/poll", new PollTransport(node, false))
+                    .exact("GET", "/v1/map", new MapHandler(node))
+                    .prefix("GET", "/js/", new JsModuleHandler())));
+    HttpHandler internalHandler =
+        new ErrorHandler(
+            new ApiKeyHandler(
+                config.apiKeys(),
+                new Routes()
+                    .exact("POST", "/v1/publish", new PublishHandler(node, publisher))
+                    .prefix("PUT", "/v1/users/", subscriptions)
+                    .prefix("DELETE", "/v1/users/", subscriptions)
+                    .prefix("GET", "/v1/users/", new PresenceHandler(node))
+                    .exact("GET", "/healthz", health)
+                    .exact("GET", "/readyz", health)));
+    Undertow undertow =
+        Undertow.builder()
+            .setIoThreads(config.ioThreads())
+            .setWorkerThreads(2)
+            .setWorkerOption(Options.WORKER_NAME, "halley-" + config.nodeId())
+            .addHttpListener(config.publicPort(), config.publicHost(), publicHandler)
+            .addHttpListener(config.internalPort(), config.internalHost(), internalHandler)
+            .build();
+    undertow.start();
+    ScheduledExecutorService housekeeping =
+        Executors.newSingleThreadScheduledExecutor(
+            r -> {
+              Thread t = new Thread(r, "halley-" + config.nodeId() + "-housekeeping");
+              t.setDaemon(true);
+              return t;
+            });
+    long period = Math.min(config.bufferMaxAgeMs(), 60_000);
+    housekeeping.scheduleWithFixedDelay(
+        () -> {
+          try {
+            node.streams.sweep();
+          } catch (RuntimeException e) {
+            LOG.warn("stream sweep failed", e);
+          }
+        },
+        period,
+        period,
+        TimeUnit.MILLISECONDS);
+    HalleyNode n = new HalleyNode(node, undertow, housekeeping);
+    LOG.info(
+        "node {} (epoch {}, map version {}) public port {}, internal port {}",
+        config.nodeId(),
+        node.codec.epoch(),
+        config.map().version(),
+        n.publicPort,
+        n.internalPort);
+    return n;
+  }
+
+  private static int port(Undertow undertow, int index) {
+    return ((InetSocketAddress) undertow.getListenerInfo().get(index).getAddress()).getPort();
+  }
+
+  /** The bound port of the public (browser) listener. */
+  public int publicPort() {
+    return publicPort;
+  }
+
+  /** The bound port of the internal (app tier) listener. */
+  public int internalPort() {
+    return internalPort;
+  }
+
+  public String nodeId() {
+    return node.nodeId;
+  }
+
+  /** This incarnation's epoch: 16 random lowercase hex characters, the prefix of event IDs. */
+  public String epoch() {
+    return node.codec.epoch();
+  }
+
+  /** The current cluster map. */
+  public ClusterMap map() {
+    return node.map();
+  }
+
+  /** Swaps the cluster map; ownership checks of later requests use it. */
+  public void updateMap(ClusterMap map) {
+    node.map(Objects.requireNonNull(map, "map"));
+  }
+
+  /** The configuration the node runs with. */
+  public NodeConfig config() {
+    return node.config;
+  }
+
+  /** Stops both listeners and closes every connection. Idempotent. */
+  @Override
+  public void close() {
+    if (!closed.compareAndSet(false, true)) {
+      return;
+    }
+    housekeeping.shutdownNow();
+    undertow.stop();
+    LOG.info("node {} stopped", node.nodeId);
+  }
+
+  @Override
+  public String toString() {
+    return "HalleyNode("
+        + node.nodeId
+        + ", epoch "
+        + epoch()
+        + ", public :"
+        + publicPort
+        + ", internal :"
+        + internalPort
+        + ")";
+  }
+
+  /** {@code java -jar halley-node.jar --config node.yaml}. */
+  public static void main(String[] args) {
+    Path config = null;
+    for (int i = 0; i < args.length; i++) {
+      if (args[i].equals("--config") && i + 1 < args.length) {
+        config = Path.of(args[++i]);
+      } else if (args[i].startsWith("--config=")) {
+        config = Path.of(args[i].substring("--config=".length()));
+      } else {
+        System.err.println(
+            "usage: halley node --config node.yaml   (unknown argument: " + args[i] + ")");
+        System.exit(2);
+      }
+    }
+    if (config == null) {
+      System.err.println("usage: halley node --config node.yaml");
+      System.exit(2);
+    }
+    HalleyNode node;
+    try {
+      node = start(NodeConfig.load(config));
+    } catch (IllegalArgumentException e) {
+      System.err.println("halley node: invalid configuration: " + e.getMessage());
+      System.exit(2);
+      return;
+    }
+    Runtime.getRuntime().addShutdownHook(new Thread(node::close, "halley-shutdown"));
+  }
+}

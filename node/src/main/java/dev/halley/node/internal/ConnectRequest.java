@@ -1,0 +1,64 @@
+package dev.halley.node.internal;
+
+import io.undertow.server.HttpServerExchange;
+import io.undertow.util.HeaderValues;
+import io.undertow.util.Headers;
+import io.undertow.util.HttpString;
+import java.util.Deque;
+
+/**
+ * The checks every browser transport runs before it connects: the token (header or {@code
+ * ?token=}), ownership of its user, and the resume point ({@code lastEventId}, or SSE's {@code
+ * Last-Event-ID} header, which wins).
+ */
+record ConnectRequest(TokenVerifier.Principal principal, EventCodec.EventId resume) {
+  private static final HttpString LAST_EVENT_ID = new HttpString(Codes.HEADER_LAST_EVENT_ID);
+
+  /**
+   * Verifies the request.
+   *
+   * @throws HttpError 400, 401 or 421
+   */
+  static ConnectRequest read(HttpServerExchange exchange, NodeContext node, boolean sseHeader) {
+    String token = bearer(exchange);
+    if (token == null) {
+      token = query(exchange, Codes.PARAM_TOKEN);
+    }
+    TokenVerifier.Principal principal = node.tokens.verify(token);
+    node.requireOwner(principal.user());
+    String last = null;
+    if (sseHeader) {
+      last = exchange.getRequestHeaders().getFirst(LAST_EVENT_ID);
+    }
+    if (last == null || last.isEmpty()) {
+      last = query(exchange, Codes.PARAM_LAST_EVENT_ID);
+    }
+    EventCodec.EventId resume = last == null || last.isEmpty() ? null : EventCodec.parseId(last);
+    return new ConnectRequest(principal, resume);
+  }
+
+  /** The Bearer credential of the Authorization header, or null. */
+  static String bearer(HttpServerExchange exchange) {
+    HeaderValues auth = exchange.getRequestHeaders().get(Headers.AUTHORIZATION);
+    if (auth == null || auth.isEmpty()) {
+      return null;
+    }
+    String v = auth.getFirst().trim();
+    if (v.regionMatches(true, 0, "Bearer ", 0, 7)) {
+      return v.substring(7).trim();
+    }
+    return "";
+  }
+
+  /** A single query parameter; a repeated one is a 400. */
+  static String query(HttpServerExchange exchange, String name) {
+    Deque<String> values = exchange.getQueryParameters().get(name);
+    if (values == null || values.isEmpty()) {
+      return null;
+    }
+    if (values.size() > 1) {
+      throw HttpError.badRequest("query parameter " + name + " is repeated");
+    }
+    return values.getFirst();
+  }
+}

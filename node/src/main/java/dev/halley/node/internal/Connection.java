@@ -1,0 +1,207 @@
+package dev.halley.node.internal;
+
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.Executor;
+import java.util.concurrent.atomic.AtomicBoolean;
+
+/**
+ * One browser connection of a user stream: a bounded outbound queue of event references (no payload
+ * copies) drained on the connection's IO thread, and a close-once guard.
+ *
+ * <p>Threading: {@link #offer} is called by publishers with the stream's lock held; everything else
+ * that touches the transport runs on {@link #io}. Lock order: stream, then connection.
+ *
+ * <p>Seam for issue #4: {@link #onOverflow()} is the slow-consumer policy (default: close with
+ * 4008), {@link #addCloseHook} lets metrics and presence observe the end of a connection.
+ */
+public abstract class Connection {
+  private static final int INITIAL_CAPACITY = 4;
+  private static final int SHRINK_ABOVE = 64;
+
+  final UserStream stream;
+
+  /** The connection's IO thread (an {@code XnioIoThread}; any executor in unit tests). */
+  final Executor io;
+
+  private final int maxQueued;
+  private final AtomicBoolean closed = new AtomicBoolean();
+  private final Runnable flushTask = this::runFlush;
+  private final CopyOnWriteArrayList<Runnable> closeHooks = new CopyOnWriteArrayList<>();
+
+  // Guarded by this.
+  private long[] seqs = new long[INITIAL_CAPACITY];
+  private Object[] items = new Object[INITIAL_CAPACITY];
+  private int head;
+  private int size;
+  private boolean flushScheduled;
+  private boolean overflowed;
+
+  // Set by poll(), read on the IO thread only.
+  long polledSeq;
+  Object polledItem;
+
+  Connection(UserStream stream, Executor io, int maxQueued) {
+    this.stream = stream;
+    this.io = io;
+    this.maxQueued = maxQueued;
+  }
+
+  /** The transport name: {@code ws}, {@code sse}, {@code longpoll}. */
+  public abstract String transport();
+
+  public final String user() {
+    return stream.user;
+  }
+
+  public final boolean isClosed() {
+    return closed.get();
+  }
+
+  /** Runs {@code hook} once when this connection closes (at once if it already has). */
+  public final void addCloseHook(Runnable hook) {
+    closeHooks.add(hook);
+    if (closed.get() && closeHooks.remove(hook)) {
+      hook.run();
+    }
+  }
+
+  /**
+   * Queues an event ({@code item} is a {@link Message} with its {@code seq}, or a {@link Control})
+   * and schedules a flush on the IO thread. Returns false if the connection is closed or its queue
+   * is full (then it is handed to {@link #onOverflow()}).
+   */
+  final boolean offer(long seq, Object item) {
+    boolean schedule;
+    boolean accepted;
+    synchronized (this) {
+      if (closed.get() || overflowed) {
+        return false;
+      }
+      if (size == maxQueued) {
+        overflowed = true;
+        accepted = false;
+      } else {
+        if (size == seqs.length) {
+          grow();
+        }
+        int tail = (head + size) % seqs.length;
+        seqs[tail] = seq;
+        items[tail] = item;
+        size++;
+        accepted = true;
+      }
+      schedule = !flushScheduled;
+      flushScheduled = true;
+    }
+    if (schedule) {
+      io.execute(flushTask);
+    }
+    return accepted;
+  }
+
+  private void grow() {
+    int n = Math.min(Math.max(seqs.length * 2, INITIAL_CAPACITY), maxQueued);
+    long[] s = new long[n];
+    Object[] it = new Object[n];
+    for (int i = 0; i < size; i++) {
+      int from = (head + i) % seqs.length;
+      s[i] = seqs[from];
+      it[i] = items[from];
+    }
+    seqs = s;
+    items = it;
+    head = 0;
+  }
+
+  /** IO thread: takes the next queued event into {@link #polledSeq}/{@link #polledItem}. */
+  final synchronized boolean poll() {
+    if (size == 0) {
+      return false;
+    }
+    polledSeq = seqs[head];
+    polledItem = items[head];
+    items[head] = null;
+    head = (head + 1) % seqs.length;
+    size--;
+    if (size == 0) {
+      head = 0;
+      if (seqs.length > SHRINK_ABOVE) {
+        seqs = new long[INITIAL_CAPACITY];
+        items = new Object[INITIAL_CAPACITY];
+      }
+    }
+    return true;
+  }
+
+  final synchronized int queued() {
+    return size;
+  }
+
+  final synchronized void clearQueue() {
+    seqs = new long[INITIAL_CAPACITY];
+    items = new Object[INITIAL_CAPACITY];
+    head = 0;
+    size = 0;
+  }
+
+  private void runFlush() {
+    boolean over;
+    synchronized (this) {
+      flushScheduled = false;
+      over = overflowed;
+    }
+    try {
+      if (over) {
+        onOverflow();
+      } else if (!closed.get()) {
+        flush();
+      }
+    } catch (RuntimeException e) {
+      close(Codes.CLOSE_SERVER_ERROR, "internal error");
+    }
+  }
+
+  /** IO thread: writes queued events as far as the transport accepts them now. */
+  abstract void flush();
+
+  /** IO thread: the queue overflowed. The default closes the connection as a slow consumer. */
+  void onOverflow() {
+    close(Codes.CLOSE_SLOW_CONSUMER, "slow consumer");
+  }
+
+  /**
+   * Closes once: detaches from the user stream (no more events are queued), then ends the transport
+   * on the IO thread with a WebSocket close {@code code} (other transports end their response),
+   * then runs the close hooks.
+   */
+  public final void close(int code, String reason) {
+    if (!closed.compareAndSet(false, true)) {
+      return;
+    }
+    stream.detach(this);
+    Runnable end =
+        () -> {
+          try {
+            closeTransport(code, reason);
+          } finally {
+            for (Runnable hook : closeHooks) {
+              closeHooks.remove(hook);
+              hook.run();
+            }
+          }
+        };
+    if (io instanceof Thread t ? Thread.currentThread() == t : true) {
+      end.run();
+    } else {
+      io.execute(end);
+    }
+  }
+
+  /** IO thread, once: ends the transport; it may still drain the queue (long-poll does). */
+  abstract void closeTransport(int code, String reason);
+
+  @Override
+  public String toString() {
+    return transport() + "(" + stream.user + ", queued " + queued() + ")";
+  }
+}

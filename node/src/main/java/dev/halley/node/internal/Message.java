@@ -1,0 +1,29 @@
+package dev.halley.node.internal;
+
+/**
+ * One published message, serialized once and shared by every recipient's buffer and connection
+ * queue: {@link #tail} is the end of the event JSON after {@code "data":}, i.e. the data, the
+ * optional {@code "channel"} field and the closing brace. Immutable.
+ */
+public final class Message {
+  final byte[] tail;
+  final long publishedAtMs;
+
+  /** Epoch milliseconds after which the message is dropped; {@code Long.MAX_VALUE} for none. */
+  final long expiresAtMs;
+
+  Message(byte[] tail, long publishedAtMs, long expiresAtMs) {
+    this.tail = tail;
+    this.publishedAtMs = publishedAtMs;
+    this.expiresAtMs = expiresAtMs;
+  }
+
+  /** {@code ttlMs: 0}: delivered to live connections only, never buffered. */
+  boolean liveOnly() {
+    return expiresAtMs <= publishedAtMs;
+  }
+
+  boolean expired(long nowMs) {
+    return expiresAtMs <= nowMs;
+  }
+}

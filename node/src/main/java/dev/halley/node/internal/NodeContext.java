@@ -1,0 +1,67 @@
+package dev.halley.node.internal;
+
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.halley.cluster.ClusterMap;
+import dev.halley.cluster.NodeInfo;
+import dev.halley.node.NodeConfig;
+import java.time.Clock;
+
+/**
+ * What every handler of one node shares: configuration, identity (node ID, epoch), the current
+ * cluster map, the user streams and the token verifier. Thread-safe; the map is swapped atomically.
+ */
+public final class NodeContext {
+  public final NodeConfig config;
+  public final String nodeId;
+  public final EventCodec codec;
+  public final UserStreams streams;
+  public final TokenVerifier tokens;
+  public final Clock clock;
+  private volatile ClusterMap map;
+
+  public NodeContext(NodeConfig config) {
+    this.config = config;
+    this.nodeId = config.nodeId();
+    this.codec = new EventCodec(EventCodec.newEpoch());
+    this.clock = config.clock();
+    this.streams =
+        new UserStreams(
+            config.bufferMaxEvents(), config.bufferMaxAgeMs(), config.maxUserStreams(), clock);
+    this.tokens =
+        config.tokenHmacSecret() != null
+            ? TokenVerifier.hmac(config.tokenHmacSecret(), clock)
+            : TokenVerifier.publicKey(config.tokenPublicKeyPem(), clock);
+    this.map = config.map();
+  }
+
+  public ClusterMap map() {
+    return map;
+  }
+
+  public void map(ClusterMap map) {
+    this.map = map;
+  }
+
+  /** Whether this node owns {@code user} under the current map. */
+  public boolean owns(String user) {
+    return map.owner(user).id().equals(nodeId);
+  }
+
+  /** Throws 421 {@code not_owner} naming the owner's public URL unless this node owns the user. */
+  public void requireOwner(String user) {
+    ClusterMap m = map;
+    NodeInfo owner = m.owner(user);
+    if (!owner.id().equals(nodeId)) {
+      ObjectNode extra = Json.MAPPER.createObjectNode();
+      ObjectNode o = extra.putObject("owner");
+      o.put("id", owner.id());
+      o.put("url", owner.publicUrl().toString());
+      extra.put("mapVersion", m.version());
+      throw new HttpError(
+          421,
+          Codes.NOT_OWNER,
+          "user is owned by node " + owner.id() + " (map version " + m.version() + ")",
+          extra);
+    }
+  }
+}

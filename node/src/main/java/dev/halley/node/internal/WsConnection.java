@@ -1,0 +1,129 @@
+package dev.halley.node.internal;
+
+import io.undertow.connector.PooledByteBuffer;
+import io.undertow.websockets.core.WebSocketCallback;
+import io.undertow.websockets.core.WebSocketChannel;
+import io.undertow.websockets.core.WebSockets;
+import java.nio.ByteBuffer;
+import java.util.concurrent.TimeUnit;
+import org.xnio.IoUtils;
+import org.xnio.XnioExecutor;
+
+/**
+ * A WebSocket connection: one text frame per event, at most {@link #MAX_IN_FLIGHT} frames handed to
+ * Undertow at a time (the rest wait as references in the bounded queue), a {@code ping} event every
+ * heartbeat.
+ */
+final class WsConnection extends Connection {
+  private final org.xnio.XnioIoThread ioThread;
+  static final int MAX_IN_FLIGHT = 16;
+
+  private final WebSocketChannel channel;
+  private final EventCodec codec;
+  private final long heartbeatMs;
+  private final Runnable heartbeat = this::heartbeat;
+  private final WebSocketCallback<Void> sent = new Sent();
+  private XnioExecutor.Key heartbeatKey;
+  // IO thread only.
+  private int inFlight;
+  private boolean flushing;
+
+  WsConnection(
+      UserStream stream, WebSocketChannel channel, EventCodec codec, int maxQueued, long hbMs) {
+    super(stream, channel.getIoThread(), maxQueued);
+    this.ioThread = channel.getIoThread();
+    this.channel = channel;
+    this.codec = codec;
+    this.heartbeatMs = hbMs;
+  }
+
+  @Override
+  public String transport() {
+    return "ws";
+  }
+
+  /** IO thread: starts heartbeats. */
+  void start() {
+    heartbeatKey = ioThread.executeAfter(heartbeat, heartbeatMs, TimeUnit.MILLISECONDS);
+  }
+
+  private void heartbeat() {
+    if (isClosed()) {
+      return;
+    }
+    offer(-1, Control.PING);
+    heartbeatKey = ioThread.executeAfter(heartbeat, heartbeatMs, TimeUnit.MILLISECONDS);
+  }
+
+  @Override
+  void flush() {
+    if (flushing) {
+      return;
+    }
+    flushing = true;
+    try {
+      while (inFlight < MAX_IN_FLIGHT && !isClosed() && poll()) {
+        int size = codec.jsonSize(polledSeq, polledItem);
+        inFlight++;
+        PooledByteBuffer pooled = channel.getBufferPool().allocate();
+        ByteBuffer b = pooled.getBuffer();
+        if (b.capacity() >= size) {
+          b.clear();
+          codec.putJson(b, polledSeq, polledItem);
+          b.flip();
+          WebSockets.sendText(pooled, channel, sent);
+        } else {
+          pooled.close();
+          ByteBuffer big = ByteBuffer.allocate(size);
+          codec.putJson(big, polledSeq, polledItem);
+          big.flip();
+          WebSockets.sendText(big, channel, sent);
+        }
+      }
+    } finally {
+      flushing = false;
+    }
+  }
+
+  private final class Sent implements WebSocketCallback<Void> {
+    @Override
+    public void complete(WebSocketChannel ch, Void context) {
+      inFlight--;
+      flush();
+    }
+
+    @Override
+    public void onError(WebSocketChannel ch, Void context, Throwable t) {
+      inFlight--;
+      close(Codes.CLOSE_SERVER_ERROR, "write failed");
+    }
+  }
+
+  @Override
+  void closeTransport(int code, String reason) {
+    if (heartbeatKey != null) {
+      heartbeatKey.remove();
+    }
+    clearQueue();
+    if (!channel.isOpen() || channel.isCloseFrameSent()) {
+      return;
+    }
+    if (channel.isCloseFrameReceived()) {
+      IoUtils.safeClose(channel);
+      return;
+    }
+    WebSockets.sendClose(
+        code,
+        reason,
+        channel,
+        new WebSocketCallback<Void>() {
+          @Override
+          public void complete(WebSocketChannel ch, Void context) {}
+
+          @Override
+          public void onError(WebSocketChannel ch, Void context, Throwable t) {
+            IoUtils.safeClose(ch);
+          }
+        });
+  }
+}

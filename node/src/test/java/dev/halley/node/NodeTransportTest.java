@@ -1,0 +1,270 @@
+package dev.halley.node;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.halley.node.TransportClient.Transport;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+/** Every delivery scenario over real sockets, on each of the four transports. */
+class NodeTransportTest {
+  private static HalleyNode node;
+  private static InternalApi api;
+  private static final AtomicInteger USERS = new AtomicInteger();
+  private final List<TransportClient> clients = new ArrayList<>();
+
+  @BeforeAll
+  static void start() {
+    node =
+        HalleyNode.start(
+            TestNodes.config().bufferMaxEvents(4).connectionQueueMaxEvents(64).build());
+    api = new InternalApi(node);
+  }
+
+  @AfterAll
+  static void stop() {
+    node.close();
+  }
+
+  @AfterEach
+  void closeClients() {
+    clients.forEach(TransportClient::close);
+  }
+
+  private TransportClient client(Transport t) {
+    TransportClient c = t.client(node);
+    clients.add(c);
+    return c;
+  }
+
+  private static String freshUser(Transport t) {
+    return TestNodes.userOwnedBy("a", "u" + t.name().toLowerCase(), USERS.getAndIncrement());
+  }
+
+  private static JsonNode text(String s) {
+    return InternalApi.JSON.getNodeFactory().textNode(s);
+  }
+
+  @ParameterizedTest
+  @EnumSource(Transport.class)
+  void receivesAPublishedMessageWithAnEventId(Transport t) {
+    String user = freshUser(t);
+    TransportClient c = client(t);
+    c.connect(TestNodes.token(user, null), null);
+    if (c.hello() != null) {
+      assertEquals("a", c.hello().get("node").asText());
+      assertEquals(node.epoch(), c.hello().get("epoch").asText());
+      assertEquals(3, c.hello().get("mapVersion").asInt());
+    }
+    api.publishToUsers(InternalApi.json("{\"text\":\"hi\",\"n\":[1,2]}"), user);
+    JsonNode e = c.awaitMessage();
+    assertEquals(InternalApi.json("{\"text\":\"hi\",\"n\":[1,2]}"), e.get("data"));
+    assertTrue(e.get("id").asText().startsWith(node.epoch() + ":"), e.toString());
+    assertTrue(!e.has("channel"));
+  }
+
+  @ParameterizedTest
+  @EnumSource(Transport.class)
+  void resumesAfterDisconnectWithoutLossOrDuplicates(Transport t) {
+    String user = freshUser(t);
+    String token = TestNodes.token(user, null);
+    TransportClient first = client(t);
+    first.connect(token, null);
+    api.publishToUsers(text("m1"), user);
+    JsonNode m1 = first.awaitMessage();
+    assertEquals("m1", m1.get("data").asText());
+    first.close();
+    api.publishToUsers(text("m2"), user);
+    api.publishToUsers(text("m3"), user);
+
+    TransportClient second = client(t);
+    second.connect(token, m1.get("id").asText());
+    JsonNode m2 = second.awaitMessage();
+    JsonNode m3 = second.awaitMessage();
+    api.publishToUsers(text("m4"), user);
+    JsonNode m4 = second.awaitMessage();
+    assertEquals(
+        List.of("m2", "m3", "m4"),
+        List.of(m2.get("data").asText(), m3.get("data").asText(), m4.get("data").asText()));
+    assertEquals(seq(m1) + 1, seq(m2));
+    assertEquals(seq(m2) + 1, seq(m3));
+    assertEquals(seq(m3) + 1, seq(m4));
+  }
+
+  @ParameterizedTest
+  @EnumSource(Transport.class)
+  void resetsWhenTheBufferOverflowedSinceTheLastEventId(Transport t) {
+    String user = freshUser(t);
+    String token = TestNodes.token(user, null);
+    TransportClient first = client(t);
+    first.connect(token, null);
+    api.publishToUsers(text("seen"), user);
+    String last = first.awaitMessage().get("id").asText();
+    first.close();
+    for (int i = 0; i < 6; i++) { // the buffer holds 4
+      api.publishToUsers(text("missed-" + i), user);
+    }
+    TransportClient second = client(t);
+    second.connect(token, last);
+    JsonNode reset = second.awaitEvent();
+    assertEquals("reset", reset.get("type").asText(), reset.toString());
+    assertEquals("gap", reset.get("reason").asText());
+    api.publishToUsers(text("after"), user);
+    JsonNode after = second.awaitMessage();
+    assertEquals("after", after.get("data").asText());
+    assertEquals(seq(reset) + 1, seq(after));
+  }
+
+  @ParameterizedTest
+  @EnumSource(Transport.class)
+  void resetsOnAnotherEpochAfterARestart(Transport t) {
+    String user = freshUser(t);
+    String token = TestNodes.token(user, null);
+    String last;
+    String oldEpoch;
+    try (HalleyNode before = HalleyNode.start(TestNodes.config().build())) {
+      TransportClient c = t.client(before);
+      clients.add(c);
+      c.connect(token, null);
+      new InternalApi(before).publishToUsers(text("before"), user);
+      last = c.awaitMessage().get("id").asText();
+      oldEpoch = before.epoch();
+      c.close();
+    }
+    assertNotEquals(oldEpoch, node.epoch());
+    TransportClient c = client(t);
+    c.connect(token, last);
+    JsonNode reset = c.awaitEvent();
+    assertEquals("reset", reset.get("type").asText(), reset.toString());
+    assertEquals("epoch", reset.get("reason").asText());
+    assertTrue(reset.get("id").asText().startsWith(node.epoch() + ":"));
+    api.publishToUsers(text("after"), user);
+    assertEquals("after", c.awaitMessage().get("data").asText());
+  }
+
+  @ParameterizedTest
+  @EnumSource(Transport.class)
+  void deliversChannelMessagesFromTokenAndApiSubscriptions(Transport t) {
+    String user = freshUser(t);
+    TransportClient c = client(t);
+    c.connect(TestNodes.token(user, List.of("room:" + t)), null);
+    assertEquals(200, api.subscribe(user, "news/" + t).status());
+    JsonNode r1 = api.publishToChannel("room:" + t, text("to room"));
+    assertEquals(1, r1.get("users").asInt(), r1.toString());
+    JsonNode e1 = c.awaitMessage();
+    assertEquals("to room", e1.get("data").asText());
+    assertEquals("room:" + t, e1.get("channel").asText());
+    api.publishToChannel("news/" + t, text("to news"));
+    JsonNode e2 = c.awaitMessage();
+    assertEquals("news/" + t, e2.get("channel").asText());
+    assertEquals(seq(e1) + 1, seq(e2));
+  }
+
+  @ParameterizedTest
+  @EnumSource(Transport.class)
+  void everyConnectionOfAUserReceivesEveryEvent(Transport t) {
+    String user = freshUser(t);
+    String token = TestNodes.token(user, null);
+    TransportClient a = client(t);
+    TransportClient b = client(t);
+    a.connect(token, null);
+    b.connect(token, null);
+    api.publishToUsers(text("x"), user);
+    api.publishToUsers(text("y"), user);
+    for (TransportClient c : List.of(a, b)) {
+      assertEquals("x", c.awaitMessage().get("data").asText());
+      assertEquals("y", c.awaitMessage().get("data").asText());
+    }
+  }
+
+  @ParameterizedTest
+  @EnumSource(Transport.class)
+  void publishReportsDeliveredToLiveConnectionsAndBufferedOtherwise(Transport t) {
+    String user = freshUser(t);
+    TransportClient c = client(t);
+    c.connect(TestNodes.token(user, null), null);
+    if (t == Transport.POLL) {
+      JsonNode r = api.publishToUsers(text("p"), user);
+      assertEquals(List.of(user), InternalApi.texts(r.get("buffered")), r.toString());
+      assertEquals(0, r.get("connections").asInt());
+    } else {
+      api.awaitConnections(user, 1);
+      JsonNode r = api.publishToUsers(text("p"), user);
+      assertEquals(List.of(user), InternalApi.texts(r.get("delivered")), r.toString());
+      assertEquals(1, r.get("connections").asInt());
+    }
+    assertEquals("p", c.awaitMessage().get("data").asText());
+  }
+
+  @ParameterizedTest
+  @EnumSource(Transport.class)
+  void refusesBadTokensWith401(Transport t) throws Exception {
+    String user = freshUser(t);
+    int port = node.publicPort();
+    Map<String, String> none = Map.of();
+    RawHttp.Response missing = t.attempt(port, "", none);
+    assertEquals(401, missing.status());
+    assertEquals("token_missing", missing.error());
+    RawHttp.Response malformed = t.attempt(port, "token=not.a.jwt", none);
+    assertEquals(401, malformed.status());
+    assertEquals("token_invalid", malformed.error());
+    String forged =
+        TestNodes.token(
+            user,
+            null,
+            java.time.Instant.now().plusSeconds(60),
+            "another-secret-0123456789abcdef-xyz");
+    RawHttp.Response bad = t.attempt(port, "token=" + forged, none);
+    assertEquals(401, bad.status());
+    assertEquals("token_invalid", bad.error());
+    String expired =
+        TestNodes.token(user, null, java.time.Instant.now().minusSeconds(5), TestNodes.SECRET);
+    RawHttp.Response old = t.attempt(port, "", Map.of("Authorization", "Bearer " + expired));
+    assertEquals(401, old.status());
+    assertEquals("token_expired", old.error());
+    assertEquals("application/json", old.headers().get("content-type"));
+  }
+
+  @ParameterizedTest
+  @EnumSource(Transport.class)
+  void refusesAUserOwnedByAnotherNodeWith421(Transport t) throws Exception {
+    String remote = TestNodes.remoteUser("r" + t);
+    RawHttp.Response r =
+        t.attempt(node.publicPort(), "token=" + TestNodes.token(remote, null), Map.of());
+    assertEquals(421, r.status());
+    JsonNode body = InternalApi.json(r.body());
+    assertEquals("not_owner", body.get("error").asText());
+    assertEquals("b", body.get("owner").get("id").asText());
+    assertEquals(TestNodes.OTHER_URL, body.get("owner").get("url").asText());
+    assertEquals(3, body.get("mapVersion").asInt());
+  }
+
+  @ParameterizedTest
+  @EnumSource(Transport.class)
+  void refusesAMalformedLastEventIdWith400AndAForeignOriginWith403(Transport t) throws Exception {
+    String token = TestNodes.token(freshUser(t), null);
+    RawHttp.Response r =
+        t.attempt(node.publicPort(), "token=" + token + "&lastEventId=nonsense", Map.of());
+    assertEquals(400, r.status());
+    assertEquals("bad_request", r.error());
+    RawHttp.Response o =
+        t.attempt(node.publicPort(), "token=" + token, Map.of("Origin", "https://evil.example"));
+    assertEquals(403, o.status());
+    assertEquals("origin_forbidden", o.error());
+  }
+
+  private static long seq(JsonNode event) {
+    String id = event.get("id").asText();
+    return Long.parseLong(id.substring(id.indexOf(':') + 1));
+  }
+}

@@ -1,0 +1,142 @@
+package dev.halley.node;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import java.time.Duration;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * A recorder-style browser client of one transport, so every scenario can run on all four: {@link
+ * #connect} returns once the client is connected (hello received, or the poll position known),
+ * {@link #awaitEvent()} returns the next {@code message} or {@code reset} in order.
+ */
+public abstract class TransportClient implements AutoCloseable {
+  static final Duration TIMEOUT = Duration.ofSeconds(20);
+
+  protected final int port;
+  private final BlockingQueue<Object> events = new LinkedBlockingQueue<>();
+  protected volatile JsonNode hello;
+  protected volatile String lastEventId;
+  protected volatile int pings;
+
+  protected TransportClient(int port) {
+    this.port = port;
+  }
+
+  /**
+   * Connects as the token's user, resuming after {@code lastEventId} (null: from now).
+   *
+   * @throws AssertionError if the node refuses
+   */
+  public abstract void connect(String token, String lastEventId);
+
+  /** The transport's name as the node uses it. */
+  public abstract String transport();
+
+  /** The {@code hello} event (WebSocket and SSE), else null. */
+  public JsonNode hello() {
+    return hello;
+  }
+
+  /** The last event ID seen (of a message or reset, or a poll batch's position). */
+  public String lastEventId() {
+    return lastEventId;
+  }
+
+  public int pings() {
+    return pings;
+  }
+
+  /** The next message or reset event, waiting up to 20 s. */
+  public JsonNode awaitEvent() {
+    try {
+      Object e = events.poll(TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
+      if (e == null) {
+        throw new AssertionError(transport() + ": no event within " + TIMEOUT);
+      }
+      if (e instanceof Throwable t) {
+        throw new AssertionError(transport() + ": client failed", t);
+      }
+      return (JsonNode) e;
+    } catch (InterruptedException ex) {
+      Thread.currentThread().interrupt();
+      throw new AssertionError(ex);
+    }
+  }
+
+  /** The next message event's data, failing on anything else. */
+  public JsonNode awaitMessage() {
+    JsonNode e = awaitEvent();
+    if (!e.path("type").asText().equals("message")) {
+      throw new AssertionError(transport() + ": expected a message, got " + e);
+    }
+    return e;
+  }
+
+  /** Hands an event from the node to the recorder (hello and ping are kept apart). */
+  protected void received(JsonNode event) {
+    String type = event.path("type").asText();
+    switch (type) {
+      case "hello" -> hello = event;
+      case "ping" -> pings++;
+      default -> {
+        if (event.hasNonNull("id")) {
+          lastEventId = event.get("id").asText();
+        }
+        events.add(event);
+      }
+    }
+  }
+
+  protected void failed(Throwable t) {
+    events.add(t);
+  }
+
+  @Override
+  public abstract void close();
+
+  /** The four transports. */
+  public enum Transport {
+    WS,
+    SSE,
+    LONGPOLL,
+    POLL;
+
+    public TransportClient client(HalleyNode node) {
+      return client(node.publicPort());
+    }
+
+    public TransportClient client(int port) {
+      return switch (this) {
+        case WS -> new WsTestClient(port);
+        case SSE -> new SseTestClient(port);
+        case LONGPOLL -> new PollTestClient(port, true);
+        case POLL -> new PollTestClient(port, false);
+      };
+    }
+
+    /** The path of this transport's endpoint. */
+    public String path() {
+      return switch (this) {
+        case WS -> "/v1/ws";
+        case SSE -> "/v1/sse";
+        case LONGPOLL -> "/v1/longpoll";
+        case POLL -> "/v1/poll";
+      };
+    }
+
+    /** Connects with raw HTTP and returns the refusal (or 101/200 if accepted). */
+    public RawHttp.Response attempt(int port, String query, java.util.Map<String, String> headers)
+        throws java.io.IOException {
+      java.util.Map<String, String> h = new java.util.LinkedHashMap<>(headers);
+      if (this == WS) {
+        h.putAll(RawHttp.upgradeHeaders(headers.get("Origin")));
+      }
+      if (this == LONGPOLL) {
+        query = query + (query.isEmpty() ? "" : "&") + "timeoutMs=0";
+      }
+      return RawHttp.request(port, "GET", path() + (query.isEmpty() ? "" : "?" + query), h);
+    }
+  }
+}
