@@ -35,11 +35,14 @@ function checkUrl(value, where) {
   } catch {
     fail(`${where} must be an absolute http or https URL: ${show(value)}`);
   }
-  if (url.protocol !== "http:" && url.protocol !== "https:") {
+  if (
+    (url.protocol !== "http:" && url.protocol !== "https:") ||
+    !/^https?:\/\/[^/]/i.test(value)
+  ) {
     fail(`${where} must be an absolute http or https URL: ${show(value)}`);
   }
   if (!url.hostname) fail(`${where} must have a host: ${show(value)}`);
-  if (url.username || url.password || value.includes("@")) {
+  if (url.username || url.password) {
     fail(`${where} must not contain user info: ${show(value)}`);
   }
   if (value.includes("?") || value.includes("#")) {

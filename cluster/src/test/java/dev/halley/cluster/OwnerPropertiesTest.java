@@ -29,6 +29,10 @@ class OwnerPropertiesTest {
     Map<String, Integer> load = load(map, randomIds(MILLION, n));
     assertEquals(n, load.size());
     double maxOverMean = Collections.max(load.values()) / (MILLION / (double) n);
+    double minOverMean = Collections.min(load.values()) / (MILLION / (double) n);
+    report(
+        "balance, %d equal nodes, 1M IDs: max/mean %.4f, min/mean %.4f",
+        n, maxOverMean, minOverMean);
     assertTrue(maxOverMean <= 1.05, "max/mean " + maxOverMean);
   }
 
@@ -41,12 +45,15 @@ class OwnerPropertiesTest {
     for (int w : weights) {
       total += w;
     }
+    double worst = 0;
     for (int i = 0; i < weights.length; i++) {
       double expected = MILLION * (double) weights[i] / total;
       int got = load.getOrDefault(id(i), 0);
       double error = Math.abs(got - expected) / expected;
+      worst = Math.max(worst, error);
       assertTrue(error <= 0.05, id(i) + " weight " + weights[i] + ": relative error " + error);
     }
+    report("weights 1..100 (10 nodes), 1M IDs: worst relative share error %.4f", worst);
   }
 
   @ParameterizedTest(name = "{0} nodes + 1")
@@ -69,6 +76,9 @@ class OwnerPropertiesTest {
     int oldTotal = before.nodes().stream().mapToInt(NodeInfo::weight).sum();
     // the bound of the issue, for equal weights 1/(N+1); here the new node's weight share
     double bound = 2.0 / (oldTotal + 2) + 0.01;
+    report(
+        "add a weight-2 node to %d nodes (total weight %d): moved %.4f, its share %.4f",
+        n, oldTotal, moved / (double) users, 2.0 / (oldTotal + 2));
     assertTrue(moved / (double) users <= bound, "moved " + moved + ", bound " + bound);
     assertTrue(moved > 0);
   }
@@ -84,6 +94,7 @@ class OwnerPropertiesTest {
     for (String user : randomIds(users, 5)) {
       moved += before.owner(user).id().equals(after.owner(user).id()) ? 0 : 1;
     }
+    report("add 1 equal node to 10: moved %.4f (1/11 = %.4f)", moved / (double) users, 1.0 / 11);
     assertTrue(moved / (double) users <= 1.0 / 11 + 0.01, "moved " + moved);
   }
 
@@ -106,6 +117,8 @@ class OwnerPropertiesTest {
       }
     }
     assertTrue(movedUsers > 0);
+    report(
+        "remove 1 of %d nodes: moved %d users, all of them from the removed node", n, movedUsers);
   }
 
   @Test
@@ -185,6 +198,11 @@ class OwnerPropertiesTest {
   void replicaKeysAreMurmur3OfTheNodeIdSeededWithTheReplicaNumber() {
     // the same primitive as user IDs, with the replica number as the seed
     assertEquals(OwnerHash.replicaKey("x", 0x48414C4C), OwnerHash.userHash("x"));
+  }
+
+  /** Measured values go to the test's output file (target/surefire-reports/*-output.txt). */
+  private static void report(String format, Object... args) {
+    System.out.println(String.format(java.util.Locale.ROOT, format, args));
   }
 
   private static Map<String, Integer> load(ClusterMap map, List<String> users) {
