@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.fasterxml.jackson.dataformat.yaml.YAMLMapper;
 import dev.halley.cluster.ClusterMap;
+import dev.halley.node.ops.OperationsConfig;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -69,6 +70,7 @@ public final class NodeConfig {
   private final int maxUserStreams;
   private final int ioThreads;
   private final Clock clock;
+  private final OperationsConfig operations;
 
   private NodeConfig(Builder b) {
     nodeId = b.nodeId;
@@ -96,6 +98,7 @@ public final class NodeConfig {
     maxUserStreams = b.maxUserStreams;
     ioThreads = b.ioThreads;
     clock = b.clock;
+    operations = b.operations;
   }
 
   public static Builder builder() {
@@ -130,6 +133,7 @@ public final class NodeConfig {
     b.maxUserStreams = maxUserStreams;
     b.ioThreads = ioThreads;
     b.clock = clock;
+    b.operations = operations;
     return b;
   }
 
@@ -223,6 +227,10 @@ public final class NodeConfig {
     requirePositive("maxUserStreams", maxUserStreams);
     requirePositive("ioThreads", ioThreads);
     require(clock != null, "clock is required");
+    require(operations != null, "operations is required");
+    require(
+        operations.idleTimeoutMs() > Math.max(heartbeatMs, longPollTimeoutMs),
+        "idleTimeoutMs must be > heartbeatMs and longPollTimeoutMs: " + operations.idleTimeoutMs());
   }
 
   private static void require(boolean ok, String message) {
@@ -370,6 +378,14 @@ public final class NodeConfig {
     return clock;
   }
 
+  /**
+   * Limits, timeouts, drain and presence webhook settings (docs/operations.md); in files they are
+   * top-level options like the others. Default: {@link OperationsConfig#defaults()}.
+   */
+  public OperationsConfig operations() {
+    return operations;
+  }
+
   @Override
   public String toString() {
     return "NodeConfig{nodeId="
@@ -418,6 +434,7 @@ public final class NodeConfig {
     private int maxUserStreams = 1_000_000;
     private int ioThreads = Math.max(1, Runtime.getRuntime().availableProcessors());
     private Clock clock = Clock.systemUTC();
+    private OperationsConfig operations = OperationsConfig.defaults();
 
     private Builder() {}
 
@@ -552,6 +569,12 @@ public final class NodeConfig {
       return this;
     }
 
+    /** The operations settings (docs/operations.md). */
+    public Builder operations(OperationsConfig v) {
+      operations = v;
+      return this;
+    }
+
     /** Validates and builds; the exception message names the bad field. */
     public NodeConfig build() {
       NodeConfig config = new NodeConfig(this);
@@ -598,7 +621,7 @@ public final class NodeConfig {
       Map<String, Object> values = new LinkedHashMap<>();
       for (Iterator<String> it = root.fieldNames(); it.hasNext(); ) {
         String name = it.next();
-        if (!FIELDS.contains(name)) {
+        if (!FIELDS.contains(name) && !OperationsConfig.FIELDS.contains(name)) {
           throw new IllegalArgumentException(
               name + " is not a configuration option (see docs/configuration.md)");
         }
@@ -610,11 +633,22 @@ public final class NodeConfig {
           values.put(field, v);
         }
       }
-      Builder b = builder();
-      for (Map.Entry<String, Object> e : values.entrySet()) {
-        apply(b, e.getKey(), e.getValue(), dir);
+      for (String field : OperationsConfig.FIELDS) {
+        String v = env.get(envName(field));
+        if (v != null) {
+          values.put(field, v);
+        }
       }
-      return b.build();
+      Builder b = builder();
+      OperationsConfig.Builder ops = OperationsConfig.builder();
+      for (Map.Entry<String, Object> e : values.entrySet()) {
+        if (OperationsConfig.FIELDS.contains(e.getKey())) {
+          ops.set(e.getKey(), e.getValue());
+        } else {
+          apply(b, e.getKey(), e.getValue(), dir);
+        }
+      }
+      return b.operations(ops.build()).build();
     }
 
     private static void apply(Builder b, String field, Object value, Path dir) {
