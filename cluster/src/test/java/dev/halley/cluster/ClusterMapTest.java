@@ -129,6 +129,8 @@ class ClusterMapTest {
           unparsable url           | {"version": 1, "nodes": [{"id": "a", "publicUrl": "http://h", "internalUrl": "http://h x"}]} | nodes[0].internalUrl is not a valid URL
           url without host         | {"version": 1, "nodes": [{"id": "a", "publicUrl": "http:///x", "internalUrl": "http://h"}]} | nodes[0].publicUrl must have a host
           url with query           | {"version": 1, "nodes": [{"id": "a", "publicUrl": "http://h/?a=1", "internalUrl": "http://h"}]} | must not have a query or fragment
+          url with empty query     | {"version": 1, "nodes": [{"id": "a", "publicUrl": "http://h/?", "internalUrl": "http://h"}]} | must not have a query or fragment
+          url with fragment        | {"version": 1, "nodes": [{"id": "a", "publicUrl": "http://h/#x", "internalUrl": "http://h"}]} | must not have a query or fragment
           url with user info       | {"version": 1, "nodes": [{"id": "a", "publicUrl": "http://u:p@h/", "internalUrl": "http://h"}]} | must not contain user info
           missing internalUrl      | {"version": 1, "nodes": [{"id": "a", "publicUrl": "http://h"}]} | nodes[0].internalUrl is missing
           zero weight              | {"version": 1, "nodes": [{"id": "a", "publicUrl": "http://h", "internalUrl": "http://h", "weight": 0}]} | nodes[0].weight must be an integer in 1..100: 0
