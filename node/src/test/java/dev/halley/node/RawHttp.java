@@ -63,7 +63,7 @@ public final class RawHttp {
       byte[] body;
       if (len != null) {
         body = in.readNBytes(Integer.parseInt(len));
-      } else if (status == 101) {
+      } else if (status == 101 || status == 204 || status == 304) {
         body = new byte[0];
       } else {
         body = in.readAllBytes();

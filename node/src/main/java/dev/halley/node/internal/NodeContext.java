@@ -42,6 +42,11 @@ public final class NodeContext {
     this.map = map;
   }
 
+  /** The {@code hello} event for a client at stream {@code position}. */
+  Control hello(long position) {
+    return codec.hello(nodeId, map.version(), position, config.heartbeatMs());
+  }
+
   /** Whether this node owns {@code user} under the current map. */
   public boolean owns(String user) {
     return map.owner(user).id().equals(nodeId);

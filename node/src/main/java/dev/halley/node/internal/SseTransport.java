@@ -56,7 +56,10 @@ public final class SseTransport implements HttpHandler {
               node.config.connectionQueueMaxEvents(),
               node.config.heartbeatMs());
       if (stream.open(
-          node.codec, req.resume(), node.clock.millis(), new StreamingReplay(node, conn, retry))) {
+          node.codec,
+          req.resume(),
+          node.clock.millis(),
+          new StreamingReplay(conn, retry, node::hello))) {
         conn.start();
         return;
       }

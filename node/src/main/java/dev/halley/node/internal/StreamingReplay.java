@@ -1,19 +1,25 @@
 package dev.halley.node.internal;
 
+import java.util.function.LongFunction;
+
 /**
- * The replay sink of streaming transports (WebSocket, SSE): queues {@code hello}, then the {@code
- * reset} or the replayed events, and always registers the connection for live events.
+ * The replay sink of streaming transports (WebSocket, SSE): queues the preamble (SSE's {@code
+ * retry:}), {@code hello}, then the {@code reset} or the replayed events, and always registers the
+ * connection for live events.
  */
 final class StreamingReplay implements UserStream.ReplaySink {
-  private final NodeContext node;
   private final Connection conn;
   private final Object preamble;
+  private final LongFunction<Control> hello;
 
-  /** {@code preamble}: an item queued before {@code hello} (SSE's {@code retry:}), or null. */
-  StreamingReplay(NodeContext node, Connection conn, Object preamble) {
-    this.node = node;
+  /**
+   * @param preamble an item queued before {@code hello}, or null
+   * @param hello makes the {@code hello} event for a stream position
+   */
+  StreamingReplay(Connection conn, Object preamble, LongFunction<Control> hello) {
     this.conn = conn;
     this.preamble = preamble;
+    this.hello = hello;
   }
 
   @Override
@@ -28,9 +34,7 @@ final class StreamingReplay implements UserStream.ReplaySink {
     if (preamble != null) {
       conn.offer(-1, preamble);
     }
-    conn.offer(
-        -1,
-        node.codec.hello(node.nodeId, node.map().version(), position, node.config.heartbeatMs()));
+    conn.offer(-1, hello.apply(position));
     if (reset != null) {
       conn.offer(-1, reset);
     }

@@ -63,7 +63,7 @@ public final class WebSocketTransport implements HttpHandler {
                 node.codec,
                 req.resume(),
                 node.clock.millis(),
-                new StreamingReplay(node, conn, null));
+                new StreamingReplay(conn, null, node::hello));
         if (!opened) {
           continue; // the stream was evicted meanwhile; use a fresh one
         }

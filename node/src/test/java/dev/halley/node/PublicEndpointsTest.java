@@ -1,0 +1,152 @@
+package dev.halley.node;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/** The map, the js-client modules, CORS, streaming headers and heartbeats. */
+class PublicEndpointsTest {
+  private static HalleyNode node;
+
+  @BeforeAll
+  static void start() {
+    node =
+        HalleyNode.start(
+            TestNodes.config()
+                .allowedOrigins(List.of("https://app.example"))
+                .heartbeatMs(100)
+                .longPollTimeoutMs(200)
+                .build());
+  }
+
+  @AfterAll
+  static void stop() {
+    node.close();
+  }
+
+  @Test
+  void servesThePublicViewOfTheMap() throws IOException {
+    RawHttp.Response r = RawHttp.request(node.publicPort(), "GET", "/v1/map", Map.of());
+    assertEquals(200, r.status());
+    JsonNode map = InternalApi.json(r.body());
+    assertEquals(3, map.get("version").asInt());
+    assertEquals(2, map.get("nodes").size());
+    assertFalse(r.body().contains("internal"));
+  }
+
+  @Test
+  void servesJsClientModulesWithAnEtag() throws IOException {
+    String file;
+    try (Stream<Path> files = Files.list(Path.of("../js-client/src"))) {
+      file =
+          files
+              .map(p -> p.getFileName().toString())
+              .filter(n -> n.endsWith(".js"))
+              .sorted()
+              .findFirst()
+              .orElseThrow();
+    }
+    RawHttp.Response r = RawHttp.request(node.publicPort(), "GET", "/js/" + file, Map.of());
+    assertEquals(200, r.status());
+    assertEquals("text/javascript; charset=utf-8", r.headers().get("content-type"));
+    assertEquals(Files.readString(Path.of("../js-client/src", file)), r.body());
+    String etag = r.headers().get("etag");
+    assertNotNull(etag);
+    RawHttp.Response again =
+        RawHttp.request(node.publicPort(), "GET", "/js/" + file, Map.of("If-None-Match", etag));
+    assertEquals(304, again.status());
+    assertEquals(
+        404, RawHttp.request(node.publicPort(), "GET", "/js/../pom.xml", Map.of()).status());
+    assertEquals(
+        404, RawHttp.request(node.publicPort(), "GET", "/js/missing.js", Map.of()).status());
+  }
+
+  @Test
+  void corsAllowsListedOriginsAnswersPreflightsAndRefusesOthers() throws IOException {
+    RawHttp.Response ok =
+        RawHttp.request(
+            node.publicPort(), "GET", "/v1/map", Map.of("Origin", "https://app.example"));
+    assertEquals(200, ok.status());
+    assertEquals("https://app.example", ok.headers().get("access-control-allow-origin"));
+    RawHttp.Response pre =
+        RawHttp.request(
+            node.publicPort(),
+            "OPTIONS",
+            "/v1/sse",
+            Map.of(
+                "Origin",
+                "https://app.example",
+                "Access-Control-Request-Method",
+                "GET",
+                "Access-Control-Request-Headers",
+                "authorization"));
+    assertEquals(204, pre.status());
+    assertTrue(pre.headers().get("access-control-allow-headers").contains("Authorization"));
+    RawHttp.Response bad =
+        RawHttp.request(
+            node.publicPort(), "GET", "/v1/map", Map.of("Origin", "https://evil.example"));
+    assertEquals(403, bad.status());
+    assertEquals("origin_forbidden", bad.error());
+    String token = TestNodes.token(TestNodes.localUser("cors"), null);
+    RawHttp.Response ws =
+        TransportClient.Transport.WS.attempt(
+            node.publicPort(), "token=" + token, Map.of("Origin", "https://app.example"));
+    assertEquals(101, ws.status());
+  }
+
+  @Test
+  void sseAndLongPollDisableProxyBuffering() throws IOException {
+    String token = TestNodes.token(TestNodes.localUser("hdr"), null);
+    RawHttp.Response lp =
+        RawHttp.request(
+            node.publicPort(), "GET", "/v1/longpoll?timeoutMs=0&token=" + token, Map.of());
+    assertEquals(200, lp.status());
+    assertEquals("no-cache", lp.headers().get("cache-control"));
+    assertEquals("no", lp.headers().get("x-accel-buffering"));
+    SseTestClient sse = new SseTestClient(node.publicPort());
+    try {
+      sse.connect(token, null);
+      assertEquals("no-cache", sse.headers.get("cache-control"));
+      assertEquals("no", sse.headers.get("x-accel-buffering"));
+      assertTrue(sse.headers.get("content-type").startsWith("text/event-stream"));
+      assertEquals("2000", sse.retry);
+    } finally {
+      sse.close();
+    }
+  }
+
+  @Test
+  void heartbeatsArriveOnWebSocketAndSseAndAnIdleLongPollReturnsAnEmptyBatch() throws Exception {
+    String user = TestNodes.localUser("hb");
+    String token = TestNodes.token(user, null);
+    for (TransportClient.Transport t :
+        List.of(TransportClient.Transport.WS, TransportClient.Transport.SSE)) {
+      try (TransportClient c = t.client(node)) {
+        c.connect(token, null);
+        assertEquals(100, c.hello().get("heartbeatMs").asInt());
+        long deadline = System.nanoTime() + 20_000_000_000L;
+        while (c.pings() < 2 && System.nanoTime() < deadline) {
+          Thread.sleep(20);
+        }
+        assertTrue(c.pings() >= 2, t + " pings: " + c.pings());
+      }
+    }
+    RawHttp.Response lp =
+        RawHttp.request(node.publicPort(), "GET", "/v1/longpoll?token=" + token, Map.of());
+    JsonNode batch = InternalApi.json(lp.body());
+    assertEquals(0, batch.get("events").size());
+    assertTrue(batch.get("lastEventId").asText().startsWith(node.epoch() + ":"));
+  }
+}
