@@ -60,25 +60,46 @@ export function murmur3_32(bytes, seed, length = bytes.length) {
 
 const encoder = new TextEncoder();
 let buffer = new Uint8Array(256);
-const LONE_SURROGATE = /[\uD800-\uDFFF]/u; // with the u flag, a valid pair is one code point
 
 /**
- * UTF-8 encodes `s` into a shared buffer; returns the byte length.
+ * UTF-8 encodes `s` into a shared buffer (one pass, no allocation); returns the byte length.
  * Throws TypeError on an unpaired surrogate: such a string is not Unicode text and has no owner.
  */
 function encode(s) {
   if (typeof s !== "string") {
     throw new TypeError(`user id must be a string: ${typeof s}`);
   }
-  if (LONE_SURROGATE.test(s)) {
-    throw new TypeError(
-      "user id has an unpaired surrogate (not valid Unicode)",
-    );
+  const n = s.length;
+  if (buffer.length < n * 3) buffer = new Uint8Array(n * 3);
+  const b = buffer;
+  let j = 0;
+  for (let i = 0; i < n; i++) {
+    let c = s.charCodeAt(i);
+    if (c < 0x80) {
+      b[j++] = c;
+    } else if (c < 0x800) {
+      b[j++] = 0xc0 | (c >> 6);
+      b[j++] = 0x80 | (c & 0x3f);
+    } else if (c < 0xd800 || c > 0xdfff) {
+      b[j++] = 0xe0 | (c >> 12);
+      b[j++] = 0x80 | ((c >> 6) & 0x3f);
+      b[j++] = 0x80 | (c & 0x3f);
+    } else {
+      const d = i + 1 < n ? s.charCodeAt(i + 1) : 0;
+      if (c > 0xdbff || d < 0xdc00 || d > 0xdfff) {
+        throw new TypeError(
+          `user id has an unpaired surrogate at index ${i} (not valid Unicode)`,
+        );
+      }
+      c = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00);
+      i++;
+      b[j++] = 0xf0 | (c >> 18);
+      b[j++] = 0x80 | ((c >> 12) & 0x3f);
+      b[j++] = 0x80 | ((c >> 6) & 0x3f);
+      b[j++] = 0x80 | (c & 0x3f);
+    }
   }
-  if (buffer.length < s.length * 3) {
-    buffer = new Uint8Array(s.length * 3);
-  }
-  return encoder.encodeInto(s, buffer).written;
+  return j;
 }
 
 /** MurmurHash3 x86_32 of the UTF-8 bytes of `userId`, seed USER_SEED (unsigned). */

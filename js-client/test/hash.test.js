@@ -282,3 +282,25 @@ test("owners do not depend on node order or the version", () => {
   for (const id of ids(5000, "o"))
     assert.equal(owner(id, a).id, owner(id, b).id);
 });
+
+test("the UTF-8 encoder agrees with TextEncoder at every length boundary", () => {
+  const points = [
+    0, 0x41, 0x7f, 0x80, 0x7ff, 0x800, 0xd7ff, 0xe000, 0xfffd, 0xffff, 0x10000,
+    0x1f600, 0x10ffff,
+  ];
+  for (const a of points) {
+    for (const b of points) {
+      const s = String.fromCodePoint(a) + "x" + String.fromCodePoint(b);
+      assert.equal(
+        userHash(s),
+        murmur3_32(new TextEncoder().encode(s), USER_SEED),
+        s,
+      );
+    }
+  }
+  const long = "é😀日".repeat(500);
+  assert.equal(
+    userHash(long),
+    murmur3_32(new TextEncoder().encode(long), USER_SEED),
+  );
+});
