@@ -63,6 +63,33 @@ class HashingVectorsTest {
   }
 
   @Test
+  void userHashIsMurmur3OfGetBytesForRandomUnicodeStrings() {
+    int[] points = {
+      0, 0x41, 0x7f, 0x80, 0x7ff, 0x800, 0xd7ff, 0xe000, 0xfffd, 0xffff, 0x10000, 0x1f600, 0x10ffff
+    };
+    java.util.SplittableRandom random = new java.util.SplittableRandom(5);
+    for (int i = 0; i < 20_000; i++) {
+      StringBuilder sb = new StringBuilder();
+      int length = random.nextInt(12);
+      for (int j = 0; j < length; j++) {
+        sb.appendCodePoint(
+            random.nextBoolean()
+                ? points[random.nextInt(points.length)]
+                : random.nextInt(0x80, 0x10ffff + 1) & ~(random.nextInt(2) * 0x800));
+      }
+      String s = sb.toString();
+      if (s.codePoints().anyMatch(c -> c >= 0xd800 && c <= 0xdfff)) {
+        continue; // a lone surrogate code point: not a valid user ID
+      }
+      byte[] bytes = s.getBytes(StandardCharsets.UTF_8);
+      assertEquals(
+          Hashing.murmur3_32_fixed(OwnerHash.USER_SEED).hashBytes(bytes).asInt(),
+          OwnerHash.userHash(s),
+          s);
+    }
+  }
+
+  @Test
   void replicaKeysAndScoresMatchVectors() {
     for (JsonNode v : vectors.get("replicaKeys")) {
       assertEquals(
