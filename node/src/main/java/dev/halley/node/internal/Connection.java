@@ -2,6 +2,7 @@ package dev.halley.node.internal;
 
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.Executor;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
@@ -35,6 +36,13 @@ public abstract class Connection {
   private int size;
   private boolean flushScheduled;
   private boolean overflowed;
+
+  // Issue #4: set by operations() before the connection is registered; guarded by this after.
+  private dev.halley.node.ops.NodeOperations ops;
+  private long maxQueuedBytes = Long.MAX_VALUE;
+  private long queuedBytes;
+  private int finishCode;
+  private String finishReason;
 
   // Set by poll(), read on the IO thread only.
   long polledSeq;
@@ -77,7 +85,8 @@ public abstract class Connection {
       if (closed.get() || overflowed) {
         return false;
       }
-      if (size == maxQueued) {
+      int bytes = bytesOf(item);
+      if (size == maxQueued || (size > 0 && queuedBytes + bytes > maxQueuedBytes)) {
         overflowed = true;
         accepted = false;
       } else {
@@ -88,6 +97,7 @@ public abstract class Connection {
         seqs[tail] = seq;
         items[tail] = item;
         size++;
+        queuedBytes += bytes;
         accepted = true;
       }
       schedule = !flushScheduled;
@@ -121,6 +131,8 @@ public abstract class Connection {
     polledSeq = seqs[head];
     polledItem = items[head];
     items[head] = null;
+    queuedBytes -= bytesOf(polledItem);
+    observe(polledItem);
     head = (head + 1) % seqs.length;
     size--;
     if (size == 0) {
@@ -138,6 +150,7 @@ public abstract class Connection {
   }
 
   final synchronized void clearQueue() {
+    queuedBytes = 0;
     seqs = new long[INITIAL_CAPACITY];
     items = new Object[INITIAL_CAPACITY];
     head = 0;
@@ -166,7 +179,79 @@ public abstract class Connection {
 
   /** IO thread: the queue overflowed. The default closes the connection as a slow consumer. */
   void onOverflow() {
+    if (ops != null) {
+      ops.slowConsumer(transport(), user());
+    }
     close(Codes.CLOSE_SLOW_CONSUMER, "slow consumer");
+  }
+
+  /**
+   * Issue #4: binds the node's operations (metrics, the byte bound {@code
+   * connectionQueueMaxBytes}); call before the connection is registered on its stream.
+   */
+  public final synchronized void operations(dev.halley.node.ops.NodeOperations ops) {
+    this.ops = ops;
+    this.maxQueuedBytes = ops.config().connectionQueueMaxBytes();
+  }
+
+  /** Approximate bytes an item pins while queued (the shared payload plus the envelope). */
+  private static int bytesOf(Object item) {
+    if (item instanceof Message m) {
+      return m.tail.length + 64;
+    }
+    if (item instanceof Control c) {
+      return c.json.length;
+    }
+    return item instanceof byte[] b ? b.length : 0;
+  }
+
+  /** Under the lock, IO thread: counts an event taken for writing. */
+  private void observe(Object item) {
+    if (ops == null) {
+      return;
+    }
+    if (item instanceof Message m) {
+      ops.delivered(transport(), m.publishedAtMs);
+    } else if (item instanceof Control c && c.type.equals(Codes.EVENT_RESET)) {
+      ops.metrics().reset(c.toString().contains("\"epoch\"") ? Codes.RESET_EPOCH : Codes.RESET_GAP);
+    }
+  }
+
+  /**
+   * Issue #4 ({@code moved}, {@code reconnect}): stops taking events (detaches from the stream),
+   * queues a last control event, and closes with {@code code} once everything queued is written, or
+   * after {@code graceMs} at the latest.
+   */
+  public final void finish(String type, byte[] json, int code, String reason, long graceMs) {
+    if (closed.get()) {
+      return;
+    }
+    stream.detach(this);
+    synchronized (this) {
+      finishCode = code;
+      finishReason = reason;
+    }
+    if (!offer(-1, new Control(type, null, json))) {
+      close(code, reason);
+      return;
+    }
+    if (io instanceof org.xnio.XnioIoThread t) {
+      t.executeAfter(() -> close(code, reason), graceMs, TimeUnit.MILLISECONDS);
+    }
+  }
+
+  /** IO thread: transports call this when everything queued is written; ends a finishing one. */
+  final void closeIfFinished() {
+    int code;
+    String reason;
+    synchronized (this) {
+      if (finishCode == 0 || size > 0) {
+        return;
+      }
+      code = finishCode;
+      reason = finishReason;
+    }
+    close(code, reason);
   }
 
   /**

@@ -90,6 +90,8 @@ final class SseConnection extends Connection {
         if (!hasCarry && !poll()) {
           if (!sink.flush()) {
             sink.resumeWrites();
+          } else {
+            closeIfFinished();
           }
           return;
         }

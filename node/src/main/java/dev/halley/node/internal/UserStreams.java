@@ -170,6 +170,19 @@ public final class UserStreams {
     return true;
   }
 
+  /**
+   * Issue #4 (map changes): drops the stream of a user this node no longer owns, with its buffer
+   * and API subscriptions. Returns the number of buffered events dropped, or -1 if the stream still
+   * has connections (close them first) or is already gone.
+   */
+  public int drop(UserStream s) {
+    int buffered;
+    synchronized (s) {
+      buffered = s.buffered();
+    }
+    return evict(s, false) ? buffered : -1;
+  }
+
   /** A snapshot of the streams (for operations: drain, map changes). */
   public Map<String, UserStream> snapshot() {
     return Map.copyOf(streams);

@@ -80,6 +80,9 @@ final class WsConnection extends Connection {
           WebSockets.sendText(big, channel, sent);
         }
       }
+      if (inFlight == 0) {
+        closeIfFinished();
+      }
     } finally {
       flushing = false;
     }
