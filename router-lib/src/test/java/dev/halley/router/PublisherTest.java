@@ -1,0 +1,291 @@
+package dev.halley.router;
+
+import static dev.halley.router.TestCluster.API_KEY;
+import static dev.halley.router.TestCluster.userOn;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.halley.cluster.ClusterMap;
+import dev.halley.cluster.NodeInfo;
+import dev.halley.router.PublishResult.Outcome;
+import dev.halley.router.PublishResult.Status;
+import dev.halley.router.micrometer.MicrometerPublisherListener;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
+import org.junit.jupiter.api.Test;
+
+/** Publishing through router-lib to real nodes started in-process on port 0. */
+class PublisherTest {
+  private static final TokenMinter MINTER = TokenMinter.hs256(TestCluster.SECRET);
+  private static final Duration TTL = Duration.ofMinutes(5);
+
+  private static Publisher.Builder publisher(ClusterMap map) {
+    return Publisher.builder()
+        .mapSource(MapSource.of(() -> map))
+        .apiKey(API_KEY)
+        .mapRefreshInterval(Duration.ZERO)
+        .requestTimeout(Duration.ofSeconds(10))
+        .retryBackoff(Duration.ofMillis(20), Duration.ofMillis(200));
+  }
+
+  private static <T> T await(CompletableFuture<T> f) throws Exception {
+    return f.get(60, TimeUnit.SECONDS);
+  }
+
+  private static EventStream connect(Publisher p, String user, Set<String> channels)
+      throws Exception {
+    ConnectInfo ci = p.connectInfo(user, MINTER, TTL, channels);
+    return EventStream.open(java.net.URI.create(ci.url()), ci.token());
+  }
+
+  @Test
+  void userBatchIsOneRequestPerOwnerNodeWithPerRecipientOutcomes() throws Exception {
+    try (TestCluster cluster = new TestCluster("a", "b", "c");
+        TcpProxy pa = new TcpProxy(cluster.node("a").internalPort());
+        TcpProxy pb = new TcpProxy(cluster.node("b").internalPort());
+        TcpProxy pc = new TcpProxy(cluster.node("c").internalPort())) {
+      ClusterMap m = cluster.map();
+      ClusterMap viaProxies =
+          TestCluster.rewrite(
+              TestCluster.rewrite(TestCluster.rewrite(m, "a", pa.url()), "b", pb.url()),
+              "c",
+              pc.url());
+      List<String> onA = List.of(userOn(m, "a", 0), userOn(m, "a", 1), userOn(m, "a", 2));
+      List<String> onB = List.of(userOn(m, "b", 0), userOn(m, "b", 1));
+      String onC = userOn(m, "c", 0);
+      List<String> all = new ArrayList<>(onA);
+      all.addAll(onB);
+      all.add(onC);
+      try (Publisher p = publisher(viaProxies).build();
+          EventStream live = connect(p, onA.get(0), Set.of())) {
+        PublishResult r = await(p.publish(all, Map.of("text", "hi")));
+
+        assertEquals(1, pa.publishRequests(), "requests at node a");
+        assertEquals(1, pb.publishRequests(), "requests at node b");
+        assertEquals(1, pc.publishRequests(), "requests at node c");
+        assertEquals(6, r.outcomes().size());
+        assertEquals(new Outcome(Status.DELIVERED, "a", null), r.outcome(onA.get(0)));
+        assertEquals(new Outcome(Status.BUFFERED, "a", null), r.outcome(onA.get(1)));
+        assertEquals(new Outcome(Status.BUFFERED, "b", null), r.outcome(onB.get(1)));
+        assertEquals(new Outcome(Status.BUFFERED, "c", null), r.outcome(onC));
+        assertTrue(r.succeeded());
+        assertEquals("hi", live.awaitMessage().path("text").asText());
+      }
+    }
+  }
+
+  @Test
+  void channelPublishReachesSubscribersOnEveryNode() throws Exception {
+    try (TestCluster cluster = new TestCluster("a", "b")) {
+      ClusterMap m = cluster.map();
+      String viaToken = userOn(m, "a", 0);
+      String viaApi = userOn(m, "b", 0);
+      try (Publisher p = publisher(m).build();
+          EventStream sa = connect(p, viaToken, Set.of("room:1"));
+          EventStream sb = connect(p, viaApi, Set.of())) {
+        assertTrue(await(p.subscribe(viaApi, "room:1")).contains("room:1"));
+        assertEquals(new Presence(viaApi, "b", true, 1), await(p.presence(viaApi)));
+        assertFalse(await(p.isOnline(userOn(m, "b", 1))));
+
+        PublishResult r = await(p.publishToChannel("room:1", "hello room"));
+
+        assertEquals("room:1", r.channel());
+        assertEquals(2, r.nodes().size(), "one result per node: " + r);
+        for (PublishResult.NodeResult n : r.nodes()) {
+          assertNull(n.failure(), n.toString());
+          assertEquals(1, n.connections(), n.toString());
+        }
+        JsonNode ea = sa.awaitEvent("message");
+        assertEquals("hello room", ea.get("data").asText());
+        assertEquals("room:1", ea.get("channel").asText());
+        assertEquals("hello room", sb.awaitMessage().asText());
+
+        assertFalse(await(p.unsubscribe(viaApi, "room:1")).contains("room:1"));
+        PublishResult again = await(p.publishToChannel("room:1", "only a"));
+        assertEquals(
+            1, again.nodes().stream().mapToInt(PublishResult.NodeResult::connections).sum());
+      }
+    }
+  }
+
+  @Test
+  void retryAfterForcedTimeoutUsesTheSameKeyAndDeliversOnce() throws Exception {
+    try (TestCluster cluster = new TestCluster("a");
+        TcpProxy proxy = new TcpProxy(cluster.node("a").internalPort())) {
+      String user = userOn(cluster.map(), "a", 0);
+      AtomicInteger retries = new AtomicInteger();
+      PublisherListener counting =
+          new PublisherListener() {
+            @Override
+            public void retryScheduled(String node, int attempt, Duration delay) {
+              retries.incrementAndGet();
+            }
+          };
+      try (Publisher p =
+              publisher(TestCluster.rewrite(cluster.map(), "a", proxy.url()))
+                  .requestTimeout(Duration.ofSeconds(1))
+                  .maxAttempts(10)
+                  .listener(counting)
+                  .build();
+          EventStream live = connect(p, user, Set.of())) {
+        proxy.swallowRepliesOfFirst(1); // the node gets the request; its reply is lost
+
+        PublishResult r =
+            await(p.publish(Message.toUsers(user).data("once").idempotencyKey("order-42")));
+
+        assertEquals("order-42", r.id());
+        assertEquals(Status.DELIVERED, r.outcome(user).status(), r.toString());
+        assertTrue(retries.get() >= 1, "a retry happened");
+        assertTrue(proxy.publishRequests() >= 2, "the node saw the request again");
+        await(p.publish(user, "marker"));
+        assertEquals("once", live.awaitMessage().asText());
+        assertEquals("marker", live.awaitMessage().asText(), "no second copy of the message");
+      }
+    }
+  }
+
+  @Test
+  void misdirectedUsersAreReroutedToTheNewOwnerAfterAMapChange() throws Exception {
+    try (TestCluster cluster = new TestCluster("a", "b")) {
+      ClusterMap v2 = cluster.map();
+      List<NodeInfo> heavierB = new ArrayList<>();
+      for (NodeInfo n : v2.nodes()) {
+        heavierB.add(
+            new NodeInfo(n.id(), n.publicUrl(), n.internalUrl(), n.id().equals("b") ? 50 : 1));
+      }
+      ClusterMap v3 = ClusterMap.of(3, heavierB);
+      String moved = null;
+      for (int i = 0; moved == null; i++) {
+        String u = userOn(v2, "a", i);
+        if (v3.owner(u).id().equals("b")) {
+          moved = u;
+        }
+      }
+      AtomicReference<ClusterMap> source = new AtomicReference<>(v2);
+      try (Publisher p =
+          Publisher.builder()
+              .mapSource(MapSource.of(source::get))
+              .apiKey(API_KEY)
+              .mapRefreshInterval(Duration.ZERO)
+              .build()) {
+        cluster.load(v3); // the nodes move on; the publisher still routes by v2
+        source.set(v3);
+
+        PublishResult r = await(p.publish(moved, "follow me"));
+
+        assertEquals(new Outcome(Status.BUFFERED, "b", null), r.outcome(moved));
+        assertEquals(3, p.map().version(), "the publisher refreshed its map");
+      }
+    }
+  }
+
+  @Test
+  void stoppedNodeFailsOnlyItsOwnRecipients() throws Exception {
+    try (TestCluster cluster = new TestCluster("a", "b", "c")) {
+      ClusterMap m = cluster.map();
+      String onA = userOn(m, "a", 0);
+      String onB = userOn(m, "b", 0);
+      String onC = userOn(m, "c", 0);
+      cluster.node("c").close();
+      try (Publisher p = publisher(m).maxAttempts(2).build()) {
+        PublishResult r = await(p.publish(List.of(onA, onB, onC), "x"));
+
+        assertEquals(Status.BUFFERED, r.outcome(onA).status());
+        assertEquals(Status.BUFFERED, r.outcome(onB).status());
+        assertEquals(new Outcome(Status.FAILED, "c", "unreachable"), r.outcome(onC));
+        assertEquals(Map.of(onC, r.outcome(onC)), r.failed());
+      }
+    }
+  }
+
+  @Test
+  void hangingNodeDoesNotHoldUpPublishingToTheOthers() throws Exception {
+    try (TestCluster cluster = new TestCluster("a", "b", "c");
+        HangingServer hanging = new HangingServer()) {
+      ClusterMap m = TestCluster.rewrite(cluster.map(), "c", hanging.url());
+      String onA = userOn(m, "a", 0);
+      String onB = userOn(m, "b", 0);
+      String onC = userOn(m, "c", 0);
+      // A long timeout: the hung request is still pending while the others complete.
+      try (Publisher p =
+          publisher(m).requestTimeout(Duration.ofMinutes(5)).maxAttempts(2).build()) {
+        CompletableFuture<PublishResult> toC = p.publish(onC, "stuck");
+        for (int i = 0; i < 20; i++) {
+          PublishResult r = await(p.publish(List.of(onA, onB), "flowing " + i));
+          assertTrue(r.succeeded(), r.toString());
+        }
+        assertFalse(toC.isDone(), "the hung node's publish is still waiting");
+        assertTrue(hanging.connections() >= 1);
+
+        hanging.close(); // the node dies: its connection breaks, the retry is refused
+
+        Outcome c = await(toC).outcome(onC);
+        assertEquals(Status.FAILED, c.status());
+        assertEquals("unreachable", c.reason());
+      }
+    }
+  }
+
+  @Test
+  void fullNodeQueueFailsNewMessagesForThatNodeAtOnce() throws Exception {
+    try (HangingServer hanging = new HangingServer()) {
+      ClusterMap m = ClusterMap.of(1, List.of(new NodeInfo("h", hanging.url(), hanging.url())));
+      try (Publisher p =
+          publisher(m)
+              .requestTimeout(Duration.ofMinutes(5))
+              .maxInFlightRequests(1)
+              .maxQueuedMessages(2)
+              .build()) {
+        CompletableFuture<PublishResult> inFlight = p.publish("u1", 1);
+        CompletableFuture<PublishResult> queued1 = p.publish("u2", 2);
+        CompletableFuture<PublishResult> queued2 = p.publish("u3", 3);
+
+        PublishResult rejected = await(p.publish("u4", 4));
+
+        assertEquals(new Outcome(Status.FAILED, "h", "backlog_full"), rejected.outcome("u4"));
+        assertFalse(inFlight.isDone() || queued1.isDone() || queued2.isDone());
+        p.close();
+        assertEquals("closed", await(queued1).outcome("u2").reason());
+        assertEquals("closed", await(queued2).outcome("u3").reason());
+      }
+    }
+  }
+
+  @Test
+  void manySmallPublishesAreCoalescedIntoFewRequestsUnderLoad() throws Exception {
+    try (TestCluster cluster = new TestCluster("a");
+        TcpProxy proxy = new TcpProxy(cluster.node("a").internalPort())) {
+      SimpleMeterRegistry registry = new SimpleMeterRegistry();
+      try (Publisher p =
+          publisher(TestCluster.rewrite(cluster.map(), "a", proxy.url()))
+              .maxInFlightRequests(1)
+              .maxBatchMessages(50)
+              .listener(new MicrometerPublisherListener(registry))
+              .build()) {
+        List<CompletableFuture<PublishResult>> futures = new ArrayList<>();
+        for (int i = 0; i < 500; i++) {
+          futures.add(p.publish("user-" + i, Map.of("n", i)));
+        }
+        for (int i = 0; i < 500; i++) {
+          assertEquals(Status.BUFFERED, await(futures.get(i)).outcome("user-" + i).status());
+        }
+
+        int requests = proxy.publishRequests();
+        assertTrue(requests >= 10 && requests < 500, "500 messages in " + requests + " requests");
+        assertEquals(500.0, registry.get("halley.router.messages").counter().count());
+        assertEquals(requests, registry.get("halley.router.requests").timer().count());
+      }
+    }
+  }
+}
