@@ -19,11 +19,18 @@ import java.util.Objects;
  * precomputed from the node ID; a lookup hashes the user ID once and keeps the replica with the
  * highest score, ties going to the smaller node ID. The answer depends only on the node IDs and
  * weights, never on node order, URLs or the map version. A lookup costs one MurmurHash3 of the user
- * ID plus one integer mix per replica (the total weight); it allocates nothing beyond what Guava's
- * hashing does and takes no locks.
+ * ID plus one integer mix per replica (the total weight), and takes no locks.
  *
- * <p>Immutable and thread-safe. {@link #of} returns the instance the map precomputed, so calling it
- * per lookup is cheap.
+ * <p>Cache: for maps of more than 16 replicas, each {@code Owner} keeps a two-way set-associative
+ * cache from the 32-bit user hash to its owner (the owner depends on nothing else, so the cache is
+ * exact). A repeat lookup then costs the hash plus one or two array reads. Size: the system
+ * property {@code halley.owner.cacheEntries} (entries, 8 bytes each, rounded up to a power of two,
+ * at most 2^24; default 16384, i.e. 128 KiB per map; {@code 0} disables it), read once when this
+ * class loads.
+ *
+ * <p>Thread-safe; immutable except for the cache, whose entries are written whole and checked
+ * whole, so concurrent lookups at worst recompute. {@link #of} returns the instance the map
+ * precomputed, so calling it per lookup is cheap.
  */
 public final class Owner {
   /** Maps with at most this many replicas are not cached: scoring them is as fast as a cache. */
