@@ -59,10 +59,13 @@ export function murmur3_32(bytes, seed, length = bytes.length) {
 }
 
 const encoder = new TextEncoder();
+const MAX_SHARED = 65536; // bytes; longer IDs get a buffer of their own
 let buffer = new Uint8Array(256);
+let encoded = buffer; // the array encode() wrote to
 
 /**
- * UTF-8 encodes `s` into a shared buffer (one pass, no allocation); returns the byte length.
+ * UTF-8 encodes `s` into a shared buffer, `encoded` (one pass, no allocation for IDs up to 21,845
+ * UTF-16 units); returns the byte length.
  * Throws TypeError on an unpaired surrogate: such a string is not Unicode text and has no owner.
  */
 function encode(s) {
@@ -70,8 +73,10 @@ function encode(s) {
     throw new TypeError(`user id must be a string: ${typeof s}`);
   }
   const n = s.length;
-  if (buffer.length < n * 3) buffer = new Uint8Array(n * 3);
-  const b = buffer;
+  if (buffer.length < n * 3 && n * 3 <= MAX_SHARED)
+    buffer = new Uint8Array(MAX_SHARED);
+  const b = buffer.length >= n * 3 ? buffer : new Uint8Array(n * 3);
+  encoded = b;
   let j = 0;
   for (let i = 0; i < n; i++) {
     let c = s.charCodeAt(i);
@@ -105,7 +110,7 @@ function encode(s) {
 /** MurmurHash3 x86_32 of the UTF-8 bytes of `userId`, seed USER_SEED (unsigned). */
 export function userHash(userId) {
   const length = encode(userId);
-  return murmur3_32(buffer, USER_SEED, length);
+  return murmur3_32(encoded, USER_SEED, length);
 }
 
 /** MurmurHash3 x86_32 of the UTF-8 bytes of `nodeId`, seed `replica` (unsigned). */

@@ -304,3 +304,15 @@ test("the UTF-8 encoder agrees with TextEncoder at every length boundary", () =>
     murmur3_32(new TextEncoder().encode(long), USER_SEED),
   );
 });
+
+test("IDs longer than the shared encoding buffer hash like short ones", () => {
+  const huge = "日本".repeat(20000); // 120,000 UTF-8 bytes
+  assert.equal(
+    userHash(huge),
+    murmur3_32(new TextEncoder().encode(huge), USER_SEED),
+  );
+  assert.equal(
+    userHash("alice"),
+    vectors.userHashes.find((v) => v.userId === "alice").hash,
+  );
+});
