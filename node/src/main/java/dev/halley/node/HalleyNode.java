@@ -16,10 +16,16 @@ import dev.halley.node.internal.Routes;
 import dev.halley.node.internal.SseTransport;
 import dev.halley.node.internal.SubscriptionHandler;
 import dev.halley.node.internal.WebSocketTransport;
+import dev.halley.node.ops.AdminMapHandler;
+import dev.halley.node.ops.NodeOperations;
+import dev.halley.node.ops.OperationsConfig;
+import dev.halley.node.ops.OperationsHandler;
 import io.undertow.Undertow;
+import io.undertow.UndertowOptions;
 import io.undertow.server.HttpHandler;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.Objects;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
@@ -89,20 +95,32 @@ public final class HalleyNode implements AutoCloseable {
                     .prefix("GET", "/js/", new JsModuleHandler())));
     HttpHandler internalHandler =
         new ErrorHandler(
-            new ApiKeyHandler(
-                config.apiKeys(),
-                new Routes()
-                    .exact("POST", "/v1/publish", new PublishHandler(node, publisher))
-                    .prefix("PUT", "/v1/users/", subscriptions)
-                    .prefix("DELETE", "/v1/users/", subscriptions)
-                    .prefix("GET", "/v1/users/", new PresenceHandler(node))
-                    .exact("GET", "/healthz", health)
-                    .exact("GET", "/readyz", health)));
+            new OperationsHandler(
+                new ApiKeyHandler(
+                    config.apiKeys(),
+                    new Routes()
+                        .exact("POST", "/v1/publish", new PublishHandler(node, publisher))
+                        .prefix("PUT", "/v1/users/", subscriptions)
+                        .prefix("DELETE", "/v1/users/", subscriptions)
+                        .prefix("GET", "/v1/users/", new PresenceHandler(node))
+                        .exact("GET", "/healthz", health)
+                        .exact("GET", "/readyz", health)
+                        .exact(
+                            "POST",
+                            "/v1/admin/map",
+                            new AdminMapHandler(node.ops, config.maxBodyBytes()))),
+                node.ops.readiness(),
+                node.ops.metrics()));
+    OperationsConfig ops = config.operations();
     Undertow undertow =
         Undertow.builder()
             .setIoThreads(config.ioThreads())
             .setWorkerThreads(2)
             .setWorkerOption(Options.WORKER_NAME, "halley-" + config.nodeId())
+            .setServerOption(
+                UndertowOptions.REQUEST_PARSE_TIMEOUT, millis(ops.requestParseTimeoutMs()))
+            .setServerOption(UndertowOptions.NO_REQUEST_TIMEOUT, millis(ops.noRequestTimeoutMs()))
+            .setServerOption(UndertowOptions.IDLE_TIMEOUT, millis(ops.idleTimeoutMs()))
             .addHttpListener(config.publicPort(), config.publicHost(), publicHandler)
             .addHttpListener(config.internalPort(), config.internalHost(), internalHandler)
             .build();
@@ -137,6 +155,10 @@ public final class HalleyNode implements AutoCloseable {
     return n;
   }
 
+  private static int millis(long ms) {
+    return (int) Math.min(Integer.MAX_VALUE, ms);
+  }
+
   private static int port(Undertow undertow, int index) {
     return ((InetSocketAddress) undertow.getListenerInfo().get(index).getAddress()).getPort();
   }
@@ -165,9 +187,32 @@ public final class HalleyNode implements AutoCloseable {
     return node.map();
   }
 
-  /** Swaps the cluster map; ownership checks of later requests use it. */
-  public void updateMap(ClusterMap map) {
-    node.map(Objects.requireNonNull(map, "map"));
+  /**
+   * Swaps the cluster map; ownership checks of later requests use it. Users this node no longer
+   * owns get {@code moved} and are disconnected (docs/operations.md). A lower version, or the same
+   * version with other contents, is refused with an {@code HttpError} (400 {@code invalid_field}).
+   */
+  public NodeOperations.MapChange updateMap(ClusterMap map) {
+    return node.ops.applyMap(Objects.requireNonNull(map, "map"));
+  }
+
+  /** Issue #4: limits, presence, metrics, readiness, map changes and drain of this node. */
+  public NodeOperations operations() {
+    return node.ops;
+  }
+
+  /**
+   * Drains, then stops: readiness turns false, new connections get 503 {@code draining}, every
+   * connection gets a {@code reconnect} event with a delay spread over {@code period} and closes
+   * (WebSocket 4010); waits for them to close (at most a few seconds), then {@link #close()}s.
+   * Returns the number of connections told to reconnect.
+   */
+  public int drain(Duration period) {
+    int told = node.ops.startDrain(period);
+    boolean all = node.ops.awaitNoConnections(Duration.ofSeconds(10));
+    LOG.info("event=drain_finished node={} told={} allClosed={}", node.nodeId, told, all);
+    close();
+    return told;
   }
 
   /** The configuration the node runs with. */
@@ -183,6 +228,7 @@ public final class HalleyNode implements AutoCloseable {
     }
     housekeeping.shutdownNow();
     undertow.stop();
+    node.ops.close();
     LOG.info("node {} stopped", node.nodeId);
   }
 
@@ -225,6 +271,24 @@ public final class HalleyNode implements AutoCloseable {
       System.exit(2);
       return;
     }
-    Runtime.getRuntime().addShutdownHook(new Thread(node::close, "halley-shutdown"));
+    Duration drainPeriod = Duration.ofMillis(node.config().operations().drainPeriodMs());
+    Runtime.getRuntime()
+        .addShutdownHook(new Thread(() -> node.drain(drainPeriod), "halley-shutdown"));
+    try {
+      sun.misc.Signal.handle(
+          new sun.misc.Signal("HUP"),
+          s -> {
+            try {
+              node.operations().reloadMapFile();
+            } catch (Exception e) {
+              LOG.warn(
+                  "event=map_rejected node={} source=SIGHUP error=\"{}\"",
+                  node.nodeId(),
+                  e.getMessage());
+            }
+          });
+    } catch (IllegalArgumentException e) {
+      LOG.info("SIGHUP is not available here; reload the map with POST /v1/admin/map");
+    }
   }
 }

@@ -40,7 +40,14 @@ public final class TestNodes {
         .internalPort(0)
         .apiKeys(List.of(API_KEY))
         .tokenHmacSecret(SECRET)
-        .ioThreads(2);
+        .ioThreads(2)
+        // Every test client connects from 127.0.0.1: lift the per-address and per-user limits.
+        .operations(
+            dev.halley.node.ops.OperationsConfig.builder()
+                .newConnectionsPerSecondPerAddress(1_000_000)
+                .newConnectionBurstPerAddress(1_000_000)
+                .maxConnectionsPerUser(10_000)
+                .build());
   }
 
   /** The {@code n}-th user ID with this prefix that node {@code nodeId} owns. */

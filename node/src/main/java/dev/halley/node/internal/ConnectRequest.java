@@ -20,6 +20,7 @@ record ConnectRequest(TokenVerifier.Principal principal, EventCodec.EventId resu
    * @throws HttpError 400, 401 or 421
    */
   static ConnectRequest read(HttpServerExchange exchange, NodeContext node, boolean sseHeader) {
+    node.ops.checkNew(exchange);
     String token = bearer(exchange);
     if (token == null) {
       token = query(exchange, Codes.PARAM_TOKEN);
@@ -34,6 +35,7 @@ record ConnectRequest(TokenVerifier.Principal principal, EventCodec.EventId resu
       last = query(exchange, Codes.PARAM_LAST_EVENT_ID);
     }
     EventCodec.EventId resume = last == null || last.isEmpty() ? null : EventCodec.parseId(last);
+    node.ops.admit(exchange, principal.user());
     return new ConnectRequest(principal, resume);
   }
 

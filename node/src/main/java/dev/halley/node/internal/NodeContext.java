@@ -17,6 +17,10 @@ public final class NodeContext {
   public final UserStreams streams;
   public final TokenVerifier tokens;
   public final Clock clock;
+
+  /** Issue #4: limits, presence, metrics, readiness, map changes, drain. */
+  public final dev.halley.node.ops.NodeOperations ops;
+
   private volatile ClusterMap map;
 
   public NodeContext(NodeConfig config) {
@@ -32,6 +36,8 @@ public final class NodeContext {
             ? TokenVerifier.hmac(config.tokenHmacSecret(), clock)
             : TokenVerifier.publicKey(config.tokenPublicKeyPem(), clock);
     this.map = config.map();
+    this.ops =
+        new dev.halley.node.ops.NodeOperations(this, dev.halley.node.ops.NodeMetrics.prometheus());
   }
 
   public ClusterMap map() {

@@ -69,6 +69,7 @@ public final class PollTransport implements HttpHandler {
                       node.codec,
                       node.config.connectionQueueMaxEvents(),
                       current);
+              held[0].operations(node.ops);
               return held[0];
             }
             Batch b = new Batch(current);

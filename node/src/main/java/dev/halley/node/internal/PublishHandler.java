@@ -43,7 +43,7 @@ public final class PublishHandler implements HttpHandler {
             (ex, body) -> {
               try {
                 List<Publisher.Item> items = parse(Json.parse(body));
-                Json.send(ex, 200, publisher.publish(items));
+                Json.send(ex, 200, node.ops.published(publisher.publish(items)));
               } catch (HttpError e) {
                 Json.sendError(ex, e);
               }

@@ -55,6 +55,7 @@ public final class SseTransport implements HttpHandler {
               node.codec,
               node.config.connectionQueueMaxEvents(),
               node.config.heartbeatMs());
+      conn.operations(node.ops);
       if (stream.open(
           node.codec,
           req.resume(),

@@ -58,6 +58,7 @@ public final class WebSocketTransport implements HttpHandler {
                 node.codec,
                 node.config.connectionQueueMaxEvents(),
                 node.config.heartbeatMs());
+        conn.operations(node.ops);
         boolean opened =
             stream.open(
                 node.codec,

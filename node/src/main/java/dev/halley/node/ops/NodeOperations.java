@@ -121,15 +121,19 @@ public final class NodeOperations implements AutoCloseable {
             metrics.connectionClosed(transport);
           }
         };
-    if (transport.equals(NodeMetrics.WEBSOCKET)) {
-      exchange.getConnection().addCloseListener(c -> release.run());
-    } else {
-      exchange.addExchangeCompleteListener(
-          (ex, next) -> {
+    // A WebSocket lives on after its upgrade exchange completes (101): release at TCP close.
+    exchange.addExchangeCompleteListener(
+        (ex, next) -> {
+          if (ex.getStatusCode() == 101) {
+            ex.getConnection().addCloseListener(c -> release.run());
+            if (!ex.getConnection().isOpen()) {
+              release.run();
+            }
+          } else {
             release.run();
-            next.proceed();
-          });
-    }
+          }
+          next.proceed();
+        });
   }
 
   /** IO thread, under the connection's lock: an event was taken to be written to the socket. */
