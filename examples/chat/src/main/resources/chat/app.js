@@ -1,0 +1,180 @@
+// The chat page: logs in through the app server, connects with js-client, shows rooms.
+// For tests and curious readers, `window.chat` holds what the client reported, in order.
+
+const $ = (id) => document.getElementById(id);
+const params = new URLSearchParams(location.search);
+const forcedTransport = params.get("transport") || undefined;
+
+const chat = (window.chat = { live: [], resets: [], states: [], errors: [], client: null });
+const rooms = new Map(); // room -> Map(seq -> message), merged from history and live messages
+let currentRoom;
+
+async function api(method, path, body) {
+  const response = await fetch(path, {
+    method,
+    headers: body === undefined ? {} : { "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const json = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    const error = new Error(json.message || `HTTP ${response.status}`);
+    error.code = json.error;
+    error.status = response.status;
+    throw error;
+  }
+  return json;
+}
+
+function showError(text) {
+  $("error").textContent = text;
+  $("error").hidden = !text;
+}
+
+function setStatus(state, detail = {}) {
+  const status = $("status");
+  status.dataset.state = state;
+  status.dataset.node = detail.node ?? "";
+  status.dataset.transport = detail.transport ?? "";
+  if (state === "connected") {
+    status.textContent = `connected to node ${detail.node} (${detail.url}) via ${detail.transport}`;
+  } else if (state === "connecting") {
+    status.textContent = "connecting…";
+  } else {
+    status.textContent = detail.willRetry
+      ? `disconnected; retrying in ${Math.round((detail.delayMs ?? 0) / 100) / 10} s`
+      : `disconnected${detail.error ? `: ${detail.error.message}` : ""}`;
+  }
+}
+
+function addMessage(message) {
+  const room = rooms.get(message.room);
+  if (!room) return;
+  room.set(message.seq, message);
+  if (message.room === currentRoom) renderMessages();
+  else renderRooms();
+}
+
+function renderRooms() {
+  const nav = $("rooms");
+  nav.replaceChildren(
+    ...[...rooms.keys()].map((name) => {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.textContent = `#${name}`;
+      button.dataset.room = name;
+      button.setAttribute("aria-current", String(name === currentRoom));
+      button.onclick = () => selectRoom(name);
+      return button;
+    }),
+  );
+}
+
+function renderMessages() {
+  const list = $("messages");
+  const messages = [...rooms.get(currentRoom).values()].sort((a, b) => a.seq - b.seq);
+  list.replaceChildren(
+    ...messages.map((m) => {
+      const li = document.createElement("li");
+      li.dataset.seq = m.seq;
+      const from = document.createElement("span");
+      from.className = "from";
+      from.textContent = m.from;
+      const text = document.createElement("span");
+      text.className = "text";
+      text.textContent = m.text;
+      const at = document.createElement("time");
+      at.className = "at";
+      at.textContent = new Date(m.at).toLocaleTimeString();
+      li.append(from, text, at);
+      return li;
+    }),
+  );
+  list.scrollTop = list.scrollHeight;
+}
+
+function selectRoom(name) {
+  currentRoom = name;
+  renderRooms();
+  renderMessages();
+}
+
+async function loadHistory() {
+  for (const name of rooms.keys()) {
+    const { messages } = await api("GET", `/api/rooms/${encodeURIComponent(name)}/messages`);
+    for (const m of messages) rooms.get(name).set(m.seq, m);
+  }
+  renderMessages();
+}
+
+async function enterChat() {
+  const info = await api("GET", "/api/connect");
+  for (const name of info.rooms) rooms.set(name, new Map());
+  currentRoom = info.rooms[0];
+  $("login").hidden = true;
+  $("chat").hidden = false;
+  $("whoami").textContent = `You are ${info.user}. Your owner node is computed in this page from the map (version ${info.mapVersion}).`;
+  renderRooms();
+
+  const { createClient } = await import("/js/index.js");
+  const client = createClient({
+    userId: info.user,
+    token: info.token,
+    map: info.map,
+    getToken: async () => (await api("GET", "/api/token")).token,
+    getMap: () => api("GET", "/api/map"),
+    transport: forcedTransport,
+  });
+  chat.client = client;
+  chat.user = info.user;
+  client.on("state", (state, detail) => {
+    chat.states.push({ state, node: detail.node, transport: detail.transport });
+    setStatus(state, { ...detail, url: detail.url });
+  });
+  client.on("message", (message) => {
+    chat.live.push({ id: message.id, channel: message.channel, ...message.data });
+    if (message.channel?.startsWith("room:")) addMessage(message.data);
+  });
+  client.on("reset", async (reset) => {
+    chat.resets.push(reset);
+    $("notice").textContent = `The stream was reset (${reset.reason}); history reloaded.`;
+    $("notice").hidden = false;
+    await loadHistory().catch((e) => showError(e.message));
+  });
+  client.on("error", (error) => {
+    chat.errors.push({ code: error.code, message: error.message, fatal: error.fatal });
+    if (error.fatal) showError(error.message);
+  });
+  client.connect();
+  await loadHistory();
+}
+
+$("login").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  showError("");
+  try {
+    await api("POST", "/api/login", { name: $("name").value.trim() });
+    await enterChat();
+  } catch (error) {
+    showError(error.message);
+  }
+});
+
+$("post").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const input = $("text");
+  const text = input.value;
+  if (!text.trim()) return;
+  try {
+    await api("POST", `/api/rooms/${encodeURIComponent(currentRoom)}/messages`, { text });
+    input.value = "";
+    showError("");
+  } catch (error) {
+    showError(error.message);
+  }
+});
+
+// Already logged in (a reload)? Go straight in.
+api("GET", "/api/connect").then(
+  () => enterChat().catch((e) => showError(e.message)),
+  () => $("name").focus(),
+);

@@ -1,0 +1,82 @@
+// Debian's chromium driven by playwright-core: never a downloaded browser. Playwright gives each
+// launch a fresh temporary --user-data-dir, and each user below gets a fresh context (cookies).
+
+import { chromium } from "playwright-core";
+import { existsSync } from "node:fs";
+
+export const CHROMIUM = process.env.HALLEY_CHROMIUM ?? "/usr/bin/chromium";
+
+export async function launchBrowser() {
+  if (!existsSync(CHROMIUM))
+    throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium`);
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+}
+
+/** Logs `user` into the chat in a fresh context; resolves once the page is connected. */
+export async function openChat(
+  browser,
+  chatUrl,
+  user,
+  { transport, viewport } = {},
+) {
+  const context = await browser.newContext({
+    viewport: viewport ?? { width: 900, height: 640 },
+  });
+  const page = await context.newPage();
+  const console = [];
+  page.on("console", (m) => console.push(`${m.type()}: ${m.text()}`));
+  page.on("pageerror", (e) => console.push(`pageerror: ${e.message}`));
+  await page.goto(`${chatUrl}/${transport ? `?transport=${transport}` : ""}`);
+  await page.fill("#name", user);
+  await page.click("#login button");
+  const chat = {
+    page,
+    context,
+    console,
+    user,
+    status: () =>
+      page.evaluate(() => ({ ...document.getElementById("status").dataset })),
+    /** Waits until the page is connected (optionally to `node`, by `transport`). */
+    connected: (node, via) =>
+      page.waitForFunction(
+        ([n, t]) => {
+          const s = document.getElementById("status").dataset;
+          return (
+            s.state === "connected" &&
+            (!n || s.node === n) &&
+            (!t || s.transport === t)
+          );
+        },
+        [node, via],
+        { timeout: 60000 },
+      ),
+    /** Texts of live messages received so far, in order (duplicates kept). */
+    texts: () => page.evaluate(() => window.chat.live.map((m) => m.text)),
+    waitForText: (text) =>
+      page.waitForFunction(
+        (t) => window.chat.live.some((m) => m.text === t),
+        text,
+        { timeout: 60000 },
+      ),
+    post: async (text) => {
+      await page.fill("#text", text);
+      await page.click("#post button");
+    },
+    close: () => context.close(),
+  };
+  await chat.connected();
+  return chat;
+}

@@ -1,0 +1,246 @@
+// A real local Halley cluster for the browser tests, as processes: one JVM per node (each behind
+// a proxy.js so tests can break its network) and one for the chat server, all from the chat
+// example's jar, on free 127.0.0.1 ports. Waits on readiness endpoints, never on fixed sleeps.
+
+import { spawn } from "node:child_process";
+import {
+  createWriteStream,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  writeFileSync,
+} from "node:fs";
+import net from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { startProxy } from "./proxy.js";
+
+const ROOT = resolve(import.meta.dirname, "../..");
+export const CHAT_JAR = join(ROOT, "examples/chat/target/halley-chat.jar");
+const API_KEY = "dev-api-key-not-secret"; // the launcher's development default
+const JVM = [
+  "-XX:+UseSerialGC",
+  "-XX:TieredStopAtLevel=1",
+  "-Xss512k",
+  "-Xmx256m",
+];
+
+export async function freePort() {
+  const server = net.createServer();
+  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  const { port } = server.address();
+  await new Promise((r) => server.close(r));
+  return port;
+}
+
+/** Polls `check` until it returns a truthy value or `timeoutMs` passes. */
+export async function waitFor(what, check, timeoutMs = 60000) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  for (let delay = 50; ; delay = Math.min(delay * 2, 500)) {
+    try {
+      const value = await check();
+      if (value) return value;
+    } catch (err) {
+      if (err.fatal) throw err;
+      last = err;
+    }
+    if (Date.now() > deadline)
+      throw new Error(
+        `timed out waiting for ${what}${last ? `: ${last.message}` : ""}`,
+      );
+    await new Promise((r) => setTimeout(r, delay));
+  }
+}
+
+export class Cluster {
+  dir = mkdtempSync(join(tmpdir(), "halley-it-"));
+  mapFile = join(this.dir, "cluster.json");
+  nodes = new Map(); // id -> { publicPort, internalPort, proxy, process }
+  version = 1;
+  chat;
+  chatUrl;
+
+  static async start(ids = ["a", "b", "c"]) {
+    if (!existsSync(CHAT_JAR))
+      throw new Error(
+        `${CHAT_JAR} is missing: build it first (./mvnw -pl examples/chat -am package)`,
+      );
+    const cluster = new Cluster();
+    cluster.chatPort = await freePort();
+    cluster.chatUrl = `http://127.0.0.1:${cluster.chatPort}`;
+    try {
+      for (const id of ids) await cluster.#allocate(id);
+      cluster.#writeMap();
+      await Promise.all([
+        ...ids.map((id) => cluster.#startNode(id)),
+        cluster.#startChat(),
+      ]);
+    } catch (err) {
+      await cluster.close();
+      throw err;
+    }
+    return cluster;
+  }
+
+  /** The full map document (with internal URLs) as the tests last wrote it. */
+  map() {
+    return JSON.parse(readFileSync(this.mapFile, "utf8"));
+  }
+
+  /** The public map, as a page sees it. */
+  publicMap() {
+    const map = this.map();
+    return {
+      version: map.version,
+      nodes: map.nodes.map(({ id, publicUrl, weight }) => ({
+        id,
+        publicUrl,
+        weight,
+      })),
+    };
+  }
+
+  proxy(id) {
+    return this.nodes.get(id).proxy;
+  }
+
+  /** Kills the node's process (SIGKILL: no drain) and starts it again on the same ports. */
+  async restartNode(id) {
+    const node = this.nodes.get(id);
+    await stop(node.process, "SIGKILL");
+    await this.#startNode(id);
+  }
+
+  /**
+   * Adds a node: writes a new map version with it and starts it; the other processes re-read the
+   * file (--map-refresh-ms) and switch to it.
+   */
+  async addNode(id) {
+    await this.#allocate(id);
+    this.version += 1;
+    this.#writeMap(); // the chat server re-reads it (--map-refresh-ms)
+    await this.#startNode(id);
+    for (const [other, node] of this.nodes) {
+      const url = `http://127.0.0.1:${node.publicPort}/v1/map`;
+      await waitFor(
+        `node ${other} to load map version ${this.version}`,
+        async () => (await (await fetch(url)).json()).version === this.version,
+      );
+    }
+    await waitFor(
+      "the chat server to load the new map",
+      async () =>
+        (await (await fetch(`${this.chatUrl}/api/map`)).json()).version ===
+        this.version,
+    );
+  }
+
+  async close() {
+    await Promise.all([
+      ...[...this.nodes.values()].map((n) => stop(n.process, "SIGTERM")),
+      stop(this.chat, "SIGTERM"),
+    ]);
+    await Promise.all([...this.nodes.values()].map((n) => n.proxy.close()));
+  }
+
+  /** Log file of a process, for failure reports. */
+  log(name) {
+    const file = join(this.dir, `${name}.log`);
+    return existsSync(file) ? readFileSync(file, "utf8") : "";
+  }
+
+  async #allocate(id) {
+    const publicPort = await freePort();
+    const internalPort = await freePort();
+    const proxy = await startProxy(publicPort);
+    this.nodes.set(id, { publicPort, internalPort, proxy });
+  }
+
+  #writeMap() {
+    const nodes = [...this.nodes].map(([id, n]) => ({
+      id,
+      publicUrl: `http://127.0.0.1:${n.proxy.port}`,
+      internalUrl: `http://127.0.0.1:${n.internalPort}`,
+      weight: 1,
+    }));
+    writeFileSync(
+      this.mapFile,
+      JSON.stringify({ version: this.version, nodes }, null, 2),
+    );
+  }
+
+  async #startNode(id) {
+    const node = this.nodes.get(id);
+    node.process = this.#spawn(`node-${id}`, [
+      "--map-file",
+      this.mapFile,
+      "--nodes",
+      id,
+      "--no-chat",
+      "--listen",
+      `${id}=${node.publicPort}:${node.internalPort}`,
+      "--allowed-origin",
+      this.chatUrl,
+      "--map-refresh-ms",
+      "300",
+    ]);
+    const readyz = `http://127.0.0.1:${node.internalPort}/readyz`;
+    const headers = { authorization: `Bearer ${API_KEY}` };
+    await waitFor(`node ${id} to be ready`, async () => {
+      if (node.process.exitCode !== null)
+        throw fatal(
+          `node ${id} exited: ${this.log(`node-${id}`).slice(-2000)}`,
+        );
+      return (await fetch(readyz, { headers })).ok;
+    });
+  }
+
+  async #startChat() {
+    this.chat = this.#spawn("chat", [
+      "--map-file",
+      this.mapFile,
+      "--nodes",
+      "none",
+      "--chat-port",
+      String(this.chatPort),
+      "--map-refresh-ms",
+      "300",
+    ]);
+    await waitFor("the chat server", async () => {
+      if (this.chat.exitCode !== null)
+        throw fatal(`the chat server exited: ${this.log("chat").slice(-2000)}`);
+      return (await fetch(`${this.chatUrl}/api/map`)).ok;
+    });
+  }
+
+  #spawn(name, args) {
+    const log = createWriteStream(join(this.dir, `${name}.log`), {
+      flags: "a",
+    });
+    const child = spawn("java", [...JVM, "-jar", CHAT_JAR, ...args], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    child.stdout.pipe(log);
+    child.stderr.pipe(log);
+    child.exited = new Promise((r) => child.on("exit", r));
+    const reap = () => child.kill("SIGKILL"); // never leave a JVM behind, even if a test crashes
+    process.on("exit", reap);
+    child.exited.then(() => process.off("exit", reap));
+    return child;
+  }
+}
+
+function fatal(message) {
+  const err = new Error(message);
+  err.fatal = true;
+  return err;
+}
+
+async function stop(child, signal) {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  child.kill(signal);
+  const timer = setTimeout(() => child.kill("SIGKILL"), 10000);
+  await child.exited;
+  clearTimeout(timer);
+}

@@ -1,0 +1,243 @@
+// End to end: a real 3-node cluster (processes), the chat example, and Debian's chromium.
+// Every wait is on a condition; the scenarios share one cluster and run in order (the last one
+// grows the map).
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { Cluster } from "../cluster.js";
+import { launchBrowser, openChat } from "../browser.js";
+import { owner } from "../../../js-client/src/hash.js";
+import { parseMap } from "../../../js-client/src/map.js";
+
+const TRANSPORTS = ["websocket", "sse", "longpoll"];
+
+/** A user name starting with `prefix` whose owner under `map` is `nodeId`. */
+function userOwnedBy(map, nodeId, prefix, also = () => true) {
+  const parsed = parseMap(JSON.stringify(map));
+  for (let i = 0; i < 100000; i++) {
+    const user = `${prefix}-${i}`;
+    if (owner(user, parsed).id === nodeId && also(user)) return user;
+  }
+  throw new Error(`no user ${prefix}-* owned by ${nodeId}`);
+}
+
+/** Logs in over the chat API (no browser), to post as a third party. */
+async function apiUser(chatUrl, name) {
+  const login = await fetch(`${chatUrl}/api/login`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ name }),
+  });
+  assert.equal(login.status, 200, await login.clone().text());
+  const cookie = login.headers.get("set-cookie").split(";")[0];
+  return {
+    async post(room, text) {
+      const response = await fetch(`${chatUrl}/api/rooms/${room}/messages`, {
+        method: "POST",
+        headers: { "content-type": "application/json", cookie },
+        body: JSON.stringify({ text }),
+      });
+      assert.equal(
+        response.status,
+        200,
+        `posting "${text}": ${await response.text()}`,
+      );
+    },
+  };
+}
+
+describe("the chat example in a real browser on a 3-node cluster", () => {
+  let cluster;
+  let browser;
+  let poster;
+  const pages = [];
+
+  const open = async (user, options) => {
+    const chat = await openChat(browser, cluster.chatUrl, user, options);
+    pages.push(chat);
+    return chat;
+  };
+
+  /** Runs a scenario; on failure adds the pages' consoles and the processes' logs. */
+  const scenario = (name, body) =>
+    test(name, async () => {
+      try {
+        await body();
+      } catch (err) {
+        const consoles = pages
+          .map((p) => `--- page ${p.user}\n${p.console.join("\n")}`)
+          .join("\n");
+        const logs = [
+          "chat",
+          ...[...cluster.nodes.keys()].map((id) => `node-${id}`),
+        ]
+          .map(
+            (n) =>
+              `--- ${n}.log\n${cluster.log(n).split("\n").slice(-30).join("\n")}`,
+          )
+          .join("\n");
+        err.message += `\n${consoles}\n${logs}`;
+        throw err;
+      } finally {
+        await Promise.all(pages.splice(0).map((p) => p.close()));
+      }
+    });
+
+  before(async () => {
+    [cluster, browser] = await Promise.all([
+      Cluster.start(["a", "b", "c"]),
+      launchBrowser(),
+    ]);
+    poster = await apiUser(cluster.chatUrl, "poster");
+  });
+
+  after(async () => {
+    await browser?.close();
+    await cluster?.close();
+  });
+
+  for (const [i, transport] of TRANSPORTS.entries()) {
+    const nodeId = ["a", "b", "c"][i];
+    scenario(
+      `${transport} forced: connects to the owner node, receives, posts and sees its message`,
+      async () => {
+        const user = userOwnedBy(cluster.publicMap(), nodeId, transport);
+        const chat = await open(user, { transport });
+        await chat.connected(nodeId, transport);
+        await poster.post("lobby", `hello ${user}`);
+        await chat.waitForText(`hello ${user}`);
+        await chat.post(`${user} says hi over ${transport}`);
+        await chat.waitForText(`${user} says hi over ${transport}`);
+        await chat.page
+          .locator("#messages li .text", {
+            hasText: `${user} says hi over ${transport}`,
+          })
+          .waitFor();
+        assert.deepEqual(await chat.texts(), [
+          `hello ${user}`,
+          `${user} says hi over ${transport}`,
+        ]);
+      },
+    );
+  }
+
+  scenario("two users owned by different nodes chat in one room", async () => {
+    const map = cluster.publicMap();
+    const alice = await open(userOwnedBy(map, "a", "alice"));
+    const bob = await open(userOwnedBy(map, "b", "bob"));
+    await alice.connected("a");
+    await bob.connected("b");
+    await alice.post("hi bob, I am on node a");
+    await bob.waitForText("hi bob, I am on node a");
+    await bob.post("hi alice, node b here");
+    await alice.waitForText("hi alice, node b here");
+    const expected = ["hi bob, I am on node a", "hi alice, node b here"];
+    assert.deepEqual(await alice.texts(), expected);
+    assert.deepEqual(await bob.texts(), expected);
+  });
+
+  for (const transport of TRANSPORTS) {
+    scenario(
+      `${transport}: a connection cut mid-stream resumes with no lost or duplicated message`,
+      async () => {
+        const user = userOwnedBy(cluster.publicMap(), "c", `cut-${transport}`);
+        const chat = await open(user, { transport });
+        await chat.connected("c", transport);
+        const texts = Array.from(
+          { length: 15 },
+          (_, i) => `${transport} #${i + 1}`,
+        );
+        for (const text of texts.slice(0, 5)) await poster.post("random", text);
+        await chat.waitForText(texts[4]);
+        cluster.proxy("c").cut({ down: true }); // the network drops, and stays down for a while
+        for (const text of texts.slice(5, 10))
+          await poster.post("random", text); // buffered by node c
+        cluster.proxy("c").up();
+        for (const text of texts.slice(10)) await poster.post("random", text);
+        await chat.waitForText(texts[14]);
+        await chat.connected("c", transport);
+        assert.deepEqual(await chat.texts(), texts);
+        assert.deepEqual(
+          await chat.page.evaluate(() => window.chat.resets),
+          [],
+        );
+      },
+    );
+  }
+
+  scenario(
+    "WebSocket refused by a proxy: the client falls back to SSE",
+    async () => {
+      cluster.proxy("a").refuseUpgrades(true);
+      try {
+        const user = userOwnedBy(cluster.publicMap(), "a", "blocked");
+        const chat = await open(user);
+        await chat.connected("a", "sse");
+        await poster.post("help", `${user} made it`);
+        await chat.waitForText(`${user} made it`);
+      } finally {
+        cluster.proxy("a").refuseUpgrades(false);
+      }
+    },
+  );
+
+  scenario(
+    "the owner node restarts: the page gets reset, reloads, and keeps receiving",
+    async () => {
+      const user = userOwnedBy(cluster.publicMap(), "b", "restart");
+      const chat = await open(user);
+      await chat.connected("b");
+      await poster.post("lobby", `before restart ${user}`);
+      await chat.waitForText(`before restart ${user}`);
+      await cluster.restartNode("b");
+      await chat.page.waitForFunction(
+        () => window.chat.resets.some((r) => r.reason === "epoch"),
+        null,
+        { timeout: 60000 },
+      );
+      await chat.page
+        .locator("#notice", { hasText: "reset (epoch)" })
+        .waitFor();
+      await chat.connected("b");
+      await poster.post("lobby", `after restart ${user}`);
+      await chat.waitForText(`after restart ${user}`);
+    },
+  );
+
+  scenario(
+    "the map grows by a node: users who move follow to their new owner and keep receiving",
+    async () => {
+      const before = cluster.publicMap();
+      const after = {
+        version: before.version + 1,
+        nodes: [
+          ...before.nodes,
+          { id: "d", publicUrl: "http://127.0.0.1:1", weight: 1 },
+        ],
+      };
+      const ownerIn = (map, user) =>
+        owner(user, parseMap(JSON.stringify(map))).id;
+      const mover = userOwnedBy(
+        after,
+        "d",
+        "mover",
+        (u) => ownerIn(before, u) === "a",
+      );
+      const stayer = userOwnedBy(
+        after,
+        "a",
+        "stayer",
+        (u) => ownerIn(before, u) === "a",
+      );
+      const moving = await open(mover);
+      const staying = await open(stayer);
+      await moving.connected("a");
+      await staying.connected("a");
+      await cluster.addNode("d");
+      await moving.connected("d");
+      await poster.post("lobby", "welcome, node d");
+      await moving.waitForText("welcome, node d");
+      await staying.waitForText("welcome, node d");
+      assert.equal((await staying.status()).node, "a");
+    },
+  );
+});
