@@ -15,7 +15,7 @@ import java.util.Set;
  * publisher.publish(
  *     Message.toUsers("alice", "bob")
  *         .data(Map.of("text", "hi"))
- *         .idempotencyKey("order-42-shipped")   // default: a random UUID
+ *         .idempotencyKey("order-42-shipped")   // default: a generated unique key
  *         .ttl(Duration.ofMinutes(5)));         // default: the node's buffer policy
  * publisher.publish(Message.toChannel("room:1").data("hello room"));
  * }</pre>
@@ -73,9 +73,9 @@ public final class Message {
   }
 
   /**
-   * The idempotency key sent as the message {@code id} (default: a random UUID per publish). A
-   * repeat inside the node's idempotency window is not delivered again, so retries are safe; reuse
-   * a key only for the same message.
+   * The idempotency key sent as the message {@code id} (default: a generated key, unique per
+   * publish: a random per-publisher prefix and a counter). A repeat inside the node's idempotency
+   * window is not delivered again, so retries are safe; reuse a key only for the same message.
    */
   public Message idempotencyKey(String key) {
     Objects.requireNonNull(key, "key");

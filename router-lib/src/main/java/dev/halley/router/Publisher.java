@@ -34,10 +34,10 @@ import java.util.concurrent.CompletableFuture;
  * node reports as misdirected trigger a map refresh and are re-sent to their new owner.
  *
  * <p><b>Delivery and retries.</b> Every message carries an idempotency key (the caller's or a
- * random UUID). A request that times out, cannot connect, or gets a 5xx is retried with exponential
- * backoff and full jitter, with the same keys, so the node never delivers twice. A node that is
- * down or hanging fails only its own recipients, after the request timeout and retries; requests to
- * the other nodes proceed independently (one queue and in-flight window per node).
+ * generated unique key). A request that times out, cannot connect, or gets a 5xx is retried with
+ * exponential backoff and full jitter, with the same keys, so the node never delivers twice. A node
+ * that is down or hanging fails only its own recipients, after the request timeout and retries;
+ * requests to the other nodes proceed independently (one queue and in-flight window per node).
  *
  * <p><b>Batching and backpressure.</b> Each node has at most {@link Builder#maxInFlightRequests}
  * requests in flight. When the window is full, new messages for that node wait in its queue, and
@@ -143,7 +143,7 @@ public interface Publisher extends AutoCloseable {
     private Duration retryBaseDelay = Duration.ofMillis(100);
     private Duration retryMaxDelay = Duration.ofSeconds(2);
     private int maxInFlightRequests = 8;
-    private int maxBatchMessages = 64;
+    private int maxBatchMessages = 256;
     private int maxUsersPerRequest = 1000;
     private int maxRequestBytes = 512 * 1024;
     private int maxQueuedMessages = 10_000;
@@ -214,7 +214,7 @@ public interface Publisher extends AutoCloseable {
 
     /**
      * Messages coalesced into one publish request when a node's in-flight window is full; default
-     * 64. 1 disables batching (one request per message per node).
+     * 256. 1 disables batching (one request per message per node).
      */
     public Builder maxBatchMessages(int messages) {
       this.maxBatchMessages = atLeast(1, messages, "maxBatchMessages");

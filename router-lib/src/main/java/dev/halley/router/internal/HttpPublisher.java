@@ -11,14 +11,15 @@ import dev.halley.router.Publisher;
 import dev.halley.router.TokenMinter;
 import java.io.IOException;
 import java.net.http.HttpClient;
+import java.security.SecureRandom;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Base64;
 import java.util.Collection;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
@@ -28,6 +29,7 @@ import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * The {@link Publisher}: the current map, one {@link NodeLane} per node, the map refresher, and
@@ -45,6 +47,10 @@ public final class HttpPublisher implements Publisher {
   private final Map<String, NodeLane> lanes = new ConcurrentHashMap<>();
   private final Set<Runnable> pendingRetries = ConcurrentHashMap.newKeySet();
   private final NodeCalls nodeCalls;
+  // Generated keys: 96 random bits per publisher instance, then a counter. Unique across app
+  // servers and restarts without a SecureRandom call (a contended lock) per publish.
+  private final String keyPrefix = randomPrefix();
+  private final AtomicLong keyCounter = new AtomicLong();
   private volatile ClusterMap map;
   private volatile boolean closed;
   private CompletableFuture<ClusterMap> refreshing; // guarded by this
@@ -132,7 +138,9 @@ public final class HttpPublisher implements Publisher {
           new IllegalArgumentException("message data is not serializable: " + e.getMessage(), e));
     }
     String id =
-        message.idempotencyKey() != null ? message.idempotencyKey() : UUID.randomUUID().toString();
+        message.idempotencyKey() != null
+            ? message.idempotencyKey()
+            : keyPrefix + Long.toString(keyCounter.incrementAndGet(), 36);
     Long ttlMs = message.ttl() == null ? null : message.ttl().toMillis();
     PublishTracker tracker = new PublishTracker(id, message.channel());
     ClusterMap current = map;
@@ -406,6 +414,12 @@ public final class HttpPublisher implements Publisher {
   @Override
   public String toString() {
     return "Publisher{map=v" + map.version() + ", nodes=" + lanes.keySet() + "}";
+  }
+
+  private static String randomPrefix() {
+    byte[] bytes = new byte[12];
+    new SecureRandom().nextBytes(bytes);
+    return Base64.getUrlEncoder().withoutPadding().encodeToString(bytes) + "-";
   }
 
   private static ThreadFactory daemon(String name) {
