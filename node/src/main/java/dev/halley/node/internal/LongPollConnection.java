@@ -1,6 +1,8 @@
 package dev.halley.node.internal;
 
 import io.undertow.server.HttpServerExchange;
+import io.undertow.server.ServerConnection;
+import io.undertow.util.AttachmentKey;
 import java.util.concurrent.TimeUnit;
 import org.xnio.XnioExecutor;
 
@@ -10,6 +12,13 @@ import org.xnio.XnioExecutor;
  * later events wait in the user's buffer for the next request.
  */
 final class LongPollConnection extends Connection {
+  /**
+   * The request held on an HTTP connection. Undertow close listeners cannot be removed, so each
+   * keep-alive connection gets one listener (the first time) that ends whichever request it holds.
+   */
+  private static final AttachmentKey<LongPollConnection[]> HELD =
+      AttachmentKey.create(LongPollConnection[].class);
+
   private final org.xnio.XnioIoThread ioThread;
   private final HttpServerExchange exchange;
   private final EventCodec codec;
@@ -39,7 +48,21 @@ final class LongPollConnection extends Connection {
     timeoutKey =
         ioThread.executeAfter(
             () -> close(Codes.CLOSE_NORMAL, "timeout"), timeoutMs, TimeUnit.MILLISECONDS);
-    exchange.getConnection().addCloseListener(c -> close(Codes.CLOSE_NORMAL, "disconnected"));
+    ServerConnection connection = exchange.getConnection();
+    LongPollConnection[] held = connection.getAttachment(HELD);
+    if (held == null) {
+      LongPollConnection[] slot = new LongPollConnection[1];
+      connection.putAttachment(HELD, slot);
+      connection.addCloseListener(
+          c -> {
+            LongPollConnection current = slot[0];
+            if (current != null) {
+              current.close(Codes.CLOSE_NORMAL, "disconnected");
+            }
+          });
+      held = slot;
+    }
+    held[0] = this;
   }
 
   @Override
@@ -57,6 +80,10 @@ final class LongPollConnection extends Connection {
   void closeTransport(int code, String reason) {
     if (timeoutKey != null) {
       timeoutKey.remove();
+    }
+    LongPollConnection[] held = exchange.getConnection().getAttachment(HELD);
+    if (held != null && held[0] == this) {
+      held[0] = null;
     }
     Batch batch = new Batch(position);
     while (poll()) {
