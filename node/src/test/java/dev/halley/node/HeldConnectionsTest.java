@@ -53,6 +53,7 @@ class HeldConnectionsTest {
         api.awaitConnections(users.get(0), 3);
         long nodeBefore = nodeThreads("a");
         int jvmBefore = jvmThreads();
+        long heapBefore = usedHeapAfterGc();
 
         for (int i = 0; i < PER_TRANSPORT * 3; i++) {
           open(node, tokens.get(i % USERS), i % 3, sockets);
@@ -64,6 +65,12 @@ class HeldConnectionsTest {
           total += expected;
         }
         assertEquals(2004, total);
+        long heapPerConnection = (usedHeapAfterGc() - heapBefore) / (PER_TRANSPORT * 3);
+        // A figure, not an assertion (GC-dependent); it includes the test's own client sockets.
+        System.out.println(
+            "heap per held connection (node and test client together): ~"
+                + heapPerConnection
+                + " bytes");
         long nodeAfter = nodeThreads("a");
         int jvmAfter = jvmThreads();
         assertEquals(nodeBefore, nodeAfter, "node threads with 2,000 held connections");
@@ -75,6 +82,14 @@ class HeldConnectionsTest {
         }
       }
     }
+  }
+
+  private static long usedHeapAfterGc() {
+    Runtime rt = Runtime.getRuntime();
+    for (int i = 0; i < 3; i++) {
+      System.gc();
+    }
+    return rt.totalMemory() - rt.freeMemory();
   }
 
   private static int countFor(int userIndex) {

@@ -216,4 +216,40 @@ class UserStreamTest {
     second.open(codec, EventCodec.parseId(EPOCH + ":3"), clock.millis(), replay(r));
     assertEquals(List.of("hello", "reset@" + EPOCH + ":6"), r.got);
   }
+
+  @Test
+  void atTheStreamLimitAnIdleStreamIsEvictedAndItsSuccessorStartsAboveEveryIssuedId() {
+    UserStreams streams = new UserStreams(10, 60_000, 2, clock);
+    UserStream a = streams.getOrCreate("a");
+    for (int i = 0; i < 3; i++) {
+      a.publish(msg("a" + i), clock.millis());
+    }
+    clock.millis += 1;
+    UserStream b = streams.getOrCreate("b");
+    connect(b, null); // b has a live connection: never evicted
+    clock.millis += 1;
+    streams.getOrCreate("c");
+    assertEquals(2, streams.size());
+    assertNull(streams.get("a"));
+    UserStream again = streams.getOrCreate("a");
+    assertEquals(3, again.seq()); // above a's last ID: 1..3 are never issued again
+    assertEquals(List.of("hello", "reset@" + EPOCH + ":3"), connect(again, EPOCH + ":1").got);
+  }
+
+  @Test
+  void idempotencyKeysAreRememberedForTheWindowAndBounded() {
+    Idempotency keys = new Idempotency(1_000, 2, clock);
+    assertNull(keys.reserve("k1"));
+    assertEquals(Idempotency.IN_FLIGHT, keys.reserve("k1"));
+    com.fasterxml.jackson.databind.node.ObjectNode outcome = Json.MAPPER.createObjectNode();
+    outcome.put("status", "accepted");
+    keys.complete("k1", outcome);
+    assertEquals(outcome, keys.reserve("k1"));
+    clock.millis += 1_000;
+    assertNull(keys.reserve("k1")); // the window passed
+    assertNull(keys.reserve("k2"));
+    assertNull(keys.reserve("k3")); // over maxKeys: the oldest (k1) is forgotten
+    assertEquals(2, keys.size());
+    assertNull(keys.reserve("k1"));
+  }
 }
