@@ -75,12 +75,14 @@ public final class Message {
   /**
    * The idempotency key sent as the message {@code id} (default: a generated key, unique per
    * publish: a random per-publisher prefix and a counter). A repeat inside the node's idempotency
-   * window is not delivered again, so retries are safe; reuse a key only for the same message.
+   * window is not delivered again, so retries are safe; reuse a key only for the same message. At
+   * most 100 characters (nodes take 256; the publisher derives the keys of split and re-routed
+   * parts from it).
    */
   public Message idempotencyKey(String key) {
     Objects.requireNonNull(key, "key");
-    if (key.isEmpty() || key.length() > 128) {
-      throw new IllegalArgumentException("idempotency key must be 1-128 characters: " + key);
+    if (key.isEmpty() || key.length() > 100) {
+      throw new IllegalArgumentException("idempotency key must be 1-100 characters: " + key);
     }
     return new Message(users, channel, data, key, ttl);
   }

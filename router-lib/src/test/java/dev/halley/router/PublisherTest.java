@@ -187,6 +187,19 @@ class PublisherTest {
         assertEquals(new Outcome(Status.BUFFERED, "b", null), r.outcome(moved));
         assertEquals(3, p.map().version(), "the publisher refreshed its map");
       }
+      source.set(v2);
+      try (Publisher p =
+          Publisher.builder()
+              .mapSource(MapSource.of(source::get))
+              .apiKey(API_KEY)
+              .mapRefreshInterval(Duration.ZERO)
+              .build()) {
+        source.set(v3);
+
+        // Presence goes to a (v2), which answers 421 not_owner; the publisher follows to b.
+        assertEquals(new Presence(moved, "b", false, 0), await(p.presence(moved)));
+        assertEquals(3, p.map().version());
+      }
     }
   }
 
