@@ -14,15 +14,24 @@ const [cluster, browser] = await Promise.all([
 ]);
 try {
   const map = parseMap(JSON.stringify(cluster.publicMap()));
-  const named = (name, node) =>
-    [name, ...Array.from({ length: 999 }, (_, i) => `${name}${i}`)].find(
-      (u) => owner(u, map).id === node,
-    );
+  const names = [
+    "ada",
+    "grace",
+    "alan",
+    "edsger",
+    "barbara",
+    "linus",
+    "ken",
+    "dennis",
+    "margaret",
+    "donald",
+  ];
+  const named = (node) => names.find((u) => owner(u, map).id === node);
   const viewport = { width: 560, height: 520 };
-  const ada = await openChat(browser, cluster.chatUrl, named("ada", "a"), {
+  const ada = await openChat(browser, cluster.chatUrl, named("a"), {
     viewport,
   });
-  const linus = await openChat(browser, cluster.chatUrl, named("linus", "b"), {
+  const linus = await openChat(browser, cluster.chatUrl, named("b"), {
     viewport,
     transport: "sse",
   });

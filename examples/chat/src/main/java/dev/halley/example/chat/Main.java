@@ -16,6 +16,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
+import java.util.logging.Level;
+import java.util.logging.Logger;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -41,6 +43,14 @@ import picocli.CommandLine.Option;
 public final class Main implements Callable<Integer> {
   static final String DEV_API_KEY = "dev-api-key-not-secret";
   static final String DEV_TOKEN_SECRET = "dev-token-secret-not-secret-0123456789";
+
+  // Undertow and XNIO log their banners at INFO through java.util.logging; keep the console to
+  // what a user needs. Held in fields: JUL keeps loggers weakly.
+  private static final List<Logger> QUIET =
+      List.of(
+          Logger.getLogger("io.undertow"),
+          Logger.getLogger("org.xnio"),
+          Logger.getLogger("org.jboss"));
 
   @Option(
       names = "--host",
@@ -117,6 +127,7 @@ public final class Main implements Callable<Integer> {
   long heartbeatMs;
 
   public static void main(String[] args) {
+    QUIET.forEach(logger -> logger.setLevel(Level.WARNING));
     int code = new CommandLine(new Main()).execute(args);
     if (code != 0) {
       System.exit(code);
