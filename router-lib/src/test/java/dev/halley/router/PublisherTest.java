@@ -301,4 +301,30 @@ class PublisherTest {
       }
     }
   }
+
+  @Test
+  void aBatchRefusedAsAWholeIsResentPerMessageSoOnlyTheBadOneFails() throws Exception {
+    try (TestCluster cluster =
+            new TestCluster(b -> b.tokenHmacSecret(TestCluster.SECRET).maxMessageBytes(1024), "a");
+        TcpProxy proxy = new TcpProxy(cluster.node("a").internalPort())) {
+      try (Publisher p =
+          publisher(TestCluster.rewrite(cluster.map(), "a", proxy.url()))
+              .maxInFlightRequests(1)
+              .build()) {
+        proxy.hold();
+        CompletableFuture<PublishResult> first = p.publish("u0", "first"); // fills the window
+        CompletableFuture<PublishResult> ok1 = p.publish("u1", "fine");
+        CompletableFuture<PublishResult> big = p.publish("u2", "x".repeat(4000));
+        CompletableFuture<PublishResult> ok2 = p.publish("u3", "fine too");
+        proxy.open(); // then the three queued messages go as one batch: refused with 413
+
+        assertEquals(Status.BUFFERED, await(first).outcome("u0").status());
+        assertEquals(Status.BUFFERED, await(ok1).outcome("u1").status());
+        assertEquals(
+            new Outcome(Status.FAILED, "a", "message_too_large"), await(big).outcome("u2"));
+        assertEquals(Status.BUFFERED, await(ok2).outcome("u3").status());
+        assertEquals(5, proxy.publishRequests(), "first, the batch, then 3 single messages");
+      }
+    }
+  }
 }

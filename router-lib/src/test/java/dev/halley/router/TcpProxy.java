@@ -11,13 +11,15 @@ import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * A real TCP forwarder in front of a node's internal port, for tests: it counts the publish
  * requests that pass through (so batching is counted on the wire, at the node's door), and can
  * swallow the node's replies on the first N connections (the node handles the request, the client
- * never hears back: a forced timeout after delivery). Blocking I/O, one thread per direction.
+ * never hears back: a forced timeout after delivery), or hold requests back until released.
+ * Blocking I/O, one thread per direction.
  */
 final class TcpProxy implements AutoCloseable {
   private static final byte[] PUBLISH = "POST /v1/publish ".getBytes(StandardCharsets.US_ASCII);
@@ -28,6 +30,7 @@ final class TcpProxy implements AutoCloseable {
   private final AtomicInteger connections = new AtomicInteger();
   private final List<Socket> sockets = new CopyOnWriteArrayList<>();
   private volatile int swallowRepliesOfFirst;
+  private volatile CountDownLatch gate = new CountDownLatch(0);
 
   TcpProxy(int targetPort) throws IOException {
     this.targetPort = targetPort;
@@ -45,6 +48,15 @@ final class TcpProxy implements AutoCloseable {
   /** The node's replies on the next {@code n} new connections are read and thrown away. */
   void swallowRepliesOfFirst(int n) {
     swallowRepliesOfFirst = connections.get() + n;
+  }
+
+  /** Requests are held at the proxy (not forwarded) until {@link #open()}. */
+  void hold() {
+    gate = new CountDownLatch(1);
+  }
+
+  void open() {
+    gate.countDown();
   }
 
   int publishRequests() {
@@ -79,6 +91,7 @@ final class TcpProxy implements AutoCloseable {
                 int n;
                 while ((n = in.read(buf)) >= 0) {
                   if (count) {
+                    gate.await();
                     for (int i = 0; i < n; i++) {
                       matched =
                           buf[i] == PUBLISH[matched] ? matched + 1 : (buf[i] == PUBLISH[0] ? 1 : 0);
@@ -93,7 +106,7 @@ final class TcpProxy implements AutoCloseable {
                     out.flush();
                   }
                 }
-              } catch (IOException ignored) {
+              } catch (IOException | InterruptedException ignored) {
                 // a side closed
               } finally {
                 closeQuietly(from);
