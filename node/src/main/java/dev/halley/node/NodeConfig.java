@@ -229,6 +229,10 @@ public final class NodeConfig {
     require(clock != null, "clock is required");
     require(operations != null, "operations is required");
     require(
+        operations.connectionQueueMaxBytes() >= maxBodyBytes,
+        "connectionQueueMaxBytes must be >= maxBodyBytes (a full publish request must fit): "
+            + operations.connectionQueueMaxBytes());
+    require(
         operations.idleTimeoutMs() > Math.max(heartbeatMs, longPollTimeoutMs),
         "idleTimeoutMs must be > heartbeatMs and longPollTimeoutMs: " + operations.idleTimeoutMs());
   }

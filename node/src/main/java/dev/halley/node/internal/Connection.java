@@ -41,6 +41,8 @@ public abstract class Connection {
   private dev.halley.node.ops.NodeOperations ops;
   private long maxQueuedBytes = Long.MAX_VALUE;
   private long queuedBytes;
+  private long replayBytes;
+  private boolean replayQueued;
   private int finishCode;
   private String finishReason;
 
@@ -86,7 +88,8 @@ public abstract class Connection {
         return false;
       }
       int bytes = bytesOf(item);
-      if (size == maxQueued || (size > 0 && queuedBytes + bytes > maxQueuedBytes)) {
+      if (size == maxQueued
+          || (replayQueued && size > 0 && queuedBytes - replayBytes + bytes > maxQueuedBytes)) {
         overflowed = true;
         accepted = false;
       } else {
@@ -131,7 +134,9 @@ public abstract class Connection {
     polledSeq = seqs[head];
     polledItem = items[head];
     items[head] = null;
-    queuedBytes -= bytesOf(polledItem);
+    long polledBytes = bytesOf(polledItem);
+    queuedBytes -= polledBytes;
+    replayBytes = Math.max(0, replayBytes - polledBytes);
     observe(polledItem);
     head = (head + 1) % seqs.length;
     size--;
@@ -151,6 +156,7 @@ public abstract class Connection {
 
   final synchronized void clearQueue() {
     queuedBytes = 0;
+    replayBytes = 0;
     seqs = new long[INITIAL_CAPACITY];
     items = new Object[INITIAL_CAPACITY];
     head = 0;
@@ -192,6 +198,16 @@ public abstract class Connection {
   public final synchronized void operations(dev.halley.node.ops.NodeOperations ops) {
     this.ops = ops;
     this.maxQueuedBytes = ops.config().connectionQueueMaxBytes();
+  }
+
+  /**
+   * The events queued so far are the connect-time replay: they do not count against {@code
+   * connectionQueueMaxBytes} (a full replay must fit, as for the event bound). The byte bound
+   * applies from this call on, to what is queued beyond the replay.
+   */
+  final synchronized void replayQueued() {
+    replayBytes = queuedBytes;
+    replayQueued = true;
   }
 
   /** Approximate bytes an item pins while queued (the shared payload plus the envelope). */

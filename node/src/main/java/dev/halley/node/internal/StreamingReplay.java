@@ -41,6 +41,7 @@ final class StreamingReplay implements UserStream.ReplaySink {
     for (int i = 0; i < n; i++) {
       conn.offer(seqs[i], messages[i]);
     }
+    conn.replayQueued();
     return conn;
   }
 }

@@ -18,6 +18,9 @@ final class WsConnection extends Connection {
   private final org.xnio.XnioIoThread ioThread;
   static final int MAX_IN_FLIGHT = 16;
 
+  /** How long the peer has to take our close frame before the socket is cut, milliseconds. */
+  static final long CLOSE_GRACE_MS = 5_000;
+
   private final WebSocketChannel channel;
   private final EventCodec codec;
   private final long heartbeatMs;
@@ -128,5 +131,9 @@ final class WsConnection extends Connection {
             IoUtils.safeClose(ch);
           }
         });
+    // A client that does not read may never take the close frame: cut the socket after a grace.
+    channel
+        .getIoThread()
+        .executeAfter(() -> IoUtils.safeClose(channel), CLOSE_GRACE_MS, TimeUnit.MILLISECONDS);
   }
 }

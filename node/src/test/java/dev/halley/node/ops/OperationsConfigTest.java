@@ -19,7 +19,7 @@ class OperationsConfigTest {
 
   @Test
   void defaultsAreTheDocumentedOnes() {
-    OperationsConfig c = TestNodes.config().build().operations();
+    OperationsConfig c = OperationsConfig.defaults();
     assertEquals(100_000, c.limits().maxConnections());
     assertEquals(10, c.limits().maxConnectionsPerUser());
     assertEquals(20.0, c.limits().newConnectionsPerSecondPerAddress());
