@@ -186,5 +186,5 @@ export declare const DEFAULT_BACKOFF: Readonly<{
 /** The node that owns `userId` under `map` (docs/hashing.md). */
 export declare function owner(userId: string, map: unknown): MapNode;
 
-/** Parses and validates a cluster map document (JSON text). */
-export declare function parseMap(json: string): unknown;
+/** Parses and validates a cluster map document (JSON text or an already decoded object). */
+export declare function parseMap(json: string | object): unknown;

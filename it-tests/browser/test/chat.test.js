@@ -148,7 +148,17 @@ describe("the chat example in a real browser on a 3-node cluster", () => {
         );
         for (const text of texts.slice(0, 5)) await poster.post("random", text);
         await chat.waitForText(texts[4]);
+        const statesBefore = await chat.page.evaluate(
+          () => window.chat.states.length,
+        );
         cluster.proxy("c").cut({ down: true }); // the network drops, and stays down for a while
+        // The page noticed (so the messages below cannot have reached it over the old connection).
+        await chat.page.waitForFunction(
+          (n) =>
+            window.chat.states.slice(n).some((s) => s.state !== "connected"),
+          statesBefore,
+          { timeout: 60000 },
+        );
         for (const text of texts.slice(5, 10))
           await poster.post("random", text); // buffered by node c
         cluster.proxy("c").up();
