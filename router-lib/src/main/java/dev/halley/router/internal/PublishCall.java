@@ -102,7 +102,7 @@ final class PublishCall {
       if (reply == null || !reply.path("results").isArray()) {
         finish(Wire.BAD_REPLY);
       } else {
-        onResults(reply);
+        onResults(attempt, reply);
       }
       return;
     }
@@ -128,13 +128,14 @@ final class PublishCall {
     }
   }
 
-  private void onResults(JsonNode reply) {
+  private void onResults(int attempt, JsonNode reply) {
     int mapVersion = reply.path("mapVersion").asInt(0);
     JsonNode results = reply.get("results");
     Map<String, JsonNode> byId = new HashMap<>();
     for (JsonNode r : results) {
       byId.putIfAbsent(r.path("id").asText(), r);
     }
+    List<Fragment> unresolved = new ArrayList<>();
     for (int i = 0; i < batch.size(); i++) {
       Fragment f = batch.get(i);
       JsonNode r = results.get(i);
@@ -143,6 +144,8 @@ final class PublishCall {
       }
       if (r == null) {
         publisher.failFragment(f, Wire.BAD_REPLY);
+      } else if (isInFlightDuplicate(f, r) && attempt < publisher.settings.maxAttempts()) {
+        unresolved.add(f);
       } else if (f.users != null) {
         userResult(f, r, mapVersion);
       } else {
@@ -152,7 +155,29 @@ final class PublishCall {
         f.tracker.release();
       }
     }
-    onDone.run();
+    if (unresolved.isEmpty()) {
+      onDone.run();
+    } else {
+      // Ask again (same keys) once the first attempt has finished on the node.
+      int next = attempt + 1;
+      Duration delay = publisher.backoff.delay(next, ThreadLocalRandom.current().nextDouble());
+      publisher.listener.retryScheduled(lane.nodeId, next, delay);
+      PublishCall again = new PublishCall(publisher, lane, unresolved, onDone);
+      publisher.scheduleRetry(() -> again.attempt(next), () -> again.finish(Wire.CLOSED), delay);
+    }
+  }
+
+  /**
+   * A duplicate whose first publish is still running on the node: the reply has no outcome yet (no
+   * per-user lists, no connection count).
+   */
+  private static boolean isInFlightDuplicate(Fragment f, JsonNode r) {
+    if (!Wire.STATUS_DUPLICATE.equals(r.path("status").asText())) {
+      return false;
+    }
+    return f.users != null
+        ? !r.has("delivered") && !r.has("buffered") && !r.has("misdirected")
+        : !r.has("connections");
   }
 
   private void userResult(Fragment f, JsonNode r, int mapVersion) {
@@ -170,8 +195,8 @@ final class PublishCall {
       } else if (misdirected.contains(user)) {
         reroute.add(user);
       } else if (duplicate) {
-        // An earlier attempt was accepted, but the node did not repeat per-user lists: it stored
-        // the message, so the user has it either live or buffered.
+        // The first attempt was still running on the node when the last retry asked: the node
+        // has taken the message, so the user gets it live or from the buffer.
         f.tracker.user(user, Status.BUFFERED, lane.nodeId, null);
       } else {
         f.tracker.user(user, Status.FAILED, lane.nodeId, Wire.BAD_REPLY);
