@@ -120,6 +120,23 @@ describe("the chat example in a real browser on a 3-node cluster", () => {
     );
   }
 
+  scenario(
+    "every node serves js-client to the app's pages (cross-origin module import)",
+    async () => {
+      const chat = await open("importer");
+      for (const node of cluster.publicMap().nodes) {
+        const exported = await chat.page.evaluate(
+          async (url) => Object.keys(await import(url)).sort(),
+          `${node.publicUrl}/js/index.js`,
+        );
+        assert.ok(
+          exported.includes("createClient") && exported.includes("owner"),
+          `${node.id}: ${exported}`,
+        );
+      }
+    },
+  );
+
   scenario("two users owned by different nodes chat in one room", async () => {
     const map = cluster.publicMap();
     const alice = await open(userOwnedBy(map, "a", "alice"));
