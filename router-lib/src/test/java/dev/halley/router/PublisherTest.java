@@ -278,6 +278,34 @@ class PublisherTest {
   }
 
   @Test
+  void withMaxBlockAPublishWaitsForQueueRoomInsteadOfFailing() throws Exception {
+    HangingServer hanging = new HangingServer();
+    ClusterMap m = ClusterMap.of(1, List.of(new NodeInfo("h", hanging.url(), hanging.url())));
+    try (Publisher p =
+        publisher(m)
+            .requestTimeout(Duration.ofMinutes(5))
+            .maxAttempts(1)
+            .maxInFlightRequests(1)
+            .maxQueuedMessages(1)
+            .maxBlock(Duration.ofMinutes(1))
+            .build()) {
+      CompletableFuture<PublishResult> inFlight = p.publish("u1", 1);
+      CompletableFuture<PublishResult> queued = p.publish("u2", 2);
+      CompletableFuture<CompletableFuture<PublishResult>> blocked = new CompletableFuture<>();
+      Thread caller = new Thread(() -> blocked.complete(p.publish("u3", 3)), "blocked-caller");
+      caller.start();
+      awaitCondition(() -> caller.getState() == Thread.State.TIMED_WAITING, "caller blocks");
+      assertFalse(blocked.isDone());
+
+      hanging.close(); // the in-flight request fails, the queue moves, u3 gets its place
+
+      assertEquals("unreachable", await(inFlight).outcome("u1").reason());
+      assertEquals("unreachable", await(queued).outcome("u2").reason());
+      assertEquals("unreachable", await(await(blocked)).outcome("u3").reason());
+    }
+  }
+
+  @Test
   void manySmallPublishesAreCoalescedIntoFewRequestsUnderLoad() throws Exception {
     try (TestCluster cluster = new TestCluster("a");
         TcpProxy proxy = new TcpProxy(cluster.node("a").internalPort())) {
@@ -298,6 +326,7 @@ class PublisherTest {
 
         int requests = proxy.publishRequests();
         assertTrue(requests >= 10 && requests < 500, "500 messages in " + requests + " requests");
+        assertTrue(proxy.connections() <= 2, "kept alive: " + proxy.connections() + " connections");
         assertEquals(500.0, registry.get("halley.router.messages").counter().count());
         assertEquals(requests, registry.get("halley.router.requests").timer().count());
       }
@@ -327,6 +356,15 @@ class PublisherTest {
         assertEquals(Status.BUFFERED, await(ok2).outcome("u3").status());
         assertEquals(5, proxy.publishRequests(), "first, the batch, then 3 single messages");
       }
+    }
+  }
+
+  private static void awaitCondition(java.util.function.BooleanSupplier condition, String what)
+      throws InterruptedException {
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+    while (!condition.getAsBoolean()) {
+      assertTrue(System.nanoTime() < deadline, "timed out waiting: " + what);
+      Thread.sleep(5);
     }
   }
 }

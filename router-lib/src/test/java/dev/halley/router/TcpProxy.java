@@ -59,6 +59,11 @@ final class TcpProxy implements AutoCloseable {
     gate.countDown();
   }
 
+  /** TCP connections the client opened through the proxy. */
+  int connections() {
+    return connections.get();
+  }
+
   int publishRequests() {
     return publishRequests.get();
   }
