@@ -1,0 +1,92 @@
+package dev.halley.node.ops;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.halley.node.HalleyNode;
+import dev.halley.node.InternalApi;
+import dev.halley.node.RawHttp;
+import dev.halley.node.TestNodes;
+import dev.halley.node.TransportClient;
+import java.io.IOException;
+import java.time.Duration;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+/**
+ * {@code GET /metrics}, {@code /healthz} and {@code /readyz} of a real node after a scripted run.
+ */
+class MetricsEndpointTest {
+  @Test
+  void exposesTheMetersWithTheRightValuesAfterAScriptedRun() {
+    try (HalleyNode node = HalleyNode.start(TestNodes.config().build())) {
+      InternalApi api = new InternalApi(node);
+      String wsUser = TestNodes.userOwnedBy("a", "w", 0);
+      String sseUser = TestNodes.userOwnedBy("a", "s", 0);
+      String offline = TestNodes.userOwnedBy("a", "o", 0);
+      try (WsRecorder ws = WsRecorder.connect(node.publicPort(), TestNodes.token(wsUser, null));
+          TransportClient sse = TransportClient.Transport.SSE.client(node)) {
+        sse.connect(TestNodes.token(sseUser, null), null);
+        for (int i = 0; i < 3; i++) {
+          api.publishToUsers(InternalApi.json(String.valueOf(i)), wsUser);
+          ws.assertEvent("message");
+        }
+        api.publishToUsers(InternalApi.json("1"), offline);
+        api.publishToUsers(InternalApi.json("2"), offline);
+        api.publishToUsers(InternalApi.json("3"), TestNodes.remoteUser("r"));
+        api.publishToUsers(InternalApi.json("4"), sseUser);
+        sse.awaitMessage();
+
+        RawHttp.Response r = Scrape.get(node.internalPort(), "/metrics"); // no API key
+        assertEquals(200, r.status());
+        assertTrue(r.headers().get("content-type").startsWith("text/plain"));
+        String m = r.body();
+        assertEquals(1.0, Scrape.sample(m, "halley_connections{transport=\"websocket\"}"));
+        assertEquals(1.0, Scrape.sample(m, "halley_connections{transport=\"sse\"}"));
+        assertEquals(0.0, Scrape.sample(m, "halley_connections{transport=\"longpoll\"}"));
+        assertEquals(1.0, Scrape.sample(m, "halley_connections_opened_total{transport=\"sse\"}"));
+        assertEquals(7.0, Scrape.sample(m, "halley_events_published_total"));
+        assertEquals(2.0, Scrape.sample(m, "halley_events_buffered_total"));
+        assertEquals(1.0, Scrape.sample(m, "halley_publish_misdirected_total"));
+        assertEquals(
+            3.0, Scrape.sample(m, "halley_events_delivered_total{transport=\"websocket\"}"));
+        assertEquals(1.0, Scrape.sample(m, "halley_events_delivered_total{transport=\"sse\"}"));
+        assertEquals(4.0, Scrape.sample(m, "halley_publish_latency_seconds_count"));
+        assertEquals(4.0, Scrape.sample(m, "halley_publish_latency_seconds_bucket{le=\"+Inf\"}"));
+        assertEquals(
+            0.0,
+            Scrape.sample(m, "halley_slow_consumer_disconnects_total{transport=\"websocket\"}"));
+        assertEquals(3.0, Scrape.sample(m, "halley_map_version"));
+        assertTrue(
+            Scrape.sample(m, "jvm_memory_used_bytes{area=\"heap\",id=\"G1 Eden Space\"}") >= 0
+                || m.contains("jvm_memory_used_bytes"));
+        assertTrue(m.contains("jvm_gc_"), "GC meters");
+        for (String line : m.split("\n")) {
+          assertTrue(
+              line.startsWith("#") || !line.contains(wsUser) && !line.contains("/v1/"),
+              "user or path in: " + line);
+        }
+      }
+    }
+  }
+
+  @Test
+  void healthAndReadinessFollowTheLifecycle() throws IOException {
+    HalleyNode node = HalleyNode.start(TestNodes.config().build());
+    int port = node.internalPort();
+    assertEquals(200, Scrape.get(port, "/healthz").status());
+    assertEquals(
+        "up", InternalApi.json(Scrape.get(port, "/healthz").body()).get("status").asText());
+    assertEquals(200, Scrape.get(port, "/readyz").status());
+    assertEquals(
+        405, RawHttp.request(port, "POST", "/readyz", Map.of("Content-Length", "0")).status());
+
+    node.operations().startDrain(Duration.ofSeconds(1));
+    assertEquals(503, Scrape.get(port, "/readyz").status());
+    assertEquals(200, Scrape.get(port, "/healthz").status());
+
+    node.drain(Duration.ofSeconds(1));
+    assertThrows(IOException.class, () -> RawHttp.request(port, "GET", "/healthz", Map.of()));
+  }
+}

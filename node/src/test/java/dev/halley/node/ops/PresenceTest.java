@@ -1,0 +1,125 @@
+package dev.halley.node.ops;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.sun.net.httpserver.HttpServer;
+import dev.halley.node.HalleyNode;
+import dev.halley.node.InternalApi;
+import dev.halley.node.TestNodes;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/** The presence API and the presence webhook (first connect, last disconnect) of a real node. */
+class PresenceTest {
+  private HttpServer app;
+  private final List<String> received = new CopyOnWriteArrayList<>();
+  private final List<String> auth = new CopyOnWriteArrayList<>();
+  private final AtomicInteger calls = new AtomicInteger();
+  private HalleyNode node;
+  private InternalApi api;
+
+  @BeforeEach
+  void start() throws IOException {
+    app = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+    app.createContext(
+        "/presence",
+        exchange -> {
+          JsonNode body = InternalApi.JSON.readTree(exchange.getRequestBody().readAllBytes());
+          // The app tier is down for the first call: the node retries.
+          if (calls.incrementAndGet() == 1) {
+            exchange.sendResponseHeaders(503, -1);
+          } else {
+            auth.add(String.valueOf(exchange.getRequestHeaders().getFirst("Authorization")));
+            for (JsonNode e : body.get("events")) {
+              received.add(e.get("type").asText() + ":" + e.get("user").asText());
+            }
+            exchange.sendResponseHeaders(204, -1);
+          }
+          exchange.close();
+        });
+    app.start();
+    node =
+        HalleyNode.start(
+            TestNodes.config()
+                .operations(
+                    OperationsConfig.builder()
+                        .newConnectionsPerSecondPerAddress(1_000)
+                        .newConnectionBurstPerAddress(1_000)
+                        .presenceWebhookUrl(
+                            "http://127.0.0.1:" + app.getAddress().getPort() + "/presence")
+                        .presenceWebhookSecret("app-secret")
+                        .presenceWebhookInitialBackoffMs(10)
+                        .build())
+                .build());
+    api = new InternalApi(node);
+  }
+
+  @AfterEach
+  void stop() {
+    node.close();
+    app.stop(0);
+  }
+
+  @Test
+  void answersPresenceAndPostsFirstConnectAndLastDisconnectOnce() {
+    String alice = TestNodes.userOwnedBy("a", "alice", 0);
+    String bob = TestNodes.userOwnedBy("a", "bob", 0);
+    JsonNode before = api.send("GET", "/v1/users/" + alice + "/presence", null).body();
+    assertEquals(alice, before.get("user").asText());
+    assertFalse(before.get("online").asBoolean());
+    assertEquals(0, before.get("connections").asInt());
+
+    List<AutoCloseable> aliceClients = new ArrayList<>();
+    aliceClients.add(WsRecorder.connect(node.publicPort(), TestNodes.token(alice, null)));
+    aliceClients.add(WsRecorder.connect(node.publicPort(), TestNodes.token(alice, null)));
+    WsRecorder bobClient = WsRecorder.connect(node.publicPort(), TestNodes.token(bob, null));
+
+    JsonNode now = api.send("GET", "/v1/users/" + alice + "/presence", null).body();
+    assertTrue(now.get("online").asBoolean());
+    assertEquals(2, now.get("connections").asInt());
+
+    for (AutoCloseable c : aliceClients) {
+      try {
+        c.close();
+      } catch (Exception e) {
+        throw new AssertionError(e);
+      }
+    }
+    api.awaitConnections(alice, 0);
+    PresenceWebhookTest.await(
+        () -> received.contains("offline:" + alice), "alice's offline event at the app");
+    bobClient.close();
+    PresenceWebhookTest.await(
+        () -> received.contains("offline:" + bob), "bob's offline event at the app");
+
+    List<String> aliceEvents = received.stream().filter(e -> e.endsWith(":" + alice)).toList();
+    assertEquals(List.of("online:" + alice, "offline:" + alice), aliceEvents);
+    assertTrue(received.indexOf("online:" + bob) < received.indexOf("offline:" + bob));
+    assertTrue(auth.stream().allMatch("Bearer app-secret"::equals), auth::toString);
+    assertTrue(calls.get() >= 2, "the failed first call was retried");
+
+    String metrics = Scrape.get(node.internalPort(), "/metrics").body();
+    assertEquals(
+        4.0, Scrape.sample(metrics, "halley_presence_webhook_events_total{outcome=\"sent\"}"));
+    assertTrue(Scrape.sample(metrics, "halley_presence_webhook_retries_total") >= 1);
+  }
+
+  @Test
+  void presenceOfAUserOwnedElsewhereIs421() {
+    InternalApi.Reply r =
+        api.send("GET", "/v1/users/" + TestNodes.remoteUser("carol") + "/presence", null);
+    assertEquals(421, r.status());
+    assertEquals("not_owner", r.error());
+    assertEquals(TestNodes.OTHER_URL, r.body().get("owner").get("url").asText());
+  }
+}
