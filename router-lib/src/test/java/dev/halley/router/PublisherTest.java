@@ -5,6 +5,7 @@ import static dev.halley.router.TestCluster.userOn;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -20,6 +21,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
@@ -201,6 +203,27 @@ class PublisherTest {
         // Presence goes to a (v2), which answers 421 not_owner; the publisher follows to b.
         assertEquals(new Presence(moved, "b", false, 0), await(p.presence(moved)));
         assertEquals(3, p.map().version());
+      }
+    }
+  }
+
+  @Test
+  void aWrongApiKeyFailsRecipientsWithTheNodesErrorCode() throws Exception {
+    try (TestCluster cluster = new TestCluster("a")) {
+      try (Publisher p =
+          Publisher.builder()
+              .mapSource(MapSource.of(cluster::map))
+              .apiKey("not-the-key-0123456789")
+              .build()) {
+        assertEquals(
+            new Outcome(Status.FAILED, "a", "api_key_invalid"),
+            await(p.publish("alice", "x")).outcome("alice"));
+        ExecutionException e =
+            assertThrows(ExecutionException.class, () -> await(p.presence("alice")));
+        NodeRequestException n = (NodeRequestException) e.getCause();
+        assertEquals(401, n.status());
+        assertEquals("api_key_invalid", n.code());
+        assertEquals("a", n.node());
       }
     }
   }
