@@ -69,6 +69,8 @@ export class Cluster {
     const cluster = new Cluster();
     cluster.chatPort = await freePort();
     cluster.chatUrl = `http://127.0.0.1:${cluster.chatPort}`;
+    cluster.shortTokenChatPort = await freePort(); // for startShortTokenChat(); nodes allow it too
+    cluster.shortTokenChatUrl = `http://127.0.0.1:${cluster.shortTokenChatPort}`;
     try {
       for (const id of ids) await cluster.#allocate(id);
       cluster.#writeMap();
@@ -140,6 +142,7 @@ export class Cluster {
     await Promise.all([
       ...[...this.nodes.values()].map((n) => stop(n.process, "SIGTERM")),
       stop(this.chat, "SIGTERM"),
+      stop(this.shortTokenChat, "SIGTERM"),
     ]);
     await Promise.all([...this.nodes.values()].map((n) => n.proxy.close()));
   }
@@ -182,6 +185,8 @@ export class Cluster {
       `${id}=${node.publicPort}:${node.internalPort}`,
       "--allowed-origin",
       this.chatUrl,
+      "--allowed-origin",
+      this.shortTokenChatUrl,
       "--map-refresh-ms",
       "300",
     ]);
@@ -197,21 +202,41 @@ export class Cluster {
   }
 
   async #startChat() {
-    this.chat = this.#spawn("chat", [
+    this.chat = await this.#chatProcess("chat", this.chatUrl, []);
+  }
+
+  /**
+   * A second chat server on the same cluster whose tokens live `ttlSeconds`, for token expiry.
+   * Returns its URL; close() stops it.
+   */
+  async startShortTokenChat(ttlSeconds) {
+    this.shortTokenChat = await this.#chatProcess(
+      "chat-short-token",
+      this.shortTokenChatUrl,
+      ["--token-ttl-seconds", String(ttlSeconds)],
+    );
+    return this.shortTokenChatUrl;
+  }
+
+  async #chatProcess(name, url, extra) {
+    const port = new URL(url).port;
+    const child = this.#spawn(name, [
       "--map-file",
       this.mapFile,
       "--nodes",
       "none",
       "--chat-port",
-      String(this.chatPort),
+      port,
       "--map-refresh-ms",
       "300",
+      ...extra,
     ]);
-    await waitFor("the chat server", async () => {
-      if (this.chat.exitCode !== null)
-        throw fatal(`the chat server exited: ${this.log("chat").slice(-2000)}`);
-      return (await fetch(`${this.chatUrl}/api/map`)).ok;
+    await waitFor(`the chat server ${name}`, async () => {
+      if (child.exitCode !== null)
+        throw fatal(`${name} exited: ${this.log(name).slice(-2000)}`);
+      return (await fetch(`${url}/api/map`)).ok;
     });
+    return child;
   }
 
   #spawn(name, args) {

@@ -3,7 +3,7 @@
 // grows the map).
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { Cluster } from "../cluster.js";
+import { Cluster, waitFor } from "../cluster.js";
 import { launchBrowser, openChat } from "../browser.js";
 import { owner } from "../../../js-client/src/hash.js";
 import { parseMap } from "../../../js-client/src/map.js";
@@ -227,6 +227,55 @@ describe("the chat example in a real browser on a 3-node cluster", () => {
       await chat.connected("b");
       await poster.post("lobby", `after restart ${user}`);
       await chat.waitForText(`after restart ${user}`);
+    },
+  );
+
+  scenario(
+    "an expired token is renewed through getToken; once the app refuses, the client stops with a clear error",
+    async () => {
+      const url = await cluster.startShortTokenChat(2); // its tokens live 2 s
+      const user = userOwnedBy(cluster.publicMap(), "c", "token");
+      const chat = await openChat(browser, url, user, {
+        transport: "websocket",
+      });
+      pages.push(chat);
+      const expire = async () => {
+        // Tokens are minted before the page connects; exp is at most 2 s after that.
+        const since = Date.now();
+        await waitFor(
+          "the page's token to expire",
+          () => Date.now() > since + 2500,
+        );
+        cluster.proxy("c").cut(); // reconnecting now needs a valid token
+      };
+
+      await chat.connected("c");
+      await expire();
+      await chat.page.waitForFunction(
+        () => window.chat.tokenRequests >= 1,
+        null,
+        { timeout: 60000 },
+      );
+      await chat.connected("c");
+      await poster.post("lobby", `${user} renewed`);
+      await chat.waitForText(`${user} renewed`);
+
+      await chat.page.evaluate(() => fetch("/api/logout", { method: "POST" }));
+      await expire();
+      await chat.page.waitForFunction(
+        () =>
+          window.chat.errors.some((e) => e.code === "token_refused" && e.fatal),
+        null,
+        {
+          timeout: 60000,
+        },
+      );
+      await chat.page
+        .locator("#error", { hasText: "getToken failed" })
+        .waitFor();
+      const last = await chat.page.evaluate(() => window.chat.states.at(-1));
+      assert.equal(last.state, "disconnected");
+      assert.equal((await chat.status()).state, "disconnected");
     },
   );
 

@@ -5,7 +5,7 @@ const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const forcedTransport = params.get("transport") || undefined;
 
-const chat = (window.chat = { live: [], resets: [], states: [], errors: [], client: null });
+const chat = (window.chat = { live: [], resets: [], states: [], errors: [], tokenRequests: 0, client: null });
 const rooms = new Map(); // room -> Map(seq -> message), merged from history and live messages
 let currentRoom;
 
@@ -120,7 +120,10 @@ async function enterChat() {
     userId: info.user,
     token: info.token,
     map: info.map,
-    getToken: async () => (await api("GET", "/api/token")).token,
+    getToken: async () => {
+      chat.tokenRequests += 1;
+      return (await api("GET", "/api/token")).token; // throws once logged out: the client stops
+    },
     getMap: () => api("GET", "/api/map"),
     transport: forcedTransport,
   });

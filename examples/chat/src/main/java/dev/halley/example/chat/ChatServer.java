@@ -71,7 +71,7 @@ public final class ChatServer implements AutoCloseable {
   /** Sessions kept; the least recently used is forgotten first. */
   public static final int MAX_SESSIONS = 10_000;
 
-  /** Lifetime of a token handed to the page; the page asks for another when it expires. */
+  /** Default lifetime of a token handed to the page; the page asks for another when it expires. */
   public static final Duration TOKEN_TTL = Duration.ofMinutes(10);
 
   private static final String COOKIE = "halley_chat";
@@ -81,6 +81,7 @@ public final class ChatServer implements AutoCloseable {
 
   private final Publisher publisher;
   private final TokenMinter minter;
+  private final Duration tokenTtl;
   private final List<String> rooms;
   private final Map<String, RoomHistory> history;
   private final Map<String, String> sessions =
@@ -93,9 +94,15 @@ public final class ChatServer implements AutoCloseable {
   private final Undertow server;
 
   private ChatServer(
-      String host, int port, Publisher publisher, TokenMinter minter, List<String> rooms) {
+      String host,
+      int port,
+      Publisher publisher,
+      TokenMinter minter,
+      Duration tokenTtl,
+      List<String> rooms) {
     this.publisher = publisher;
     this.minter = minter;
+    this.tokenTtl = tokenTtl;
     this.rooms = List.copyOf(rooms);
     this.history =
         this.rooms.stream().collect(Collectors.toMap(r -> r, r -> new RoomHistory(HISTORY_SIZE)));
@@ -132,13 +139,27 @@ public final class ChatServer implements AutoCloseable {
     this.server = Undertow.builder().addHttpListener(port, host).setHandler(root).build();
   }
 
-  /** Starts the server on {@code host:port} (0 picks a free port). */
+  /** Starts the server on {@code host:port} (0 picks a free port), with the default token TTL. */
   public static ChatServer start(
       String host, int port, Publisher publisher, TokenMinter minter, List<String> rooms) {
+    return start(host, port, publisher, minter, TOKEN_TTL, rooms);
+  }
+
+  /** Starts the server; tokens handed to pages live {@code tokenTtl} (at least 1 second). */
+  public static ChatServer start(
+      String host,
+      int port,
+      Publisher publisher,
+      TokenMinter minter,
+      Duration tokenTtl,
+      List<String> rooms) {
     if (rooms.isEmpty()) {
       throw new IllegalArgumentException("rooms must not be empty");
     }
-    ChatServer chat = new ChatServer(host, port, publisher, minter, rooms);
+    if (tokenTtl.compareTo(Duration.ofSeconds(1)) < 0) {
+      throw new IllegalArgumentException("tokenTtl must be >= 1 second: " + tokenTtl);
+    }
+    ChatServer chat = new ChatServer(host, port, publisher, minter, tokenTtl, rooms);
     chat.server.start();
     return chat;
   }
@@ -198,7 +219,7 @@ public final class ChatServer implements AutoCloseable {
     if (user == null) {
       return;
     }
-    ConnectInfo info = publisher.connectInfo(user, minter, TOKEN_TTL, channels());
+    ConnectInfo info = publisher.connectInfo(user, minter, tokenTtl, channels());
     try {
       ObjectNode reply = (ObjectNode) JSON.readTree(info.toJson());
       ArrayNode list = reply.putArray("rooms");
@@ -212,7 +233,7 @@ public final class ChatServer implements AutoCloseable {
   private void token(HttpServerExchange ex) {
     String user = user(ex);
     if (user != null) {
-      send(ex, 200, JSON.createObjectNode().put("token", minter.mint(user, TOKEN_TTL, channels())));
+      send(ex, 200, JSON.createObjectNode().put("token", minter.mint(user, tokenTtl, channels())));
     }
   }
 

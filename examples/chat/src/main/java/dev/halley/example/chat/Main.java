@@ -121,6 +121,13 @@ public final class Main implements Callable<Integer> {
   long mapRefreshMs;
 
   @Option(
+      names = "--token-ttl-seconds",
+      defaultValue = "600",
+      description =
+          "Lifetime of the tokens the chat server hands to pages (default: ${DEFAULT-VALUE}).")
+  long tokenTtlSeconds;
+
+  @Option(
       names = "--heartbeat-ms",
       defaultValue = "25000",
       description = "Nodes' heartbeat interval, milliseconds (default: ${DEFAULT-VALUE}).")
@@ -151,7 +158,14 @@ public final class Main implements Callable<Integer> {
               .mapRefreshInterval(Duration.ofMillis(mapRefreshMs))
               .build();
       running.add(publisher);
-      chat = ChatServer.start(host, chatPort, publisher, TokenMinter.hs256(secret), rooms);
+      chat =
+          ChatServer.start(
+              host,
+              chatPort,
+              publisher,
+              TokenMinter.hs256(secret),
+              Duration.ofSeconds(tokenTtlSeconds),
+              rooms);
       running.add(chat);
     }
     List<String> origins = new ArrayList<>(allowedOrigins);
