@@ -149,6 +149,7 @@ export class Client {
       !(await this.#refreshToken("no token yet"))
     )
       return null;
+    if (this.#closed) return null; // close() while the map or token was being fetched
     const node = owner(this.#o.userId, this.#map);
     this.#node = this.#overrideUrl ? undefined : node.id;
     this.#url = this.#overrideUrl ?? node.publicUrl;

@@ -475,3 +475,18 @@ test("close() during a backoff wait cancels it; nothing is emitted afterwards", 
     error: undefined,
   });
 });
+
+test("close() while the map is being fetched opens no connection", async () => {
+  let answer;
+  const { c, rec } = client(
+    { map: undefined, mapUrl: "http://app.test/api/map" },
+    { "/api/map": () => new Promise((resolve) => (answer = resolve)) },
+  );
+  c.connect();
+  await settle();
+  c.close();
+  answer(json(200, ONE));
+  await settle();
+  assert.equal(FakeWebSocket.instances.length, 0);
+  assert.deepEqual(rec.states(), ["connecting", "disconnected"]);
+});
