@@ -1,6 +1,6 @@
 // The client's state machine: find the owner, open a transport, deliver events, and decide what
 // to do when the connection ends (resume, back off, fall back, move, refresh the token, or stop).
-// Transports know framing; this file knows the protocol's rules. Clock, random, storage and the
+// Transports know framing; decide.js knows the protocol's rules. Clock, random, storage and the
 // browser APIs are injectable so unit tests run without sleeping or a network.
 
 import {
@@ -8,32 +8,23 @@ import {
   CloseCode,
   ErrorCode,
   EventType,
-  TRANSPORTS,
-  actionForClose,
   actionForStatus,
 } from "./codes.js";
-import { backoffDelay, backoffOptions } from "./backoff.js";
+import { backoffDelay } from "./backoff.js";
+import { FALLBACK, decide, errorFrom, movedTarget } from "./decide.js";
 import { Emitter } from "./emitter.js";
 import { HalleyError } from "./errors.js";
 import { readErrorBody, transportUrl } from "./event.js";
 import { owner } from "./hash.js";
-import { parseMap } from "./map.js";
+import { checkOptions, defaultStorage, toMap } from "./options.js";
 import * as websocket from "./transports/websocket.js";
 import * as sse from "./transports/sse.js";
 import * as longpoll from "./transports/longpoll.js";
 
+export { DEFAULTS } from "./options.js";
+export { decide } from "./decide.js";
+
 const TRANSPORT_MODULES = { websocket, sse, longpoll };
-
-export const DEFAULTS = Object.freeze({
-  helloTimeoutMs: 10000,
-  longPollTimeoutMs: longpoll.DEFAULT_LONGPOLL_TIMEOUT_MS,
-  heartbeatMs: 30000,
-  maxReconnectDelayMs: 60000,
-  storageKey: "halley.transport",
-});
-
-/** Where the pieces of a connection attempt can end; see `decide`. */
-const FALLBACK = "fallback";
 
 export class Client {
   #o;
@@ -502,133 +493,4 @@ export class Client {
       this.#deps.storage?.setItem(this.#o.storageKey, name);
     } catch {}
   }
-}
-
-/**
- * What to do after a connection attempt ended. Pure, exported for tests. `result` is a
- * transport's end result plus `ready` (hello seen, or first poll answered), `control` (a `moved` or
- * `reconnect` event seen), `timeout` (no hello in time) or `idle` (no heartbeat in time).
- */
-export function decide(result, { forced }) {
-  if (result.control?.type === EventType.MOVED) return Action.MOVED;
-  if (result.control?.type === EventType.RECONNECT) return Action.RECONNECT;
-  if (result.status !== undefined) return actionForStatus(result.status);
-  if (result.code !== undefined) {
-    if (result.code === CloseCode.ABNORMAL && !result.opened)
-      return Action.PROBE;
-    return actionForClose(result.code);
-  }
-  // Connected at the HTTP level but no hello in time: something on the way buffers the stream.
-  if (result.timeout && !result.ready)
-    return forced ? Action.BACKOFF : FALLBACK;
-  return Action.BACKOFF; // network failure, stream ended, idle, bad frame
-}
-
-function movedTarget(result) {
-  if (result.control?.type === EventType.MOVED)
-    return { url: result.control.url, mapVersion: result.control.mapVersion };
-  const body = result.body ?? {};
-  return { url: body.owner?.url, mapVersion: body.mapVersion };
-}
-
-function errorFrom(result) {
-  if (result.status !== undefined) {
-    const body = result.body ?? {};
-    return new HalleyError(
-      body.error ?? `http_${result.status}`,
-      body.message ?? `HTTP ${result.status}`,
-      { status: result.status },
-    );
-  }
-  if (
-    result.code !== undefined &&
-    result.code !== CloseCode.ABNORMAL &&
-    result.code !== CloseCode.NORMAL
-  ) {
-    return new HalleyError(
-      closeCodeName(result.code),
-      result.reason || `closed with ${result.code}`,
-      { status: result.code },
-    );
-  }
-  if (result.error)
-    return new HalleyError(
-      ErrorCode.PROTOCOL_ERROR,
-      String(result.error?.message ?? result.error),
-      { cause: result.error },
-    );
-  return undefined;
-}
-
-function closeCodeName(code) {
-  const entry = Object.entries(CloseCode).find(([, value]) => value === code);
-  return entry ? entry[0].toLowerCase() : `close_${code}`;
-}
-
-function toMap(raw) {
-  return parseMap(typeof raw === "string" ? raw : JSON.stringify(raw));
-}
-
-function defaultStorage() {
-  try {
-    return globalThis.sessionStorage ?? undefined;
-  } catch {
-    return undefined; // storage disabled by the browser's privacy settings
-  }
-}
-
-function checkOptions(options) {
-  if (options === null || typeof options !== "object")
-    throw new TypeError(`options must be an object: ${options}`);
-  const {
-    userId,
-    token,
-    getToken,
-    map,
-    mapUrl,
-    getMap,
-    transport,
-    transports = TRANSPORTS,
-  } = options;
-  if (typeof userId !== "string" || userId === "")
-    throw new TypeError(`userId must be a non-empty string: ${userId}`);
-  if (token === undefined && typeof getToken !== "function")
-    throw new TypeError("token or getToken is required");
-  if (token !== undefined && (typeof token !== "string" || token === ""))
-    throw new TypeError(`token must be a non-empty string: ${token}`);
-  if (getToken !== undefined && typeof getToken !== "function")
-    throw new TypeError(`getToken must be a function: ${getToken}`);
-  if (map === undefined && mapUrl === undefined && getMap === undefined)
-    throw new TypeError("map, mapUrl or getMap is required");
-  if (getMap !== undefined && typeof getMap !== "function")
-    throw new TypeError(`getMap must be a function: ${getMap}`);
-  if (
-    !Array.isArray(transports) ||
-    transports.length === 0 ||
-    transports.some((t) => !TRANSPORTS.includes(t))
-  ) {
-    throw new TypeError(
-      `transports must be a non-empty list of ${TRANSPORTS.join(", ")}: ${transports}`,
-    );
-  }
-  if (transport !== undefined && !TRANSPORTS.includes(transport))
-    throw new TypeError(
-      `transport must be one of ${TRANSPORTS.join(", ")}: ${transport}`,
-    );
-  const o = {
-    ...DEFAULTS,
-    ...options,
-    transports: [...transports],
-    backoff: backoffOptions(options.backoff),
-  };
-  for (const key of [
-    "helloTimeoutMs",
-    "longPollTimeoutMs",
-    "heartbeatMs",
-    "maxReconnectDelayMs",
-  ]) {
-    if (!Number.isFinite(o[key]) || o[key] <= 0)
-      throw new TypeError(`${key} must be a number > 0: ${o[key]}`);
-  }
-  return o;
 }
