@@ -204,6 +204,16 @@ class PublisherTest {
         assertEquals(new Presence(moved, "b", false, 0), await(p.presence(moved)));
         assertEquals(3, p.map().version());
       }
+      String lostUser = moved;
+      try (Publisher stale = publisher(v2).build()) {
+        // The source never gets newer than v2: nowhere else to send the user.
+        assertEquals(
+            new Outcome(Status.FAILED, "a", "misdirected"),
+            await(stale.publish(lostUser, "lost")).outcome(lostUser));
+        ExecutionException e =
+            assertThrows(ExecutionException.class, () -> await(stale.presence(lostUser)));
+        assertEquals("not_owner", ((NodeRequestException) e.getCause()).code());
+      }
     }
   }
 

@@ -224,7 +224,11 @@ public final class HttpPublisher implements Publisher {
    * of the message collides with them. The caller still releases {@code f} itself.
    */
   void reroute(Fragment f, List<String> users, int nodeMapVersion) {
-    if (f.reroutes >= settings.maxReroutes() || closed) {
+    if (closed) {
+      failUsers(f, users, Wire.CLOSED);
+      return;
+    }
+    if (f.reroutes >= settings.maxReroutes()) {
       failUsers(f, users, Wire.MISDIRECTED);
       return;
     }
