@@ -61,6 +61,11 @@ public final class ConnectionLimits {
    *     429 {@code rate_limited}
    */
   public void checkNew(String address) {
+    checkNew(address, true);
+  }
+
+  /** {@link #checkNew(String)}, skipping the address's rate when {@code rateLimited} is false. */
+  public void checkNew(String address, boolean rateLimited) {
     String reason = readiness.notReadyReason();
     if (reason != null) {
       throw reject(503, reason, "the node is " + reason.replace('_', ' '));
@@ -68,7 +73,7 @@ public final class ConnectionLimits {
     if (total.get() >= options.maxConnections) {
       throw tooMany("the node holds maxConnections (" + options.maxConnections + ")");
     }
-    if (!take(address == null ? "" : address)) {
+    if (rateLimited && !take(address == null ? "" : address)) {
       throw reject(
           429,
           NodeMetrics.REJECT_RATE_LIMITED,

@@ -101,7 +101,9 @@ public final class NodeOperations implements AutoCloseable {
    *     {@code rate_limited}
    */
   public void checkNew(HttpServerExchange exchange) {
-    limits.checkNew(address(exchange));
+    InetSocketAddress a = exchange.getSourceAddress();
+    boolean loopback = a != null && a.getAddress() != null && a.getAddress().isLoopbackAddress();
+    limits.checkNew(address(exchange), config.rateLimitLoopback() || !loopback);
   }
 
   /**
@@ -202,6 +204,11 @@ public final class NodeOperations implements AutoCloseable {
     }
     if (next.version() <= prev.version()) {
       metrics.mapReload(next.version(), false);
+      log.warn(
+          "event=map_rejected node={} version={} currentVersion={}",
+          node.nodeId,
+          next.version(),
+          prev.version());
       throw new HttpError(
           400,
           Codes.INVALID_FIELD,

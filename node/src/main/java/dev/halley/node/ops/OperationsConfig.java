@@ -30,6 +30,7 @@ public final class OperationsConfig {
           "newConnectionsPerSecondPerAddress",
           "newConnectionBurstPerAddress",
           "maxTrackedAddresses",
+          "rateLimitLoopback",
           "connectionQueueMaxBytes",
           "requestParseTimeoutMs",
           "noRequestTimeoutMs",
@@ -47,6 +48,7 @@ public final class OperationsConfig {
   private static final OperationsConfig DEFAULTS = builder().build();
 
   private final ConnectionLimits.Options limits;
+  private final boolean rateLimitLoopback;
   private final long connectionQueueMaxBytes;
   private final long requestParseTimeoutMs;
   private final long noRequestTimeoutMs;
@@ -56,6 +58,7 @@ public final class OperationsConfig {
 
   private OperationsConfig(Builder b, ConnectionLimits.Options limits, PresenceWebhook.Options w) {
     this.limits = limits;
+    this.rateLimitLoopback = b.rateLimitLoopback;
     this.connectionQueueMaxBytes = b.connectionQueueMaxBytes;
     this.requestParseTimeoutMs = b.requestParseTimeoutMs;
     this.noRequestTimeoutMs = b.noRequestTimeoutMs;
@@ -76,6 +79,14 @@ public final class OperationsConfig {
   /** Connection admission limits (see {@link ConnectionLimits.Options} for the defaults). */
   public ConnectionLimits.Options limits() {
     return limits;
+  }
+
+  /**
+   * Whether connections from loopback addresses (127.0.0.0/8, ::1: a proxy on the same host, tests)
+   * are rate-limited per address; default false (they are not).
+   */
+  public boolean rateLimitLoopback() {
+    return rateLimitLoopback;
   }
 
   /**
@@ -153,6 +164,7 @@ public final class OperationsConfig {
     private int newConnectionBurstPerAddress =
         ConnectionLimits.Options.DEFAULTS.newConnectionBurstPerAddress();
     private int maxTrackedAddresses = ConnectionLimits.Options.DEFAULTS.maxTrackedAddresses();
+    private boolean rateLimitLoopback;
     private long connectionQueueMaxBytes = 1_048_576;
     private long requestParseTimeoutMs = 10_000;
     private long noRequestTimeoutMs = 30_000;
@@ -191,6 +203,11 @@ public final class OperationsConfig {
 
     public Builder maxTrackedAddresses(int v) {
       maxTrackedAddresses = v;
+      return this;
+    }
+
+    public Builder rateLimitLoopback(boolean v) {
+      rateLimitLoopback = v;
       return this;
     }
 
@@ -271,6 +288,7 @@ public final class OperationsConfig {
             newConnectionsPerSecondPerAddress(number(field, value));
         case "newConnectionBurstPerAddress" -> newConnectionBurstPerAddress(intValue(field, value));
         case "maxTrackedAddresses" -> maxTrackedAddresses(intValue(field, value));
+        case "rateLimitLoopback" -> rateLimitLoopback(bool(field, value));
         case "connectionQueueMaxBytes" -> connectionQueueMaxBytes(longValue(field, value));
         case "requestParseTimeoutMs" -> requestParseTimeoutMs(longValue(field, value));
         case "noRequestTimeoutMs" -> noRequestTimeoutMs(longValue(field, value));
@@ -384,6 +402,20 @@ public final class OperationsConfig {
       throw new IllegalArgumentException(field + " must be an integer: " + n);
     }
     return n.longValue();
+  }
+
+  private static boolean bool(String field, Object value) {
+    if (value instanceof String s) {
+      if (s.trim().equalsIgnoreCase("true") || s.trim().equalsIgnoreCase("false")) {
+        return Boolean.parseBoolean(s.trim());
+      }
+      throw new IllegalArgumentException(field + " must be true or false: \"" + s + "\"");
+    }
+    JsonNode n = (JsonNode) value;
+    if (!n.isBoolean()) {
+      throw new IllegalArgumentException(field + " must be true or false: " + n);
+    }
+    return n.booleanValue();
   }
 
   private static double number(String field, Object value) {

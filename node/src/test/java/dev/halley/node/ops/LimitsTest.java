@@ -93,6 +93,7 @@ class LimitsTest {
   void rateLimitsNewConnectionsPerAddressBeforeCheckingTokens() throws IOException {
     start(
         OperationsConfig.builder()
+            .rateLimitLoopback(true)
             .newConnectionsPerSecondPerAddress(0.001)
             .newConnectionBurstPerAddress(2));
     for (int i = 0; i < 2; i++) {

@@ -25,6 +25,7 @@ class OperationsConfigTest {
     assertEquals(20.0, c.limits().newConnectionsPerSecondPerAddress());
     assertEquals(40, c.limits().newConnectionBurstPerAddress());
     assertEquals(100_000, c.limits().maxTrackedAddresses());
+    assertEquals(false, c.rateLimitLoopback());
     assertEquals(1_048_576, c.connectionQueueMaxBytes());
     assertEquals(10_000, c.requestParseTimeoutMs());
     assertEquals(30_000, c.noRequestTimeoutMs());
