@@ -13,9 +13,10 @@ import java.util.function.UnaryOperator;
 
 /**
  * Real nodes started in-process on port 0, for tests. Nodes start with a provisional map; {@link
- * #publish} then builds the real map from the bound ports (optionally with other internal URLs,
- * e.g. a proxy in front of a node, or a hanging server standing in for one) and loads it into every
- * node.
+ * #publish} then builds the real map from the bound ports and loads it into every node. {@link
+ * #rewrite} gives a publisher a copy with another internal URL for one node (a proxy in front of
+ * it, or a hanging server standing in for it); ownership depends only on node IDs, so both maps
+ * agree on owners.
  */
 final class TestCluster implements AutoCloseable {
   static final String API_KEY = "test-api-key-0123456789";
