@@ -25,6 +25,9 @@ public final class Codes {
   public static final String TOO_MANY_RECIPIENTS = "too_many_recipients";
   public static final String NOT_OWNER = "not_owner";
   public static final String TOO_MANY_CONNECTIONS = "too_many_connections";
+  public static final String RATE_LIMITED = "rate_limited";
+  public static final String DRAINING = "draining";
+  public static final String NOT_READY = "not_ready";
   public static final String SERVER_ERROR = "server_error";
 
   // WebSocket close codes.

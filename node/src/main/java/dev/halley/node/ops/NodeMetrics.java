@@ -1,5 +1,6 @@
 package dev.halley.node.ops;
 
+import dev.halley.node.internal.Codes;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.Gauge;
@@ -77,11 +78,11 @@ public final class NodeMetrics implements AutoCloseable {
   private static final List<String> RESET_REASONS = List.of("gap", "epoch");
 
   /** {@code reason} of {@code halley.connections.rejected}: these are the wire error codes. */
-  public static final String REJECT_TOO_MANY_CONNECTIONS = "too_many_connections";
+  public static final String REJECT_TOO_MANY_CONNECTIONS = Codes.TOO_MANY_CONNECTIONS;
 
-  public static final String REJECT_RATE_LIMITED = "rate_limited";
-  public static final String REJECT_DRAINING = "draining";
-  public static final String REJECT_NOT_READY = "not_ready";
+  public static final String REJECT_RATE_LIMITED = Codes.RATE_LIMITED;
+  public static final String REJECT_DRAINING = Codes.DRAINING;
+  public static final String REJECT_NOT_READY = Codes.NOT_READY;
 
   private static final List<String> REJECT_REASONS =
       List.of(REJECT_TOO_MANY_CONNECTIONS, REJECT_RATE_LIMITED, REJECT_DRAINING, REJECT_NOT_READY);

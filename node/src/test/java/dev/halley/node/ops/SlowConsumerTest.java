@@ -111,9 +111,17 @@ class SlowConsumerTest {
           assertEquals(i, back.awaitMessage().get("data").get("n").asInt());
         }
       }
+      io.micrometer.core.instrument.Timer latency =
+          node.operations().metrics().publishLatencyTimer();
       System.out.printf(
-          "slow consumer cut after %d events of %d bytes; it had read %d%n",
-          published, PAYLOAD.length(), read);
+          "slow consumer cut after %d events of %d bytes; it had read %d;"
+              + " publish latency over %d writes: mean %.1f ms, max %.1f ms%n",
+          published,
+          PAYLOAD.length(),
+          read,
+          latency.count(),
+          latency.mean(java.util.concurrent.TimeUnit.MILLISECONDS),
+          latency.max(java.util.concurrent.TimeUnit.MILLISECONDS));
     }
   }
 }
