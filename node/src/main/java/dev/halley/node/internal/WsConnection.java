@@ -65,22 +65,25 @@ final class WsConnection extends Connection {
     }
     flushing = true;
     try {
-      while (inFlight < MAX_IN_FLIGHT && !isClosed() && poll()) {
-        int size = codec.jsonSize(polledSeq, polledItem);
-        inFlight++;
-        PooledByteBuffer pooled = channel.getBufferPool().allocate();
-        ByteBuffer b = pooled.getBuffer();
-        if (b.capacity() >= size) {
-          b.clear();
-          codec.putJson(b, polledSeq, polledItem);
-          b.flip();
-          WebSockets.sendText(pooled, channel, sent);
-        } else {
-          pooled.close();
-          ByteBuffer big = ByteBuffer.allocate(size);
-          codec.putJson(big, polledSeq, polledItem);
-          big.flip();
-          WebSockets.sendText(big, channel, sent);
+      while (true) {
+        // Frames queued in this round go out together in one gathering write: explicit-flush
+        // mode only while we queue, so Undertow's own frames (pong, close) flush as usual.
+        boolean queued = false;
+        channel.setRequireExplicitFlush(true);
+        try {
+          while (inFlight < MAX_IN_FLIGHT && !isClosed() && poll()) {
+            queued = true;
+            send(codec.jsonSize(polledSeq, polledItem));
+          }
+        } finally {
+          channel.setRequireExplicitFlush(false);
+        }
+        if (!queued) {
+          break;
+        }
+        channel.flush(); // completions inside it free slots: go round again
+        if (inFlight >= MAX_IN_FLIGHT) {
+          break; // the rest goes when Undertow reports sent frames (Sent.complete)
         }
       }
       if (inFlight == 0) {
@@ -88,6 +91,25 @@ final class WsConnection extends Connection {
       }
     } finally {
       flushing = false;
+    }
+  }
+
+  /** Queues the polled event as one text frame (a pooled buffer unless it is larger). */
+  private void send(int size) {
+    inFlight++;
+    PooledByteBuffer pooled = channel.getBufferPool().allocate();
+    ByteBuffer b = pooled.getBuffer();
+    if (b.capacity() >= size) {
+      b.clear();
+      codec.putJson(b, polledSeq, polledItem);
+      b.flip();
+      WebSockets.sendText(pooled, channel, sent);
+    } else {
+      pooled.close();
+      ByteBuffer big = ByteBuffer.allocate(size);
+      codec.putJson(big, polledSeq, polledItem);
+      big.flip();
+      WebSockets.sendText(big, channel, sent);
     }
   }
 
