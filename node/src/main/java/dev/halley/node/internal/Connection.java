@@ -2,6 +2,7 @@ package dev.halley.node.internal;
 
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.Executor;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 
@@ -107,7 +108,11 @@ public abstract class Connection {
       flushScheduled = true;
     }
     if (schedule) {
-      io.execute(flushTask);
+      try {
+        io.execute(flushTask);
+      } catch (RejectedExecutionException e) {
+        // The node is stopping: its IO threads take no tasks; the event stays in the buffer.
+      }
     }
     return accepted;
   }
@@ -227,7 +232,7 @@ public abstract class Connection {
       return;
     }
     if (item instanceof Message m) {
-      ops.delivered(transport(), m.publishedAtMs);
+      ops.delivered(transport(), m.acceptedAtNanos);
     } else if (item instanceof Control c && c.type.equals(Codes.EVENT_RESET)) {
       ops.metrics().reset(c.toString().contains("\"epoch\"") ? Codes.RESET_EPOCH : Codes.RESET_GAP);
     }
@@ -294,7 +299,11 @@ public abstract class Connection {
     if (io instanceof Thread t ? Thread.currentThread() == t : true) {
       end.run();
     } else {
-      io.execute(end);
+      try {
+        io.execute(end);
+      } catch (RejectedExecutionException e) {
+        end.run(); // the node is stopping and its channels are closing anyway
+      }
     }
   }
 

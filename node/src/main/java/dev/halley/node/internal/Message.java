@@ -9,6 +9,9 @@ public final class Message {
   final byte[] tail;
   final long publishedAtMs;
 
+  /** {@link System#nanoTime()} when the publish request made it (issue #4: publish latency). */
+  final long acceptedAtNanos = System.nanoTime();
+
   /** Epoch milliseconds after which the message is dropped; {@code Long.MAX_VALUE} for none. */
   final long expiresAtMs;
 

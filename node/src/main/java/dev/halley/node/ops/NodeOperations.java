@@ -138,11 +138,13 @@ public final class NodeOperations implements AutoCloseable {
         });
   }
 
-  /** IO thread, under the connection's lock: an event was taken to be written to the socket. */
-  public void delivered(String transport, long publishedAtMs) {
+  /**
+   * IO thread, under the connection's lock: an event accepted at {@code acceptedAtNanos} ({@link
+   * System#nanoTime()}) was taken to be written to the socket.
+   */
+  public void delivered(String transport, long acceptedAtNanos) {
     metrics.delivered(transport, 1);
-    metrics.publishLatency(
-        java.util.concurrent.TimeUnit.MILLISECONDS.toNanos(node.clock.millis() - publishedAtMs));
+    metrics.publishLatency(System.nanoTime() - acceptedAtNanos);
   }
 
   /** A connection went over its queue bound and is being cut (WebSocket: 4008). */
