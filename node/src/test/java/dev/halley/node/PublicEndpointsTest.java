@@ -149,4 +149,27 @@ class PublicEndpointsTest {
     assertEquals(0, batch.get("events").size());
     assertTrue(batch.get("lastEventId").asText().startsWith(node.epoch() + ":"));
   }
+
+  @Test
+  void aTokenInTheAuthorizationHeaderWorksLikeTheQueryParameter() throws IOException {
+    String token = TestNodes.token(TestNodes.localUser("header"), null);
+    RawHttp.Response poll =
+        RawHttp.request(
+            node.publicPort(), "GET", "/v1/poll", Map.of("Authorization", "Bearer " + token));
+    assertEquals(200, poll.status(), poll.body());
+    assertTrue(InternalApi.json(poll.body()).get("lastEventId").asText().startsWith(node.epoch()));
+    RawHttp.Response ws =
+        RawHttp.request(
+            node.publicPort(),
+            "GET",
+            "/v1/ws",
+            new java.util.LinkedHashMap<>(
+                Map.of(
+                    "Authorization", "Bearer " + token,
+                    "Upgrade", "websocket",
+                    "Connection", "Upgrade",
+                    "Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==",
+                    "Sec-WebSocket-Version", "13")));
+    assertEquals(101, ws.status());
+  }
 }
