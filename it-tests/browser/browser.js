@@ -30,7 +30,7 @@ export async function openChat(
   browser,
   chatUrl,
   user,
-  { transport, viewport } = {},
+  { transport, viewport, query = {} } = {},
 ) {
   const context = await browser.newContext({
     viewport: viewport ?? { width: 900, height: 640 },
@@ -39,7 +39,11 @@ export async function openChat(
   const console = [];
   page.on("console", (m) => console.push(`${m.type()}: ${m.text()}`));
   page.on("pageerror", (e) => console.push(`pageerror: ${e.message}`));
-  await page.goto(`${chatUrl}/${transport ? `?transport=${transport}` : ""}`);
+  const params = new URLSearchParams({
+    ...(transport ? { transport } : {}),
+    ...query,
+  });
+  await page.goto(`${chatUrl}/${params.size ? `?${params}` : ""}`);
   await page.fill("#name", user);
   await page.click("#login button");
   const chat = {
@@ -77,6 +81,12 @@ export async function openChat(
     },
     close: () => context.close(),
   };
-  await chat.connected();
+  try {
+    await chat.connected();
+  } catch (err) {
+    err.message += `\n--- page ${user} (never connected)\n${console.join("\n")}`;
+    await context.close();
+    throw err;
+  }
   return chat;
 }

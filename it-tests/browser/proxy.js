@@ -1,6 +1,7 @@
 // A tiny HTTP proxy in front of one node's public listener, for the tests that break the network:
 // it streams responses through unbuffered, and on demand refuses WebSocket upgrades (as some
-// corporate proxies do), cuts every open connection, or drops new ones until released.
+// corporate proxies do), buffers event streams, cuts every open connection, or drops new ones
+// until released.
 
 import http from "node:http";
 import net from "node:net";
@@ -11,7 +12,7 @@ export async function startProxy(targetPort, host = "127.0.0.1") {
     sockets.add(socket);
     socket.on("close", () => sockets.delete(socket));
   };
-  const state = { refuseUpgrades: false, down: false };
+  const state = { refuseUpgrades: false, bufferStreams: false, down: false };
 
   const server = http.createServer((req, res) => {
     const upstream = http.request(
@@ -26,6 +27,16 @@ export async function startProxy(targetPort, host = "127.0.0.1") {
       (answer) => {
         res.writeHead(answer.statusCode, answer.rawHeaders);
         res.flushHeaders();
+        if (
+          state.bufferStreams &&
+          String(answer.headers["content-type"]).startsWith("text/event-stream")
+        ) {
+          // Like a proxy with response buffering on: nothing reaches the client before the end.
+          const chunks = [];
+          answer.on("data", (chunk) => chunks.push(chunk));
+          answer.on("end", () => res.end(Buffer.concat(chunks)));
+          return;
+        }
         answer.pipe(res);
       },
     );
@@ -70,6 +81,10 @@ export async function startProxy(targetPort, host = "127.0.0.1") {
     /** Refuse (403) every WebSocket upgrade from now on, or stop refusing. */
     refuseUpgrades(on) {
       state.refuseUpgrades = on;
+    },
+    /** Hold event-stream bodies until the response ends (a buffering proxy), or stop holding. */
+    bufferStreams(on) {
+      state.bufferStreams = on;
     },
     /** Destroy every open connection, both sides; with `down`, also drop new ones until up(). */
     cut({ down = false } = {}) {

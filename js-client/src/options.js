@@ -63,9 +63,13 @@ export function checkOptions(options) {
     throw new TypeError(
       `transport must be one of ${TRANSPORTS.join(", ")}: ${transport}`,
     );
+  // An option given as undefined takes its default, like an absent one.
+  const given = Object.fromEntries(
+    Object.entries(options).filter(([, v]) => v !== undefined),
+  );
   const o = {
     ...DEFAULTS,
-    ...options,
+    ...given,
     transports: [...transports],
     backoff: backoffOptions(options.backoff),
   };

@@ -490,3 +490,15 @@ test("close() while the map is being fetched opens no connection", async () => {
   assert.equal(FakeWebSocket.instances.length, 0);
   assert.deepEqual(rec.states(), ["connecting", "disconnected"]);
 });
+
+test("options given as undefined take their defaults", async () => {
+  const { c } = client({
+    helloTimeoutMs: undefined,
+    heartbeatMs: undefined,
+    transport: undefined,
+    backoff: undefined,
+  });
+  await connectWs(c);
+  assert.equal(c.info.transport, "websocket");
+  c.close();
+});

@@ -208,6 +208,24 @@ describe("the chat example in a real browser on a 3-node cluster", () => {
   );
 
   scenario(
+    "WebSocket refused and SSE buffered by a proxy: the client falls back to long-polling",
+    async () => {
+      cluster.proxy("b").refuseUpgrades(true);
+      cluster.proxy("b").bufferStreams(true);
+      try {
+        const user = userOwnedBy(cluster.publicMap(), "b", "buffered");
+        const chat = await open(user, { query: { helloTimeoutMs: "3000" } });
+        await chat.connected("b", "longpoll");
+        await poster.post("help", `${user} polls`);
+        await chat.waitForText(`${user} polls`);
+      } finally {
+        cluster.proxy("b").refuseUpgrades(false);
+        cluster.proxy("b").bufferStreams(false);
+      }
+    },
+  );
+
+  scenario(
     "the owner node restarts: the page gets reset, reloads, and keeps receiving",
     async () => {
       const user = userOwnedBy(cluster.publicMap(), "b", "restart");

@@ -4,6 +4,7 @@
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const forcedTransport = params.get("transport") || undefined;
+const helloTimeoutMs = Number(params.get("helloTimeoutMs")) || undefined; // tests shorten it
 
 const chat = (window.chat = { live: [], resets: [], states: [], errors: [], tokenRequests: 0, client: null });
 const rooms = new Map(); // room -> Map(seq -> message), merged from history and live messages
@@ -126,6 +127,7 @@ async function enterChat() {
     },
     getMap: () => api("GET", "/api/map"),
     transport: forcedTransport,
+    helloTimeoutMs,
   });
   chat.client = client;
   chat.user = info.user;
