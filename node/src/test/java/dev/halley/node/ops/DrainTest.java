@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.halley.node.HalleyNode;
+import dev.halley.node.InternalApi;
 import dev.halley.node.RawHttp;
 import dev.halley.node.TestNodes;
 import dev.halley.node.TransportClient;
@@ -56,9 +57,14 @@ class DrainTest {
     TransportClient sse = TransportClient.Transport.SSE.client(node);
     clients.add(sse);
     sse.connect(TestNodes.token(TestNodes.userOwnedBy("a", "s", 0), null), null);
+    String lpUser = TestNodes.userOwnedBy("a", "lp", 0);
+    TransportClient longPoll = TransportClient.Transport.LONGPOLL.client(node);
+    clients.add(longPoll);
+    longPoll.connect(TestNodes.token(lpUser, null), null);
+    new InternalApi(node).awaitConnections(lpUser, 1); // its request is held
     assertEquals(200, Scrape.get(node.internalPort(), "/readyz").status());
 
-    assertEquals(11, node.operations().startDrain(Duration.ofMillis(PERIOD_MS)));
+    assertEquals(12, node.operations().startDrain(Duration.ofMillis(PERIOD_MS)));
 
     RawHttp.Response ready = Scrape.get(node.internalPort(), "/readyz");
     assertEquals(503, ready.status());
@@ -72,7 +78,7 @@ class DrainTest {
     assertEquals(503, refused.status());
     assertEquals("draining", refused.error());
 
-    long[] delays = new long[11];
+    long[] delays = new long[12];
     for (int i = 0; i < ws.size(); i++) {
       delays[i] = ws.get(i).assertEvent(Codes.EVENT_RECONNECT).get("delayMs").asLong();
       ws.get(i).assertClosed(Codes.CLOSE_RECONNECT);
@@ -80,6 +86,9 @@ class DrainTest {
     JsonNode last = sse.awaitEvent();
     assertEquals(Codes.EVENT_RECONNECT, last.get("type").asText());
     delays[10] = last.get("delayMs").asLong();
+    JsonNode held = longPoll.awaitEvent();
+    assertEquals(Codes.EVENT_RECONNECT, held.get("type").asText());
+    delays[11] = held.get("delayMs").asLong();
 
     // One reconnect per slot of the period: no storm.
     Arrays.sort(delays);
@@ -95,7 +104,10 @@ class DrainTest {
         10.0, Scrape.sample(metrics, "halley_clients_drained_total{transport=\"websocket\"}"));
     assertEquals(1.0, Scrape.sample(metrics, "halley_clients_drained_total{transport=\"sse\"}"));
     assertEquals(
-        1.0, Scrape.sample(metrics, "halley_connections_rejected_total{reason=\"draining\"}"));
+        1.0, Scrape.sample(metrics, "halley_clients_drained_total{transport=\"longpoll\"}"));
+    // The late WebSocket, plus the long-poll client's next request.
+    assertTrue(
+        Scrape.sample(metrics, "halley_connections_rejected_total{reason=\"draining\"}") >= 1);
 
     assertEquals(0, node.drain(Duration.ofMillis(PERIOD_MS)), "already told");
     assertEquals(0, node.operations().limits().connections());

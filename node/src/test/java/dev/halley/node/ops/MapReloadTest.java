@@ -168,6 +168,20 @@ class MapReloadTest {
   }
 
   @Test
+  void reloadsTheMapFileOnRequest(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
+      throws Exception {
+    node.close();
+    java.nio.file.Path file = dir.resolve("map.json");
+    java.nio.file.Files.writeString(file, TestNodes.MAP.toJson());
+    node = HalleyNode.start(TestNodes.config().mapFile(file).build());
+    java.nio.file.Files.writeString(file, V4.toJson());
+    NodeOperations.MapChange change = node.operations().reloadMapFile(); // what SIGHUP does
+    assertEquals(3, change.previousVersion());
+    assertEquals(4, node.map().version());
+    assertEquals(V4, node.map());
+  }
+
+  @Test
   void theSameMapAgainChangesNothingAndAnOlderOrBrokenOneIsRefused() {
     assertEquals(200, api.send("POST", "/v1/admin/map", V4.toJson()).status());
     InternalApi.Reply again = api.send("POST", "/v1/admin/map", V4.toJson());
