@@ -179,7 +179,7 @@ $("post").addEventListener("submit", async (event) => {
 });
 
 // Already logged in (a reload)? Go straight in.
-api("GET", "/api/connect").then(
-  () => enterChat().catch((e) => showError(e.message)),
-  () => $("name").focus(),
+api("GET", "/api/session").then(
+  ({ user }) => (user ? enterChat().catch((e) => showError(e.message)) : $("name").focus()),
+  (e) => showError(e.message),
 );

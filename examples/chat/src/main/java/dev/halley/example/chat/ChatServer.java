@@ -45,7 +45,7 @@ import java.util.stream.Collectors;
  *
  * <ul>
  *   <li>{@code POST /api/login {"name"}}: logs in, sets the session cookie; {@code POST
- *       /api/logout}.
+ *       /api/logout}; {@code GET /api/session}: {@code {"user"}}, null when not logged in.
  *   <li>{@code GET /api/connect}: router-lib's connect info (owner URL, token, public map) and the
  *       rooms; the token subscribes the user to {@code room:<name>} for every room.
  *   <li>{@code GET /api/token}: a fresh token (the page's {@code getToken}); {@code GET /api/map}:
@@ -110,6 +110,7 @@ public final class ChatServer implements AutoCloseable {
         Handlers.routing()
             .post("/api/login", this::login)
             .post("/api/logout", this::logout)
+            .get("/api/session", this::session)
             .get("/api/connect", this::connect)
             .get("/api/token", this::token)
             .get("/api/map", this::map)
@@ -212,6 +213,17 @@ public final class ChatServer implements AutoCloseable {
     }
     ex.setResponseCookie(new CookieImpl(COOKIE, "").setPath("/").setMaxAge(0));
     send(ex, 200, JSON.createObjectNode().put("user", (String) null));
+  }
+
+  private void session(HttpServerExchange ex) {
+    Cookie cookie = ex.getRequestCookie(COOKIE);
+    String user = null;
+    if (cookie != null) {
+      synchronized (sessions) {
+        user = sessions.get(cookie.getValue());
+      }
+    }
+    send(ex, 200, JSON.createObjectNode().put("user", user));
   }
 
   private void connect(HttpServerExchange ex) {
