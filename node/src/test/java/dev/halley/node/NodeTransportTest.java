@@ -263,6 +263,55 @@ class NodeTransportTest {
     assertEquals("origin_forbidden", o.error());
   }
 
+  @ParameterizedTest
+  @EnumSource(Transport.class)
+  void concurrentPublishersGiveOneGaplessOrderWithoutDuplicates(Transport t) throws Exception {
+    // A node whose buffer holds the whole burst, so the polling transports miss nothing either.
+    try (HalleyNode roomy = HalleyNode.start(TestNodes.config().build())) {
+      concurrentPublishers(t, roomy, new InternalApi(roomy));
+    }
+  }
+
+  private void concurrentPublishers(Transport t, HalleyNode roomy, InternalApi api)
+      throws Exception {
+    String user = freshUser(t);
+    TransportClient c = t.client(roomy);
+    clients.add(c);
+    c.connect(TestNodes.token(user, null), null);
+    int threads = 4;
+    int each = 25;
+    List<Thread> publishers = new ArrayList<>();
+    for (int p = 0; p < threads; p++) {
+      int publisher = p;
+      Thread th =
+          new Thread(
+              () -> {
+                for (int i = 0; i < each; i++) {
+                  api.publishToUsers(text(publisher + ":" + i), user);
+                }
+              });
+      publishers.add(th);
+      th.start();
+    }
+    for (Thread th : publishers) {
+      th.join();
+    }
+    int[] next = new int[threads];
+    long previous = -1;
+    for (int k = 0; k < threads * each; k++) {
+      JsonNode e = c.awaitMessage();
+      if (previous >= 0) {
+        assertEquals(previous + 1, seq(e), "gapless, in order: " + e);
+      }
+      previous = seq(e);
+      String[] parts = e.get("data").asText().split(":");
+      int publisher = Integer.parseInt(parts[0]);
+      assertEquals(next[publisher]++, Integer.parseInt(parts[1]), "each publisher's order");
+    }
+    api.publishToUsers(text("end"), user);
+    assertEquals("end", c.awaitMessage().get("data").asText()); // nothing extra in between
+  }
+
   private static long seq(JsonNode event) {
     String id = event.get("id").asText();
     return Long.parseLong(id.substring(id.indexOf(':') + 1));
