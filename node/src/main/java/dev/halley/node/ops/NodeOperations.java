@@ -51,6 +51,7 @@ public final class NodeOperations implements AutoCloseable {
   private final Readiness readiness = new Readiness();
   private final Presence presence;
   private final PresenceWebhook webhook;
+  private final java.util.concurrent.ScheduledExecutorService presenceTimer;
   private final ConnectionLimits limits;
 
   public NodeOperations(NodeContext node, NodeMetrics metrics) {
@@ -59,8 +60,28 @@ public final class NodeOperations implements AutoCloseable {
     this.metrics = metrics;
     PresenceWebhook.Options w = config.presenceWebhook();
     this.webhook = w == null ? null : new PresenceWebhook(w, node.nodeId, node.clock);
+    long offlineDelayMs = webhook == null ? 0 : config.presenceOfflineDelayMs();
+    this.presenceTimer =
+        offlineDelayMs == 0
+            ? null
+            : java.util.concurrent.Executors.newSingleThreadScheduledExecutor(
+                r -> {
+                  Thread t = new Thread(r, "halley-" + node.nodeId + "-presence");
+                  t.setDaemon(true);
+                  return t;
+                });
     this.presence =
-        new Presence(webhook == null ? Presence.Listener.NONE : Presence.Listener.of(webhook));
+        new Presence(
+            webhook == null ? Presence.Listener.NONE : Presence.Listener.of(webhook),
+            offlineDelayMs,
+            presenceTimer == null
+                ? null
+                : (task, delayMs) -> {
+                  java.util.concurrent.Future<?> f =
+                      presenceTimer.schedule(
+                          task, delayMs, java.util.concurrent.TimeUnit.MILLISECONDS);
+                  return () -> f.cancel(false);
+                });
     if (webhook != null) {
       metrics.bindPresenceWebhook(webhook);
     }
@@ -320,6 +341,10 @@ public final class NodeOperations implements AutoCloseable {
   /** Stops the webhook (after up to 2 s for its queue to empty). Idempotent. */
   @Override
   public void close() {
+    if (presenceTimer != null) {
+      presenceTimer.shutdownNow();
+      presence.flushPendingOffline(); // the node is going away: report them now
+    }
     if (webhook != null) {
       await(() -> webhook.queued() == 0, Duration.ofSeconds(2));
       webhook.close();

@@ -43,7 +43,8 @@ public final class OperationsConfig {
           "presenceWebhookMaxAttempts",
           "presenceWebhookInitialBackoffMs",
           "presenceWebhookMaxBackoffMs",
-          "presenceWebhookTimeoutMs");
+          "presenceWebhookTimeoutMs",
+          "presenceOfflineDelayMs");
 
   private static final OperationsConfig DEFAULTS = builder().build();
 
@@ -55,6 +56,7 @@ public final class OperationsConfig {
   private final long idleTimeoutMs;
   private final long drainPeriodMs;
   private final PresenceWebhook.Options presenceWebhook;
+  private final long presenceOfflineDelayMs;
 
   private OperationsConfig(Builder b, ConnectionLimits.Options limits, PresenceWebhook.Options w) {
     this.limits = limits;
@@ -65,6 +67,7 @@ public final class OperationsConfig {
     this.idleTimeoutMs = b.idleTimeoutMs;
     this.drainPeriodMs = b.drainPeriodMs;
     this.presenceWebhook = w;
+    this.presenceOfflineDelayMs = b.presenceOfflineDelayMs;
   }
 
   /** Every option at its default. */
@@ -136,6 +139,14 @@ public final class OperationsConfig {
     return presenceWebhook;
   }
 
+  /**
+   * How long a user must stay without connections before the webhook hears {@code offline},
+   * milliseconds; default 5000; 0 reports at once. A reconnect within it reports nothing.
+   */
+  public long presenceOfflineDelayMs() {
+    return presenceOfflineDelayMs;
+  }
+
   @Override
   public String toString() {
     return "OperationsConfig{"
@@ -178,6 +189,7 @@ public final class OperationsConfig {
     private Long presenceWebhookInitialBackoffMs;
     private Long presenceWebhookMaxBackoffMs;
     private Long presenceWebhookTimeoutMs;
+    private long presenceOfflineDelayMs = 5_000;
 
     private Builder() {}
 
@@ -271,6 +283,11 @@ public final class OperationsConfig {
       return this;
     }
 
+    public Builder presenceOfflineDelayMs(long v) {
+      presenceOfflineDelayMs = v;
+      return this;
+    }
+
     public Builder presenceWebhookTimeoutMs(long v) {
       presenceWebhookTimeoutMs = v;
       return this;
@@ -305,6 +322,7 @@ public final class OperationsConfig {
             presenceWebhookInitialBackoffMs(longValue(field, value));
         case "presenceWebhookMaxBackoffMs" -> presenceWebhookMaxBackoffMs(longValue(field, value));
         case "presenceWebhookTimeoutMs" -> presenceWebhookTimeoutMs(longValue(field, value));
+        case "presenceOfflineDelayMs" -> presenceOfflineDelayMs(longValue(field, value));
         default -> throw new IllegalArgumentException(field + " is not a configuration option");
       }
       return this;
@@ -324,6 +342,10 @@ public final class OperationsConfig {
       positive("noRequestTimeoutMs", noRequestTimeoutMs);
       positive("idleTimeoutMs", idleTimeoutMs);
       positive("drainPeriodMs", drainPeriodMs);
+      if (presenceOfflineDelayMs < 0) {
+        throw new IllegalArgumentException(
+            "presenceOfflineDelayMs must be >= 0: " + presenceOfflineDelayMs);
+      }
       PresenceWebhook.Options webhook = null;
       if (presenceWebhookUrl != null && !presenceWebhookUrl.isBlank()) {
         URI url;

@@ -32,6 +32,7 @@ class OperationsConfigTest {
     assertEquals(120_000, c.idleTimeoutMs());
     assertEquals(30_000, c.drainPeriodMs());
     assertNull(c.presenceWebhook());
+    assertEquals(5_000, c.presenceOfflineDelayMs());
   }
 
   @Test

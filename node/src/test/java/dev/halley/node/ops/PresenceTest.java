@@ -59,6 +59,7 @@ class PresenceTest {
                             "http://127.0.0.1:" + app.getAddress().getPort() + "/presence")
                         .presenceWebhookSecret("app-secret")
                         .presenceWebhookInitialBackoffMs(10)
+                        .presenceOfflineDelayMs(50)
                         .build())
                 .build());
     api = new InternalApi(node);
