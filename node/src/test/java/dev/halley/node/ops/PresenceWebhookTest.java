@@ -137,9 +137,9 @@ class PresenceWebhookTest {
   void givesUpAfterMaxAttemptsAndCountsTheFailure() {
     failFirst = Integer.MAX_VALUE;
     webhook = new PresenceWebhook(options().maxAttempts(3).build(), "a", new MutableClock(0));
+    // One event, so one batch: two events may be taken as one batch or two, depending on timing.
     webhook.online("alice");
-    webhook.offline("alice");
-    await(() -> webhook.failed() == 2, "the batch failed");
+    await(() -> webhook.failed() == 1, "the batch failed");
     assertEquals(3, calls.get());
     assertEquals(2, webhook.retries());
     assertEquals(0, webhook.sent());
