@@ -109,9 +109,14 @@ class PresenceTest {
     assertTrue(auth.stream().allMatch("Bearer app-secret"::equals), auth::toString);
     assertTrue(calls.get() >= 2, "the failed first call was retried");
 
+    PresenceWebhookTest.await(
+        () ->
+            Scrape.sample(
+                    Scrape.get(node.internalPort(), "/metrics").body(),
+                    "halley_presence_webhook_events_total{outcome=\"sent\"}")
+                == 4.0,
+        "four events acknowledged");
     String metrics = Scrape.get(node.internalPort(), "/metrics").body();
-    assertEquals(
-        4.0, Scrape.sample(metrics, "halley_presence_webhook_events_total{outcome=\"sent\"}"));
     assertTrue(Scrape.sample(metrics, "halley_presence_webhook_retries_total") >= 1);
   }
 
