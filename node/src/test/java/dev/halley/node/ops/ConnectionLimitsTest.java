@@ -6,7 +6,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.halley.node.internal.HttpError;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
-import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -14,20 +13,9 @@ import org.junit.jupiter.api.Test;
 class ConnectionLimitsTest {
   private final MutableClock clock = new MutableClock(1_000_000);
   private final Readiness readiness = new Readiness();
-  private final List<String> transitions = new ArrayList<>();
-  private final Presence presence =
-      new Presence(
-          new Presence.Listener() {
-            @Override
-            public void online(String user) {
-              transitions.add("online:" + user);
-            }
-
-            @Override
-            public void offline(String user) {
-              transitions.add("offline:" + user);
-            }
-          });
+  private final RecordingPresenceListener recorder = new RecordingPresenceListener();
+  private final List<String> transitions = recorder.transitions;
+  private final Presence presence = new Presence(recorder);
   private final NodeMetrics metrics = new NodeMetrics(new SimpleMeterRegistry());
 
   @AfterEach

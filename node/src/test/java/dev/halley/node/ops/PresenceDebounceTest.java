@@ -10,22 +10,13 @@ import org.junit.jupiter.api.Test;
 
 /** The offline report waits {@code offlineDelayMs}; a reconnect within it reports nothing. */
 class PresenceDebounceTest {
-  private final List<String> transitions = new ArrayList<>();
+  private final RecordingPresenceListener recorder = new RecordingPresenceListener();
+  private final List<String> transitions = recorder.transitions;
   private final List<Runnable> timers = new ArrayList<>();
   private final List<Boolean> cancelled = new ArrayList<>();
   private final Presence presence =
       new Presence(
-          new Presence.Listener() {
-            @Override
-            public void online(String user) {
-              transitions.add("online:" + user);
-            }
-
-            @Override
-            public void offline(String user) {
-              transitions.add("offline:" + user);
-            }
-          },
+          recorder,
           5_000,
           (task, delayMs) -> {
             assertEquals(5_000, delayMs);
