@@ -63,6 +63,7 @@ final class LongPollConnection extends Connection {
       held = slot;
     }
     held[0] = this;
+    PeerClose.watch(connection, true, () -> close(Codes.CLOSE_NORMAL, "disconnected"));
   }
 
   @Override

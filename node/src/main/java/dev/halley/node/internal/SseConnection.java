@@ -60,6 +60,8 @@ final class SseConnection extends Connection {
               flush();
             });
     exchange.getConnection().addCloseListener(c -> close(Codes.CLOSE_NORMAL, "disconnected"));
+    PeerClose.watch(
+        exchange.getConnection(), false, () -> close(Codes.CLOSE_NORMAL, "disconnected"));
     heartbeatKey = ioThread.executeAfter(heartbeat, heartbeatMs, TimeUnit.MILLISECONDS);
   }
 

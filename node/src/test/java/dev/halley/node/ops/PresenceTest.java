@@ -8,13 +8,19 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.sun.net.httpserver.HttpServer;
 import dev.halley.node.HalleyNode;
 import dev.halley.node.InternalApi;
+import dev.halley.node.RawHttp;
 import dev.halley.node.TestNodes;
 import java.io.IOException;
+import java.io.InputStream;
 import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -118,6 +124,70 @@ class PresenceTest {
         "four events acknowledged");
     String metrics = Scrape.get(node.internalPort(), "/metrics").body();
     assertTrue(Scrape.sample(metrics, "halley_presence_webhook_retries_total") >= 1);
+  }
+
+  @Test
+  void sseClientThatClosesItsSocketLeavesPresenceLongBeforeTheNextHeartbeat() throws Exception {
+    // A heartbeat far beyond the wait: only reading the request side can notice the close.
+    try (HalleyNode quiet = HalleyNode.start(TestNodes.config().heartbeatMs(60_000).build())) {
+      InternalApi quietApi = new InternalApi(quiet);
+      String dave = TestNodes.userOwnedBy("a", "dave", 0);
+      Socket sse =
+          RawHttp.open(
+              quiet.publicPort(),
+              "GET",
+              "/v1/sse?token=" + TestNodes.token(dave, null),
+              Map.of("Accept", "text/event-stream"));
+      InputStream in = sse.getInputStream();
+      assertEquals(200, RawHttp.readStatus(in));
+      RawHttp.readHeaders(in);
+      String line;
+      while ((line = RawHttp.readLine(in)) != null && !line.startsWith("event: hello")) {
+        // retry: and blank lines
+      }
+      assertEquals(1, quietApi.connections(dave));
+
+      long closedAt = System.nanoTime();
+      sse.close();
+      awaitWithin(Duration.ofSeconds(10), () -> quietApi.connections(dave) == 0, "0 connections");
+      assertTrue(
+          Duration.ofNanos(System.nanoTime() - closedAt).toSeconds() < 10,
+          "noticed before the 60 s heartbeat");
+    }
+  }
+
+  @Test
+  void heldLongPollWhoseClientClosesItsSocketLeavesPresenceBeforeItsTimeout() throws Exception {
+    try (HalleyNode quiet =
+        HalleyNode.start(TestNodes.config().longPollTimeoutMs(60_000).build())) {
+      InternalApi quietApi = new InternalApi(quiet);
+      String erin = TestNodes.userOwnedBy("a", "erin", 0);
+      Socket poll =
+          RawHttp.open(
+              quiet.publicPort(),
+              "GET",
+              "/v1/longpoll?token=" + TestNodes.token(erin, null),
+              Map.of());
+      quietApi.awaitConnections(erin, 1);
+
+      poll.close();
+      awaitWithin(Duration.ofSeconds(10), () -> quietApi.connections(erin) == 0, "0 connections");
+    }
+  }
+
+  static void awaitWithin(Duration timeout, BooleanSupplier condition, String what) {
+    long deadline = System.nanoTime() + timeout.toNanos();
+    while (!condition.getAsBoolean()) {
+      if (System.nanoTime() > deadline) {
+        throw new AssertionError("not within " + timeout + ": " + what);
+      }
+      try {
+        Thread.sleep(20);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new AssertionError(e);
+      }
+    }
   }
 
   @Test
