@@ -23,6 +23,7 @@ public final class UserStream {
   final String user;
   private final int maxEvents;
   private final long maxAgeMs;
+  private final BufferDrops drops;
 
   // Guarded by this.
   private long seq;
@@ -38,7 +39,13 @@ public final class UserStream {
   private boolean evicted;
 
   UserStream(String user, long baseSeq, int maxEvents, long maxAgeMs, long nowMs) {
+    this(user, baseSeq, maxEvents, maxAgeMs, nowMs, BufferDrops.NONE);
+  }
+
+  UserStream(
+      String user, long baseSeq, int maxEvents, long maxAgeMs, long nowMs, BufferDrops drops) {
     this.user = user;
+    this.drops = drops;
     this.seq = baseSeq;
     this.lossFloor = baseSeq;
     this.maxEvents = maxEvents;
@@ -99,9 +106,11 @@ public final class UserStream {
   }
 
   private void dropHead(long nowMs) {
-    if (!messages[head].expired(nowMs)) {
+    boolean ttl = messages[head].expired(nowMs);
+    if (!ttl) {
       lossFloor = Math.max(lossFloor, seqs[head]);
     }
+    drops.dropped(ttl);
     messages[head] = null;
     head = (head + 1) % seqs.length;
     count--;

@@ -28,12 +28,19 @@ public final class UserStreams {
   private final long maxAgeMs;
   private final int maxStreams;
   private final Clock clock;
+  private volatile BufferDrops dropTarget = BufferDrops.NONE;
+  private final BufferDrops drops = ttl -> dropTarget.dropped(ttl);
 
   public UserStreams(int maxEvents, long maxAgeMs, int maxStreams, Clock clock) {
     this.maxEvents = maxEvents;
     this.maxAgeMs = maxAgeMs;
     this.maxStreams = maxStreams;
     this.clock = clock;
+  }
+
+  /** Where events evicted from buffers (count, age, TTL) are reported; the default counts none. */
+  public void bufferDrops(BufferDrops target) {
+    dropTarget = target;
   }
 
   /** The stream of {@code user}, or null if it has none. */
@@ -51,7 +58,8 @@ public final class UserStreams {
       evictOneIdle();
     }
     return streams.computeIfAbsent(
-        user, u -> new UserStream(u, evictedHighWater.get(), maxEvents, maxAgeMs, clock.millis()));
+        user,
+        u -> new UserStream(u, evictedHighWater.get(), maxEvents, maxAgeMs, clock.millis(), drops));
   }
 
   public int size() {

@@ -59,8 +59,11 @@ public final class NodeMetrics implements AutoCloseable {
   /** The {@code transport} tag values. */
   public static final List<String> TRANSPORTS = List.of(WEBSOCKET, SSE, LONGPOLL, POLL);
 
-  /** {@code reason} of {@code halley.events.dropped}: the user buffer overflowed. */
-  public static final String DROP_BUFFER_OVERFLOW = "buffer_overflow";
+  /**
+   * {@code reason} of {@code halley.events.dropped}: the event fell out of the user buffer for its
+   * count or age limit ({@code bufferMaxEvents}, {@code bufferMaxAgeMs}).
+   */
+  public static final String DROP_BUFFER_LIMIT = "buffer_limit";
 
   /** {@code reason} of {@code halley.events.dropped}: the message's TTL passed. */
   public static final String DROP_TTL = "ttl";
@@ -72,7 +75,7 @@ public final class NodeMetrics implements AutoCloseable {
   public static final String DROP_NO_LISTENER = "no_listener";
 
   private static final List<String> DROP_REASONS =
-      List.of(DROP_BUFFER_OVERFLOW, DROP_TTL, DROP_MOVED, DROP_NO_LISTENER);
+      List.of(DROP_BUFFER_LIMIT, DROP_TTL, DROP_MOVED, DROP_NO_LISTENER);
 
   /** {@code reason} of {@code halley.resets}. */
   private static final List<String> RESET_REASONS = List.of("gap", "epoch");
@@ -109,6 +112,8 @@ public final class NodeMetrics implements AutoCloseable {
   private final Map<String, Counter> moved;
   private final Map<String, Counter> drained;
   private final Map<String, Counter> dropped;
+  private final Counter droppedLimit;
+  private final Counter droppedTtl;
   private final Map<String, Counter> resets;
   private final Map<String, Counter> rejected;
   private final Counter published;
@@ -172,7 +177,9 @@ public final class NodeMetrics implements AutoCloseable {
             withOther(DROP_REASONS),
             "halley.events.dropped",
             "reason",
-            "Events removed from a user buffer before anyone received them");
+            "Events removed from a user buffer (limits, TTL, moved), delivered live or not");
+    droppedLimit = dropped.get(DROP_BUFFER_LIMIT);
+    droppedTtl = dropped.get(DROP_TTL);
     resets =
         counters(
             withOther(RESET_REASONS), "halley.resets", "reason", "reset events sent to clients");
@@ -275,6 +282,18 @@ public final class NodeMetrics implements AutoCloseable {
     record(() -> dropped.get(oneOf(DROP_REASONS, reason)).increment(n));
   }
 
+  /**
+   * One event left a user buffer for its limits or its TTL ({@link
+   * dev.halley.node.internal.BufferDrops}): called under a stream lock, so it does not allocate.
+   */
+  public void droppedFromBuffer(boolean ttl) {
+    try {
+      (ttl ? droppedTtl : droppedLimit).increment();
+    } catch (RuntimeException e) {
+      failed(e);
+    }
+  }
+
   /** A {@code reset} event was sent; {@code reason} is {@code gap} or {@code epoch}. */
   public void reset(String reason) {
     record(() -> resets.get(oneOf(RESET_REASONS, reason)).increment());
@@ -370,10 +389,14 @@ public final class NodeMetrics implements AutoCloseable {
     try {
       r.run();
     } catch (RuntimeException e) {
-      recordingFailures.incrementAndGet();
-      if (failureLogged.compareAndSet(false, true)) {
-        log.warn("event=metrics_failure message=\"recording a meter failed; ignored\"", e);
-      }
+      failed(e);
+    }
+  }
+
+  private void failed(RuntimeException e) {
+    recordingFailures.incrementAndGet();
+    if (failureLogged.compareAndSet(false, true)) {
+      log.warn("event=metrics_failure message=\"recording a meter failed; ignored\"", e);
     }
   }
 

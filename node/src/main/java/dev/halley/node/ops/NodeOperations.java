@@ -86,6 +86,7 @@ public final class NodeOperations implements AutoCloseable {
       metrics.bindPresenceWebhook(webhook);
     }
     this.limits = new ConnectionLimits(config.limits(), node.clock, readiness, presence, metrics);
+    node.streams.bufferDrops(metrics::droppedFromBuffer);
     metrics.mapVersion(node.config.map().version());
     readiness.mapLoaded();
   }

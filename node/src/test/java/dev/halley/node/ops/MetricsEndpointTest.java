@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.halley.node.HalleyNode;
 import dev.halley.node.InternalApi;
 import dev.halley.node.RawHttp;
@@ -68,6 +69,37 @@ class MetricsEndpointTest {
               "user or path in: " + line);
         }
       }
+    }
+  }
+
+  @Test
+  void countsEventsDroppedFromBuffersForTheirLimitsAndTtl() {
+    MutableClock clock = new MutableClock(System.currentTimeMillis());
+    try (HalleyNode node =
+        HalleyNode.start(
+            TestNodes.config().clock(clock).bufferMaxEvents(2).bufferMaxAgeMs(60_000).build())) {
+      InternalApi api = new InternalApi(node);
+      String full = TestNodes.userOwnedBy("a", "full", 0);
+      String brief = TestNodes.userOwnedBy("a", "brief", 0);
+      String old = TestNodes.userOwnedBy("a", "old", 0);
+      for (int i = 0; i < 3; i++) {
+        api.publishToUsers(InternalApi.json(String.valueOf(i)), full); // the third pushes one out
+      }
+      ObjectNode ttl = InternalApi.JSON.createObjectNode();
+      ttl.putArray("users").add(brief);
+      ttl.put("data", "soon gone");
+      ttl.put("ttlMs", 5);
+      api.publishOne(ttl);
+      assertEquals(200, api.subscribe(old, "keep").status()); // not swept while idle
+      api.publishToUsers(InternalApi.json("\"aging\""), old);
+      clock.advanceMillis(60_001);
+      api.publishToUsers(InternalApi.json("\"later\""), brief); // purges the expired one
+      api.publishToUsers(InternalApi.json("\"later\""), old); // purges the aged one
+
+      String m = Scrape.get(node.internalPort(), "/metrics").body();
+      assertEquals(2.0, Scrape.sample(m, "halley_events_dropped_total{reason=\"buffer_limit\"}"));
+      assertEquals(1.0, Scrape.sample(m, "halley_events_dropped_total{reason=\"ttl\"}"));
+      assertEquals(0.0, Scrape.sample(m, "halley_events_dropped_total{reason=\"moved\"}"));
     }
   }
 
