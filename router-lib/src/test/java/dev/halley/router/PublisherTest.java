@@ -87,6 +87,36 @@ class PublisherTest {
     }
   }
 
+  /**
+   * Router-lib encodes each path segment ({@code /} as {@code %2F}, space as {@code %20}); the node
+   * splits on literal {@code /} and decodes each segment once.
+   */
+  @Test
+  void usersAndChannelsWithSlashesSpacesAndUnicodeSurviveThePath() throws Exception {
+    try (TestCluster cluster = new TestCluster("a")) {
+      ClusterMap m = cluster.map();
+      String user = "a/b c\u20ac";
+      String odd = "x+y%2F z/";
+      try (Publisher p = publisher(m).build();
+          EventStream s = connect(p, user, Set.of())) {
+        assertEquals(Set.of("room/a"), await(p.subscribe(user, "room/a")));
+        assertEquals(new Presence(user, "a", true, 1), await(p.presence(user)));
+        assertEquals(new Presence(odd, "a", false, 0), await(p.presence(odd)));
+
+        PublishResult r = await(p.publishToChannel("room/a", "hello slash"));
+
+        assertEquals(1, r.nodes().get(0).connections(), r.toString());
+        JsonNode e = s.awaitEvent("message");
+        assertEquals("hello slash", e.get("data").asText());
+        assertEquals("room/a", e.get("channel").asText());
+
+        assertEquals(Set.of(), await(p.unsubscribe(user, "room/a")));
+        PublishResult again = await(p.publishToChannel("room/a", "nobody"));
+        assertEquals(0, again.nodes().get(0).connections(), again.toString());
+      }
+    }
+  }
+
   @Test
   void channelPublishReachesSubscribersOnEveryNode() throws Exception {
     try (TestCluster cluster = new TestCluster("a", "b")) {
