@@ -45,6 +45,9 @@ public final class NodeConfig {
   /** Minimum length of the HS256 secret, in UTF-8 bytes (RFC 7518 section 3.2). */
   public static final int MIN_HMAC_SECRET_BYTES = 32;
 
+  /** Largest {@link #tokenLeewayMs()}, milliseconds (five minutes). */
+  public static final long MAX_TOKEN_LEEWAY_MS = 300_000;
+
   private final String nodeId;
   private final ClusterMap map;
   private final Path mapFile;
@@ -55,6 +58,7 @@ public final class NodeConfig {
   private final List<String> apiKeys;
   private final String tokenHmacSecret;
   private final String tokenPublicKeyPem;
+  private final long tokenLeewayMs;
   private final List<String> allowedOrigins;
   private final long heartbeatMs;
   private final long longPollTimeoutMs;
@@ -83,6 +87,7 @@ public final class NodeConfig {
     apiKeys = List.copyOf(b.apiKeys);
     tokenHmacSecret = b.tokenHmacSecret;
     tokenPublicKeyPem = b.tokenPublicKeyPem;
+    tokenLeewayMs = b.tokenLeewayMs;
     allowedOrigins = List.copyOf(b.allowedOrigins);
     heartbeatMs = b.heartbeatMs;
     longPollTimeoutMs = b.longPollTimeoutMs;
@@ -118,6 +123,7 @@ public final class NodeConfig {
     b.apiKeys = apiKeys;
     b.tokenHmacSecret = tokenHmacSecret;
     b.tokenPublicKeyPem = tokenPublicKeyPem;
+    b.tokenLeewayMs = tokenLeewayMs;
     b.allowedOrigins = allowedOrigins;
     b.heartbeatMs = heartbeatMs;
     b.longPollTimeoutMs = longPollTimeoutMs;
@@ -204,6 +210,9 @@ public final class NodeConfig {
           tokenHmacSecret.getBytes(StandardCharsets.UTF_8).length >= MIN_HMAC_SECRET_BYTES,
           "tokenHmacSecret must be at least " + MIN_HMAC_SECRET_BYTES + " bytes");
     }
+    require(
+        tokenLeewayMs >= 0 && tokenLeewayMs <= MAX_TOKEN_LEEWAY_MS,
+        "tokenLeewayMs must be in 0.." + MAX_TOKEN_LEEWAY_MS + ": " + tokenLeewayMs);
     for (int i = 0; i < allowedOrigins.size(); i++) {
       String o = allowedOrigins.get(i);
       require(
@@ -303,6 +312,15 @@ public final class NodeConfig {
   /** PEM public key (EC P-256 for ES256, or RSA for RS256), or null in HS256 mode. */
   public String tokenPublicKeyPem() {
     return tokenPublicKeyPem;
+  }
+
+  /**
+   * Clock-skew allowance for token {@code exp}, milliseconds; default 0. A token is accepted at
+   * connect until {@code exp + tokenLeewayMs}, and a WebSocket, SSE or held long-poll connection is
+   * ended at that same instant.
+   */
+  public long tokenLeewayMs() {
+    return tokenLeewayMs;
   }
 
   /** Origins allowed by CORS and WebSocket upgrades; {@code "*"} allows any; default none. */
@@ -423,6 +441,7 @@ public final class NodeConfig {
     private List<String> apiKeys = List.of();
     private String tokenHmacSecret;
     private String tokenPublicKeyPem;
+    private long tokenLeewayMs = 0;
     private List<String> allowedOrigins = List.of();
     private long heartbeatMs = 25_000;
     private long longPollTimeoutMs = 25_000;
@@ -495,6 +514,12 @@ public final class NodeConfig {
 
     public Builder tokenPublicKeyPem(String v) {
       tokenPublicKeyPem = v;
+      return this;
+    }
+
+    /** Clock-skew allowance for token {@code exp}, milliseconds, 0..300000; default 0. */
+    public Builder tokenLeewayMs(long v) {
+      tokenLeewayMs = v;
       return this;
     }
 
@@ -602,6 +627,7 @@ public final class NodeConfig {
             "tokenHmacSecret",
             "tokenPublicKeyPem",
             "tokenPublicKeyFile",
+            "tokenLeewayMs",
             "allowedOrigins",
             "heartbeatMs",
             "longPollTimeoutMs",
@@ -684,6 +710,7 @@ public final class NodeConfig {
             throw new IllegalArgumentException("tokenPublicKeyFile: cannot read " + p, e);
           }
         }
+        case "tokenLeewayMs" -> b.tokenLeewayMs(integer(field, value, Long.MAX_VALUE));
         case "allowedOrigins" -> b.allowedOrigins(list(field, value));
         case "heartbeatMs" -> b.heartbeatMs(integer(field, value, Long.MAX_VALUE));
         case "longPollTimeoutMs" -> b.longPollTimeoutMs(integer(field, value, Long.MAX_VALUE));

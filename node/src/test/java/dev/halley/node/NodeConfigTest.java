@@ -109,6 +109,21 @@ class NodeConfigTest {
   }
 
   @Test
+  void tokenLeewayIsOptionalAndBounded(@TempDir Path dir) throws IOException {
+    assertEquals(0, NodeConfig.load(write(dir, MINIMAL), Map.of()).tokenLeewayMs());
+    assertEquals(
+        5_000,
+        NodeConfig.load(write(dir, MINIMAL + "tokenLeewayMs: 5000\n"), Map.of()).tokenLeewayMs());
+    assertEquals(
+        2_000,
+        NodeConfig.load(write(dir, MINIMAL), Map.of("HALLEY_TOKEN_LEEWAY_MS", "2000"))
+            .tokenLeewayMs());
+    assertTrue(failure(dir, MINIMAL + "tokenLeewayMs: -1\n", Map.of()).startsWith("tokenLeewayMs"));
+    assertTrue(
+        failure(dir, MINIMAL + "tokenLeewayMs: 300001\n", Map.of()).startsWith("tokenLeewayMs"));
+  }
+
+  @Test
   void builderValidatesToo() {
     IllegalArgumentException e =
         assertThrows(

@@ -20,6 +20,9 @@ final class SseTestClient extends TransportClient {
   volatile Map<String, String> headers;
   volatile String retry;
 
+  /** Counted down when the node ends the response (end of stream). */
+  final CountDownLatch ended = new CountDownLatch(1);
+
   SseTestClient(int port) {
     super(port);
   }
@@ -53,6 +56,7 @@ final class SseTestClient extends TransportClient {
               () -> {
                 try {
                   read(in, helloSeen);
+                  ended.countDown();
                 } catch (IOException e) {
                   // closed
                 }

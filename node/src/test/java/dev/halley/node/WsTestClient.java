@@ -13,6 +13,10 @@ final class WsTestClient extends TransportClient {
   private static final HttpClient HTTP = HttpClient.newHttpClient();
   private volatile WebSocket ws;
 
+  /** The close code the node sent, completed when its close frame arrives. */
+  final java.util.concurrent.CompletableFuture<Integer> closeCode =
+      new java.util.concurrent.CompletableFuture<>();
+
   WsTestClient(int port) {
     super(port);
   }
@@ -53,7 +57,14 @@ final class WsTestClient extends TransportClient {
                     }
 
                     @Override
+                    public CompletionStage<?> onClose(WebSocket w, int code, String reason) {
+                      closeCode.complete(code);
+                      return null;
+                    }
+
+                    @Override
                     public void onError(WebSocket w, Throwable error) {
+                      closeCode.completeExceptionally(error);
                       failed(error);
                     }
                   })

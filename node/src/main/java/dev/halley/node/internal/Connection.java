@@ -30,6 +30,9 @@ public abstract class Connection {
   private final Runnable flushTask = this::runFlush;
   private final CopyOnWriteArrayList<Runnable> closeHooks = new CopyOnWriteArrayList<>();
 
+  // IO thread only: the pending token-expiry close, removed when the connection closes first.
+  private org.xnio.XnioExecutor.Key expiryKey;
+
   // Guarded by this.
   private long[] seqs = new long[INITIAL_CAPACITY];
   private Object[] items = new Object[INITIAL_CAPACITY];
@@ -261,6 +264,27 @@ public abstract class Connection {
     }
   }
 
+  /**
+   * IO thread: ends this connection when its token stops being valid, at {@code validUntilMs}
+   * (epoch milliseconds, {@code exp} plus the leeway) as seen by the node's clock at {@code nowMs}.
+   * WebSocket closes with 4001 ({@code unauthorized}: the client renews its token and reconnects);
+   * SSE and long-poll end their response.
+   *
+   * <p>One timer per connection on the connection's own IO thread (XNIO's per-thread timer queue,
+   * the same mechanism as heartbeats): no thread per connection, no scan over all connections, and
+   * the close runs on the thread that owns the channel. The timer is removed when the connection
+   * closes for another reason first, so a closed connection is not kept reachable until its expiry.
+   */
+  final void closeAtTokenExpiry(long validUntilMs, long nowMs) {
+    if (isClosed() || !(io instanceof org.xnio.XnioIoThread t)) {
+      return;
+    }
+    long delayMs = Math.max(0, validUntilMs - nowMs);
+    expiryKey =
+        t.executeAfter(
+            () -> close(Codes.CLOSE_UNAUTHORIZED, "token expired"), delayMs, TimeUnit.MILLISECONDS);
+  }
+
   /** IO thread: transports call this when everything queued is written; ends a finishing one. */
   final void closeIfFinished() {
     int code;
@@ -288,6 +312,10 @@ public abstract class Connection {
     Runnable end =
         () -> {
           try {
+            if (expiryKey != null) {
+              expiryKey.remove();
+              expiryKey = null;
+            }
             closeTransport(code, reason);
           } finally {
             for (Runnable hook : closeHooks) {

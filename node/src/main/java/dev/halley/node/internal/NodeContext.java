@@ -32,9 +32,10 @@ public final class NodeContext {
         new UserStreams(
             config.bufferMaxEvents(), config.bufferMaxAgeMs(), config.maxUserStreams(), clock);
     this.tokens =
-        config.tokenHmacSecret() != null
-            ? TokenVerifier.hmac(config.tokenHmacSecret(), clock)
-            : TokenVerifier.publicKey(config.tokenPublicKeyPem(), clock);
+        (config.tokenHmacSecret() != null
+                ? TokenVerifier.hmac(config.tokenHmacSecret(), clock)
+                : TokenVerifier.publicKey(config.tokenPublicKeyPem(), clock))
+            .withLeeway(config.tokenLeewayMs());
     this.map = config.map();
     this.ops =
         new dev.halley.node.ops.NodeOperations(this, dev.halley.node.ops.NodeMetrics.prometheus());

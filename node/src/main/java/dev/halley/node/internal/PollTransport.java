@@ -37,7 +37,10 @@ public final class PollTransport implements HttpHandler {
     exchange.getResponseHeaders().put(Headers.CONTENT_TYPE, "application/json");
     exchange.getResponseHeaders().put(Headers.CACHE_CONTROL, "no-cache");
     exchange.getResponseHeaders().put(SseTransport.X_ACCEL_BUFFERING, "no");
-    long timeout = hold ? timeoutMs : 0;
+    // A held request never outlives its token: at expiry it is answered with what it has, and the
+    // next request gets 401 token_expired. Capping the hold needs no timer of its own.
+    long tokenLeftMs = Math.max(0, req.principal().validUntilMs() - node.clock.millis());
+    long timeout = hold ? Math.min(timeoutMs, tokenLeftMs) : 0;
     exchange.dispatch(SameThreadExecutor.INSTANCE, () -> open(exchange, req, timeout));
   }
 

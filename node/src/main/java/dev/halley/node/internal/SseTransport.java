@@ -62,6 +62,7 @@ public final class SseTransport implements HttpHandler {
           node.clock.millis(),
           new StreamingReplay(conn, retry, node::hello))) {
         conn.start();
+        conn.closeAtTokenExpiry(req.principal().validUntilMs(), node.clock.millis());
         return;
       }
     }

@@ -32,11 +32,28 @@ public final class TokenVerifier {
   private final JWSAlgorithm algorithm;
   private final JWSVerifier verifier;
   private final Clock clock;
+  private final long leewayMs;
 
-  private TokenVerifier(JWSAlgorithm algorithm, JWSVerifier verifier, Clock clock) {
+  private TokenVerifier(JWSAlgorithm algorithm, JWSVerifier verifier, Clock clock, long leewayMs) {
     this.algorithm = algorithm;
     this.verifier = verifier;
     this.clock = clock;
+    this.leewayMs = leewayMs;
+  }
+
+  private TokenVerifier(JWSAlgorithm algorithm, JWSVerifier verifier, Clock clock) {
+    this(algorithm, verifier, clock, 0);
+  }
+
+  /**
+   * This verifier with a clock-skew allowance: a token is valid until {@code exp + leewayMs}
+   * (milliseconds, >= 0), at connect and for {@link Principal#validUntilMs()}.
+   */
+  public TokenVerifier withLeeway(long leewayMs) {
+    if (leewayMs < 0) {
+      throw new IllegalArgumentException("tokenLeewayMs must be >= 0: " + leewayMs);
+    }
+    return new TokenVerifier(algorithm, verifier, clock, leewayMs);
   }
 
   /** HS256 with a shared secret of at least 32 bytes. */
@@ -132,7 +149,8 @@ public final class TokenVerifier {
     if (exp == null) {
       throw invalid("the token has no exp claim");
     }
-    if (exp.getTime() <= clock.millis()) {
+    long validUntilMs = exp.getTime() + leewayMs;
+    if (validUntilMs <= clock.millis()) {
       throw new HttpError(401, Codes.TOKEN_EXPIRED, "the token expired at " + exp.toInstant());
     }
     String sub = claims.getSubject();
@@ -152,15 +170,18 @@ public final class TokenVerifier {
         channels.add(s);
       }
     }
-    return new Principal(sub, Set.copyOf(channels), exp.getTime());
+    return new Principal(sub, Set.copyOf(channels), exp.getTime(), validUntilMs);
   }
 
   private static HttpError invalid(String message) {
     return new HttpError(401, Codes.TOKEN_INVALID, message);
   }
 
-  /** A verified token: the user, the channels it grants, and its expiry (epoch milliseconds). */
-  public record Principal(String user, Set<String> channels, long expiresAtMs) {}
+  /**
+   * A verified token: the user, the channels it grants, its {@code exp} and the instant it stops
+   * being accepted ({@code exp} plus the leeway), both epoch milliseconds.
+   */
+  public record Principal(String user, Set<String> channels, long expiresAtMs, long validUntilMs) {}
 
   @Override
   public String toString() {

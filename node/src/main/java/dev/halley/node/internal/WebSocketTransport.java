@@ -72,6 +72,7 @@ public final class WebSocketTransport implements HttpHandler {
         channel.getReceiveSetter().set(new Receiver());
         channel.resumeReceives();
         conn.start();
+        conn.closeAtTokenExpiry(req.principal().validUntilMs(), node.clock.millis());
         return;
       }
     }

@@ -74,6 +74,22 @@ class TokenVerifierTest {
   }
 
   @Test
+  void leewayExtendsTheTokenAtConnectAndItsValidUntil() throws Exception {
+    String justExpired = hs256(claims("alice", NOW.minusSeconds(2)).build());
+    assertEquals("token_expired", code(() -> hmac.verify(justExpired)));
+    TokenVerifier lenient = hmac.withLeeway(5_000);
+    TokenVerifier.Principal p = lenient.verify(justExpired);
+    assertEquals(NOW.minusSeconds(2).toEpochMilli(), p.expiresAtMs());
+    assertEquals(NOW.plusSeconds(3).toEpochMilli(), p.validUntilMs());
+    String longExpired = hs256(claims("alice", NOW.minusSeconds(5)).build());
+    assertEquals("token_expired", code(() -> lenient.verify(longExpired)));
+    assertEquals(
+        NOW.plusSeconds(60).toEpochMilli(),
+        hmac.verify(hs256(claims("alice", NOW.plusSeconds(60)).build())).validUntilMs());
+    assertThrows(IllegalArgumentException.class, () -> hmac.withLeeway(-1));
+  }
+
+  @Test
   void missingMalformedForgedAndExpiredTokensAreRejectedWithTheirCodes() throws Exception {
     assertEquals("token_missing", code(() -> hmac.verify(null)));
     assertEquals("token_missing", code(() -> hmac.verify("")));

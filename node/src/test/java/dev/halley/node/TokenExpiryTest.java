@@ -1,0 +1,159 @@
+package dev.halley.node;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.halley.node.TransportClient.Transport;
+import java.net.URLEncoder;
+import java.nio.charset.StandardCharsets;
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * An open connection does not outlive its token: over real sockets, with tokens whose {@code exp}
+ * is 2 to 3 seconds away (JWT {@code exp} has whole seconds; Undertow timers run on real time, so
+ * these tests wait for a real expiry rather than a faked clock).
+ */
+class TokenExpiryTest {
+  private static HalleyNode node;
+  private static InternalApi api;
+  private final List<TransportClient> clients = new ArrayList<>();
+
+  @BeforeAll
+  static void start() {
+    node = HalleyNode.start(TestNodes.config().build());
+    api = new InternalApi(node);
+  }
+
+  @AfterAll
+  static void stop() {
+    node.close();
+  }
+
+  @AfterEach
+  void closeClients() {
+    clients.forEach(TransportClient::close);
+  }
+
+  private <T extends TransportClient> T client(Transport t) {
+    @SuppressWarnings("unchecked")
+    T c = (T) t.client(node);
+    clients.add(c);
+    return c;
+  }
+
+  /** An {@code exp} 2 to 3 seconds from now (whole seconds, as the JWT carries it). */
+  private static Instant shortExp() {
+    return Instant.now().plusSeconds(3).truncatedTo(ChronoUnit.SECONDS);
+  }
+
+  private static String token(String user, Instant exp) {
+    return TestNodes.token(user, null, exp, TestNodes.SECRET);
+  }
+
+  private static JsonNode text(String s) {
+    return InternalApi.JSON.getNodeFactory().textNode(s);
+  }
+
+  @Test
+  void webSocketIsClosedWithUnauthorizedWhenItsTokenExpires() throws Exception {
+    String user = TestNodes.userOwnedBy("a", "exp-ws", 0);
+    String other = TestNodes.userOwnedBy("a", "exp-ws", 1);
+    Instant exp = shortExp();
+    WsTestClient expiring = client(Transport.WS);
+    expiring.connect(token(user, exp), null);
+    WsTestClient valid = client(Transport.WS);
+    valid.connect(TestNodes.token(other, null), null);
+
+    api.publishToUsers(text("before expiry"), user);
+    assertEquals(text("before expiry"), expiring.awaitMessage().get("data"));
+    assertFalse(expiring.closeCode.isDone(), "closed before its token expired");
+
+    int code = expiring.closeCode.get(TransportClient.TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
+    long closedAt = System.currentTimeMillis();
+    assertEquals(4001, code);
+    assertTrue(closedAt >= exp.toEpochMilli() - 50, "closed at " + closedAt + ", exp " + exp);
+
+    // A connection with a valid token is unaffected.
+    api.publishToUsers(text("after"), other);
+    assertEquals(text("after"), valid.awaitMessage().get("data"));
+    assertFalse(valid.closeCode.isDone());
+  }
+
+  @Test
+  void sseStreamEndsWhenItsTokenExpiresAndTheReconnectIsRefused() throws Exception {
+    String user = TestNodes.userOwnedBy("a", "exp-sse", 0);
+    String other = TestNodes.userOwnedBy("a", "exp-sse", 1);
+    Instant exp = shortExp();
+    String token = token(user, exp);
+    SseTestClient expiring = client(Transport.SSE);
+    expiring.connect(token, null);
+    SseTestClient valid = client(Transport.SSE);
+    valid.connect(TestNodes.token(other, null), null);
+
+    api.publishToUsers(text("before expiry"), user);
+    assertEquals(text("before expiry"), expiring.awaitMessage().get("data"));
+    assertEquals(1, expiring.ended.getCount(), "ended before its token expired");
+
+    assertTrue(
+        expiring.ended.await(TransportClient.TIMEOUT.toMillis(), TimeUnit.MILLISECONDS),
+        "the stream did not end after its token expired");
+    assertTrue(System.currentTimeMillis() >= exp.toEpochMilli() - 50);
+
+    RawHttp.Response again =
+        Transport.SSE.attempt(
+            node.publicPort(),
+            "token=" + URLEncoder.encode(token, StandardCharsets.UTF_8),
+            Map.of());
+    assertEquals(401, again.status());
+    assertEquals("token_expired", again.error());
+
+    api.publishToUsers(text("after"), other);
+    assertEquals(text("after"), valid.awaitMessage().get("data"));
+    assertEquals(1, valid.ended.getCount());
+  }
+
+  @Test
+  void leewayAdmitsAJustExpiredTokenAndClosesAtExpPlusLeeway() throws Exception {
+    try (HalleyNode lenient = HalleyNode.start(TestNodes.config().tokenLeewayMs(4_000).build())) {
+      String user = TestNodes.userOwnedBy("a", "exp-leeway", 0);
+      Instant exp = Instant.now().minusSeconds(1).truncatedTo(ChronoUnit.SECONDS);
+      WsTestClient ws = new WsTestClient(lenient.publicPort());
+      clients.add(ws);
+      ws.connect(token(user, exp), null); // accepted: exp is 1 to 2 s ago, within the leeway
+      int code = ws.closeCode.get(TransportClient.TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
+      assertEquals(4001, code);
+      assertTrue(System.currentTimeMillis() >= exp.toEpochMilli() + 4_000 - 50);
+    }
+  }
+
+  @Test
+  void heldLongPollIsAnsweredWhenItsTokenExpires() throws Exception {
+    String user = TestNodes.userOwnedBy("a", "exp-lp", 0);
+    Instant exp = shortExp();
+    String q = "token=" + URLEncoder.encode(token(user, exp), StandardCharsets.UTF_8);
+    long start = System.currentTimeMillis();
+    RawHttp.Response held =
+        RawHttp.request(node.publicPort(), "GET", "/v1/longpoll?timeoutMs=20000&" + q, Map.of());
+    long answeredAt = System.currentTimeMillis();
+    assertEquals(200, held.status(), held.body());
+    assertEquals(0, InternalApi.json(held.body()).get("events").size());
+    assertTrue(answeredAt >= exp.toEpochMilli() - 50, "answered before its token expired");
+    assertTrue(answeredAt - start < 10_000, "held " + (answeredAt - start) + " ms");
+
+    RawHttp.Response next =
+        RawHttp.request(node.publicPort(), "GET", "/v1/longpoll?" + q, Map.of());
+    assertEquals(401, next.status());
+    assertEquals("token_expired", next.error());
+  }
+}
