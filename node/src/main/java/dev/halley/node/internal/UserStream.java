@@ -271,6 +271,17 @@ public final class UserStream {
     return seq;
   }
 
+  /** An evicted stream's buffered events, counted as dropped (TTL or limit) once. */
+  synchronized void reportBufferedDropped(long nowMs) {
+    for (int i = 0; i < count; i++) {
+      drops.dropped(messages[(head + i) % seqs.length].expired(nowMs));
+    }
+    count = 0;
+    seqs = new long[0];
+    messages = new Message[0];
+    head = 0;
+  }
+
   synchronized boolean isEvicted() {
     return evicted;
   }

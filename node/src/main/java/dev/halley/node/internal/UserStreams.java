@@ -138,7 +138,9 @@ public final class UserStreams {
     long now = clock.millis();
     int n = 0;
     for (UserStream s : streams.values()) {
-      if (s.connectionCount() == 0 && s.lastActivityMs() + maxAgeMs <= now && evict(s, true)) {
+      if (s.connectionCount() == 0
+          && s.lastActivityMs() + maxAgeMs <= now
+          && evict(s, true, true)) {
         n++;
       }
     }
@@ -159,15 +161,19 @@ public final class UserStreams {
       }
     }
     if (oldest != null) {
-      evict(oldest, false);
+      evict(oldest, false, true);
     }
   }
 
-  private boolean evict(UserStream s, boolean keepSubscribed) {
+  /** {@code countDrops}: report the evicted buffer to {@link BufferDrops} (not when moved away). */
+  private boolean evict(UserStream s, boolean keepSubscribed, boolean countDrops) {
     synchronized (s) {
       long last = s.evictIfIdle(keepSubscribed);
       if (last < 0) {
         return false;
+      }
+      if (countDrops) {
+        s.reportBufferedDropped(clock.millis());
       }
       evictedHighWater.accumulateAndGet(last, Math::max);
       for (String c : s.channels()) {
@@ -188,7 +194,7 @@ public final class UserStreams {
     synchronized (s) {
       buffered = s.buffered();
     }
-    return evict(s, false) ? buffered : -1;
+    return evict(s, false, false) ? buffered : -1;
   }
 
   /** A snapshot of the streams (for operations: drain, map changes). */

@@ -104,6 +104,30 @@ class MetricsEndpointTest {
   }
 
   @Test
+  void countsTheBufferOfAnIdleStreamEvictedByTheSweep() {
+    // The sweep runs every bufferMaxAgeMs (at most 60 s); a short age makes it run soon.
+    try (HalleyNode node = HalleyNode.start(TestNodes.config().bufferMaxAgeMs(300).build())) {
+      InternalApi api = new InternalApi(node);
+      String idle = TestNodes.userOwnedBy("a", "idle", 0);
+      api.publishToUsers(InternalApi.json("\"kept until the sweep\""), idle);
+      ObjectNode ttl = InternalApi.JSON.createObjectNode();
+      ttl.putArray("users").add(idle);
+      ttl.put("data", "expires first");
+      ttl.put("ttlMs", 50);
+      api.publishOne(ttl);
+
+      PresenceTest.awaitWithin(
+          Duration.ofSeconds(10),
+          () -> {
+            String m = Scrape.get(node.internalPort(), "/metrics").body();
+            return Scrape.sample(m, "halley_events_dropped_total{reason=\"buffer_limit\"}") == 1.0
+                && Scrape.sample(m, "halley_events_dropped_total{reason=\"ttl\"}") == 1.0;
+          },
+          "one buffer_limit and one ttl drop");
+    }
+  }
+
+  @Test
   void healthAndReadinessFollowTheLifecycle() throws IOException {
     HalleyNode node = HalleyNode.start(TestNodes.config().build());
     int port = node.internalPort();
