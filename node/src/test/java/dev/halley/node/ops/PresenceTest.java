@@ -175,6 +175,30 @@ class PresenceTest {
     }
   }
 
+  @Test
+  void aPipelinedRequestBehindAHeldLongPollIsAnsweredOnTheSameConnection() throws Exception {
+    String frank = TestNodes.userOwnedBy("a", "frank", 0);
+    String target = "/v1/longpoll?timeoutMs=300&token=" + TestNodes.token(frank, null);
+    try (Socket s = RawHttp.open(node.publicPort(), "GET", target, Map.of())) {
+      api.awaitConnections(frank, 1); // held, and watched for the peer's close
+      // The next request arrives while the first is held: the watch hands its bytes back.
+      String next = "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+      s.getOutputStream().write(next.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+      s.getOutputStream().flush();
+      InputStream in = s.getInputStream();
+      for (int i = 0; i < 2; i++) {
+        assertEquals(200, RawHttp.readStatus(in), "response " + i);
+        Map<String, String> headers = RawHttp.readHeaders(in);
+        JsonNode batch =
+            InternalApi.json(
+                new String(
+                    in.readNBytes(Integer.parseInt(headers.get("content-length"))),
+                    java.nio.charset.StandardCharsets.UTF_8));
+        assertEquals(0, batch.get("events").size(), batch.toString());
+      }
+    }
+  }
+
   static void awaitWithin(Duration timeout, BooleanSupplier condition, String what) {
     long deadline = System.nanoTime() + timeout.toNanos();
     while (!condition.getAsBoolean()) {
