@@ -33,6 +33,10 @@ public abstract class Connection {
   // IO thread only: the pending token-expiry close, removed when the connection closes first.
   private org.xnio.XnioExecutor.Key expiryKey;
 
+  // IO thread only: the next heartbeat and its task (made once, so beats allocate nothing).
+  private org.xnio.XnioExecutor.Key heartbeatKey;
+  private Runnable heartbeat;
+
   // Guarded by this.
   private long[] seqs = new long[INITIAL_CAPACITY];
   private Object[] items = new Object[INITIAL_CAPACITY];
@@ -285,6 +289,26 @@ public abstract class Connection {
             () -> close(Codes.CLOSE_UNAUTHORIZED, "token expired"), delayMs, TimeUnit.MILLISECONDS);
   }
 
+  /**
+   * IO thread: queues a {@code ping} every {@code intervalMs} milliseconds until the connection
+   * closes (WebSocket sends it as an event, SSE as a comment line). One timer per connection on its
+   * own IO thread, removed when the connection closes.
+   */
+  final void startHeartbeats(long intervalMs) {
+    if (isClosed() || !(io instanceof org.xnio.XnioIoThread t)) {
+      return;
+    }
+    heartbeat =
+        () -> {
+          if (isClosed()) {
+            return;
+          }
+          offer(-1, Control.PING);
+          heartbeatKey = t.executeAfter(heartbeat, intervalMs, TimeUnit.MILLISECONDS);
+        };
+    heartbeatKey = t.executeAfter(heartbeat, intervalMs, TimeUnit.MILLISECONDS);
+  }
+
   /** IO thread: transports call this when everything queued is written; ends a finishing one. */
   final void closeIfFinished() {
     int code;
@@ -315,6 +339,10 @@ public abstract class Connection {
             if (expiryKey != null) {
               expiryKey.remove();
               expiryKey = null;
+            }
+            if (heartbeatKey != null) {
+              heartbeatKey.remove();
+              heartbeatKey = null;
             }
             closeTransport(code, reason);
           } finally {

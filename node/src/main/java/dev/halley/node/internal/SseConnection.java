@@ -4,10 +4,8 @@ import io.undertow.connector.PooledByteBuffer;
 import io.undertow.server.HttpServerExchange;
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.util.concurrent.TimeUnit;
 import org.xnio.ChannelListeners;
 import org.xnio.IoUtils;
-import org.xnio.XnioExecutor;
 import org.xnio.channels.StreamSinkChannel;
 
 /**
@@ -16,13 +14,10 @@ import org.xnio.channels.StreamSinkChannel;
  * full; a {@code : ping} comment every heartbeat.
  */
 final class SseConnection extends Connection {
-  private final org.xnio.XnioIoThread ioThread;
   private final HttpServerExchange exchange;
   private final StreamSinkChannel sink;
   private final EventCodec codec;
   private final long heartbeatMs;
-  private final Runnable heartbeat = this::heartbeat;
-  private XnioExecutor.Key heartbeatKey;
   // IO thread only.
   private PooledByteBuffer pendingPooled;
   private ByteBuffer pending;
@@ -39,7 +34,6 @@ final class SseConnection extends Connection {
       int maxQueued,
       long heartbeatMs) {
     super(stream, exchange.getIoThread(), maxQueued);
-    this.ioThread = exchange.getIoThread();
     this.exchange = exchange;
     this.sink = sink;
     this.codec = codec;
@@ -62,15 +56,7 @@ final class SseConnection extends Connection {
     exchange.getConnection().addCloseListener(c -> close(Codes.CLOSE_NORMAL, "disconnected"));
     PeerClose.watch(
         exchange.getConnection(), false, () -> close(Codes.CLOSE_NORMAL, "disconnected"));
-    heartbeatKey = ioThread.executeAfter(heartbeat, heartbeatMs, TimeUnit.MILLISECONDS);
-  }
-
-  private void heartbeat() {
-    if (isClosed()) {
-      return;
-    }
-    offer(-1, Control.PING);
-    heartbeatKey = ioThread.executeAfter(heartbeat, heartbeatMs, TimeUnit.MILLISECONDS);
+    startHeartbeats(heartbeatMs);
   }
 
   @Override
@@ -156,9 +142,6 @@ final class SseConnection extends Connection {
 
   @Override
   void closeTransport(int code, String reason) {
-    if (heartbeatKey != null) {
-      heartbeatKey.remove();
-    }
     clearQueue();
     releasePending();
     hasCarry = false;

@@ -7,7 +7,6 @@ import io.undertow.websockets.core.WebSockets;
 import java.nio.ByteBuffer;
 import java.util.concurrent.TimeUnit;
 import org.xnio.IoUtils;
-import org.xnio.XnioExecutor;
 
 /**
  * A WebSocket connection: one text frame per event, at most {@link #MAX_IN_FLIGHT} frames handed to
@@ -15,7 +14,6 @@ import org.xnio.XnioExecutor;
  * heartbeat.
  */
 final class WsConnection extends Connection {
-  private final org.xnio.XnioIoThread ioThread;
   static final int MAX_IN_FLIGHT = 16;
 
   /** How long the peer has to take our close frame before the socket is cut, milliseconds. */
@@ -24,9 +22,7 @@ final class WsConnection extends Connection {
   private final WebSocketChannel channel;
   private final EventCodec codec;
   private final long heartbeatMs;
-  private final Runnable heartbeat = this::heartbeat;
   private final WebSocketCallback<Void> sent = new Sent();
-  private XnioExecutor.Key heartbeatKey;
   // IO thread only.
   private int inFlight;
   private boolean flushing;
@@ -34,7 +30,6 @@ final class WsConnection extends Connection {
   WsConnection(
       UserStream stream, WebSocketChannel channel, EventCodec codec, int maxQueued, long hbMs) {
     super(stream, channel.getIoThread(), maxQueued);
-    this.ioThread = channel.getIoThread();
     this.channel = channel;
     this.codec = codec;
     this.heartbeatMs = hbMs;
@@ -47,15 +42,7 @@ final class WsConnection extends Connection {
 
   /** IO thread: starts heartbeats. */
   void start() {
-    heartbeatKey = ioThread.executeAfter(heartbeat, heartbeatMs, TimeUnit.MILLISECONDS);
-  }
-
-  private void heartbeat() {
-    if (isClosed()) {
-      return;
-    }
-    offer(-1, Control.PING);
-    heartbeatKey = ioThread.executeAfter(heartbeat, heartbeatMs, TimeUnit.MILLISECONDS);
+    startHeartbeats(heartbeatMs);
   }
 
   @Override
@@ -129,9 +116,6 @@ final class WsConnection extends Connection {
 
   @Override
   void closeTransport(int code, String reason) {
-    if (heartbeatKey != null) {
-      heartbeatKey.remove();
-    }
     clearQueue();
     if (!channel.isOpen() || channel.isCloseFrameSent()) {
       return;
