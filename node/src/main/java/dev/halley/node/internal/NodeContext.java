@@ -5,6 +5,7 @@ import dev.halley.cluster.ClusterMap;
 import dev.halley.cluster.NodeInfo;
 import dev.halley.node.NodeConfig;
 import java.time.Clock;
+import java.util.function.Function;
 
 /**
  * What every handler of one node shares: configuration, identity (node ID, epoch), the current
@@ -52,6 +53,23 @@ public final class NodeContext {
   /** The {@code hello} event for a client at stream {@code position}. */
   Control hello(long position) {
     return codec.hello(nodeId, map.version(), position, config.heartbeatMs());
+  }
+
+  /**
+   * Opens the stream of {@code req}'s user (with the token's channels) through the sink that {@code
+   * sinkFor} makes for it, and returns that sink. A stream can be evicted between lookup and open;
+   * then a fresh stream and a fresh sink are tried, so no connection is left on a dead stream.
+   */
+  public <S extends UserStream.ReplaySink> S openStream(
+      ConnectRequest req, Function<UserStream, S> sinkFor) {
+    while (true) {
+      UserStream stream = streams.getOrCreate(req.principal().user());
+      streams.setTokenChannels(stream, req.principal().channels());
+      S sink = sinkFor.apply(stream);
+      if (stream.open(codec, req.resume(), clock.millis(), sink)) {
+        return sink;
+      }
+    }
   }
 
   /** Whether this node owns {@code user} under the current map. */

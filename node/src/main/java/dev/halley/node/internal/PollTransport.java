@@ -57,44 +57,58 @@ public final class PollTransport implements HttpHandler {
   }
 
   private void open(HttpServerExchange exchange, ConnectRequest req, long timeoutMs) {
-    while (true) {
-      UserStream stream = node.streams.getOrCreate(req.principal().user());
-      node.streams.setTokenChannels(stream, req.principal().channels());
-      Batch[] immediate = new Batch[1];
-      LongPollConnection[] held = new LongPollConnection[1];
-      UserStream.ReplaySink sink =
-          (position, current, reset, seqs, messages, n, now) -> {
-            if (reset == null && n == 0 && timeoutMs > 0) {
-              held[0] =
-                  new LongPollConnection(
-                      stream,
-                      exchange,
-                      node.codec,
-                      node.config.connectionQueueMaxEvents(),
-                      current);
-              held[0].operations(node.ops);
-              return held[0];
-            }
-            Batch b = new Batch(current);
-            if (reset != null) {
-              b.add(-1, reset);
-            }
-            for (int i = 0; i < n; i++) {
-              b.add(seqs[i], messages[i]);
-            }
-            b.position(current);
-            immediate[0] = b;
-            return null;
-          };
-      if (!stream.open(node.codec, req.resume(), node.clock.millis(), sink)) {
-        continue;
+    PollReplay replay = node.openStream(req, stream -> new PollReplay(stream, exchange, timeoutMs));
+    if (replay.held != null) {
+      replay.held.start(timeoutMs);
+    } else {
+      exchange.getResponseSender().send(replay.immediate.encode(node.codec));
+    }
+  }
+
+  /**
+   * The replay sink of one poll: with nothing to send and time to wait, it holds the request as a
+   * {@link LongPollConnection}; otherwise it collects the {@code reset} or the events as the batch
+   * to answer at once.
+   */
+  private final class PollReplay implements UserStream.ReplaySink {
+    private final UserStream stream;
+    private final HttpServerExchange exchange;
+    private final long timeoutMs;
+    LongPollConnection held;
+    Batch immediate;
+
+    PollReplay(UserStream stream, HttpServerExchange exchange, long timeoutMs) {
+      this.stream = stream;
+      this.exchange = exchange;
+      this.timeoutMs = timeoutMs;
+    }
+
+    @Override
+    public Connection open(
+        long position,
+        long current,
+        Control reset,
+        long[] seqs,
+        Message[] messages,
+        int n,
+        long now) {
+      if (reset == null && n == 0 && timeoutMs > 0) {
+        held =
+            new LongPollConnection(
+                stream, exchange, node.codec, node.config.connectionQueueMaxEvents(), current);
+        held.operations(node.ops);
+        return held;
       }
-      if (held[0] != null) {
-        held[0].start(timeoutMs);
-      } else {
-        exchange.getResponseSender().send(immediate[0].encode(node.codec));
+      Batch b = new Batch(current);
+      if (reset != null) {
+        b.add(-1, reset);
       }
-      return;
+      for (int i = 0; i < n; i++) {
+        b.add(seqs[i], messages[i]);
+      }
+      b.position(current);
+      immediate = b;
+      return null;
     }
   }
 

@@ -44,28 +44,24 @@ public final class SseTransport implements HttpHandler {
 
   private void connect(HttpServerExchange exchange, ConnectRequest req) {
     StreamSinkChannel sink = exchange.getResponseChannel();
-    while (true) {
-      UserStream stream = node.streams.getOrCreate(req.principal().user());
-      node.streams.setTokenChannels(stream, req.principal().channels());
-      SseConnection conn =
-          new SseConnection(
-              stream,
-              exchange,
-              sink,
-              node.codec,
-              node.config.connectionQueueMaxEvents(),
-              node.config.heartbeatMs());
-      conn.operations(node.ops);
-      if (stream.open(
-          node.codec,
-          req.resume(),
-          node.clock.millis(),
-          new StreamingReplay(conn, retry, node::hello))) {
-        conn.start();
-        conn.closeAtTokenExpiry(req.principal().validUntilMs(), node.clock.millis());
-        return;
-      }
-    }
+    SseConnection conn =
+        node.openStream(
+                req,
+                stream -> {
+                  SseConnection c =
+                      new SseConnection(
+                          stream,
+                          exchange,
+                          sink,
+                          node.codec,
+                          node.config.connectionQueueMaxEvents(),
+                          node.config.heartbeatMs());
+                  c.operations(node.ops);
+                  return new StreamingReplay<>(c, retry, node::hello);
+                })
+            .connection();
+    conn.start();
+    conn.closeAtTokenExpiry(req.principal().validUntilMs(), node.clock.millis());
   }
 
   @Override

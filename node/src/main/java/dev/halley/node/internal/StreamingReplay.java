@@ -7,8 +7,8 @@ import java.util.function.LongFunction;
  * retry:}), {@code hello}, then the {@code reset} or the replayed events, and always registers the
  * connection for live events.
  */
-final class StreamingReplay implements UserStream.ReplaySink {
-  private final Connection conn;
+final class StreamingReplay<C extends Connection> implements UserStream.ReplaySink {
+  private final C conn;
   private final Object preamble;
   private final LongFunction<Control> hello;
 
@@ -16,10 +16,15 @@ final class StreamingReplay implements UserStream.ReplaySink {
    * @param preamble an item queued before {@code hello}, or null
    * @param hello makes the {@code hello} event for a stream position
    */
-  StreamingReplay(Connection conn, Object preamble, LongFunction<Control> hello) {
+  StreamingReplay(C conn, Object preamble, LongFunction<Control> hello) {
     this.conn = conn;
     this.preamble = preamble;
     this.hello = hello;
+  }
+
+  /** The connection this sink opens the stream for. */
+  C connection() {
+    return conn;
   }
 
   @Override

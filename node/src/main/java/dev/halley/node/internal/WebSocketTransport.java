@@ -48,33 +48,26 @@ public final class WebSocketTransport implements HttpHandler {
         org.xnio.IoUtils.safeClose(channel);
         return;
       }
-      while (true) {
-        UserStream stream = node.streams.getOrCreate(req.principal().user());
-        node.streams.setTokenChannels(stream, req.principal().channels());
-        WsConnection conn =
-            new WsConnection(
-                stream,
-                channel,
-                node.codec,
-                node.config.connectionQueueMaxEvents(),
-                node.config.heartbeatMs());
-        conn.operations(node.ops);
-        boolean opened =
-            stream.open(
-                node.codec,
-                req.resume(),
-                node.clock.millis(),
-                new StreamingReplay(conn, null, node::hello));
-        if (!opened) {
-          continue; // the stream was evicted meanwhile; use a fresh one
-        }
-        channel.addCloseTask(ch -> conn.close(Codes.CLOSE_NORMAL, "closed"));
-        channel.getReceiveSetter().set(new Receiver());
-        channel.resumeReceives();
-        conn.start();
-        conn.closeAtTokenExpiry(req.principal().validUntilMs(), node.clock.millis());
-        return;
-      }
+      WsConnection conn =
+          node.openStream(
+                  req,
+                  stream -> {
+                    WsConnection c =
+                        new WsConnection(
+                            stream,
+                            channel,
+                            node.codec,
+                            node.config.connectionQueueMaxEvents(),
+                            node.config.heartbeatMs());
+                    c.operations(node.ops);
+                    return new StreamingReplay<>(c, null, node::hello);
+                  })
+              .connection();
+      channel.addCloseTask(ch -> conn.close(Codes.CLOSE_NORMAL, "closed"));
+      channel.getReceiveSetter().set(new Receiver());
+      channel.resumeReceives();
+      conn.start();
+      conn.closeAtTokenExpiry(req.principal().validUntilMs(), node.clock.millis());
     }
   }
 
