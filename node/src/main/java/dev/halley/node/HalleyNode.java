@@ -4,7 +4,6 @@ import dev.halley.cluster.ClusterMap;
 import dev.halley.node.internal.ApiKeyHandler;
 import dev.halley.node.internal.CorsHandler;
 import dev.halley.node.internal.ErrorHandler;
-import dev.halley.node.internal.HealthHandler;
 import dev.halley.node.internal.JsModuleHandler;
 import dev.halley.node.internal.MapHandler;
 import dev.halley.node.internal.NodeContext;
@@ -81,7 +80,6 @@ public final class HalleyNode implements AutoCloseable {
     NodeContext node = new NodeContext(config);
     Publisher publisher = new Publisher(node);
     SubscriptionHandler subscriptions = new SubscriptionHandler(node);
-    HealthHandler health = new HealthHandler();
     HttpHandler publicHandler =
         new ErrorHandler(
             new CorsHandler(
@@ -103,8 +101,6 @@ public final class HalleyNode implements AutoCloseable {
                         .prefix("PUT", "/v1/users/", subscriptions)
                         .prefix("DELETE", "/v1/users/", subscriptions)
                         .prefix("GET", "/v1/users/", new PresenceHandler(node))
-                        .exact("GET", "/healthz", health)
-                        .exact("GET", "/readyz", health)
                         .exact(
                             "POST",
                             "/v1/admin/map",
