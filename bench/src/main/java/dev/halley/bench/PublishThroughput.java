@@ -3,7 +3,7 @@ package dev.halley.bench;
 import dev.halley.cluster.ClusterMap;
 import dev.halley.cluster.NodeInfo;
 import dev.halley.node.HalleyNode;
-import dev.halley.node.NodeConfig;
+import dev.halley.node.config.NodeConfig;
 import dev.halley.router.MapSource;
 import dev.halley.router.Publisher;
 import java.net.URI;

@@ -7,6 +7,7 @@ import com.nimbusds.jose.crypto.MACSigner;
 import com.nimbusds.jwt.JWTClaimsSet;
 import com.nimbusds.jwt.SignedJWT;
 import dev.halley.cluster.ClusterMap;
+import dev.halley.node.config.NodeConfig;
 import java.time.Instant;
 import java.util.Date;
 import java.util.List;
@@ -43,7 +44,7 @@ public final class TestNodes {
         .ioThreads(2)
         // Every test client connects from 127.0.0.1: lift the per-address and per-user limits.
         .operations(
-            dev.halley.node.ops.OperationsConfig.builder()
+            dev.halley.node.config.OperationsConfig.builder()
                 .newConnectionsPerSecondPerAddress(1_000_000)
                 .newConnectionBurstPerAddress(1_000_000)
                 .maxConnectionsPerUser(10_000)

@@ -3,7 +3,7 @@ package dev.halley.router;
 import dev.halley.cluster.ClusterMap;
 import dev.halley.cluster.NodeInfo;
 import dev.halley.node.HalleyNode;
-import dev.halley.node.NodeConfig;
+import dev.halley.node.config.NodeConfig;
 import java.net.URI;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;

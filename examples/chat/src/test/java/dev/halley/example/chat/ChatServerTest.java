@@ -8,7 +8,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.halley.cluster.ClusterMap;
 import dev.halley.cluster.NodeInfo;
 import dev.halley.node.HalleyNode;
-import dev.halley.node.NodeConfig;
+import dev.halley.node.config.NodeConfig;
 import dev.halley.router.MapSource;
 import dev.halley.router.Publisher;
 import dev.halley.router.TokenMinter;

@@ -1,0 +1,47 @@
+package dev.halley.node.api;
+
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.halley.node.cluster.NodeContext;
+import dev.halley.node.wire.HttpError;
+import dev.halley.node.wire.Json;
+import io.undertow.server.HttpHandler;
+import io.undertow.server.HttpServerExchange;
+import io.undertow.util.Methods;
+import java.util.Set;
+
+/**
+ * {@code PUT|DELETE /v1/users/{user}/channels/{channel}}: adds or removes an API subscription of an
+ * owned user (421 otherwise) and answers {@code {"user", "channels": [...]}} (token and API
+ * channels).
+ */
+public final class SubscriptionHandler implements HttpHandler {
+  private final NodeContext node;
+
+  public SubscriptionHandler(NodeContext node) {
+    this.node = node;
+  }
+
+  @Override
+  public void handleRequest(HttpServerExchange exchange) {
+    try {
+      UserPath path = UserPath.parse(exchange);
+      String channel = path.channel();
+      node.requireOwner(path.user());
+      Set<String> channels =
+          exchange.getRequestMethod().equals(Methods.PUT)
+              ? node.streams.subscribe(path.user(), channel)
+              : node.streams.unsubscribe(path.user(), channel);
+      ObjectNode reply = Json.MAPPER.createObjectNode();
+      reply.put("user", path.user());
+      channels.forEach(reply.putArray("channels")::add);
+      Json.send(exchange, 200, reply);
+    } catch (HttpError e) {
+      Json.sendError(exchange, e);
+    }
+  }
+
+  @Override
+  public String toString() {
+    return "SubscriptionHandler(PUT|DELETE /v1/users/{user}/channels/{channel})";
+  }
+}

@@ -1,0 +1,193 @@
+package dev.halley.node.auth;
+
+import com.nimbusds.jose.JOSEException;
+import com.nimbusds.jose.JWSAlgorithm;
+import com.nimbusds.jose.JWSVerifier;
+import com.nimbusds.jose.crypto.ECDSAVerifier;
+import com.nimbusds.jose.crypto.MACVerifier;
+import com.nimbusds.jose.crypto.RSASSAVerifier;
+import com.nimbusds.jwt.JWTClaimsSet;
+import com.nimbusds.jwt.SignedJWT;
+import dev.halley.node.wire.Codes;
+import dev.halley.node.wire.HttpError;
+import dev.halley.node.wire.Ids;
+import java.nio.charset.StandardCharsets;
+import java.security.GeneralSecurityException;
+import java.security.KeyFactory;
+import java.security.PublicKey;
+import java.security.interfaces.ECPublicKey;
+import java.security.interfaces.RSAPublicKey;
+import java.security.spec.X509EncodedKeySpec;
+import java.text.ParseException;
+import java.time.Clock;
+import java.util.Base64;
+import java.util.Date;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Set;
+
+/**
+ * Verifies browser JWTs with nimbus-jose-jwt: exactly one algorithm is accepted (HS256 with a
+ * shared secret, or ES256/RS256 with a public key), {@code sub} and {@code exp} are required, and
+ * {@code channels} is an optional array of channel names. Thread-safe.
+ */
+public final class TokenVerifier {
+  private final JWSAlgorithm algorithm;
+  private final JWSVerifier verifier;
+  private final Clock clock;
+  private final long leewayMs;
+
+  private TokenVerifier(JWSAlgorithm algorithm, JWSVerifier verifier, Clock clock, long leewayMs) {
+    this.algorithm = algorithm;
+    this.verifier = verifier;
+    this.clock = clock;
+    this.leewayMs = leewayMs;
+  }
+
+  private TokenVerifier(JWSAlgorithm algorithm, JWSVerifier verifier, Clock clock) {
+    this(algorithm, verifier, clock, 0);
+  }
+
+  /**
+   * This verifier with a clock-skew allowance: a token is valid until {@code exp + leewayMs}
+   * (milliseconds, >= 0), at connect and for {@link Principal#validUntilMs()}.
+   */
+  public TokenVerifier withLeeway(long leewayMs) {
+    if (leewayMs < 0) {
+      throw new IllegalArgumentException("tokenLeewayMs must be >= 0: " + leewayMs);
+    }
+    return new TokenVerifier(algorithm, verifier, clock, leewayMs);
+  }
+
+  /** HS256 with a shared secret of at least 32 bytes. */
+  public static TokenVerifier hmac(String secret, Clock clock) {
+    try {
+      return new TokenVerifier(
+          JWSAlgorithm.HS256, new MACVerifier(secret.getBytes(StandardCharsets.UTF_8)), clock);
+    } catch (JOSEException e) {
+      throw new IllegalArgumentException("tokenHmacSecret: " + e.getMessage(), e);
+    }
+  }
+
+  /** ES256 (EC P-256 key) or RS256 (RSA key, >= 2048 bits), from a PEM {@code PUBLIC KEY} block. */
+  public static TokenVerifier publicKey(String pem, Clock clock) {
+    PublicKey key = parsePem(pem);
+    try {
+      if (key instanceof ECPublicKey ec) {
+        if (ec.getParams().getCurve().getField().getFieldSize() != 256) {
+          throw new IllegalArgumentException("tokenPublicKeyPem: the EC key must be on P-256");
+        }
+        return new TokenVerifier(JWSAlgorithm.ES256, new ECDSAVerifier(ec), clock);
+      }
+      if (key instanceof RSAPublicKey rsa) {
+        if (rsa.getModulus().bitLength() < 2048) {
+          throw new IllegalArgumentException("tokenPublicKeyPem: the RSA key must be >= 2048 bits");
+        }
+        return new TokenVerifier(JWSAlgorithm.RS256, new RSASSAVerifier(rsa), clock);
+      }
+    } catch (JOSEException e) {
+      throw new IllegalArgumentException("tokenPublicKeyPem: " + e.getMessage(), e);
+    }
+    throw new IllegalArgumentException("tokenPublicKeyPem: not an EC or RSA key");
+  }
+
+  private static PublicKey parsePem(String pem) {
+    String body =
+        pem.replace("-----BEGIN PUBLIC KEY-----", "")
+            .replace("-----END PUBLIC KEY-----", "")
+            .replaceAll("\\s", "");
+    if (pem.contains("PRIVATE KEY")) {
+      throw new IllegalArgumentException(
+          "tokenPublicKeyPem: a private key was given; nodes hold only the public key");
+    }
+    byte[] der;
+    try {
+      der = Base64.getDecoder().decode(body);
+    } catch (IllegalArgumentException e) {
+      throw new IllegalArgumentException("tokenPublicKeyPem: not a PEM PUBLIC KEY block", e);
+    }
+    for (String type : List.of("EC", "RSA")) {
+      try {
+        return KeyFactory.getInstance(type).generatePublic(new X509EncodedKeySpec(der));
+      } catch (GeneralSecurityException ignored) {
+        // try the next key type
+      }
+    }
+    throw new IllegalArgumentException("tokenPublicKeyPem: not an EC or RSA public key");
+  }
+
+  /** The algorithm this verifier accepts. */
+  public String algorithm() {
+    return algorithm.getName();
+  }
+
+  /**
+   * Returns the token's principal.
+   *
+   * @throws HttpError 401 {@code token_missing}, {@code token_invalid} or {@code token_expired}
+   */
+  public Principal verify(String token) {
+    if (token == null || token.isEmpty()) {
+      throw new HttpError(401, Codes.TOKEN_MISSING, "no token (Authorization: Bearer or ?token=)");
+    }
+    SignedJWT jwt;
+    try {
+      jwt = SignedJWT.parse(token);
+    } catch (ParseException e) {
+      throw invalid("the token is not a signed JWT");
+    }
+    if (!algorithm.equals(jwt.getHeader().getAlgorithm())) {
+      throw invalid("the token's algorithm must be " + algorithm);
+    }
+    JWTClaimsSet claims;
+    try {
+      if (!jwt.verify(verifier)) {
+        throw invalid("the token's signature does not verify");
+      }
+      claims = jwt.getJWTClaimsSet();
+    } catch (JOSEException | ParseException | IllegalStateException e) {
+      throw invalid("the token's signature does not verify");
+    }
+    Date exp = claims.getExpirationTime();
+    if (exp == null) {
+      throw invalid("the token has no exp claim");
+    }
+    long validUntilMs = exp.getTime() + leewayMs;
+    if (validUntilMs <= clock.millis()) {
+      throw new HttpError(401, Codes.TOKEN_EXPIRED, "the token expired at " + exp.toInstant());
+    }
+    String sub = claims.getSubject();
+    if (!Ids.isUserId(sub)) {
+      throw invalid("the token's sub must be a user ID (1..256 UTF-8 bytes)");
+    }
+    Object raw = claims.getClaim("channels");
+    Set<String> channels = new LinkedHashSet<>();
+    if (raw != null) {
+      if (!(raw instanceof List<?> list)) {
+        throw invalid("the token's channels claim must be an array of channel names");
+      }
+      for (Object c : list) {
+        if (!(c instanceof String s) || !Ids.isChannel(s)) {
+          throw invalid("the token's channels claim has a bad channel name: " + c);
+        }
+        channels.add(s);
+      }
+    }
+    return new Principal(sub, Set.copyOf(channels), exp.getTime(), validUntilMs);
+  }
+
+  private static HttpError invalid(String message) {
+    return new HttpError(401, Codes.TOKEN_INVALID, message);
+  }
+
+  /**
+   * A verified token: the user, the channels it grants, its {@code exp} and the instant it stops
+   * being accepted ({@code exp} plus the leeway), both epoch milliseconds.
+   */
+  public record Principal(String user, Set<String> channels, long expiresAtMs, long validUntilMs) {}
+
+  @Override
+  public String toString() {
+    return "TokenVerifier{" + algorithm + "}";
+  }
+}

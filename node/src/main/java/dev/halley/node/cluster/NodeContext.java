@@ -1,0 +1,109 @@
+package dev.halley.node.cluster;
+
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.halley.cluster.ClusterMap;
+import dev.halley.cluster.NodeInfo;
+import dev.halley.node.auth.TokenVerifier;
+import dev.halley.node.config.NodeConfig;
+import dev.halley.node.stream.UserStream;
+import dev.halley.node.stream.UserStreams;
+import dev.halley.node.wire.Codes;
+import dev.halley.node.wire.Control;
+import dev.halley.node.wire.EventCodec;
+import dev.halley.node.wire.HttpError;
+import dev.halley.node.wire.Json;
+import java.time.Clock;
+import java.util.function.Function;
+
+/**
+ * What every handler of one node shares: configuration, identity (node ID, epoch), the current
+ * cluster map, the user streams and the token verifier. Thread-safe; the map is swapped atomically.
+ */
+public final class NodeContext {
+  public final NodeConfig config;
+  public final String nodeId;
+  public final EventCodec codec;
+  public final UserStreams streams;
+  public final TokenVerifier tokens;
+  public final Clock clock;
+
+  /** Issue #4: limits, presence, metrics, readiness, map changes, drain. */
+  public final dev.halley.node.cluster.NodeOperations ops;
+
+  private volatile ClusterMap map;
+
+  public NodeContext(NodeConfig config) {
+    this.config = config;
+    this.nodeId = config.nodeId();
+    this.codec = new EventCodec(EventCodec.newEpoch());
+    this.clock = config.clock();
+    this.streams =
+        new UserStreams(
+            config.bufferMaxEvents(), config.bufferMaxAgeMs(), config.maxUserStreams(), clock);
+    this.tokens =
+        (config.tokenHmacSecret() != null
+                ? TokenVerifier.hmac(config.tokenHmacSecret(), clock)
+                : TokenVerifier.publicKey(config.tokenPublicKeyPem(), clock))
+            .withLeeway(config.tokenLeewayMs());
+    this.map = config.map();
+    this.ops =
+        new dev.halley.node.cluster.NodeOperations(
+            this, dev.halley.node.metrics.NodeMetrics.prometheus());
+  }
+
+  public ClusterMap map() {
+    return map;
+  }
+
+  public void map(ClusterMap map) {
+    this.map = map;
+  }
+
+  /** The {@code hello} event for a client at stream {@code position}. */
+  public Control hello(long position) {
+    return codec.hello(nodeId, map.version(), position, config.heartbeatMs());
+  }
+
+  /**
+   * Opens the stream of {@code principal}'s user (with the token's channels) at {@code resume}
+   * (null for none) through the sink that {@code sinkFor} makes for it, and returns that sink. A
+   * stream can be evicted between lookup and open; then a fresh stream and a fresh sink are tried,
+   * so no connection is left on a dead stream.
+   */
+  public <S extends UserStream.ReplaySink> S openStream(
+      TokenVerifier.Principal principal,
+      EventCodec.EventId resume,
+      Function<UserStream, S> sinkFor) {
+    while (true) {
+      UserStream stream = streams.getOrCreate(principal.user());
+      streams.setTokenChannels(stream, principal.channels());
+      S sink = sinkFor.apply(stream);
+      if (stream.open(codec, resume, clock.millis(), sink)) {
+        return sink;
+      }
+    }
+  }
+
+  /** Whether this node owns {@code user} under the current map. */
+  public boolean owns(String user) {
+    return map.owner(user).id().equals(nodeId);
+  }
+
+  /** Throws 421 {@code not_owner} naming the owner's public URL unless this node owns the user. */
+  public void requireOwner(String user) {
+    ClusterMap m = map;
+    NodeInfo owner = m.owner(user);
+    if (!owner.id().equals(nodeId)) {
+      ObjectNode extra = Json.MAPPER.createObjectNode();
+      ObjectNode o = extra.putObject("owner");
+      o.put("id", owner.id());
+      o.put("url", owner.publicUrl().toString());
+      extra.put("mapVersion", m.version());
+      throw new HttpError(
+          421,
+          Codes.NOT_OWNER,
+          "user is owned by node " + owner.id() + " (map version " + m.version() + ")",
+          extra);
+    }
+  }
+}

@@ -1,0 +1,410 @@
+package dev.halley.node.cluster;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.halley.cluster.ClusterMap;
+import dev.halley.cluster.NodeInfo;
+import dev.halley.node.admission.ConnectionLimits;
+import dev.halley.node.admission.Readiness;
+import dev.halley.node.config.OperationsConfig;
+import dev.halley.node.metrics.NodeMetrics;
+import dev.halley.node.presence.Presence;
+import dev.halley.node.presence.PresenceWebhook;
+import dev.halley.node.stream.Connection;
+import dev.halley.node.stream.ConnectionObserver;
+import dev.halley.node.stream.UserStream;
+import dev.halley.node.wire.Codes;
+import dev.halley.node.wire.HttpError;
+import dev.halley.node.wire.Json;
+import io.undertow.server.HttpServerExchange;
+import io.undertow.util.Headers;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.function.BooleanSupplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The operations side of one node (issue #4): admission limits, presence and its webhook, metrics,
+ * readiness, live cluster map changes with {@code moved}, and graceful drain.
+ *
+ * <pre>{@code
+ * NodeOperations ops = node.ops;                 // one per NodeContext
+ * ops.checkNew(exchange);                        // a browser connects: lifecycle, total, rate
+ * ops.admit(exchange, user);                     // after the token: total and per-user, presence
+ * ops.applyMap(newMap);                          // users no longer owned get moved + 4009
+ * ops.startDrain(Duration.ofSeconds(30));        // readiness false, reconnect + 4010 to everyone
+ * }</pre>
+ *
+ * <p>Threading: {@link #checkNew} and {@link #admit} run on IO threads and never block; {@link
+ * #applyMap} and {@link #startDrain} are serialized by this object's lock and only queue events and
+ * schedule closes on the connections' IO threads. Logs one line per lifecycle event.
+ */
+public final class NodeOperations implements ConnectionObserver, AutoCloseable {
+  private static final Logger log = LoggerFactory.getLogger(NodeOperations.class);
+
+  /** Longest wait for a connection to write its last control event before it is cut, ms. */
+  static final long FINISH_GRACE_MS = 5_000;
+
+  private final NodeContext node;
+  private final OperationsConfig config;
+  private final NodeMetrics metrics;
+  private final Readiness readiness = new Readiness();
+  private final Presence presence;
+  private final PresenceWebhook webhook;
+  private final java.util.concurrent.ScheduledExecutorService presenceTimer;
+  private final ConnectionLimits limits;
+
+  public NodeOperations(NodeContext node, NodeMetrics metrics) {
+    this.node = node;
+    this.config = node.config.operations();
+    this.metrics = metrics;
+    PresenceWebhook.Options w = config.presenceWebhook();
+    this.webhook = w == null ? null : new PresenceWebhook(w, node.nodeId, node.clock);
+    long offlineDelayMs = webhook == null ? 0 : config.presenceOfflineDelayMs();
+    this.presenceTimer =
+        offlineDelayMs == 0
+            ? null
+            : java.util.concurrent.Executors.newSingleThreadScheduledExecutor(
+                r -> {
+                  Thread t = new Thread(r, "halley-" + node.nodeId + "-presence");
+                  t.setDaemon(true);
+                  return t;
+                });
+    this.presence =
+        new Presence(
+            webhook == null ? Presence.Listener.NONE : Presence.Listener.of(webhook),
+            offlineDelayMs,
+            presenceTimer == null
+                ? null
+                : (task, delayMs) -> {
+                  java.util.concurrent.Future<?> f =
+                      presenceTimer.schedule(
+                          task, delayMs, java.util.concurrent.TimeUnit.MILLISECONDS);
+                  return () -> f.cancel(false);
+                });
+    if (webhook != null) {
+      metrics.bindPresenceWebhook(webhook);
+    }
+    this.limits = new ConnectionLimits(config.limits(), node.clock, readiness, presence, metrics);
+    node.streams.bufferDrops(metrics::droppedFromBuffer);
+    metrics.mapVersion(node.config.map().version());
+    readiness.mapLoaded();
+  }
+
+  public String nodeId() {
+    return node.nodeId;
+  }
+
+  public NodeMetrics metrics() {
+    return metrics;
+  }
+
+  public Readiness readiness() {
+    return readiness;
+  }
+
+  public Presence presence() {
+    return presence;
+  }
+
+  public ConnectionLimits limits() {
+    return limits;
+  }
+
+  public OperationsConfig config() {
+    return config;
+  }
+
+  /**
+   * A browser connection attempt, before its token is verified: lifecycle, total connections, and
+   * the client address's rate.
+   *
+   * @throws HttpError 503 {@code draining}/{@code not_ready}/{@code too_many_connections}, 429
+   *     {@code rate_limited}
+   */
+  public void checkNew(HttpServerExchange exchange) {
+    InetSocketAddress a = exchange.getSourceAddress();
+    boolean loopback = a != null && a.getAddress() != null && a.getAddress().isLoopbackAddress();
+    limits.checkNew(address(exchange), config.rateLimitLoopback() || !loopback);
+  }
+
+  /**
+   * Counts the connection of {@code user} (limits, presence, the connections gauge) until it ends:
+   * the WebSocket's TCP connection closes, or the SSE / long-poll / poll response completes.
+   *
+   * @throws HttpError 503 {@code too_many_connections}
+   */
+  public void admit(HttpServerExchange exchange, String user) {
+    ConnectionLimits.Lease lease = limits.acquire(user);
+    String transport = transport(exchange.getRequestPath());
+    metrics.connectionOpened(transport);
+    Runnable release =
+        () -> {
+          if (!lease.isReleased()) {
+            lease.close();
+            metrics.connectionClosed(transport);
+          }
+        };
+    // A WebSocket lives on after its upgrade exchange completes (101): release at TCP close.
+    exchange.addExchangeCompleteListener(
+        (ex, next) -> {
+          if (ex.getStatusCode() == 101) {
+            ex.getConnection().addCloseListener(c -> release.run());
+            if (!ex.getConnection().isOpen()) {
+              release.run();
+            }
+          } else {
+            release.run();
+          }
+          next.proceed();
+        });
+  }
+
+  /**
+   * IO thread, under the connection's lock: an event accepted at {@code acceptedAtNanos} ({@link
+   * System#nanoTime()}) was taken to be written to the socket.
+   */
+  @Override
+  public void delivered(String transport, long acceptedAtNanos) {
+    metrics.delivered(transport, 1);
+    metrics.publishLatency(System.nanoTime() - acceptedAtNanos);
+  }
+
+  /** Counts a {@code reset} event taken for writing ({@code reason}: epoch or gap). */
+  @Override
+  public void reset(String reason) {
+    metrics.reset(reason);
+  }
+
+  /** A connection went over its queue bound and is being cut (WebSocket: 4008). */
+  @Override
+  public void slowConsumer(String transport, String user) {
+    metrics.slowConsumerDisconnected(transport);
+    log.info("event=slow_consumer node={} transport={} user={}", node.nodeId, transport, user);
+  }
+
+  /** Counts a publish reply's outcomes (published, buffered, misdirected); returns the reply. */
+  public ObjectNode published(ObjectNode reply) {
+    try {
+      int messages = 0;
+      int buffered = 0;
+      int misdirected = 0;
+      for (JsonNode r : reply.path("results")) {
+        if (!Codes.STATUS_ACCEPTED.equals(r.path("status").asText())) {
+          continue;
+        }
+        messages++;
+        buffered += r.path("buffered").size();
+        misdirected += r.path("misdirected").size();
+      }
+      metrics.published(messages);
+      metrics.buffered(buffered);
+      metrics.misdirected(misdirected);
+    } catch (RuntimeException e) {
+      log.debug("event=metrics_failure", e);
+    }
+    return reply;
+  }
+
+  /** The result of a map change. */
+  public record MapChange(
+      int previousVersion, int version, boolean changed, int movedUsers, int movedConnections) {
+    public ObjectNode toJson(String nodeId) {
+      ObjectNode o = Json.MAPPER.createObjectNode();
+      o.put("node", nodeId);
+      o.put("mapVersion", version);
+      o.put("previousVersion", previousVersion);
+      o.put("changed", changed);
+      o.put("movedUsers", movedUsers);
+      o.put("movedConnections", movedConnections);
+      return o;
+    }
+  }
+
+  /**
+   * Serves {@code next} from now on. Every user this node held a stream for and no longer owns gets
+   * a {@code moved} event naming its new owner's public URL on each connection, which then closes
+   * with 4009; its buffer and API subscriptions are dropped. A map with a lower version, or the
+   * same version with other contents, is refused; the same map again changes nothing.
+   *
+   * @throws HttpError 400 {@code invalid_field} for a refused map
+   */
+  public synchronized MapChange applyMap(ClusterMap next) {
+    ClusterMap prev = node.map();
+    if (next.equals(prev)) {
+      return new MapChange(prev.version(), next.version(), false, 0, 0);
+    }
+    if (next.version() <= prev.version()) {
+      metrics.mapReload(next.version(), false);
+      log.warn(
+          "event=map_rejected node={} version={} currentVersion={}",
+          node.nodeId,
+          next.version(),
+          prev.version());
+      throw new HttpError(
+          400,
+          Codes.INVALID_FIELD,
+          "version must be greater than the current map's version "
+              + prev.version()
+              + ": "
+              + next.version());
+    }
+    if (next.node(node.nodeId).isEmpty()) {
+      log.warn(
+          "event=map_without_this_node node={} version={} message=\"this node owns no user now\"",
+          node.nodeId,
+          next.version());
+    }
+    node.map(next);
+    int users = 0;
+    int conns = 0;
+    int droppedEvents = 0;
+    for (UserStream s : node.streams.snapshot().values()) {
+      NodeInfo owner = next.owner(s.user());
+      if (owner.id().equals(node.nodeId)) {
+        continue;
+      }
+      users++;
+      byte[] moved = movedEvent(owner, next.version());
+      for (Connection c : s.connections()) {
+        c.finish(Codes.EVENT_MOVED, moved, Codes.CLOSE_MOVED, "moved", FINISH_GRACE_MS);
+        metrics.clientMoved(c.transport());
+        conns++;
+      }
+      int dropped = node.streams.drop(s);
+      if (dropped > 0) {
+        droppedEvents += dropped;
+      }
+    }
+    metrics.mapReload(next.version(), true);
+    metrics.dropped(NodeMetrics.DROP_MOVED, droppedEvents);
+    log.info(
+        "event=map_applied node={} previousVersion={} version={} movedUsers={}"
+            + " movedConnections={} droppedEvents={}",
+        node.nodeId,
+        prev.version(),
+        next.version(),
+        users,
+        conns,
+        droppedEvents);
+    return new MapChange(prev.version(), next.version(), true, users, conns);
+  }
+
+  /** Re-reads the configured {@code mapFile} and applies it (SIGHUP). */
+  public MapChange reloadMapFile() throws IOException {
+    Path file = node.config.mapFile();
+    if (file == null) {
+      throw new IllegalStateException("no mapFile configured; use POST /v1/admin/map");
+    }
+    return applyMap(ClusterMap.load(file));
+  }
+
+  private static byte[] movedEvent(NodeInfo owner, int version) {
+    ObjectNode o = Json.MAPPER.createObjectNode();
+    o.put("type", Codes.EVENT_MOVED);
+    o.put("node", owner.id());
+    o.put("url", owner.publicUrl().toString());
+    o.put("mapVersion", version);
+    return Json.bytes(o);
+  }
+
+  /**
+   * Starts draining: readiness turns false, new connections are refused with 503 {@code draining},
+   * and every connection gets a {@code reconnect} event with its own delay spread over {@code
+   * period} (see {@link DrainPlan}), then closes with 4010. Returns the number of connections told;
+   * a second call returns 0.
+   */
+  public synchronized int startDrain(Duration period) {
+    if (!readiness.startDraining()) {
+      return 0;
+    }
+    List<Connection> all = new ArrayList<>();
+    for (UserStream s : node.streams.snapshot().values()) {
+      for (Connection c : s.connections()) {
+        all.add(c);
+      }
+    }
+    long periodMs = Math.max(1, period.toMillis());
+    long[] delays = new DrainPlan(periodMs, new SplittableRandom()).delays(all.size());
+    for (int i = 0; i < all.size(); i++) {
+      Connection c = all.get(i);
+      byte[] json =
+          ("{\"type\":\"" + Codes.EVENT_RECONNECT + "\",\"delayMs\":" + delays[i] + "}")
+              .getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+      c.finish(Codes.EVENT_RECONNECT, json, Codes.CLOSE_RECONNECT, "draining", FINISH_GRACE_MS);
+      metrics.clientDrained(c.transport());
+    }
+    log.info(
+        "event=drain_started node={} connections={} periodMs={}",
+        node.nodeId,
+        all.size(),
+        periodMs);
+    return all.size();
+  }
+
+  /** Waits up to {@code timeout} for every counted connection to end; true if they all did. */
+  public boolean awaitNoConnections(Duration timeout) {
+    return await(() -> limits.connections() == 0, timeout);
+  }
+
+  /** Stops the webhook (after up to 2 s for its queue to empty). Idempotent. */
+  @Override
+  public void close() {
+    if (presenceTimer != null) {
+      presenceTimer.shutdownNow();
+      presence.flushPendingOffline(); // the node is going away: report them now
+    }
+    if (webhook != null) {
+      await(() -> webhook.queued() == 0, Duration.ofSeconds(2));
+      webhook.close();
+    }
+    metrics.close();
+  }
+
+  @Override
+  public String toString() {
+    return "NodeOperations{" + node.nodeId + ", " + readiness + ", " + limits + "}";
+  }
+
+  private static boolean await(BooleanSupplier done, Duration timeout) {
+    long deadline = System.nanoTime() + timeout.toNanos();
+    while (!done.getAsBoolean()) {
+      if (System.nanoTime() > deadline) {
+        return false;
+      }
+      try {
+        Thread.sleep(10);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        return false;
+      }
+    }
+    return true;
+  }
+
+  private static String address(HttpServerExchange exchange) {
+    InetSocketAddress a = exchange.getSourceAddress();
+    return a == null || a.getAddress() == null ? "" : a.getAddress().getHostAddress();
+  }
+
+  /** The transport tag of a browser path. */
+  static String transport(String path) {
+    return switch (path) {
+      case "/v1/ws" -> NodeMetrics.WEBSOCKET;
+      case "/v1/sse" -> NodeMetrics.SSE;
+      case "/v1/longpoll" -> NodeMetrics.LONGPOLL;
+      case "/v1/poll" -> NodeMetrics.POLL;
+      default -> NodeMetrics.OTHER;
+    };
+  }
+
+  static boolean isUpgrade(HttpServerExchange exchange) {
+    return exchange.getRequestHeaders().contains(Headers.UPGRADE);
+  }
+}

@@ -1,0 +1,189 @@
+package dev.halley.node.publish;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.halley.node.cluster.NodeContext;
+import dev.halley.node.wire.Codes;
+import dev.halley.node.wire.HttpError;
+import dev.halley.node.wire.Ids;
+import dev.halley.node.wire.Json;
+import io.undertow.server.HttpHandler;
+import io.undertow.server.HttpServerExchange;
+import io.undertow.server.RequestTooBigException;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Set;
+
+/**
+ * {@code POST /v1/publish}: reads the body without blocking (413 over {@code maxBodyBytes}),
+ * validates the whole batch first (400 {@code invalid_json}, {@code invalid_field}, {@code
+ * unknown_field}; 413 {@code message_too_large}, {@code too_many_recipients}), then hands it to the
+ * {@link Publisher} and replies with each message's outcome.
+ */
+public final class PublishHandler implements HttpHandler {
+  private static final Set<String> TOP_FIELDS = Set.of("messages");
+  private static final Set<String> MESSAGE_FIELDS =
+      Set.of("id", "users", "channel", "data", "ttlMs");
+  private static final int MAX_KEY_LENGTH = 256;
+
+  private final NodeContext node;
+  private final Publisher publisher;
+
+  public PublishHandler(NodeContext node, Publisher publisher) {
+    this.node = node;
+    this.publisher = publisher;
+  }
+
+  @Override
+  public void handleRequest(HttpServerExchange exchange) {
+    long max = node.config.maxBodyBytes();
+    if (exchange.getRequestContentLength() > max) {
+      tooLarge(exchange, max);
+      return;
+    }
+    exchange.setMaxEntitySize(max);
+    exchange
+        .getRequestReceiver()
+        .receiveFullBytes(
+            (ex, body) -> {
+              try {
+                List<Publisher.Item> items = parse(Json.parse(body));
+                Json.send(ex, 200, node.ops.published(publisher.publish(items)));
+              } catch (HttpError e) {
+                Json.sendError(ex, e);
+              }
+            },
+            (ex, e) -> {
+              if (e instanceof RequestTooBigException) {
+                tooLarge(ex, max);
+              } else {
+                Json.sendError(ex, 400, Codes.BAD_REQUEST, "could not read the body");
+              }
+            });
+  }
+
+  private static void tooLarge(HttpServerExchange exchange, long max) {
+    exchange.setPersistent(false);
+    Json.sendError(
+        exchange, 413, Codes.PAYLOAD_TOO_LARGE, "the body is over the limit of " + max + " bytes");
+  }
+
+  List<Publisher.Item> parse(JsonNode root) {
+    if (!root.isObject()) {
+      throw HttpError.invalidField("the body must be an object {\"messages\": [...]}");
+    }
+    checkFields(root, TOP_FIELDS, "");
+    JsonNode messages = root.get("messages");
+    if (messages == null || !messages.isArray() || messages.isEmpty()) {
+      throw HttpError.invalidField("messages must be a non-empty array");
+    }
+    List<Publisher.Item> items = new ArrayList<>(messages.size());
+    long recipients = 0;
+    for (int i = 0; i < messages.size(); i++) {
+      Publisher.Item item = parseMessage(messages.get(i), "messages[" + i + "]");
+      if (item.users() != null) {
+        recipients += item.users().size();
+        if (recipients > node.config.maxRecipientsPerRequest()) {
+          throw new HttpError(
+              413,
+              Codes.TOO_MANY_RECIPIENTS,
+              "more than " + node.config.maxRecipientsPerRequest() + " users in one request");
+        }
+      }
+      items.add(item);
+    }
+    return items;
+  }
+
+  private Publisher.Item parseMessage(JsonNode m, String where) {
+    if (!m.isObject()) {
+      throw HttpError.invalidField(where + " must be an object");
+    }
+    checkFields(m, MESSAGE_FIELDS, where + ".");
+    String id = null;
+    JsonNode idNode = m.get("id");
+    if (idNode != null) {
+      if (!idNode.isTextual()
+          || idNode.asText().isEmpty()
+          || idNode.asText().length() > MAX_KEY_LENGTH) {
+        throw HttpError.invalidField(
+            where + ".id must be a string of 1.." + MAX_KEY_LENGTH + " characters");
+      }
+      id = idNode.asText();
+    }
+    JsonNode users = m.get("users");
+    JsonNode channel = m.get("channel");
+    if ((users == null) == (channel == null)) {
+      throw HttpError.invalidField(where + " must have exactly one of users or channel");
+    }
+    List<String> userList = null;
+    if (users != null) {
+      if (!users.isArray() || users.isEmpty()) {
+        throw HttpError.invalidField(where + ".users must be a non-empty array of user IDs");
+      }
+      userList = new ArrayList<>(users.size());
+      for (int j = 0; j < users.size(); j++) {
+        JsonNode u = users.get(j);
+        if (!u.isTextual() || !Ids.isUserId(u.asText())) {
+          throw HttpError.invalidField(
+              where + ".users[" + j + "] must be a user ID (1..256 UTF-8 bytes)");
+        }
+        userList.add(u.asText());
+      }
+    }
+    String channelName = null;
+    if (channel != null) {
+      if (!channel.isTextual() || !Ids.isChannel(channel.asText())) {
+        throw HttpError.invalidField(
+            where + ".channel must be 1..128 characters from [A-Za-z0-9_.:@/-]");
+      }
+      channelName = channel.asText();
+    }
+    JsonNode data = m.get("data");
+    if (data == null) {
+      throw HttpError.invalidField(where + ".data is required");
+    }
+    byte[] bytes = Publisher.serialize(data);
+    if (bytes.length > node.config.maxMessageBytes()) {
+      throw new HttpError(
+          413,
+          Codes.MESSAGE_TOO_LARGE,
+          where
+              + ".data is "
+              + bytes.length
+              + " bytes, over the limit of "
+              + node.config.maxMessageBytes());
+    }
+    Long ttl = null;
+    JsonNode ttlNode = m.get("ttlMs");
+    if (ttlNode != null) {
+      if (!ttlNode.isIntegralNumber() || !ttlNode.canConvertToLong() || ttlNode.longValue() < 0) {
+        throw HttpError.invalidField(where + ".ttlMs must be an integer >= 0");
+      }
+      ttl = ttlNode.longValue();
+    }
+    return new Publisher.Item(id, userList, channelName, bytes, ttl);
+  }
+
+  private static void checkFields(JsonNode object, Set<String> allowed, String prefix) {
+    for (Iterator<String> it = object.fieldNames(); it.hasNext(); ) {
+      String name = it.next();
+      if (!allowed.contains(name)) {
+        throw new HttpError(
+            400,
+            Codes.UNKNOWN_FIELD,
+            "unknown field "
+                + prefix
+                + name
+                + " (allowed: "
+                + String.join(", ", new java.util.TreeSet<>(allowed))
+                + ")");
+      }
+    }
+  }
+
+  @Override
+  public String toString() {
+    return "PublishHandler(POST /v1/publish)";
+  }
+}

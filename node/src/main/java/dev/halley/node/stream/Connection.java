@@ -1,0 +1,376 @@
+package dev.halley.node.stream;
+
+import dev.halley.node.wire.Codes;
+import dev.halley.node.wire.Control;
+import dev.halley.node.wire.Message;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.Executor;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+
+/**
+ * One browser connection of a user stream: a bounded outbound queue of event references (no payload
+ * copies) drained on the connection's IO thread, and a close-once guard.
+ *
+ * <p>Threading: {@link #offer} is called by publishers with the stream's lock held; everything else
+ * that touches the transport runs on {@link #io}. Lock order: stream, then connection.
+ *
+ * <p>Seam for issue #4: {@link #onOverflow()} is the slow-consumer policy (default: close with
+ * 4008), {@link #addCloseHook} lets metrics and presence observe the end of a connection.
+ */
+public abstract class Connection {
+  private static final int INITIAL_CAPACITY = 4;
+  private static final int SHRINK_ABOVE = 64;
+
+  public final UserStream stream;
+
+  /** The connection's IO thread (an {@code XnioIoThread}; any executor in unit tests). */
+  public final Executor io;
+
+  private final int maxQueued;
+  private final AtomicBoolean closed = new AtomicBoolean();
+  private final Runnable flushTask = this::runFlush;
+  private final CopyOnWriteArrayList<Runnable> closeHooks = new CopyOnWriteArrayList<>();
+
+  // IO thread only: the pending token-expiry close, removed when the connection closes first.
+  private org.xnio.XnioExecutor.Key expiryKey;
+
+  // IO thread only: the next heartbeat and its task (made once, so beats allocate nothing).
+  private org.xnio.XnioExecutor.Key heartbeatKey;
+  private Runnable heartbeat;
+
+  // Guarded by this.
+  private long[] seqs = new long[INITIAL_CAPACITY];
+  private Object[] items = new Object[INITIAL_CAPACITY];
+  private int head;
+  private int size;
+  private boolean flushScheduled;
+  private boolean overflowed;
+
+  // Issue #4: set by operations() before the connection is registered; guarded by this after.
+  private ConnectionObserver ops;
+  private long maxQueuedBytes = Long.MAX_VALUE;
+  private long queuedBytes;
+  private long replayBytes;
+  private boolean replayQueued;
+  private int finishCode;
+  private String finishReason;
+
+  // Set by poll(), read on the IO thread only.
+  public long polledSeq;
+  public Object polledItem;
+
+  public Connection(UserStream stream, Executor io, int maxQueued) {
+    this.stream = stream;
+    this.io = io;
+    this.maxQueued = maxQueued;
+  }
+
+  /** The transport name: {@code ws}, {@code sse}, {@code longpoll}. */
+  public abstract String transport();
+
+  public final String user() {
+    return stream.user;
+  }
+
+  public final boolean isClosed() {
+    return closed.get();
+  }
+
+  /** Runs {@code hook} once when this connection closes (at once if it already has). */
+  public final void addCloseHook(Runnable hook) {
+    closeHooks.add(hook);
+    if (closed.get() && closeHooks.remove(hook)) {
+      hook.run();
+    }
+  }
+
+  /**
+   * Queues an event ({@code item} is a {@link Message} with its {@code seq}, or a {@link Control})
+   * and schedules a flush on the IO thread. Returns false if the connection is closed or its queue
+   * is full (then it is handed to {@link #onOverflow()}).
+   */
+  public final boolean offer(long seq, Object item) {
+    boolean schedule;
+    boolean accepted;
+    synchronized (this) {
+      if (closed.get() || overflowed) {
+        return false;
+      }
+      int bytes = bytesOf(item);
+      if (size == maxQueued
+          || (replayQueued && size > 0 && queuedBytes - replayBytes + bytes > maxQueuedBytes)) {
+        overflowed = true;
+        accepted = false;
+      } else {
+        if (size == seqs.length) {
+          grow();
+        }
+        int tail = (head + size) % seqs.length;
+        seqs[tail] = seq;
+        items[tail] = item;
+        size++;
+        queuedBytes += bytes;
+        accepted = true;
+      }
+      schedule = !flushScheduled;
+      flushScheduled = true;
+    }
+    if (schedule) {
+      try {
+        io.execute(flushTask);
+      } catch (RejectedExecutionException e) {
+        // The node is stopping: its IO threads take no tasks; the event stays in the buffer.
+      }
+    }
+    return accepted;
+  }
+
+  private void grow() {
+    int n = Math.min(Math.max(seqs.length * 2, INITIAL_CAPACITY), maxQueued);
+    long[] s = new long[n];
+    Object[] it = new Object[n];
+    for (int i = 0; i < size; i++) {
+      int from = (head + i) % seqs.length;
+      s[i] = seqs[from];
+      it[i] = items[from];
+    }
+    seqs = s;
+    items = it;
+    head = 0;
+  }
+
+  /** IO thread: takes the next queued event into {@link #polledSeq}/{@link #polledItem}. */
+  public final synchronized boolean poll() {
+    if (size == 0) {
+      return false;
+    }
+    polledSeq = seqs[head];
+    polledItem = items[head];
+    items[head] = null;
+    long polledBytes = bytesOf(polledItem);
+    queuedBytes -= polledBytes;
+    replayBytes = Math.max(0, replayBytes - polledBytes);
+    observe(polledItem);
+    head = (head + 1) % seqs.length;
+    size--;
+    if (size == 0) {
+      head = 0;
+      if (seqs.length > SHRINK_ABOVE) {
+        seqs = new long[INITIAL_CAPACITY];
+        items = new Object[INITIAL_CAPACITY];
+      }
+    }
+    return true;
+  }
+
+  public final synchronized int queued() {
+    return size;
+  }
+
+  public final synchronized void clearQueue() {
+    queuedBytes = 0;
+    replayBytes = 0;
+    seqs = new long[INITIAL_CAPACITY];
+    items = new Object[INITIAL_CAPACITY];
+    head = 0;
+    size = 0;
+  }
+
+  private void runFlush() {
+    boolean over;
+    synchronized (this) {
+      flushScheduled = false;
+      over = overflowed;
+    }
+    try {
+      if (over) {
+        onOverflow();
+      } else if (!closed.get()) {
+        flush();
+      }
+    } catch (RuntimeException e) {
+      close(Codes.CLOSE_SERVER_ERROR, "internal error");
+    }
+  }
+
+  /** IO thread: writes queued events as far as the transport accepts them now. */
+  protected abstract void flush();
+
+  /** IO thread: the queue overflowed. The default closes the connection as a slow consumer. */
+  protected void onOverflow() {
+    if (ops != null) {
+      ops.slowConsumer(transport(), user());
+    }
+    close(Codes.CLOSE_SLOW_CONSUMER, "slow consumer");
+  }
+
+  /**
+   * Issue #4: binds the node's observer (metrics) and the byte bound {@code
+   * connectionQueueMaxBytes}; call before the connection is registered on its stream.
+   */
+  public final synchronized void operations(ConnectionObserver ops, long maxQueuedBytes) {
+    this.ops = ops;
+    this.maxQueuedBytes = maxQueuedBytes;
+  }
+
+  /**
+   * The events queued so far are the connect-time replay: they do not count against {@code
+   * connectionQueueMaxBytes} (a full replay must fit, as for the event bound). The byte bound
+   * applies from this call on, to what is queued beyond the replay.
+   */
+  public final synchronized void replayQueued() {
+    replayBytes = queuedBytes;
+    replayQueued = true;
+  }
+
+  /** Approximate bytes an item pins while queued (the shared payload plus the envelope). */
+  private static int bytesOf(Object item) {
+    if (item instanceof Message m) {
+      return m.tail.length + 64;
+    }
+    if (item instanceof Control c) {
+      return c.json.length;
+    }
+    return item instanceof byte[] b ? b.length : 0;
+  }
+
+  /** Under the lock, IO thread: counts an event taken for writing. */
+  private void observe(Object item) {
+    if (ops == null) {
+      return;
+    }
+    if (item instanceof Message m) {
+      ops.delivered(transport(), m.acceptedAtNanos);
+    } else if (item instanceof Control c && c.type.equals(Codes.EVENT_RESET)) {
+      ops.reset(c.toString().contains("\"epoch\"") ? Codes.RESET_EPOCH : Codes.RESET_GAP);
+    }
+  }
+
+  /**
+   * Issue #4 ({@code moved}, {@code reconnect}): stops taking events (detaches from the stream),
+   * queues a last control event, and closes with {@code code} once everything queued is written, or
+   * after {@code graceMs} at the latest.
+   */
+  public final void finish(String type, byte[] json, int code, String reason, long graceMs) {
+    if (closed.get()) {
+      return;
+    }
+    stream.detach(this);
+    synchronized (this) {
+      finishCode = code;
+      finishReason = reason;
+    }
+    if (!offer(-1, new Control(type, null, json))) {
+      close(code, reason);
+      return;
+    }
+    if (io instanceof org.xnio.XnioIoThread t) {
+      t.executeAfter(() -> close(code, reason), graceMs, TimeUnit.MILLISECONDS);
+    }
+  }
+
+  /**
+   * IO thread: ends this connection when its token stops being valid, at {@code validUntilMs}
+   * (epoch milliseconds, {@code exp} plus the leeway) as seen by the node's clock at {@code nowMs}.
+   * WebSocket closes with 4001 ({@code unauthorized}: the client renews its token and reconnects);
+   * SSE and long-poll end their response.
+   *
+   * <p>One timer per connection on the connection's own IO thread (XNIO's per-thread timer queue,
+   * the same mechanism as heartbeats): no thread per connection, no scan over all connections, and
+   * the close runs on the thread that owns the channel. The timer is removed when the connection
+   * closes for another reason first, so a closed connection is not kept reachable until its expiry.
+   */
+  public final void closeAtTokenExpiry(long validUntilMs, long nowMs) {
+    if (isClosed() || !(io instanceof org.xnio.XnioIoThread t)) {
+      return;
+    }
+    long delayMs = Math.max(0, validUntilMs - nowMs);
+    expiryKey =
+        t.executeAfter(
+            () -> close(Codes.CLOSE_UNAUTHORIZED, "token expired"), delayMs, TimeUnit.MILLISECONDS);
+  }
+
+  /**
+   * IO thread: queues a {@code ping} every {@code intervalMs} milliseconds until the connection
+   * closes (WebSocket sends it as an event, SSE as a comment line). One timer per connection on its
+   * own IO thread, removed when the connection closes.
+   */
+  public final void startHeartbeats(long intervalMs) {
+    if (isClosed() || !(io instanceof org.xnio.XnioIoThread t)) {
+      return;
+    }
+    heartbeat =
+        () -> {
+          if (isClosed()) {
+            return;
+          }
+          offer(-1, Control.PING);
+          heartbeatKey = t.executeAfter(heartbeat, intervalMs, TimeUnit.MILLISECONDS);
+        };
+    heartbeatKey = t.executeAfter(heartbeat, intervalMs, TimeUnit.MILLISECONDS);
+  }
+
+  /** IO thread: transports call this when everything queued is written; ends a finishing one. */
+  public final void closeIfFinished() {
+    int code;
+    String reason;
+    synchronized (this) {
+      if (finishCode == 0 || size > 0) {
+        return;
+      }
+      code = finishCode;
+      reason = finishReason;
+    }
+    close(code, reason);
+  }
+
+  /**
+   * Closes once: detaches from the user stream (no more events are queued), then ends the transport
+   * on the IO thread with a WebSocket close {@code code} (other transports end their response),
+   * then runs the close hooks.
+   */
+  public final void close(int code, String reason) {
+    if (!closed.compareAndSet(false, true)) {
+      return;
+    }
+    stream.detach(this);
+    Runnable end =
+        () -> {
+          try {
+            if (expiryKey != null) {
+              expiryKey.remove();
+              expiryKey = null;
+            }
+            if (heartbeatKey != null) {
+              heartbeatKey.remove();
+              heartbeatKey = null;
+            }
+            closeTransport(code, reason);
+          } finally {
+            for (Runnable hook : closeHooks) {
+              closeHooks.remove(hook);
+              hook.run();
+            }
+          }
+        };
+    if (io instanceof Thread t ? Thread.currentThread() == t : true) {
+      end.run();
+    } else {
+      try {
+        io.execute(end);
+      } catch (RejectedExecutionException e) {
+        end.run(); // the node is stopping and its channels are closing anyway
+      }
+    }
+  }
+
+  /** IO thread, once: ends the transport; it may still drain the queue (long-poll does). */
+  protected abstract void closeTransport(int code, String reason);
+
+  @Override
+  public String toString() {
+    return transport() + "(" + stream.user + ", queued " + queued() + ")";
+  }
+}

@@ -1,0 +1,21 @@
+package dev.halley.node.stream;
+
+/**
+ * Observes what connections do with their queues: the metrics hook of {@link Connection}, so that
+ * this package never depends on the node's metrics. {@link #delivered} and {@link #reset} are
+ * called on the connection's IO thread with its lock held, so they must be cheap and must not
+ * throw.
+ */
+public interface ConnectionObserver {
+  /**
+   * An event accepted at {@code acceptedAtNanos} ({@link System#nanoTime()}) was taken to be
+   * written to the socket of a {@code transport} connection.
+   */
+  void delivered(String transport, long acceptedAtNanos);
+
+  /** A {@code reset} event ({@code reason}: epoch or gap) was taken to be written. */
+  void reset(String reason);
+
+  /** A connection went over its queue bound and is being cut (WebSocket: 4008). */
+  void slowConsumer(String transport, String user);
+}

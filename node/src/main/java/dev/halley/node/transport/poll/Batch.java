@@ -1,0 +1,68 @@
+package dev.halley.node.transport.poll;
+
+import dev.halley.node.wire.EventCodec;
+import dev.halley.node.wire.Message;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+
+/**
+ * A long-poll or poll response under construction: {@code {"events": [...], "lastEventId":
+ * "<epoch:seq>"}} where {@code lastEventId} is the position after the events.
+ */
+final class Batch {
+  private static final byte[] START = "{\"events\":[".getBytes(StandardCharsets.US_ASCII);
+  private static final byte[] END = "],\"lastEventId\":\"".getBytes(StandardCharsets.US_ASCII);
+
+  private long[] seqs = new long[8];
+  private Object[] items = new Object[8];
+  private int n;
+  private long position;
+
+  Batch(long position) {
+    this.position = position;
+  }
+
+  void add(long seq, Object item) {
+    if (n == seqs.length) {
+      seqs = java.util.Arrays.copyOf(seqs, n * 2);
+      items = java.util.Arrays.copyOf(items, n * 2);
+    }
+    seqs[n] = seq;
+    items[n] = item;
+    n++;
+    if (item instanceof Message && seq > position) {
+      position = seq;
+    }
+  }
+
+  /** Sets the position after the events (e.g. the stream's current seq after a replay). */
+  void position(long p) {
+    position = p;
+  }
+
+  int size() {
+    return n;
+  }
+
+  ByteBuffer encode(EventCodec codec) {
+    String last = codec.id(position);
+    int size = START.length + END.length + last.length() + 2 + Math.max(0, n - 1);
+    for (int i = 0; i < n; i++) {
+      size += codec.jsonSize(seqs[i], items[i]);
+    }
+    ByteBuffer b = ByteBuffer.allocate(size);
+    b.put(START);
+    for (int i = 0; i < n; i++) {
+      if (i > 0) {
+        b.put((byte) ',');
+      }
+      codec.putJson(b, seqs[i], items[i]);
+    }
+    b.put(END);
+    b.put(last.getBytes(StandardCharsets.US_ASCII));
+    b.put((byte) '"');
+    b.put((byte) '}');
+    b.flip();
+    return b;
+  }
+}

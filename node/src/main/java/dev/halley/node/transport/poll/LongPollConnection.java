@@ -1,0 +1,103 @@
+package dev.halley.node.transport.poll;
+
+import dev.halley.node.stream.Connection;
+import dev.halley.node.stream.UserStream;
+import dev.halley.node.transport.PeerClose;
+import dev.halley.node.wire.Codes;
+import dev.halley.node.wire.EventCodec;
+import io.undertow.server.HttpServerExchange;
+import io.undertow.server.ServerConnection;
+import io.undertow.util.AttachmentKey;
+import java.util.concurrent.TimeUnit;
+import org.xnio.XnioExecutor;
+
+/**
+ * A held long-poll request: a suspended exchange registered on the user stream. The first event (or
+ * the timeout) completes it on its IO thread with every event queued by then, and detaches it;
+ * later events wait in the user's buffer for the next request.
+ */
+final class LongPollConnection extends Connection {
+  /**
+   * The request held on an HTTP connection. Undertow close listeners cannot be removed, so each
+   * keep-alive connection gets one listener (the first time) that ends whichever request it holds.
+   */
+  private static final AttachmentKey<LongPollConnection[]> HELD =
+      AttachmentKey.create(LongPollConnection[].class);
+
+  private final org.xnio.XnioIoThread ioThread;
+  private final HttpServerExchange exchange;
+  private final EventCodec codec;
+  private final long position;
+  private XnioExecutor.Key timeoutKey;
+
+  LongPollConnection(
+      UserStream stream,
+      HttpServerExchange exchange,
+      EventCodec codec,
+      int maxQueued,
+      long position) {
+    super(stream, exchange.getIoThread(), maxQueued);
+    this.ioThread = exchange.getIoThread();
+    this.exchange = exchange;
+    this.codec = codec;
+    this.position = position;
+  }
+
+  @Override
+  public String transport() {
+    return "longpoll";
+  }
+
+  /** IO thread: arms the timeout and close detection. */
+  void start(long timeoutMs) {
+    timeoutKey =
+        ioThread.executeAfter(
+            () -> close(Codes.CLOSE_NORMAL, "timeout"), timeoutMs, TimeUnit.MILLISECONDS);
+    ServerConnection connection = exchange.getConnection();
+    LongPollConnection[] held = connection.getAttachment(HELD);
+    if (held == null) {
+      LongPollConnection[] slot = new LongPollConnection[1];
+      connection.putAttachment(HELD, slot);
+      connection.addCloseListener(
+          c -> {
+            LongPollConnection current = slot[0];
+            if (current != null) {
+              current.close(Codes.CLOSE_NORMAL, "disconnected");
+            }
+          });
+      held = slot;
+    }
+    held[0] = this;
+    PeerClose.watch(connection, true, () -> close(Codes.CLOSE_NORMAL, "disconnected"));
+  }
+
+  @Override
+  protected void flush() {
+    close(Codes.CLOSE_NORMAL, "events");
+  }
+
+  /** A full queue ends the request with what it holds; the rest is replayed from the buffer. */
+  @Override
+  protected void onOverflow() {
+    close(Codes.CLOSE_NORMAL, "batch full");
+  }
+
+  @Override
+  protected void closeTransport(int code, String reason) {
+    if (timeoutKey != null) {
+      timeoutKey.remove();
+    }
+    LongPollConnection[] held = exchange.getConnection().getAttachment(HELD);
+    if (held != null && held[0] == this) {
+      held[0] = null;
+    }
+    Batch batch = new Batch(position);
+    while (poll()) {
+      batch.add(polledSeq, polledItem);
+    }
+    if (exchange.isComplete() || !exchange.getConnection().isOpen()) {
+      return;
+    }
+    exchange.getResponseSender().send(batch.encode(codec));
+  }
+}

@@ -1,0 +1,131 @@
+package dev.halley.node.transport.poll;
+
+import dev.halley.node.cluster.NodeContext;
+import dev.halley.node.stream.Connection;
+import dev.halley.node.stream.UserStream;
+import dev.halley.node.transport.ConnectRequest;
+import dev.halley.node.transport.sse.SseTransport;
+import dev.halley.node.wire.Codes;
+import dev.halley.node.wire.Control;
+import dev.halley.node.wire.HttpError;
+import dev.halley.node.wire.Json;
+import dev.halley.node.wire.Message;
+import io.undertow.server.HttpHandler;
+import io.undertow.server.HttpServerExchange;
+import io.undertow.util.Headers;
+import io.undertow.util.SameThreadExecutor;
+
+/**
+ * {@code GET /v1/longpoll} ({@code hold}: held until events arrive or {@code timeoutMs} passes) and
+ * {@code GET /v1/poll} (returns at once): a JSON batch of the events after {@code lastEventId} (a
+ * {@code reset} if it is not covered) and the position to send back next time. A held request is a
+ * suspended exchange, completed from the publish path on its IO thread.
+ */
+public final class PollTransport implements HttpHandler {
+  private final NodeContext node;
+  private final boolean hold;
+
+  public PollTransport(NodeContext node, boolean hold) {
+    this.node = node;
+    this.hold = hold;
+  }
+
+  @Override
+  public void handleRequest(HttpServerExchange exchange) {
+    ConnectRequest req;
+    long timeoutMs = node.config.longPollTimeoutMs();
+    try {
+      req = ConnectRequest.read(exchange, node, false);
+      String t = ConnectRequest.query(exchange, Codes.PARAM_TIMEOUT_MS);
+      if (t != null) {
+        timeoutMs = Math.min(timeoutMs, parseTimeout(t));
+      }
+    } catch (HttpError e) {
+      Json.sendError(exchange, e);
+      return;
+    }
+    exchange.getResponseHeaders().put(Headers.CONTENT_TYPE, "application/json");
+    exchange.getResponseHeaders().put(Headers.CACHE_CONTROL, "no-cache");
+    exchange.getResponseHeaders().put(SseTransport.X_ACCEL_BUFFERING, "no");
+    // A held request never outlives its token: at expiry it is answered with what it has, and the
+    // next request gets 401 token_expired. Capping the hold needs no timer of its own.
+    long tokenLeftMs = Math.max(0, req.principal().validUntilMs() - node.clock.millis());
+    long timeout = hold ? Math.min(timeoutMs, tokenLeftMs) : 0;
+    exchange.dispatch(SameThreadExecutor.INSTANCE, () -> open(exchange, req, timeout));
+  }
+
+  private static long parseTimeout(String t) {
+    try {
+      long v = Long.parseLong(t);
+      if (v >= 0) {
+        return v;
+      }
+    } catch (NumberFormatException ignored) {
+      // reported below
+    }
+    throw HttpError.badRequest("timeoutMs must be a non-negative integer: " + t);
+  }
+
+  private void open(HttpServerExchange exchange, ConnectRequest req, long timeoutMs) {
+    PollReplay replay =
+        node.openStream(
+            req.principal(), req.resume(), stream -> new PollReplay(stream, exchange, timeoutMs));
+    if (replay.held != null) {
+      replay.held.start(timeoutMs);
+    } else {
+      exchange.getResponseSender().send(replay.immediate.encode(node.codec));
+    }
+  }
+
+  /**
+   * The replay sink of one poll: with nothing to send and time to wait, it holds the request as a
+   * {@link LongPollConnection}; otherwise it collects the {@code reset} or the events as the batch
+   * to answer at once.
+   */
+  private final class PollReplay implements UserStream.ReplaySink {
+    private final UserStream stream;
+    private final HttpServerExchange exchange;
+    private final long timeoutMs;
+    LongPollConnection held;
+    Batch immediate;
+
+    PollReplay(UserStream stream, HttpServerExchange exchange, long timeoutMs) {
+      this.stream = stream;
+      this.exchange = exchange;
+      this.timeoutMs = timeoutMs;
+    }
+
+    @Override
+    public Connection open(
+        long position,
+        long current,
+        Control reset,
+        long[] seqs,
+        Message[] messages,
+        int n,
+        long now) {
+      if (reset == null && n == 0 && timeoutMs > 0) {
+        held =
+            new LongPollConnection(
+                stream, exchange, node.codec, node.config.connectionQueueMaxEvents(), current);
+        held.operations(node.ops, node.ops.config().connectionQueueMaxBytes());
+        return held;
+      }
+      Batch b = new Batch(current);
+      if (reset != null) {
+        b.add(-1, reset);
+      }
+      for (int i = 0; i < n; i++) {
+        b.add(seqs[i], messages[i]);
+      }
+      b.position(current);
+      immediate = b;
+      return null;
+    }
+  }
+
+  @Override
+  public String toString() {
+    return hold ? "PollTransport(GET /v1/longpoll)" : "PollTransport(GET /v1/poll)";
+  }
+}

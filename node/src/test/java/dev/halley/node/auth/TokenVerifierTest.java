@@ -1,0 +1,207 @@
+package dev.halley.node.auth;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.nimbusds.jose.JOSEObjectType;
+import com.nimbusds.jose.JWSAlgorithm;
+import com.nimbusds.jose.JWSHeader;
+import com.nimbusds.jose.JWSSigner;
+import com.nimbusds.jose.crypto.ECDSASigner;
+import com.nimbusds.jose.crypto.MACSigner;
+import com.nimbusds.jose.crypto.RSASSASigner;
+import com.nimbusds.jose.util.Base64URL;
+import com.nimbusds.jwt.JWTClaimsSet;
+import com.nimbusds.jwt.PlainJWT;
+import com.nimbusds.jwt.SignedJWT;
+import dev.halley.node.wire.HttpError;
+import java.nio.charset.StandardCharsets;
+import java.security.KeyPair;
+import java.security.KeyPairGenerator;
+import java.security.interfaces.ECPrivateKey;
+import java.security.spec.ECGenParameterSpec;
+import java.time.Clock;
+import java.time.Instant;
+import java.time.ZoneOffset;
+import java.util.Base64;
+import java.util.Date;
+import java.util.List;
+import java.util.Set;
+import org.junit.jupiter.api.Test;
+
+/** Token checks: algorithms, signatures, expiry and claims. */
+class TokenVerifierTest {
+  private static final String SECRET = "0123456789abcdef0123456789abcdef-secret";
+  private static final Instant NOW = Instant.parse("2030-01-01T00:00:00Z");
+  private static final Clock CLOCK = Clock.fixed(NOW, ZoneOffset.UTC);
+  private final TokenVerifier hmac = TokenVerifier.hmac(SECRET, CLOCK);
+
+  private static JWTClaimsSet.Builder claims(String sub, Instant exp) {
+    JWTClaimsSet.Builder b = new JWTClaimsSet.Builder().subject(sub);
+    if (exp != null) {
+      b.expirationTime(Date.from(exp));
+    }
+    return b;
+  }
+
+  private static String sign(JWSAlgorithm alg, JWSSigner signer, JWTClaimsSet claims)
+      throws Exception {
+    SignedJWT jwt =
+        new SignedJWT(new JWSHeader.Builder(alg).type(JOSEObjectType.JWT).build(), claims);
+    jwt.sign(signer);
+    return jwt.serialize();
+  }
+
+  private static String hs256(JWTClaimsSet claims) throws Exception {
+    return sign(JWSAlgorithm.HS256, new MACSigner(SECRET.getBytes(StandardCharsets.UTF_8)), claims);
+  }
+
+  private static String code(Runnable r) {
+    return assertThrows(HttpError.class, r::run).code();
+  }
+
+  @Test
+  void acceptsAValidHs256TokenWithChannels() throws Exception {
+    String t =
+        hs256(
+            claims("alice", NOW.plusSeconds(60))
+                .claim("channels", List.of("room:1", "a/b"))
+                .build());
+    TokenVerifier.Principal p = hmac.verify(t);
+    assertEquals("alice", p.user());
+    assertEquals(Set.of("room:1", "a/b"), p.channels());
+    assertEquals(NOW.plusSeconds(60).toEpochMilli(), p.expiresAtMs());
+  }
+
+  @Test
+  void leewayExtendsTheTokenAtConnectAndItsValidUntil() throws Exception {
+    String justExpired = hs256(claims("alice", NOW.minusSeconds(2)).build());
+    assertEquals("token_expired", code(() -> hmac.verify(justExpired)));
+    TokenVerifier lenient = hmac.withLeeway(5_000);
+    TokenVerifier.Principal p = lenient.verify(justExpired);
+    assertEquals(NOW.minusSeconds(2).toEpochMilli(), p.expiresAtMs());
+    assertEquals(NOW.plusSeconds(3).toEpochMilli(), p.validUntilMs());
+    String longExpired = hs256(claims("alice", NOW.minusSeconds(5)).build());
+    assertEquals("token_expired", code(() -> lenient.verify(longExpired)));
+    assertEquals(
+        NOW.plusSeconds(60).toEpochMilli(),
+        hmac.verify(hs256(claims("alice", NOW.plusSeconds(60)).build())).validUntilMs());
+    assertThrows(IllegalArgumentException.class, () -> hmac.withLeeway(-1));
+  }
+
+  @Test
+  void missingMalformedForgedAndExpiredTokensAreRejectedWithTheirCodes() throws Exception {
+    assertEquals("token_missing", code(() -> hmac.verify(null)));
+    assertEquals("token_missing", code(() -> hmac.verify("")));
+    assertEquals("token_invalid", code(() -> hmac.verify("abc.def")));
+    String forged =
+        sign(
+            JWSAlgorithm.HS256,
+            new MACSigner("another-secret-of-at-least-32-bytes!!".getBytes(StandardCharsets.UTF_8)),
+            claims("alice", NOW.plusSeconds(60)).build());
+    assertEquals("token_invalid", code(() -> hmac.verify(forged)));
+    String expired = hs256(claims("alice", NOW).build());
+    assertEquals("token_expired", code(() -> hmac.verify(expired)));
+    String noExp = hs256(claims("alice", null).build());
+    assertEquals("token_invalid", code(() -> hmac.verify(noExp)));
+    String noSub = hs256(claims(null, NOW.plusSeconds(60)).build());
+    assertEquals("token_invalid", code(() -> hmac.verify(noSub)));
+    String badChannel =
+        hs256(claims("alice", NOW.plusSeconds(60)).claim("channels", List.of("no spaces")).build());
+    assertEquals("token_invalid", code(() -> hmac.verify(badChannel)));
+    String channelsNotArray =
+        hs256(claims("alice", NOW.plusSeconds(60)).claim("channels", "room").build());
+    assertEquals("token_invalid", code(() -> hmac.verify(channelsNotArray)));
+  }
+
+  @Test
+  void tamperedPayloadIsRejected() throws Exception {
+    String t = hs256(claims("alice", NOW.plusSeconds(60)).build());
+    String[] parts = t.split("\\.");
+    String evil = Base64URL.encode("{\"sub\":\"mallory\",\"exp\":1999999999}").toString();
+    assertEquals("token_invalid", code(() -> hmac.verify(parts[0] + "." + evil + "." + parts[2])));
+  }
+
+  @Test
+  void algNoneIsRejected() {
+    String plain = new PlainJWT(claims("alice", NOW.plusSeconds(60)).build()).serialize();
+    assertEquals("token_invalid", code(() -> hmac.verify(plain)));
+    assertEquals("token_invalid", code(() -> hmac.verify(plain + "c2ln")));
+  }
+
+  @Test
+  void es256PublicKeyModeAcceptsItsTokensAndRejectsHs256() throws Exception {
+    KeyPairGenerator g = KeyPairGenerator.getInstance("EC");
+    g.initialize(new ECGenParameterSpec("secp256r1"));
+    KeyPair kp = g.generateKeyPair();
+    TokenVerifier es = TokenVerifier.publicKey(pem(kp), CLOCK);
+    assertEquals("ES256", es.algorithm());
+    String good =
+        sign(
+            JWSAlgorithm.ES256,
+            new ECDSASigner((ECPrivateKey) kp.getPrivate()),
+            claims("bob", NOW.plusSeconds(60)).build());
+    assertEquals("bob", es.verify(good).user());
+    // An HS256 token "signed" with the public key bytes (algorithm confusion) is refused.
+    String confused =
+        sign(
+            JWSAlgorithm.HS256,
+            new MACSigner(pem(kp).getBytes(StandardCharsets.UTF_8)),
+            claims("bob", NOW.plusSeconds(60)).build());
+    assertEquals("token_invalid", code(() -> es.verify(confused)));
+    KeyPair other = g.generateKeyPair();
+    String forged =
+        sign(
+            JWSAlgorithm.ES256,
+            new ECDSASigner((ECPrivateKey) other.getPrivate()),
+            claims("bob", NOW.plusSeconds(60)).build());
+    assertEquals("token_invalid", code(() -> es.verify(forged)));
+  }
+
+  @Test
+  void rs256PublicKeyMode() throws Exception {
+    KeyPairGenerator g = KeyPairGenerator.getInstance("RSA");
+    g.initialize(2048);
+    KeyPair kp = g.generateKeyPair();
+    TokenVerifier rs = TokenVerifier.publicKey(pem(kp), CLOCK);
+    assertEquals("RS256", rs.algorithm());
+    String good =
+        sign(
+            JWSAlgorithm.RS256,
+            new RSASSASigner(kp.getPrivate()),
+            claims("carol", NOW.plusSeconds(60)).build());
+    assertEquals("carol", rs.verify(good).user());
+    String expired =
+        sign(
+            JWSAlgorithm.RS256,
+            new RSASSASigner(kp.getPrivate()),
+            claims("carol", NOW.minusSeconds(1)).build());
+    assertEquals("token_expired", code(() -> rs.verify(expired)));
+  }
+
+  @Test
+  void badKeysFailNamingTheField() {
+    IllegalArgumentException e =
+        assertThrows(
+            IllegalArgumentException.class,
+            () ->
+                TokenVerifier.publicKey(
+                    "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----", CLOCK));
+    assertTrue(e.getMessage().startsWith("tokenPublicKeyPem"), e.getMessage());
+    IllegalArgumentException p =
+        assertThrows(
+            IllegalArgumentException.class,
+            () ->
+                TokenVerifier.publicKey(
+                    "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----", CLOCK));
+    assertTrue(p.getMessage().contains("private key"), p.getMessage());
+  }
+
+  static String pem(KeyPair kp) {
+    return "-----BEGIN PUBLIC KEY-----\n"
+        + Base64.getMimeEncoder(64, "\n".getBytes(StandardCharsets.US_ASCII))
+            .encodeToString(kp.getPublic().getEncoded())
+        + "\n-----END PUBLIC KEY-----\n";
+  }
+}
