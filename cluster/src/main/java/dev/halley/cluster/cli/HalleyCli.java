@@ -1,5 +1,6 @@
 package dev.halley.cluster.cli;
 
+import dev.halley.cluster.internal.BuildVersion;
 import java.io.PrintWriter;
 import java.util.List;
 import picocli.CommandLine;
@@ -19,8 +20,10 @@ import picocli.CommandLine.Command;
 @Command(
     name = "halley",
     mixinStandardHelpOptions = true,
-    version = "halley 0.1.0",
+    versionProvider = HalleyCli.Version.class,
     description = "Halley command line.",
+    exitCodeListHeading = "%nExit codes:%n",
+    exitCodeList = {"0:success", "1:a map or an input is invalid or unreadable", "2:bad usage"},
     subcommands = {RouteCommand.class})
 public final class HalleyCli implements Runnable {
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
@@ -28,6 +31,24 @@ public final class HalleyCli implements Runnable {
   @Override
   public void run() {
     throw new CommandLine.ParameterException(spec.commandLine(), "missing subcommand (route)");
+  }
+
+  /** A usage error: its message and where help is, not the whole help text; exit code 2. */
+  static int usageError(CommandLine.ParameterException e, String[] args) {
+    CommandLine cmd = e.getCommandLine();
+    PrintWriter err = cmd.getErr();
+    err.println(e.getMessage());
+    err.println("Try '" + cmd.getCommandSpec().qualifiedName() + " --help' for more information.");
+    err.flush();
+    return 2;
+  }
+
+  /** The build's version (the one {@code halley node --version} prints too). */
+  static final class Version implements CommandLine.IVersionProvider {
+    @Override
+    public String[] getVersion() {
+      return new String[] {"halley " + BuildVersion.get()};
+    }
   }
 
   /** Runs the command line and exits with its code. */
@@ -49,6 +70,7 @@ public final class HalleyCli implements Runnable {
   }
 
   private static int execute(CommandLine cli, String[] args) {
+    cli.setParameterExceptionHandler(HalleyCli::usageError);
     boolean subcommandGiven =
         args.length > 0
             && (cli.getSubcommands().containsKey(args[0])
