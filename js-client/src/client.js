@@ -280,6 +280,8 @@ export class Client {
         this.#overrideUrl = undefined;
       };
       const handlers = {
+        onDebug: (message) =>
+          this.#emitter.emit("debug", { transport: name, message }),
         onOpen: () => name === "longpoll" && markReady(undefined),
         onActivity: activity,
         onPosition: (id) => {

@@ -9,6 +9,8 @@
 // All arithmetic is on 32-bit words: Math.imul for products, `| 0` / `>>> 0` to wrap, and scores
 // compared as unsigned numbers (exact in doubles).
 
+import { isParsedMap, parseMap } from "./map.js";
+
 /** MurmurHash3 seed of user IDs: the ASCII bytes "HALL" read big-endian. */
 export const USER_SEED = 0x48414c4c;
 
@@ -131,15 +133,21 @@ function compareIds(a, b) {
 const tables = new WeakMap();
 
 /**
- * The precomputed replica table of a map (cached per map object): `{keys, nodes}` where
- * `keys[i]` is the i-th replica key in (node ID, replica) order and `nodes[i]` its node.
+ * The precomputed replica table of a map: `{keys, nodes}` where `keys[i]` is the i-th replica key
+ * in (node ID, replica) order and `nodes[i]` its node. Cached only for maps that parseMap returned
+ * (frozen, so the table cannot go stale); any other value is validated with parseMap first, every
+ * time, and its table is not kept.
  */
 export function ownerTable(map) {
   let table = tables.get(map);
   if (table) return table;
-  if (!map || !Array.isArray(map.nodes) || map.nodes.length === 0) {
-    throw new TypeError("map must have a non-empty nodes array (use parseMap)");
-  }
+  if (!isParsedMap(map)) return buildTable(parseMap(map));
+  table = buildTable(map);
+  tables.set(map, table);
+  return table;
+}
+
+function buildTable(map) {
   const sorted = [...map.nodes].sort((a, b) => compareIds(a.id, b.id));
   let total = 0;
   for (const node of sorted) total += node.weight ?? 1;
@@ -154,15 +162,16 @@ export function ownerTable(map) {
       i++;
     }
   }
-  table = Object.freeze({ keys, nodes });
-  tables.set(map, table);
-  return table;
+  return Object.freeze({ keys, nodes });
 }
 
 /**
- * The node of `map` (as returned by parseMap) that owns `userId`: the replica with the highest
- * unsigned score fmix32(userHash ^ key); on equal scores the smaller node ID wins.
- * Throws TypeError if `userId` is not a string or has an unpaired surrogate.
+ * The node of `map` that owns `userId`: the replica with the highest unsigned score
+ * fmix32(userHash ^ key); on equal scores the smaller node ID wins. Pass what parseMap returned:
+ * its replica table is computed once. Another value (a decoded document) is validated with
+ * parseMap on every call, and the node returned is then parseMap's copy.
+ * Throws TypeError if `userId` is not a string or has an unpaired surrogate, or if `map` is not a
+ * valid map.
  */
 export function owner(userId, map) {
   const { keys, nodes } = ownerTable(map);

@@ -19,28 +19,60 @@ export interface ClusterMapDocument {
   nodes: MapNode[];
 }
 
-export interface Options {
+/** A node of a map that parseMap returned: frozen, with its weight filled in (default 1). */
+export interface ParsedMapNode {
+  readonly id: string;
+  readonly publicUrl: string;
+  readonly weight: number;
+}
+
+/**
+ * A map that parseMap validated: frozen, nodes in document order, without internal URLs. Only
+ * parseMap makes one (the brand keeps a hand-built object from passing for one).
+ */
+export interface ClusterMap {
+  readonly version: number;
+  readonly nodes: readonly ParsedMapNode[];
+  readonly [parsedMap]: true;
+}
+declare const parsedMap: unique symbol;
+
+/** The token: a JWT (`token`), a function that gets one (`getToken`), or both. */
+export type TokenSource =
+  | { token: string; getToken?: GetToken }
+  | { token?: undefined; getToken: GetToken };
+
+/**
+ * Called for a first token when `token` is absent, and again whenever the node rejects the token
+ * (401, close code 4001). Throw or return nothing to refuse: the client then stops with
+ * `token_refused`. It also stops if a fresh token is rejected before any connection succeeds.
+ */
+export type GetToken = (context: {
+  reason: string;
+}) => string | Promise<string>;
+
+/** A map as the client accepts it: a parsed map, a document, or its JSON text. */
+export type MapInput = ClusterMap | ClusterMapDocument | string;
+
+/** Fetches the map (e.g. from the app's own connect endpoint). */
+export type GetMap = () => MapInput | Promise<MapInput>;
+
+/**
+ * Where the map comes from: at least one of `map` (given at once), `mapUrl` (fetched) or `getMap`
+ * (called). When the map is stale (421, `moved`), the client fetches it again: from getMap, from
+ * mapUrl, or else from `GET /v1/map` on the node that redirected it.
+ */
+export type MapSource =
+  | { map: MapInput; mapUrl?: string; getMap?: GetMap }
+  | { map?: undefined; mapUrl: string; getMap?: GetMap }
+  | { map?: undefined; mapUrl?: undefined; getMap: GetMap };
+
+/** The client's options: the common ones, a token source and a map source. */
+export type Options = CommonOptions & TokenSource & MapSource;
+
+export interface CommonOptions {
   /** The user ID; its owner node is `owner(userId, map)`. */
   userId: string;
-  /** The JWT minted by the app tier (router-lib TokenMinter). Required unless getToken is given. */
-  token?: string;
-  /**
-   * Called for a first token when `token` is absent, and again whenever the node rejects the token
-   * (401, close code 4001). Throw or return nothing to refuse: the client then stops with
-   * `token_refused`. It also stops if a fresh token is rejected before any connection succeeds.
-   */
-  getToken?: (context: { reason: string }) => string | Promise<string>;
-  /** The cluster map (object or JSON text). One of map, mapUrl or getMap is required. */
-  map?: ClusterMapDocument | string;
-  /** Where to fetch the map (e.g. `https://a.example.com/v1/map`). */
-  mapUrl?: string;
-  /**
-   * Fetches the map (e.g. from the app's own connect endpoint). When the map is stale (421,
-   * `moved`), the client fetches it again: from getMap, from mapUrl, or else from `GET /v1/map` on
-   * the node that redirected it.
-   */
-  getMap?: () =>
-    ClusterMapDocument | string | Promise<ClusterMapDocument | string>;
   /** Forces one transport: no fallback, the client retries it with backoff. */
   transport?: TransportName;
   /** Fallback order; default `["websocket", "sse", "longpoll"]`. */
@@ -113,7 +145,16 @@ export interface ClientInfo {
   lastEventId?: string;
 }
 
+/** A diagnostic: why the client did something it would otherwise do silently. */
+export interface DebugEvent {
+  /** The transport concerned, when there is one. */
+  transport?: TransportName;
+  message: string;
+}
+
 export interface EventMap {
+  /** Diagnostics, e.g. that there is no WebSocket implementation (Node < 22) before falling back. */
+  debug: (event: DebugEvent) => void;
   message: (message: Message) => void;
   reset: (reset: Reset) => void;
   state: (state: State, detail: StateDetail) => void;
@@ -183,8 +224,22 @@ export declare const DEFAULT_BACKOFF: Readonly<{
   maxDelayMs: number;
 }>;
 
-/** The node that owns `userId` under `map` (docs/hashing.md). */
-export declare function owner(userId: string, map: unknown): MapNode;
+/**
+ * The node that owns `userId` under `map` (docs/hashing.md). Pass what parseMap returned: its
+ * replica table is computed once. A document is validated on every call (and never cached, so a
+ * mutated document cannot give stale owners). Throws TypeError for an invalid map or a user ID
+ * that is not valid Unicode (an unpaired surrogate).
+ */
+export declare function owner(
+  userId: string,
+  map: ClusterMap | ClusterMapDocument,
+): ParsedMapNode;
 
-/** Parses and validates a cluster map document (JSON text or an already decoded object). */
-export declare function parseMap(json: string | object): unknown;
+/**
+ * Parses and validates a cluster map (docs/cluster-map.md): JSON text, or an already decoded
+ * object (which cannot tell `2.0` from `2`: pass the text when you have it). Throws TypeError
+ * naming the bad value.
+ */
+export declare function parseMap(
+  json: string | ClusterMapDocument | object,
+): ClusterMap;

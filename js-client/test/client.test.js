@@ -502,3 +502,26 @@ test("options given as undefined take their defaults", async () => {
   assert.equal(c.info.transport, "websocket");
   c.close();
 });
+
+test("without a WebSocket implementation, a debug event says why before falling back", async () => {
+  const saved = Object.getOwnPropertyDescriptor(globalThis, "WebSocket");
+  Object.defineProperty(globalThis, "WebSocket", {
+    value: undefined,
+    configurable: true,
+    writable: true,
+  });
+  try {
+    const { c } = client({ deps: { WebSocket: undefined } });
+    const debug = [];
+    c.on("debug", (d) => debug.push(d));
+    c.connect();
+    await settle();
+    assert.equal(debug.length >= 1, true, JSON.stringify(debug));
+    assert.equal(debug[0].transport, "websocket");
+    assert.match(debug[0].message, /no WebSocket implementation/);
+    c.close();
+  } finally {
+    if (saved) Object.defineProperty(globalThis, "WebSocket", saved);
+    else delete globalThis.WebSocket;
+  }
+});

@@ -316,3 +316,32 @@ test("IDs longer than the shared encoding buffer hash like short ones", () => {
     vectors.userHashes.find((v) => v.userId === "alice").hash,
   );
 });
+
+test("owner validates a map that parseMap did not return, and never caches it", () => {
+  const doc = {
+    version: 1,
+    nodes: [
+      { id: "a", publicUrl: "http://127.0.0.1:7101" },
+      { id: "b", publicUrl: "http://127.0.0.1:7102" },
+    ],
+  };
+  // a plain document works, with the same owners as its parsed copy
+  const parsed = parseMap(doc);
+  for (const user of ["alice", "bob", "carol", "dave"]) {
+    assert.equal(owner(user, doc).id, owner(user, parsed).id);
+  }
+  // weight 0 used to drop a node silently, a string weight gave undefined owners
+  assert.throws(
+    () => owner("alice", { ...doc, nodes: [{ ...doc.nodes[0], weight: 0 }] }),
+    /weight must be an integer in 1\.\.100: 0/,
+  );
+  assert.throws(
+    () => owner("alice", { ...doc, nodes: [{ ...doc.nodes[0], weight: "2" }] }),
+    /weight must be an integer/,
+  );
+  // a mutated document gives the owners of what it holds now, not of what it held before
+  const users = Array.from({ length: 50 }, (_, i) => `user-${i}`);
+  assert.ok(users.some((u) => owner(u, doc).id === "a"));
+  doc.nodes.splice(0, 1);
+  for (const u of users) assert.equal(owner(u, doc).id, "b");
+});

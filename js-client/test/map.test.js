@@ -146,3 +146,47 @@ test("accepts every map of the golden vectors", async () => {
   for (const m of vectors.maps)
     assert.equal(parseMap(m.map).nodes.length, m.map.nodes.length);
 });
+
+test("agrees with Java on every shared map vector (docs/cluster-map-vectors.json)", async () => {
+  const { readFileSync } = await import("node:fs");
+  const vectors = JSON.parse(
+    readFileSync(
+      new URL("../../docs/cluster-map-vectors.json", import.meta.url),
+      "utf8",
+    ),
+  );
+  assert.ok(vectors.invalid.length > 10 && vectors.valid.length > 3);
+  for (const v of vectors.invalid) {
+    assert.throws(
+      () => parseMap(v.text),
+      (e) => e instanceof TypeError && e.message.includes(v.error),
+      `${v.name}: expected a TypeError containing ${v.error}`,
+    );
+  }
+  for (const v of vectors.valid) {
+    const map = parseMap(v.text);
+    assert.equal(map.version, v.version, v.name);
+    assert.deepEqual(
+      map.nodes.map((n) => n.weight),
+      v.weights,
+      v.name,
+    );
+  }
+});
+
+test("names a fraction or an exponent as written", () => {
+  assert.throws(
+    () =>
+      parseMap(
+        '{"version": 1e1, "nodes": [{"id": "a", "publicUrl": "http://h"}]}',
+      ),
+    /version must be an integer in 0\.\.2147483647: 1e1$/,
+  );
+  assert.throws(
+    () =>
+      parseMap(
+        '{"version": 1, "nodes": [{"id": "a", "publicUrl": "http://h", "weight": 2.0}]}',
+      ),
+    /weight must be an integer in 1\.\.100: 2\.0$/,
+  );
+});

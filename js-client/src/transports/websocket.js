@@ -34,6 +34,13 @@ export function connect({ baseUrl, token, lastEventId }, handlers, deps = {}) {
     socket.onopen = socket.onmessage = socket.onerror = socket.onclose = null;
   };
 
+  if (typeof WebSocketImpl !== "function") {
+    // Node before 22 has no global WebSocket: say so, then end like a socket that never opened.
+    handlers.onDebug?.(
+      "no WebSocket implementation (globalThis.WebSocket is missing: Node < 22?); pass one as " +
+        "deps.WebSocket or set transports to skip it",
+    );
+  }
   try {
     socket = new WebSocketImpl(url);
   } catch (err) {
