@@ -4,7 +4,6 @@ import dev.halley.node.cluster.NodeContext;
 import dev.halley.node.stream.Connection;
 import dev.halley.node.stream.UserStream;
 import dev.halley.node.transport.ConnectRequest;
-import dev.halley.node.transport.sse.SseTransport;
 import dev.halley.node.wire.Codes;
 import dev.halley.node.wire.Control;
 import dev.halley.node.wire.HttpError;
@@ -13,6 +12,7 @@ import dev.halley.node.wire.Message;
 import io.undertow.server.HttpHandler;
 import io.undertow.server.HttpServerExchange;
 import io.undertow.util.Headers;
+import io.undertow.util.HttpString;
 import io.undertow.util.SameThreadExecutor;
 
 /**
@@ -22,6 +22,7 @@ import io.undertow.util.SameThreadExecutor;
  * suspended exchange, completed from the publish path on its IO thread.
  */
 public final class PollTransport implements HttpHandler {
+  private static final HttpString X_ACCEL_BUFFERING = new HttpString("X-Accel-Buffering");
   private final NodeContext node;
   private final boolean hold;
 
@@ -46,7 +47,7 @@ public final class PollTransport implements HttpHandler {
     }
     exchange.getResponseHeaders().put(Headers.CONTENT_TYPE, "application/json");
     exchange.getResponseHeaders().put(Headers.CACHE_CONTROL, "no-cache");
-    exchange.getResponseHeaders().put(SseTransport.X_ACCEL_BUFFERING, "no");
+    exchange.getResponseHeaders().put(X_ACCEL_BUFFERING, "no");
     // A held request never outlives its token: at expiry it is answered with what it has, and the
     // next request gets 401 token_expired. Capping the hold needs no timer of its own.
     long tokenLeftMs = Math.max(0, req.principal().validUntilMs() - node.clock.millis());

@@ -19,7 +19,7 @@ import org.xnio.channels.StreamSinkChannel;
  * its IO thread (no thread per connection).
  */
 public final class SseTransport implements HttpHandler {
-  public static final HttpString X_ACCEL_BUFFERING = new HttpString("X-Accel-Buffering");
+  private static final HttpString X_ACCEL_BUFFERING = new HttpString("X-Accel-Buffering");
 
   private final NodeContext node;
   private final byte[] retry;
