@@ -75,6 +75,13 @@ export async function openChat(
         text,
         { timeout: 60000 },
       ),
+    /** Waits until this page has received every one of `texts` (in any order). */
+    waitForTexts: (texts) =>
+      page.waitForFunction(
+        (ts) => ts.every((t) => window.chat.live.some((m) => m.text === t)),
+        texts,
+        { timeout: 60000 },
+      ),
     post: async (text) => {
       await page.fill("#text", text);
       await page.click("#post button");

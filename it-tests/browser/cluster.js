@@ -114,6 +114,12 @@ export class Cluster {
     await this.#startNode(id);
   }
 
+  /** Stops the chat server (SIGTERM) and starts it again on the same port. */
+  async restartChat() {
+    await stop(this.chat, "SIGTERM");
+    await this.#startChat();
+  }
+
   /**
    * Adds a node: writes a new map version with it and starts it; the other processes re-read the
    * file (--map-refresh-ms) and switch to it.

@@ -146,11 +146,94 @@ describe("the chat example in a real browser on a 3-node cluster", () => {
     await alice.post("hi bob, I am on node a");
     await bob.waitForText("hi bob, I am on node a");
     await bob.post("hi alice, node b here");
-    await alice.waitForText("hi alice, node b here");
     const expected = ["hi bob, I am on node a", "hi alice, node b here"];
-    assert.deepEqual(await alice.texts(), expected);
-    assert.deepEqual(await bob.texts(), expected);
+    // Each page's list is asserted only after waiting on that page for every text in it: the
+    // two pages get their copies from different nodes, at different times.
+    for (const chat of [alice, bob]) {
+      await chat.waitForTexts(expected);
+      assert.deepEqual(await chat.texts(), expected, chat.user);
+    }
   });
+
+  scenario(
+    "the login page suggests names owned by different nodes, and the room shows who is online",
+    async () => {
+      const map = cluster.publicMap();
+      const context = await browser.newContext();
+      const page = await context.newPage();
+      let suggested;
+      try {
+        await page.goto(cluster.chatUrl);
+        await page.locator("#suggestions button").first().waitFor();
+        suggested = await page.$$eval("#suggestions button", (bs) =>
+          bs.map((b) => ({ name: b.dataset.name, text: b.textContent })),
+        );
+      } finally {
+        await context.close();
+      }
+      assert.equal(suggested.length, 3, JSON.stringify(suggested));
+      const nodes = suggested.map((s) => owner(s.name, parseMap(map)).id);
+      assert.deepEqual([...nodes].sort(), ["a", "b", "c"]);
+      for (const [i, s] of suggested.entries())
+        assert.equal(s.text, `${s.name} (node ${nodes[i]})`);
+
+      const [first, second] = suggested;
+      const one = await open(first.name);
+      const two = await open(second.name);
+      await one.connected(nodes[0]);
+      await two.connected(nodes[1]);
+      const both = [
+        `${first.name} (node ${nodes[0]})`,
+        `${second.name} (node ${nodes[1]})`,
+      ].sort();
+      for (const chat of [one, two]) {
+        await chat.page.waitForFunction(
+          (expected) =>
+            expected.every((e) =>
+              [...document.querySelectorAll("#online li")].some(
+                (li) => li.textContent === e,
+              ),
+            ),
+          both,
+          { timeout: 60000 },
+        );
+      }
+      await two.close();
+      await one.page.waitForFunction(
+        (gone) =>
+          ![...document.querySelectorAll("#online li")].some((li) =>
+            li.textContent.startsWith(`${gone} `),
+          ),
+        second.name,
+        { timeout: 60000 },
+      );
+    },
+  );
+
+  scenario(
+    "a login survives a restart of the chat server; a page whose session is gone goes back to login",
+    async () => {
+      const user = userOwnedBy(cluster.publicMap(), "a", "session");
+      const chat = await open(user);
+      await chat.connected("a");
+      await cluster.restartChat();
+      await chat.post(`${user} after the restart`);
+      await chat.waitForText(`${user} after the restart`);
+      assert.equal(
+        await chat.page.evaluate(() => window.chat.sessionEnded ?? false),
+        false,
+      );
+
+      await chat.context.clearCookies(); // the session is gone, as after a change of key
+      await chat.post(`${user} without a session`);
+      await chat.page.locator("#login").waitFor({ state: "visible" });
+      await chat.page
+        .locator("#error", { hasText: "session has ended" })
+        .waitFor();
+      assert.equal(await chat.page.locator("#chat").isHidden(), true);
+      assert.equal((await chat.status()).state, "disconnected");
+    },
+  );
 
   for (const transport of TRANSPORTS) {
     scenario(

@@ -6,11 +6,22 @@ const params = new URLSearchParams(location.search);
 const forcedTransport = params.get("transport") || undefined;
 const helloTimeoutMs = Number(params.get("helloTimeoutMs")) || undefined; // tests shorten it
 
-const chat = (window.chat = { live: [], resets: [], states: [], errors: [], tokenRequests: 0, client: null });
+const chat = (window.chat = {
+  live: [],
+  direct: [],
+  resets: [],
+  states: [],
+  errors: [],
+  online: [],
+  tokenRequests: 0,
+  client: null,
+});
 const rooms = new Map(); // room -> Map(seq -> message), merged from history and live messages
 let currentRoom;
+let onlineTimer;
+const ONLINE_REFRESH_MS = 3000;
 
-async function api(method, path, body) {
+async function api(method, path, body, { keepSession = false } = {}) {
   const response = await fetch(path, {
     method,
     headers: body === undefined ? {} : { "content-type": "application/json" },
@@ -21,9 +32,26 @@ async function api(method, path, body) {
     const error = new Error(json.message || `HTTP ${response.status}`);
     error.code = json.error;
     error.status = response.status;
+    if (json.error === "not_logged_in" && chat.client && !keepSession) {
+      backToLogin();
+      error.handled = true; // the login form says why
+    }
     throw error;
   }
   return json;
+}
+
+// The session is gone (it expired, or the server's session key changed): say so and show the
+// login form, rather than a page that looks connected but cannot post.
+function backToLogin(why = "Your session has ended: log in again.") {
+  chat.client?.close();
+  chat.client = null;
+  clearInterval(onlineTimer);
+  chat.sessionEnded = true;
+  $("chat").hidden = true;
+  $("login").hidden = false;
+  showError(why);
+  loadSuggestions();
 }
 
 function showError(text) {
@@ -50,6 +78,12 @@ function setStatus(state, detail = {}) {
 function addMessage(message) {
   const room = rooms.get(message.room);
   if (!room) return;
+  if (typeof message.seq !== "number") {
+    // Published straight to the room's channel (e.g. the curl that ./halley run prints): no
+    // chat sequence number, so it goes after what the page has seen.
+    const last = Math.max(0, ...[...room.values()].map((m) => m.seq));
+    message = { from: "(api)", at: new Date().toISOString(), ...message, seq: last + 0.001 };
+  }
   room.set(message.seq, message);
   if (message.room === currentRoom) renderMessages();
   else renderRooms();
@@ -82,7 +116,7 @@ function renderMessages() {
       from.textContent = m.from;
       const text = document.createElement("span");
       text.className = "text";
-      text.textContent = m.text;
+      text.textContent = typeof m.text === "string" ? m.text : JSON.stringify(m);
       const at = document.createElement("time");
       at.className = "at";
       at.textContent = new Date(m.at).toLocaleTimeString();
@@ -107,6 +141,48 @@ async function loadHistory() {
   renderMessages();
 }
 
+function renderOnline(users) {
+  chat.online = users;
+  $("online").replaceChildren(
+    ...users.map(({ user, node }) => {
+      const li = document.createElement("li");
+      li.textContent = `${user} (node ${node})`;
+      return li;
+    }),
+  );
+}
+
+async function refreshOnline() {
+  try {
+    renderOnline((await api("GET", "/api/online")).users);
+  } catch {
+    // shown again at the next refresh; a lost session is handled by api()
+  }
+}
+
+async function loadSuggestions() {
+  try {
+    const { names } = await api("GET", "/api/suggestions");
+    $("suggestions").replaceChildren(
+      ...names.map(({ name, node }) => {
+        const button = document.createElement("button");
+        button.type = "button";
+        button.className = "suggestion";
+        button.dataset.name = name;
+        button.textContent = `${name} (node ${node})`;
+        button.onclick = () => {
+          $("name").value = name;
+          $("name").focus();
+        };
+        return button;
+      }),
+    );
+    $("suggestions-line").hidden = names.length === 0;
+  } catch {
+    $("suggestions-line").hidden = true;
+  }
+}
+
 async function enterChat() {
   const info = await api("GET", "/api/connect");
   for (const name of info.rooms) rooms.set(name, new Map());
@@ -123,7 +199,8 @@ async function enterChat() {
     map: info.map,
     getToken: async () => {
       chat.tokenRequests += 1;
-      return (await api("GET", "/api/token")).token; // throws once logged out: the client stops
+      // throws once logged out: the client stops with token_refused (handled below)
+      return (await api("GET", "/api/token", undefined, { keepSession: true })).token;
     },
     getMap: () => api("GET", "/api/map"),
     transport: forcedTransport,
@@ -134,22 +211,33 @@ async function enterChat() {
   client.on("state", (state, detail) => {
     chat.states.push({ state, node: detail.node, transport: detail.transport });
     setStatus(state, { ...detail, url: detail.url });
+    if (state === "connected") refreshOnline();
   });
   client.on("message", (message) => {
-    chat.live.push({ id: message.id, channel: message.channel, ...message.data });
-    if (message.channel?.startsWith("room:")) addMessage(message.data);
+    const data = message.data !== null && typeof message.data === "object" ? message.data : { text: message.data };
+    chat.live.push({ id: message.id, channel: message.channel, ...data });
+    if (message.channel?.startsWith("room:")) {
+      addMessage({ ...data, room: message.channel.slice("room:".length) });
+    } else if (!message.channel) {
+      chat.direct.push({ id: message.id, ...data });
+      $("direct").textContent = `Message for you: ${typeof data.text === "string" ? data.text : JSON.stringify(data)}`;
+      $("direct").hidden = false;
+    }
   });
   client.on("reset", async (reset) => {
     chat.resets.push(reset);
     $("notice").textContent = `The stream was reset (${reset.reason}); history reloaded.`;
     $("notice").hidden = false;
-    await loadHistory().catch((e) => showError(e.message));
+    await loadHistory().catch((e) => e.handled || showError(e.message));
   });
   client.on("error", (error) => {
     chat.errors.push({ code: error.code, message: error.message, fatal: error.fatal });
-    if (error.fatal) showError(error.message);
+    if (error.fatal && error.code === "token_refused") backToLogin(error.message);
+    else if (error.fatal) showError(error.message);
   });
   client.connect();
+  clearInterval(onlineTimer);
+  onlineTimer = setInterval(refreshOnline, ONLINE_REFRESH_MS);
   await loadHistory();
 }
 
@@ -174,12 +262,16 @@ $("post").addEventListener("submit", async (event) => {
     input.value = "";
     showError("");
   } catch (error) {
-    showError(error.message);
+    if (!error.handled) showError(error.message);
   }
 });
 
 // Already logged in (a reload)? Go straight in.
 api("GET", "/api/session").then(
-  ({ user }) => (user ? enterChat().catch((e) => showError(e.message)) : $("name").focus()),
+  ({ user }) => {
+    if (user) return enterChat().catch((e) => showError(e.message));
+    $("name").focus();
+    return loadSuggestions();
+  },
   (e) => showError(e.message),
 );

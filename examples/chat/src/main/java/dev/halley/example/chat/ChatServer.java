@@ -4,7 +4,10 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.halley.cluster.ClusterMap;
+import dev.halley.cluster.NodeInfo;
 import dev.halley.router.ConnectInfo;
+import dev.halley.router.Presence;
 import dev.halley.router.PublishResult;
 import dev.halley.router.Publisher;
 import dev.halley.router.TokenMinter;
@@ -24,17 +27,20 @@ import java.nio.charset.StandardCharsets;
 import java.security.SecureRandom;
 import java.time.Duration;
 import java.time.Instant;
-import java.util.Base64;
+import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.CompletableFuture;
 import java.util.regex.Pattern;
 import java.util.stream.Collectors;
 
 /**
  * The chat example's app server: a static page plus a small JSON API, publishing through
- * router-lib. Authentication is the app's business; here any name logs in (a session cookie).
+ * router-lib. Authentication is the app's business; here any name logs in. The session is a signed
+ * cookie ({@link SessionCookie}): it survives a restart of the chat server with the same session
+ * key, and a page whose session is gone anyway (another key) goes back to the login form.
  *
  * <pre>{@code
  * ChatServer chat = ChatServer.start("127.0.0.1", 8080, publisher, minter, List.of("lobby"));
@@ -46,6 +52,12 @@ import java.util.stream.Collectors;
  * <ul>
  *   <li>{@code POST /api/login {"name"}}: logs in, sets the session cookie; {@code POST
  *       /api/logout}; {@code GET /api/session}: {@code {"user"}}, null when not logged in.
+ *   <li>{@code GET /api/suggestions}: {@code {"names": [{"name", "node"}]}}, one name owned by each
+ *       of the map's first {@value #MAX_SUGGESTIONS} nodes, so two people trying the demo land on
+ *       different nodes.
+ *   <li>{@code GET /api/online}: {@code {"users": [{"user", "node", "connections"}]}}, the users
+ *       who connected through this server lately (the last {@value #MAX_MEMBERS}) and are online
+ *       now, asked from their owner nodes (router-lib presence). Every user is in every room.
  *   <li>{@code GET /api/connect}: router-lib's connect info (owner URL, token, public map) and the
  *       rooms; the token subscribes the user to {@code room:<name>} for every room.
  *   <li>{@code GET /api/token}: a fresh token (the page's {@code getToken}); {@code GET /api/map}:
@@ -68,8 +80,19 @@ public final class ChatServer implements AutoCloseable {
   /** Messages kept per room for the page to reload. */
   public static final int HISTORY_SIZE = 100;
 
-  /** Sessions kept; the least recently used is forgotten first. */
-  public static final int MAX_SESSIONS = 10_000;
+  /** How long a login lasts (the session cookie's lifetime). */
+  public static final Duration SESSION_LIFETIME = Duration.ofDays(1);
+
+  /** Users remembered for {@code /api/online}; the least recently connected is forgotten first. */
+  public static final int MAX_MEMBERS = 50;
+
+  /** Nodes that get a suggested name. */
+  public static final int MAX_SUGGESTIONS = 6;
+
+  private static final List<String> NAMES =
+      List.of(
+          "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy",
+          "mallory", "niaj", "olivia", "peggy", "rupert", "sybil", "trent", "victor", "walter");
 
   /** Default lifetime of a token handed to the page; the page asks for another when it expires. */
   public static final Duration TOKEN_TTL = Duration.ofMinutes(10);
@@ -84,11 +107,13 @@ public final class ChatServer implements AutoCloseable {
   private final Duration tokenTtl;
   private final List<String> rooms;
   private final Map<String, RoomHistory> history;
-  private final Map<String, String> sessions =
+  private final SessionCookie sessions;
+  // Guarded by itself; access order, so the least recently connected user goes first.
+  private final Map<String, Boolean> members =
       new LinkedHashMap<>(16, 0.75f, true) {
         @Override
-        protected boolean removeEldestEntry(Map.Entry<String, String> eldest) {
-          return size() > MAX_SESSIONS;
+        protected boolean removeEldestEntry(Map.Entry<String, Boolean> eldest) {
+          return size() > MAX_MEMBERS;
         }
       };
   private final Undertow server;
@@ -99,8 +124,10 @@ public final class ChatServer implements AutoCloseable {
       Publisher publisher,
       TokenMinter minter,
       Duration tokenTtl,
-      List<String> rooms) {
+      List<String> rooms,
+      byte[] sessionKey) {
     this.publisher = publisher;
+    this.sessions = new SessionCookie(sessionKey, SESSION_LIFETIME);
     this.minter = minter;
     this.tokenTtl = tokenTtl;
     this.rooms = List.copyOf(rooms);
@@ -111,6 +138,8 @@ public final class ChatServer implements AutoCloseable {
             .post("/api/login", this::login)
             .post("/api/logout", this::logout)
             .get("/api/session", this::session)
+            .get("/api/suggestions", this::suggestions)
+            .get("/api/online", this::online)
             .get("/api/connect", this::connect)
             .get("/api/token", this::token)
             .get("/api/map", this::map)
@@ -146,7 +175,10 @@ public final class ChatServer implements AutoCloseable {
     return start(host, port, publisher, minter, TOKEN_TTL, rooms);
   }
 
-  /** Starts the server; tokens handed to pages live {@code tokenTtl} (at least 1 second). */
+  /**
+   * Starts the server; tokens handed to pages live {@code tokenTtl} (at least 1 second). Sessions
+   * are signed with a random key: they end when the server stops.
+   */
   public static ChatServer start(
       String host,
       int port,
@@ -154,13 +186,30 @@ public final class ChatServer implements AutoCloseable {
       TokenMinter minter,
       Duration tokenTtl,
       List<String> rooms) {
+    byte[] key = new byte[32];
+    RANDOM.nextBytes(key);
+    return start(host, port, publisher, minter, tokenTtl, rooms, key);
+  }
+
+  /**
+   * Starts the server; sessions are signed with {@code sessionKey} (at least 32 bytes), so they
+   * survive a restart with the same key.
+   */
+  public static ChatServer start(
+      String host,
+      int port,
+      Publisher publisher,
+      TokenMinter minter,
+      Duration tokenTtl,
+      List<String> rooms,
+      byte[] sessionKey) {
     if (rooms.isEmpty()) {
       throw new IllegalArgumentException("rooms must not be empty");
     }
     if (tokenTtl.compareTo(Duration.ofSeconds(1)) < 0) {
       throw new IllegalArgumentException("tokenTtl must be >= 1 second: " + tokenTtl);
     }
-    ChatServer chat = new ChatServer(host, port, publisher, minter, tokenTtl, rooms);
+    ChatServer chat = new ChatServer(host, port, publisher, minter, tokenTtl, rooms, sessionKey);
     chat.server.start();
     return chat;
   }
@@ -188,15 +237,11 @@ public final class ChatServer implements AutoCloseable {
                 "name must be 1 to " + MAX_NAME_LENGTH + " characters from [A-Za-z0-9_.-]");
             return;
           }
-          byte[] id = new byte[16];
-          RANDOM.nextBytes(id);
-          String session = Base64.getUrlEncoder().withoutPadding().encodeToString(id);
-          synchronized (sessions) {
-            sessions.put(session, name.asText());
-          }
+          String session = sessions.issue(name.asText(), Instant.now());
           ex.setResponseCookie(
               new CookieImpl(COOKIE, session)
                   .setPath("/")
+                  .setMaxAge((int) sessions.lifetime().toSeconds())
                   .setHttpOnly(true)
                   .setSameSiteMode("Strict"));
           ObjectNode reply = JSON.createObjectNode().put("user", name.asText());
@@ -205,31 +250,83 @@ public final class ChatServer implements AutoCloseable {
   }
 
   private void logout(HttpServerExchange ex) {
-    Cookie cookie = ex.getRequestCookie(COOKIE);
-    if (cookie != null) {
-      synchronized (sessions) {
-        sessions.remove(cookie.getValue());
-      }
-    }
     ex.setResponseCookie(new CookieImpl(COOKIE, "").setPath("/").setMaxAge(0));
     send(ex, 200, JSON.createObjectNode().put("user", (String) null));
   }
 
   private void session(HttpServerExchange ex) {
-    Cookie cookie = ex.getRequestCookie(COOKIE);
-    String user = null;
-    if (cookie != null) {
-      synchronized (sessions) {
-        user = sessions.get(cookie.getValue());
+    send(ex, 200, JSON.createObjectNode().put("user", sessionUser(ex)));
+  }
+
+  private void suggestions(HttpServerExchange ex) {
+    ObjectNode reply = JSON.createObjectNode();
+    ArrayNode names = reply.putArray("names");
+    suggestedNames(publisher.map())
+        .forEach((node, name) -> names.addObject().put("name", name).put("node", node));
+    send(ex, 200, reply);
+  }
+
+  /** One name per node (of the first {@value #MAX_SUGGESTIONS}), node ID to name, in map order. */
+  static Map<String, String> suggestedNames(ClusterMap map) {
+    Map<String, String> byNode = new LinkedHashMap<>();
+    List<NodeInfo> nodes = map.nodes().subList(0, Math.min(MAX_SUGGESTIONS, map.nodes().size()));
+    nodes.forEach(n -> byNode.put(n.id(), null));
+    for (int round = 0; round < 1000 && byNode.containsValue(null); round++) {
+      for (String base : NAMES) {
+        String name = round == 0 ? base : base + round;
+        String owner = map.owner(name).id();
+        if (byNode.containsKey(owner) && byNode.get(owner) == null) {
+          byNode.put(owner, name);
+        }
       }
     }
-    send(ex, 200, JSON.createObjectNode().put("user", user));
+    byNode.values().removeIf(java.util.Objects::isNull);
+    return byNode;
+  }
+
+  private void online(HttpServerExchange ex) {
+    if (user(ex) == null) {
+      return;
+    }
+    List<String> users;
+    synchronized (members) {
+      users = List.copyOf(members.keySet());
+    }
+    List<CompletableFuture<Presence>> asks =
+        users.stream().map(u -> publisher.presence(u).exceptionally(failure -> null)).toList();
+    // Dispatched so the exchange stays open; the last answer completes it on its IO thread.
+    ex.dispatch(
+        SameThreadExecutor.INSTANCE,
+        () ->
+            CompletableFuture.allOf(asks.toArray(CompletableFuture[]::new))
+                .whenComplete(
+                    (done, failure) ->
+                        ex.getIoThread()
+                            .execute(
+                                () -> {
+                                  ObjectNode reply = JSON.createObjectNode();
+                                  ArrayNode list = reply.putArray("users");
+                                  asks.stream()
+                                      .map(CompletableFuture::join)
+                                      .filter(p -> p != null && p.online())
+                                      .sorted(Comparator.comparing(Presence::user))
+                                      .forEach(
+                                          p ->
+                                              list.addObject()
+                                                  .put("user", p.user())
+                                                  .put("node", p.node())
+                                                  .put("connections", p.connections()));
+                                  send(ex, 200, reply);
+                                })));
   }
 
   private void connect(HttpServerExchange ex) {
     String user = user(ex);
     if (user == null) {
       return;
+    }
+    synchronized (members) {
+      members.put(user, Boolean.TRUE);
     }
     ConnectInfo info = publisher.connectInfo(user, minter, tokenTtl, channels());
     try {
@@ -319,15 +416,15 @@ public final class ChatServer implements AutoCloseable {
     return rooms.stream().map(r -> "room:" + r).collect(Collectors.toSet());
   }
 
+  /** The user of a valid session cookie, or null. */
+  private String sessionUser(HttpServerExchange ex) {
+    Cookie cookie = ex.getRequestCookie(COOKIE);
+    return cookie == null ? null : sessions.verify(cookie.getValue(), Instant.now());
+  }
+
   /** The logged-in user, or null after answering 401. */
   private String user(HttpServerExchange ex) {
-    Cookie cookie = ex.getRequestCookie(COOKIE);
-    String user = null;
-    if (cookie != null) {
-      synchronized (sessions) {
-        user = sessions.get(cookie.getValue());
-      }
-    }
+    String user = sessionUser(ex);
     if (user == null) {
       error(ex, 401, "not_logged_in", "log in first: POST /api/login {\"name\": ...}");
     }

@@ -7,7 +7,9 @@ import dev.halley.node.config.NodeConfig;
 import dev.halley.router.MapSource;
 import dev.halley.router.Publisher;
 import dev.halley.router.TokenMinter;
+import java.io.IOException;
 import java.net.URI;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -165,7 +167,9 @@ public final class Main implements Callable<Integer> {
               publisher,
               TokenMinter.hs256(secret),
               Duration.ofSeconds(tokenTtlSeconds),
-              rooms);
+              rooms,
+              // derived from the token secret, so a login survives a restart of this process
+              SessionCookie.deriveKey(secret, "halley-chat-session"));
       running.add(chat);
     }
     List<String> origins = new ArrayList<>(allowedOrigins);
@@ -205,10 +209,64 @@ public final class Main implements Callable<Integer> {
           "chat server http://" + host + ":" + chat.port() + "/ (rooms " + rooms + ")");
       System.out.println("open http://" + host + ":" + chat.port() + "/");
     }
+    if (!started.isEmpty()) {
+      System.out.print(nextSteps(map, mapFile != null ? mapFile : writeMap(map), apiKey));
+    }
     System.out.println("ready; Ctrl-C stops");
     System.out.flush();
     new CountDownLatch(1).await(); // until Ctrl-C or SIGTERM runs the shutdown hook
     return 0;
+  }
+
+  /** Writes the generated map where {@code ./halley route --map} can read it; gone at exit. */
+  private static Path writeMap(ClusterMap map) throws IOException {
+    Path file = Files.createTempFile("halley-run-cluster-", ".json");
+    file.toFile().deleteOnExit();
+    Files.writeString(file, map.toJson() + "\n");
+    return file;
+  }
+
+  /**
+   * What to try next, printed after start: the API key, a curl that publishes to a user (at the
+   * user's owner node) and one that publishes to a room (a channel lives on every node), and the
+   * owner function on this map.
+   */
+  static String nextSteps(ClusterMap map, Path mapFile, String apiKey) {
+    String user = ChatServer.suggestedNames(map).values().stream().findFirst().orElse("alice");
+    String owner = map.owner(user).internalUrl().toString();
+    String auth = "-H 'Authorization: Bearer " + apiKey + "' -H 'Content-Type: application/json'";
+    StringBuilder ports = new StringBuilder();
+    for (NodeInfo node : map.nodes()) {
+      ports.append(ports.length() == 0 ? "" : " ").append(node.internalUrl());
+    }
+    boolean devKey = apiKey.equals(DEV_API_KEY);
+    return String.join(
+        "\n",
+        "",
+        "next steps:",
+        "  API key: "
+            + apiKey
+            + (devKey ? " (the development default; set HALLEY_API_KEY to change it)" : ""),
+        "  publish to " + user + " (log in as " + user + " first; its owner is " + owner + "):",
+        "    curl -s "
+            + auth
+            + " -d '{\"messages\":[{\"users\":[\""
+            + user
+            + "\"],\"data\":{\"text\":\"hello "
+            + user
+            + "\"}}]}' "
+            + owner
+            + "/v1/publish",
+        "  publish to room lobby (every node holds the channel's subscribers):",
+        "    for node in "
+            + ports
+            + "; do curl -s "
+            + auth
+            + " -d '{\"messages\":[{\"channel\":\"room:lobby\",\"data\":{\"text\":\"hello lobby\"}}]}' "
+            + "$node/v1/publish; echo; done",
+        "  owners: ./halley route --map " + mapFile + " alice bob " + user,
+        "",
+        "");
   }
 
   private ClusterMap generatedMap() {

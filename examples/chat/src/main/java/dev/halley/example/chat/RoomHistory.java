@@ -10,12 +10,13 @@ import java.util.Map;
 /**
  * The last messages of one room, bounded, so a page can reload them (after login, or on {@code
  * reset}). Thread-safe. Each message gets a sequence number, unique in the room, that pages use to
- * merge history with live messages.
+ * merge history with live messages. Numbers start from the clock (milliseconds × 1000), so those of
+ * a restarted server follow those of the one before and a page never mixes the two up.
  */
 final class RoomHistory {
   private final int capacity;
   private final ArrayDeque<Map<String, Object>> messages = new ArrayDeque<>();
-  private long seq;
+  private long seq = System.currentTimeMillis() * 1000;
 
   RoomHistory(int capacity) {
     this.capacity = capacity;

@@ -93,7 +93,7 @@ class ChatServerTest {
     assertEquals(200, posted.statusCode(), posted.body());
     JsonNode message = JSON.readTree(posted.body());
     assertEquals("alice", message.get("from").asText());
-    assertEquals(1, message.get("seq").asInt());
+    assertTrue(message.get("seq").asLong() > System.currentTimeMillis() * 1000 - 60_000_000L);
     assertEquals("a", message.get("nodes").get(0).get("node").asText());
 
     JsonNode history = JSON.readTree(get("/api/rooms/lobby/messages", cookie).body());
@@ -121,6 +121,154 @@ class ChatServerTest {
     assertError(post("/api/rooms/lobby/messages", "{\"text\": 5}", cookie), 400, "invalid_field");
     String big = "{\"text\": \"" + "x".repeat(20_000) + "\"}";
     assertError(post("/api/rooms/lobby/messages", big, cookie), 413, "payload_too_large");
+  }
+
+  @Test
+  void aLoginSurvivesARestartWithTheSameSessionKeyAndNoOther() throws Exception {
+    byte[] key = SessionCookie.deriveKey(SECRET, "halley-chat-session");
+    chat.close();
+    chat = startChat(key);
+    String cookie = loginCookie("alice");
+    chat.close();
+    chat = startChat(key); // a restart: nothing of the first server's memory is left
+    assertEquals("alice", JSON.readTree(get("/api/session", cookie).body()).get("user").asText());
+    assertEquals(200, get("/api/connect", cookie).statusCode());
+    chat.close();
+    chat = startChat(SessionCookie.deriveKey("another secret", "halley-chat-session"));
+    assertTrue(JSON.readTree(get("/api/session", cookie).body()).get("user").isNull());
+    assertError(get("/api/connect", cookie), 401, "not_logged_in");
+  }
+
+  @Test
+  void aForgedOrAlteredSessionCookieIsRefused() throws Exception {
+    String cookie = loginCookie("alice");
+    String value = cookie.substring(cookie.indexOf('=') + 1);
+    String forged = "halley_chat=mallory" + value.substring(value.indexOf('.'));
+    assertError(get("/api/connect", forged), 401, "not_logged_in");
+    String[] parts = value.split("\\.");
+    String extended = "halley_chat=alice." + (Long.parseLong(parts[1]) + 1) + "." + parts[2];
+    assertError(get("/api/connect", extended), 401, "not_logged_in");
+    assertError(get("/api/connect", "halley_chat=garbage"), 401, "not_logged_in");
+  }
+
+  @Test
+  void expiredSessionsAreRefused() {
+    SessionCookie sessions = new SessionCookie(new byte[32], java.time.Duration.ofMinutes(1));
+    java.time.Instant now = java.time.Instant.parse("2026-01-01T00:00:00Z");
+    String value = sessions.issue("alice", now);
+    assertEquals("alice", sessions.verify(value, now.plusSeconds(59)));
+    assertEquals(null, sessions.verify(value, now.plusSeconds(60)));
+  }
+
+  @Test
+  void suggestedNamesAreOwnedByDifferentNodes() throws Exception {
+    ClusterMap three = ClusterMap.load(java.nio.file.Path.of("../../docs/examples/cluster-3.json"));
+    java.util.Map<String, String> names = ChatServer.suggestedNames(three);
+    assertEquals(3, names.size(), names.toString());
+    names.forEach((node, name) -> assertEquals(node, three.owner(name).id(), name));
+    // README's quick start names them for ./halley run's nodes a, b, c
+    ClusterMap run =
+        ClusterMap.of(
+            1,
+            List.of(
+                new NodeInfo("a", URI.create("http://h:1"), URI.create("http://h:2")),
+                new NodeInfo("b", URI.create("http://h:3"), URI.create("http://h:4")),
+                new NodeInfo("c", URI.create("http://h:5"), URI.create("http://h:6"))));
+    assertEquals(
+        java.util.Map.of("a", "carol", "b", "judy", "c", "alice"), ChatServer.suggestedNames(run));
+    JsonNode reply = JSON.readTree(get("/api/suggestions", null).body());
+    assertEquals(1, reply.get("names").size(), reply.toString());
+    assertEquals("a", reply.get("names").get(0).get("node").asText());
+  }
+
+  @Test
+  void onlineListsUsersWithALiveConnection() throws Exception {
+    String alice = loginCookie("alice");
+    String bob = loginCookie("bob");
+    String token = JSON.readTree(get("/api/connect", alice).body()).get("token").asText();
+    get("/api/connect", bob); // known, but never connects
+    assertEquals("[]", JSON.readTree(get("/api/online", alice).body()).get("users").toString());
+    HttpRequest sse =
+        HttpRequest.newBuilder(
+                URI.create("http://127.0.0.1:" + node.publicPort() + "/v1/sse?token=" + token))
+            .build();
+    HttpResponse<java.io.InputStream> stream =
+        http.send(sse, HttpResponse.BodyHandlers.ofInputStream());
+    try {
+      assertEquals(200, stream.statusCode());
+      // the node counts the connection once it has written hello
+      java.io.BufferedReader lines =
+          new java.io.BufferedReader(
+              new java.io.InputStreamReader(
+                  stream.body(), java.nio.charset.StandardCharsets.UTF_8));
+      for (String line = lines.readLine(); !line.contains("hello"); line = lines.readLine()) {}
+      JsonNode users = JSON.readTree(get("/api/online", bob).body()).get("users");
+      assertEquals(1, users.size(), users.toString());
+      assertEquals("alice", users.get(0).get("user").asText());
+      assertEquals("a", users.get(0).get("node").asText());
+      assertEquals(1, users.get(0).get("connections").asInt());
+    } finally {
+      stream.body().close();
+    }
+    assertError(get("/api/online", null), 401, "not_logged_in");
+  }
+
+  @Test
+  void theNextStepsThatRunPrintsWork(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
+      throws Exception {
+    ClusterMap map = publisher.map();
+    java.nio.file.Path file = dir.resolve("cluster.json");
+    java.nio.file.Files.writeString(file, map.toJson());
+    String steps = Main.nextSteps(map, file, KEY);
+    assertTrue(steps.contains("API key: " + KEY), steps);
+    java.util.regex.Matcher curl =
+        java.util.regex.Pattern.compile("-d '([^']*)' (\\S+?)/v1/publish").matcher(steps);
+    int curls = 0;
+    while (curl.find()) {
+      curls++;
+      String url =
+          curl.group(2).equals("$node")
+              ? map.nodes().get(0).internalUrl().toString()
+              : curl.group(2);
+      HttpResponse<String> published =
+          http.send(
+              HttpRequest.newBuilder(URI.create(url + "/v1/publish"))
+                  .header("authorization", "Bearer " + KEY)
+                  .header("content-type", "application/json")
+                  .POST(HttpRequest.BodyPublishers.ofString(curl.group(1)))
+                  .build(),
+              HttpResponse.BodyHandlers.ofString());
+      assertEquals(200, published.statusCode(), published.body());
+      assertEquals(
+          "accepted",
+          JSON.readTree(published.body()).get("results").get(0).get("status").asText(),
+          published.body());
+    }
+    assertEquals(2, curls, steps);
+    java.util.regex.Matcher route =
+        java.util.regex.Pattern.compile("\\./halley route (.*)").matcher(steps);
+    assertTrue(route.find(), steps);
+    assertEquals(0, dev.halley.cluster.cli.HalleyCli.execute(route.group(1).trim().split(" ")));
+  }
+
+  private ChatServer startChat(byte[] key) {
+    ChatServer server =
+        ChatServer.start(
+            "127.0.0.1",
+            0,
+            publisher,
+            TokenMinter.hs256(SECRET),
+            ChatServer.TOKEN_TTL,
+            List.of("lobby"),
+            key);
+    base = "http://127.0.0.1:" + server.port();
+    return server;
+  }
+
+  private String loginCookie(String name) throws Exception {
+    HttpResponse<String> login = post("/api/login", "{\"name\": \"" + name + "\"}", null);
+    assertEquals(200, login.statusCode(), login.body());
+    return login.headers().firstValue("set-cookie").orElseThrow().split(";")[0];
   }
 
   private void assertError(HttpResponse<String> response, int status, String code)
