@@ -2,7 +2,7 @@ package dev.halley.node.api;
 
 import dev.halley.cluster.ClusterMap;
 import dev.halley.node.cluster.NodeOperations;
-import dev.halley.node.wire.Codes;
+import dev.halley.node.wire.ErrorCodes;
 import dev.halley.node.wire.HttpError;
 import dev.halley.node.wire.Json;
 import io.undertow.server.HttpHandler;
@@ -50,7 +50,7 @@ public final class AdminMapHandler implements HttpHandler {
                 tooLarge(ex);
               } else {
                 Json.sendError(
-                    ex, new HttpError(400, Codes.BAD_REQUEST, "could not read the body"));
+                    ex, new HttpError(400, ErrorCodes.BAD_REQUEST, "could not read the body"));
               }
             });
   }
@@ -61,12 +61,13 @@ public final class AdminMapHandler implements HttpHandler {
       try {
         Json.MAPPER.readTree(body);
       } catch (java.io.IOException e) {
-        throw new HttpError(400, Codes.INVALID_JSON, "the body is not JSON");
+        throw new HttpError(400, ErrorCodes.INVALID_JSON, "the body is not JSON");
       }
       try {
         map = ClusterMap.parse(new String(body, StandardCharsets.UTF_8));
       } catch (RuntimeException e) {
-        throw new HttpError(400, Codes.INVALID_FIELD, "not a valid cluster map: " + e.getMessage());
+        throw new HttpError(
+            400, ErrorCodes.INVALID_FIELD, "not a valid cluster map: " + e.getMessage());
       }
       Json.send(exchange, 200, ops.applyMap(map).toJson(ops.nodeId()));
     } catch (HttpError e) {
@@ -80,7 +81,7 @@ public final class AdminMapHandler implements HttpHandler {
         exchange,
         new HttpError(
             413,
-            Codes.PAYLOAD_TOO_LARGE,
+            ErrorCodes.PAYLOAD_TOO_LARGE,
             "the body is over the limit of " + maxBodyBytes + " bytes"));
   }
 

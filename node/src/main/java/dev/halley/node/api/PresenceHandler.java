@@ -3,7 +3,7 @@ package dev.halley.node.api;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.halley.node.cluster.NodeContext;
 import dev.halley.node.stream.UserStream;
-import dev.halley.node.wire.Codes;
+import dev.halley.node.wire.ErrorCodes;
 import dev.halley.node.wire.HttpError;
 import dev.halley.node.wire.Json;
 import io.undertow.server.HttpHandler;
@@ -22,7 +22,7 @@ public final class PresenceHandler implements HttpHandler {
     try {
       UserPath path = UserPath.parse(exchange);
       if (!path.rest().equals("presence")) {
-        throw new HttpError(404, Codes.NOT_FOUND, "no such path");
+        throw new HttpError(404, ErrorCodes.NOT_FOUND, "no such path");
       }
       node.requireOwner(path.user());
       UserStream s = node.streams.get(path.user());

@@ -1,6 +1,6 @@
 package dev.halley.node.api;
 
-import dev.halley.node.wire.Codes;
+import dev.halley.node.wire.ErrorCodes;
 import dev.halley.node.wire.HttpError;
 import dev.halley.node.wire.Ids;
 import io.undertow.server.HttpServerExchange;
@@ -26,12 +26,12 @@ record UserPath(String user, String rest) {
     }
     int at = raw.indexOf(PREFIX);
     if (at < 0) {
-      throw new HttpError(404, Codes.NOT_FOUND, "no such path");
+      throw new HttpError(404, ErrorCodes.NOT_FOUND, "no such path");
     }
     String after = raw.substring(at + PREFIX.length());
     int slash = after.indexOf('/');
     if (slash <= 0) {
-      throw new HttpError(404, Codes.NOT_FOUND, "no such path");
+      throw new HttpError(404, ErrorCodes.NOT_FOUND, "no such path");
     }
     String user = decode(after.substring(0, slash));
     if (!Ids.isUserId(user)) {
@@ -43,7 +43,7 @@ record UserPath(String user, String rest) {
   /** The channel of a {@code channels/{channel}} path. */
   String channel() {
     if (!rest.startsWith("channels/")) {
-      throw new HttpError(404, Codes.NOT_FOUND, "no such path");
+      throw new HttpError(404, ErrorCodes.NOT_FOUND, "no such path");
     }
     String channel = rest.substring("channels/".length());
     if (!Ids.isChannel(channel)) {

@@ -1,6 +1,6 @@
 package dev.halley.node.auth;
 
-import dev.halley.node.wire.Codes;
+import dev.halley.node.wire.ErrorCodes;
 import dev.halley.node.wire.Json;
 import io.undertow.server.HttpHandler;
 import io.undertow.server.HttpServerExchange;
@@ -30,7 +30,10 @@ public final class ApiKeyHandler implements HttpHandler {
     String key = Bearer.credential(exchange);
     if (key == null || key.isEmpty()) {
       Json.sendError(
-          exchange, 401, Codes.API_KEY_MISSING, "an API key is required (Authorization: Bearer)");
+          exchange,
+          401,
+          ErrorCodes.API_KEY_MISSING,
+          "an API key is required (Authorization: Bearer)");
       return;
     }
     byte[] given = key.getBytes(StandardCharsets.UTF_8);
@@ -39,7 +42,7 @@ public final class ApiKeyHandler implements HttpHandler {
       ok |= MessageDigest.isEqual(k, given);
     }
     if (!ok) {
-      Json.sendError(exchange, 401, Codes.API_KEY_INVALID, "the API key is not valid");
+      Json.sendError(exchange, 401, ErrorCodes.API_KEY_INVALID, "the API key is not valid");
       return;
     }
     next.handleRequest(exchange);

@@ -8,7 +8,7 @@ import com.nimbusds.jose.crypto.MACVerifier;
 import com.nimbusds.jose.crypto.RSASSAVerifier;
 import com.nimbusds.jwt.JWTClaimsSet;
 import com.nimbusds.jwt.SignedJWT;
-import dev.halley.node.wire.Codes;
+import dev.halley.node.wire.ErrorCodes;
 import dev.halley.node.wire.HttpError;
 import dev.halley.node.wire.Ids;
 import java.nio.charset.StandardCharsets;
@@ -128,7 +128,8 @@ public final class TokenVerifier {
    */
   public Principal verify(String token) {
     if (token == null || token.isEmpty()) {
-      throw new HttpError(401, Codes.TOKEN_MISSING, "no token (Authorization: Bearer or ?token=)");
+      throw new HttpError(
+          401, ErrorCodes.TOKEN_MISSING, "no token (Authorization: Bearer or ?token=)");
     }
     SignedJWT jwt;
     try {
@@ -154,7 +155,7 @@ public final class TokenVerifier {
     }
     long validUntilMs = exp.getTime() + leewayMs;
     if (validUntilMs <= clock.millis()) {
-      throw new HttpError(401, Codes.TOKEN_EXPIRED, "the token expired at " + exp.toInstant());
+      throw new HttpError(401, ErrorCodes.TOKEN_EXPIRED, "the token expired at " + exp.toInstant());
     }
     String sub = claims.getSubject();
     if (!Ids.isUserId(sub)) {
@@ -177,7 +178,7 @@ public final class TokenVerifier {
   }
 
   private static HttpError invalid(String message) {
-    return new HttpError(401, Codes.TOKEN_INVALID, message);
+    return new HttpError(401, ErrorCodes.TOKEN_INVALID, message);
   }
 
   /**

@@ -7,8 +7,8 @@ import dev.halley.node.auth.TokenVerifier;
 import dev.halley.node.config.NodeConfig;
 import dev.halley.node.stream.UserStream;
 import dev.halley.node.stream.UserStreams;
-import dev.halley.node.wire.Codes;
 import dev.halley.node.wire.Control;
+import dev.halley.node.wire.ErrorCodes;
 import dev.halley.node.wire.EventCodec;
 import dev.halley.node.wire.HttpError;
 import dev.halley.node.wire.Json;
@@ -101,7 +101,7 @@ public final class NodeContext {
       extra.put("mapVersion", m.version());
       throw new HttpError(
           421,
-          Codes.NOT_OWNER,
+          ErrorCodes.NOT_OWNER,
           "user is owned by node " + owner.id() + " (map version " + m.version() + ")",
           extra);
     }

@@ -13,9 +13,12 @@ import dev.halley.node.presence.PresenceWebhook;
 import dev.halley.node.stream.Connection;
 import dev.halley.node.stream.ConnectionObserver;
 import dev.halley.node.stream.UserStream;
-import dev.halley.node.wire.Codes;
+import dev.halley.node.wire.CloseCodes;
+import dev.halley.node.wire.ErrorCodes;
+import dev.halley.node.wire.EventTypes;
 import dev.halley.node.wire.HttpError;
 import dev.halley.node.wire.Json;
+import dev.halley.node.wire.PublishStatus;
 import io.undertow.server.HttpServerExchange;
 import io.undertow.util.Headers;
 import java.io.IOException;
@@ -196,7 +199,7 @@ public final class NodeOperations implements ConnectionObserver, AutoCloseable {
       int buffered = 0;
       int misdirected = 0;
       for (JsonNode r : reply.path("results")) {
-        if (!Codes.STATUS_ACCEPTED.equals(r.path("status").asText())) {
+        if (!PublishStatus.ACCEPTED.equals(r.path("status").asText())) {
           continue;
         }
         messages++;
@@ -249,7 +252,7 @@ public final class NodeOperations implements ConnectionObserver, AutoCloseable {
           prev.version());
       throw new HttpError(
           400,
-          Codes.INVALID_FIELD,
+          ErrorCodes.INVALID_FIELD,
           "version must be greater than the current map's version "
               + prev.version()
               + ": "
@@ -273,7 +276,7 @@ public final class NodeOperations implements ConnectionObserver, AutoCloseable {
       users++;
       byte[] moved = movedEvent(owner, next.version());
       for (Connection c : s.connections()) {
-        c.finish(Codes.EVENT_MOVED, moved, Codes.CLOSE_MOVED, "moved", FINISH_GRACE_MS);
+        c.finish(EventTypes.MOVED, moved, CloseCodes.MOVED, "moved", FINISH_GRACE_MS);
         metrics.clientMoved(c.transport());
         conns++;
       }
@@ -307,7 +310,7 @@ public final class NodeOperations implements ConnectionObserver, AutoCloseable {
 
   private static byte[] movedEvent(NodeInfo owner, int version) {
     ObjectNode o = Json.MAPPER.createObjectNode();
-    o.put("type", Codes.EVENT_MOVED);
+    o.put("type", EventTypes.MOVED);
     o.put("node", owner.id());
     o.put("url", owner.publicUrl().toString());
     o.put("mapVersion", version);
@@ -335,9 +338,9 @@ public final class NodeOperations implements ConnectionObserver, AutoCloseable {
     for (int i = 0; i < all.size(); i++) {
       Connection c = all.get(i);
       byte[] json =
-          ("{\"type\":\"" + Codes.EVENT_RECONNECT + "\",\"delayMs\":" + delays[i] + "}")
+          ("{\"type\":\"" + EventTypes.RECONNECT + "\",\"delayMs\":" + delays[i] + "}")
               .getBytes(java.nio.charset.StandardCharsets.US_ASCII);
-      c.finish(Codes.EVENT_RECONNECT, json, Codes.CLOSE_RECONNECT, "draining", FINISH_GRACE_MS);
+      c.finish(EventTypes.RECONNECT, json, CloseCodes.RECONNECT, "draining", FINISH_GRACE_MS);
       metrics.clientDrained(c.transport());
     }
     log.info(

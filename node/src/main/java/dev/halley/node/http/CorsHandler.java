@@ -1,6 +1,6 @@
 package dev.halley.node.http;
 
-import dev.halley.node.wire.Codes;
+import dev.halley.node.wire.ErrorCodes;
 import dev.halley.node.wire.Json;
 import io.undertow.server.HttpHandler;
 import io.undertow.server.HttpServerExchange;
@@ -43,7 +43,7 @@ public final class CorsHandler implements HttpHandler {
     }
     if (!any && !allowed.contains(origin) && !sameOrigin(exchange, origin)) {
       Json.sendError(
-          exchange, 403, Codes.ORIGIN_FORBIDDEN, "origin not allowed: " + abbreviate(origin));
+          exchange, 403, ErrorCodes.ORIGIN_FORBIDDEN, "origin not allowed: " + abbreviate(origin));
       return;
     }
     exchange.getResponseHeaders().put(ALLOW_ORIGIN, origin);

@@ -1,6 +1,6 @@
 package dev.halley.node.http;
 
-import dev.halley.node.wire.Codes;
+import dev.halley.node.wire.ErrorCodes;
 import dev.halley.node.wire.HttpError;
 import dev.halley.node.wire.Json;
 import io.undertow.server.HttpHandler;
@@ -28,7 +28,7 @@ public final class ErrorHandler implements HttpHandler {
       Json.sendError(exchange, e);
     } catch (Exception | Error e) {
       LOG.error("request failed: {} {}", exchange.getRequestMethod(), exchange.getRequestPath(), e);
-      Json.sendError(exchange, 500, Codes.SERVER_ERROR, "internal error");
+      Json.sendError(exchange, 500, ErrorCodes.SERVER_ERROR, "internal error");
     }
   }
 

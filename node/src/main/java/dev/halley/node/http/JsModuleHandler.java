@@ -1,6 +1,6 @@
 package dev.halley.node.http;
 
-import dev.halley.node.wire.Codes;
+import dev.halley.node.wire.ErrorCodes;
 import dev.halley.node.wire.Json;
 import io.undertow.server.HttpHandler;
 import io.undertow.server.HttpServerExchange;
@@ -34,7 +34,7 @@ public final class JsModuleHandler implements HttpHandler {
   public void handleRequest(HttpServerExchange exchange) throws Exception {
     String file = exchange.getRequestPath().substring(PREFIX.length());
     if (!FILE.matcher(file).matches()) {
-      Json.sendError(exchange, 404, Codes.NOT_FOUND, "no such module: " + file);
+      Json.sendError(exchange, 404, ErrorCodes.NOT_FOUND, "no such module: " + file);
       return;
     }
     Optional<Module> cached = cache.get(file);
@@ -46,7 +46,7 @@ public final class JsModuleHandler implements HttpHandler {
       cached = cache.computeIfAbsent(file, JsModuleHandler::load);
     }
     if (cached.isEmpty()) {
-      Json.sendError(exchange, 404, Codes.NOT_FOUND, "no such module: " + file);
+      Json.sendError(exchange, 404, ErrorCodes.NOT_FOUND, "no such module: " + file);
       return;
     }
     Module m = cached.get();

@@ -1,7 +1,7 @@
 package dev.halley.node.http;
 
 import dev.halley.node.metrics.NodeMetrics;
-import dev.halley.node.wire.Codes;
+import dev.halley.node.wire.ErrorCodes;
 import dev.halley.node.wire.HttpError;
 import dev.halley.node.wire.Json;
 import io.undertow.server.HttpHandler;
@@ -44,7 +44,7 @@ public final class MetricsHandler implements HttpHandler {
     if (text.isEmpty()) {
       Json.sendError(
           exchange,
-          new HttpError(404, Codes.NOT_FOUND, "metrics are not kept in Prometheus format"));
+          new HttpError(404, ErrorCodes.NOT_FOUND, "metrics are not kept in Prometheus format"));
       return;
     }
     exchange.setStatusCode(200);

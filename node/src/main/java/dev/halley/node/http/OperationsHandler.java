@@ -2,7 +2,7 @@ package dev.halley.node.http;
 
 import dev.halley.node.admission.Readiness;
 import dev.halley.node.metrics.NodeMetrics;
-import dev.halley.node.wire.Codes;
+import dev.halley.node.wire.ErrorCodes;
 import dev.halley.node.wire.HttpError;
 import dev.halley.node.wire.Json;
 import io.undertow.server.HttpHandler;
@@ -55,7 +55,9 @@ public final class OperationsHandler implements HttpHandler {
     Json.sendError(
         exchange,
         new HttpError(
-            405, Codes.METHOD_NOT_ALLOWED, m + " is not allowed on " + exchange.getRequestPath()));
+            405,
+            ErrorCodes.METHOD_NOT_ALLOWED,
+            m + " is not allowed on " + exchange.getRequestPath()));
     return false;
   }
 

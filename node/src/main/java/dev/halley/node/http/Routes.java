@@ -1,6 +1,6 @@
 package dev.halley.node.http;
 
-import dev.halley.node.wire.Codes;
+import dev.halley.node.wire.ErrorCodes;
 import dev.halley.node.wire.Json;
 import io.undertow.server.HttpHandler;
 import io.undertow.server.HttpServerExchange;
@@ -53,7 +53,7 @@ public final class Routes implements HttpHandler {
       }
     }
     if (byMethod == null) {
-      Json.sendError(exchange, 404, Codes.NOT_FOUND, "no such path: " + abbreviate(path));
+      Json.sendError(exchange, 404, ErrorCodes.NOT_FOUND, "no such path: " + abbreviate(path));
       return;
     }
     HttpString method = exchange.getRequestMethod();
@@ -70,7 +70,7 @@ public final class Routes implements HttpHandler {
       Json.sendError(
           exchange,
           405,
-          Codes.METHOD_NOT_ALLOWED,
+          ErrorCodes.METHOD_NOT_ALLOWED,
           method + " is not allowed on " + abbreviate(path) + " (allowed: " + allow + ")");
       return;
     }

@@ -1,7 +1,7 @@
 package dev.halley.node.metrics;
 
 import dev.halley.node.presence.PresenceWebhook;
-import dev.halley.node.wire.Codes;
+import dev.halley.node.wire.ErrorCodes;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.Gauge;
@@ -82,11 +82,11 @@ public final class NodeMetrics implements AutoCloseable {
   private static final List<String> RESET_REASONS = List.of("gap", "epoch");
 
   /** {@code reason} of {@code halley.connections.rejected}: these are the wire error codes. */
-  public static final String REJECT_TOO_MANY_CONNECTIONS = Codes.TOO_MANY_CONNECTIONS;
+  public static final String REJECT_TOO_MANY_CONNECTIONS = ErrorCodes.TOO_MANY_CONNECTIONS;
 
-  public static final String REJECT_RATE_LIMITED = Codes.RATE_LIMITED;
-  public static final String REJECT_DRAINING = Codes.DRAINING;
-  public static final String REJECT_NOT_READY = Codes.NOT_READY;
+  public static final String REJECT_RATE_LIMITED = ErrorCodes.RATE_LIMITED;
+  public static final String REJECT_DRAINING = ErrorCodes.DRAINING;
+  public static final String REJECT_NOT_READY = ErrorCodes.NOT_READY;
 
   private static final List<String> REJECT_REASONS =
       List.of(REJECT_TOO_MANY_CONNECTIONS, REJECT_RATE_LIMITED, REJECT_DRAINING, REJECT_NOT_READY);

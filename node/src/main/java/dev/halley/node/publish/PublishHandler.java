@@ -2,7 +2,7 @@ package dev.halley.node.publish;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.halley.node.cluster.NodeContext;
-import dev.halley.node.wire.Codes;
+import dev.halley.node.wire.ErrorCodes;
 import dev.halley.node.wire.HttpError;
 import dev.halley.node.wire.Ids;
 import dev.halley.node.wire.Json;
@@ -57,7 +57,7 @@ public final class PublishHandler implements HttpHandler {
               if (e instanceof RequestTooBigException) {
                 tooLarge(ex, max);
               } else {
-                Json.sendError(ex, 400, Codes.BAD_REQUEST, "could not read the body");
+                Json.sendError(ex, 400, ErrorCodes.BAD_REQUEST, "could not read the body");
               }
             });
   }
@@ -65,7 +65,10 @@ public final class PublishHandler implements HttpHandler {
   private static void tooLarge(HttpServerExchange exchange, long max) {
     exchange.setPersistent(false);
     Json.sendError(
-        exchange, 413, Codes.PAYLOAD_TOO_LARGE, "the body is over the limit of " + max + " bytes");
+        exchange,
+        413,
+        ErrorCodes.PAYLOAD_TOO_LARGE,
+        "the body is over the limit of " + max + " bytes");
   }
 
   List<Publisher.Item> parse(JsonNode root) {
@@ -86,7 +89,7 @@ public final class PublishHandler implements HttpHandler {
         if (recipients > node.config.maxRecipientsPerRequest()) {
           throw new HttpError(
               413,
-              Codes.TOO_MANY_RECIPIENTS,
+              ErrorCodes.TOO_MANY_RECIPIENTS,
               "more than " + node.config.maxRecipientsPerRequest() + " users in one request");
         }
       }
@@ -147,7 +150,7 @@ public final class PublishHandler implements HttpHandler {
     if (bytes.length > node.config.maxMessageBytes()) {
       throw new HttpError(
           413,
-          Codes.MESSAGE_TOO_LARGE,
+          ErrorCodes.MESSAGE_TOO_LARGE,
           where
               + ".data is "
               + bytes.length
@@ -171,7 +174,7 @@ public final class PublishHandler implements HttpHandler {
       if (!allowed.contains(name)) {
         throw new HttpError(
             400,
-            Codes.UNKNOWN_FIELD,
+            ErrorCodes.UNKNOWN_FIELD,
             "unknown field "
                 + prefix
                 + name

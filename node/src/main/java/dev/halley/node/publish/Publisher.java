@@ -5,9 +5,9 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.halley.node.cluster.NodeContext;
 import dev.halley.node.stream.UserStream;
-import dev.halley.node.wire.Codes;
 import dev.halley.node.wire.Json;
 import dev.halley.node.wire.Message;
+import dev.halley.node.wire.PublishStatus;
 import java.nio.charset.StandardCharsets;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -49,7 +49,7 @@ public final class Publisher {
       if (first != null) {
         ObjectNode dup = first.deepCopy();
         dup.put("id", item.id());
-        dup.put("status", Codes.STATUS_DUPLICATE);
+        dup.put("status", PublishStatus.DUPLICATE);
         return dup;
       }
     }
@@ -57,7 +57,7 @@ public final class Publisher {
     if (item.id() != null) {
       result.put("id", item.id());
     }
-    result.put("status", Codes.STATUS_ACCEPTED);
+    result.put("status", PublishStatus.ACCEPTED);
     long now = node.clock.millis();
     long expires = item.ttlMs() == null ? Long.MAX_VALUE : saturatedAdd(now, item.ttlMs());
     if (item.channel() != null) {

@@ -1,7 +1,8 @@
 package dev.halley.node.stream;
 
-import dev.halley.node.wire.Codes;
+import dev.halley.node.wire.CloseCodes;
 import dev.halley.node.wire.Control;
+import dev.halley.node.wire.EventTypes;
 import dev.halley.node.wire.Message;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.Executor;
@@ -191,7 +192,7 @@ public abstract class Connection {
         flush();
       }
     } catch (RuntimeException e) {
-      close(Codes.CLOSE_SERVER_ERROR, "internal error");
+      close(CloseCodes.SERVER_ERROR, "internal error");
     }
   }
 
@@ -203,7 +204,7 @@ public abstract class Connection {
     if (ops != null) {
       ops.slowConsumer(transport(), user());
     }
-    close(Codes.CLOSE_SLOW_CONSUMER, "slow consumer");
+    close(CloseCodes.SLOW_CONSUMER, "slow consumer");
   }
 
   /**
@@ -243,8 +244,8 @@ public abstract class Connection {
     }
     if (item instanceof Message m) {
       ops.delivered(transport(), m.acceptedAtNanos);
-    } else if (item instanceof Control c && c.type.equals(Codes.EVENT_RESET)) {
-      ops.reset(c.toString().contains("\"epoch\"") ? Codes.RESET_EPOCH : Codes.RESET_GAP);
+    } else if (item instanceof Control c && c.type.equals(EventTypes.RESET)) {
+      ops.reset(c.toString().contains("\"epoch\"") ? EventTypes.RESET_EPOCH : EventTypes.RESET_GAP);
     }
   }
 
@@ -289,7 +290,7 @@ public abstract class Connection {
     long delayMs = Math.max(0, validUntilMs - nowMs);
     expiryKey =
         t.executeAfter(
-            () -> close(Codes.CLOSE_UNAUTHORIZED, "token expired"), delayMs, TimeUnit.MILLISECONDS);
+            () -> close(CloseCodes.UNAUTHORIZED, "token expired"), delayMs, TimeUnit.MILLISECONDS);
   }
 
   /**

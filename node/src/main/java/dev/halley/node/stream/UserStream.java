@@ -1,8 +1,8 @@
 package dev.halley.node.stream;
 
-import dev.halley.node.wire.Codes;
 import dev.halley.node.wire.Control;
 import dev.halley.node.wire.EventCodec;
+import dev.halley.node.wire.EventTypes;
 import dev.halley.node.wire.Message;
 import java.util.Arrays;
 import java.util.Set;
@@ -170,9 +170,10 @@ public final class UserStream {
     if (resume == null) {
       register = sink.open(seq, seq, null, null, null, 0, nowMs);
     } else if (!resume.epoch().equals(codec.epoch())) {
-      register = sink.open(seq, seq, codec.reset(seq, Codes.RESET_EPOCH), null, null, 0, nowMs);
+      register =
+          sink.open(seq, seq, codec.reset(seq, EventTypes.RESET_EPOCH), null, null, 0, nowMs);
     } else if (resume.seq() < lossFloor || resume.seq() > seq) {
-      register = sink.open(seq, seq, codec.reset(seq, Codes.RESET_GAP), null, null, 0, nowMs);
+      register = sink.open(seq, seq, codec.reset(seq, EventTypes.RESET_GAP), null, null, 0, nowMs);
     } else {
       int n = 0;
       long[] rs = new long[count];

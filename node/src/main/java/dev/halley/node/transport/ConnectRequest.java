@@ -3,9 +3,9 @@ package dev.halley.node.transport;
 import dev.halley.node.auth.Bearer;
 import dev.halley.node.auth.TokenVerifier;
 import dev.halley.node.cluster.NodeContext;
-import dev.halley.node.wire.Codes;
 import dev.halley.node.wire.EventCodec;
 import dev.halley.node.wire.HttpError;
+import dev.halley.node.wire.Params;
 import io.undertow.server.HttpServerExchange;
 import io.undertow.util.HttpString;
 import java.util.Deque;
@@ -16,7 +16,7 @@ import java.util.Deque;
  * Last-Event-ID} header, which wins).
  */
 public record ConnectRequest(TokenVerifier.Principal principal, EventCodec.EventId resume) {
-  private static final HttpString LAST_EVENT_ID = new HttpString(Codes.HEADER_LAST_EVENT_ID);
+  private static final HttpString LAST_EVENT_ID = new HttpString(Params.HEADER_LAST_EVENT_ID);
 
   /**
    * Verifies the request.
@@ -28,7 +28,7 @@ public record ConnectRequest(TokenVerifier.Principal principal, EventCodec.Event
     node.ops.checkNew(exchange);
     String token = Bearer.credential(exchange);
     if (token == null) {
-      token = query(exchange, Codes.PARAM_TOKEN);
+      token = query(exchange, Params.TOKEN);
     }
     TokenVerifier.Principal principal = node.tokens.verify(token);
     node.requireOwner(principal.user());
@@ -37,7 +37,7 @@ public record ConnectRequest(TokenVerifier.Principal principal, EventCodec.Event
       last = exchange.getRequestHeaders().getFirst(LAST_EVENT_ID);
     }
     if (last == null || last.isEmpty()) {
-      last = query(exchange, Codes.PARAM_LAST_EVENT_ID);
+      last = query(exchange, Params.LAST_EVENT_ID);
     }
     EventCodec.EventId resume = last == null || last.isEmpty() ? null : EventCodec.parseId(last);
     node.ops.admit(exchange, principal.user());

@@ -7,7 +7,7 @@ package dev.halley.node.wire;
 public final class Control {
   public static final Control PING =
       new Control(
-          Codes.EVENT_PING,
+          EventTypes.PING,
           null,
           "{\"type\":\"ping\"}".getBytes(java.nio.charset.StandardCharsets.US_ASCII));
 

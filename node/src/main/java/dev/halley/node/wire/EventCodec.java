@@ -147,19 +147,19 @@ public final class EventCodec {
 
   public Control hello(String node, int mapVersion, long position, long heartbeatMs) {
     ObjectNode o = Json.MAPPER.createObjectNode();
-    o.put("type", Codes.EVENT_HELLO);
+    o.put("type", EventTypes.HELLO);
     o.put("node", node);
     o.put("epoch", epoch);
     o.put("mapVersion", mapVersion);
     o.put("lastEventId", id(position));
     o.put("heartbeatMs", heartbeatMs);
-    return new Control(Codes.EVENT_HELLO, null, Json.bytes(o));
+    return new Control(EventTypes.HELLO, null, Json.bytes(o));
   }
 
   public Control reset(long position, String reason) {
     String id = id(position);
     String json = "{\"type\":\"reset\",\"id\":\"" + id + "\",\"reason\":\"" + reason + "\"}";
-    return new Control(Codes.EVENT_RESET, id, json.getBytes(UTF_8));
+    return new Control(EventTypes.RESET, id, json.getBytes(UTF_8));
   }
 
   // ---- event IDs ----

@@ -42,10 +42,10 @@ public final class HttpError extends RuntimeException {
   }
 
   public static HttpError badRequest(String message) {
-    return new HttpError(400, Codes.BAD_REQUEST, message);
+    return new HttpError(400, ErrorCodes.BAD_REQUEST, message);
   }
 
   public static HttpError invalidField(String message) {
-    return new HttpError(400, Codes.INVALID_FIELD, message);
+    return new HttpError(400, ErrorCodes.INVALID_FIELD, message);
   }
 }

@@ -34,12 +34,12 @@ public final class Json {
     try {
       JsonNode node = MAPPER.readTree(body);
       if (node == null || node.isMissingNode()) {
-        throw new HttpError(400, Codes.INVALID_JSON, "the body is empty");
+        throw new HttpError(400, ErrorCodes.INVALID_JSON, "the body is empty");
       }
       return node;
     } catch (java.io.IOException e) {
       String detail = e instanceof JsonProcessingException p ? p.getOriginalMessage() : "";
-      throw new HttpError(400, Codes.INVALID_JSON, "the body is not JSON: " + detail);
+      throw new HttpError(400, ErrorCodes.INVALID_JSON, "the body is not JSON: " + detail);
     }
   }
 

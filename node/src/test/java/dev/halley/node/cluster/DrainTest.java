@@ -12,7 +12,8 @@ import dev.halley.node.Scrape;
 import dev.halley.node.TestNodes;
 import dev.halley.node.TransportClient;
 import dev.halley.node.WsRecorder;
-import dev.halley.node.wire.Codes;
+import dev.halley.node.wire.CloseCodes;
+import dev.halley.node.wire.EventTypes;
 import java.io.IOException;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -82,14 +83,14 @@ class DrainTest {
 
     long[] delays = new long[12];
     for (int i = 0; i < ws.size(); i++) {
-      delays[i] = ws.get(i).assertEvent(Codes.EVENT_RECONNECT).get("delayMs").asLong();
-      ws.get(i).assertClosed(Codes.CLOSE_RECONNECT);
+      delays[i] = ws.get(i).assertEvent(EventTypes.RECONNECT).get("delayMs").asLong();
+      ws.get(i).assertClosed(CloseCodes.RECONNECT);
     }
     JsonNode last = sse.awaitEvent();
-    assertEquals(Codes.EVENT_RECONNECT, last.get("type").asText());
+    assertEquals(EventTypes.RECONNECT, last.get("type").asText());
     delays[10] = last.get("delayMs").asLong();
     JsonNode held = longPoll.awaitEvent();
-    assertEquals(Codes.EVENT_RECONNECT, held.get("type").asText());
+    assertEquals(EventTypes.RECONNECT, held.get("type").asText());
     delays[11] = held.get("delayMs").asLong();
 
     // One reconnect per slot of the period: no storm.

@@ -14,7 +14,8 @@ import dev.halley.node.Scrape;
 import dev.halley.node.TestNodes;
 import dev.halley.node.TransportClient;
 import dev.halley.node.WsRecorder;
-import dev.halley.node.wire.Codes;
+import dev.halley.node.wire.CloseCodes;
+import dev.halley.node.wire.EventTypes;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
@@ -123,18 +124,18 @@ class MapReloadTest {
     for (int i = 0; i < ws.size(); i++) {
       String u = wsUsers.get(i);
       if (movers.contains(u)) {
-        JsonNode moved = ws.get(i).assertEvent(Codes.EVENT_MOVED);
+        JsonNode moved = ws.get(i).assertEvent(EventTypes.MOVED);
         NodeInfo owner = V4.owner(u);
         assertEquals(owner.id(), moved.get("node").asText());
         assertEquals(owner.publicUrl().toString(), moved.get("url").asText());
         assertEquals(4, moved.get("mapVersion").asInt());
-        ws.get(i).assertClosed(Codes.CLOSE_MOVED);
+        ws.get(i).assertClosed(CloseCodes.MOVED);
       }
     }
     for (int i = 0; i < sse.size(); i++) {
       if (movers.contains(sseUsers.get(i))) {
         JsonNode moved = sse.get(i).awaitEvent();
-        assertEquals(Codes.EVENT_MOVED, moved.get("type").asText());
+        assertEquals(EventTypes.MOVED, moved.get("type").asText());
         assertEquals(V4.owner(sseUsers.get(i)).publicUrl().toString(), moved.get("url").asText());
       }
     }

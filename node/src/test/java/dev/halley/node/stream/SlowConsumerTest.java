@@ -12,7 +12,7 @@ import dev.halley.node.RawWebSocket;
 import dev.halley.node.TestNodes;
 import dev.halley.node.TransportClient;
 import dev.halley.node.config.OperationsConfig;
-import dev.halley.node.wire.Codes;
+import dev.halley.node.wire.CloseCodes;
 import java.util.List;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -92,7 +92,7 @@ class SlowConsumerTest {
 
       // What the stalled socket holds ends with the slow-consumer close.
       RawWebSocket.Frames frames = stalled.readUntilClose();
-      assertEquals(Codes.CLOSE_SLOW_CONSUMER, frames.closeCode());
+      assertEquals(CloseCodes.SLOW_CONSUMER, frames.closeCode());
       List<String> texts = frames.texts();
       assertEquals("hello", InternalApi.json(texts.get(0)).get("type").asText());
       String lastId = InternalApi.json(texts.get(0)).get("lastEventId").asText();

@@ -3,7 +3,7 @@ package dev.halley.node.transport.poll;
 import dev.halley.node.stream.Connection;
 import dev.halley.node.stream.UserStream;
 import dev.halley.node.transport.PeerClose;
-import dev.halley.node.wire.Codes;
+import dev.halley.node.wire.CloseCodes;
 import dev.halley.node.wire.EventCodec;
 import io.undertow.server.HttpServerExchange;
 import io.undertow.server.ServerConnection;
@@ -52,7 +52,7 @@ final class LongPollConnection extends Connection {
   void start(long timeoutMs) {
     timeoutKey =
         ioThread.executeAfter(
-            () -> close(Codes.CLOSE_NORMAL, "timeout"), timeoutMs, TimeUnit.MILLISECONDS);
+            () -> close(CloseCodes.NORMAL, "timeout"), timeoutMs, TimeUnit.MILLISECONDS);
     ServerConnection connection = exchange.getConnection();
     LongPollConnection[] held = connection.getAttachment(HELD);
     if (held == null) {
@@ -62,24 +62,24 @@ final class LongPollConnection extends Connection {
           c -> {
             LongPollConnection current = slot[0];
             if (current != null) {
-              current.close(Codes.CLOSE_NORMAL, "disconnected");
+              current.close(CloseCodes.NORMAL, "disconnected");
             }
           });
       held = slot;
     }
     held[0] = this;
-    PeerClose.watch(connection, true, () -> close(Codes.CLOSE_NORMAL, "disconnected"));
+    PeerClose.watch(connection, true, () -> close(CloseCodes.NORMAL, "disconnected"));
   }
 
   @Override
   protected void flush() {
-    close(Codes.CLOSE_NORMAL, "events");
+    close(CloseCodes.NORMAL, "events");
   }
 
   /** A full queue ends the request with what it holds; the rest is replayed from the buffer. */
   @Override
   protected void onOverflow() {
-    close(Codes.CLOSE_NORMAL, "batch full");
+    close(CloseCodes.NORMAL, "batch full");
   }
 
   @Override

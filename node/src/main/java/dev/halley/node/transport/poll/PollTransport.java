@@ -4,11 +4,11 @@ import dev.halley.node.cluster.NodeContext;
 import dev.halley.node.stream.Connection;
 import dev.halley.node.stream.UserStream;
 import dev.halley.node.transport.ConnectRequest;
-import dev.halley.node.wire.Codes;
 import dev.halley.node.wire.Control;
 import dev.halley.node.wire.HttpError;
 import dev.halley.node.wire.Json;
 import dev.halley.node.wire.Message;
+import dev.halley.node.wire.Params;
 import io.undertow.server.HttpHandler;
 import io.undertow.server.HttpServerExchange;
 import io.undertow.util.Headers;
@@ -37,7 +37,7 @@ public final class PollTransport implements HttpHandler {
     long timeoutMs = node.config.longPollTimeoutMs();
     try {
       req = ConnectRequest.read(exchange, node, false);
-      String t = ConnectRequest.query(exchange, Codes.PARAM_TIMEOUT_MS);
+      String t = ConnectRequest.query(exchange, Params.TIMEOUT_MS);
       if (t != null) {
         timeoutMs = Math.min(timeoutMs, parseTimeout(t));
       }

@@ -3,7 +3,7 @@ package dev.halley.node.transport.sse;
 import dev.halley.node.stream.Connection;
 import dev.halley.node.stream.UserStream;
 import dev.halley.node.transport.PeerClose;
-import dev.halley.node.wire.Codes;
+import dev.halley.node.wire.CloseCodes;
 import dev.halley.node.wire.EventCodec;
 import io.undertow.connector.PooledByteBuffer;
 import io.undertow.server.HttpServerExchange;
@@ -58,9 +58,9 @@ final class SseConnection extends Connection {
               ch.suspendWrites();
               flush();
             });
-    exchange.getConnection().addCloseListener(c -> close(Codes.CLOSE_NORMAL, "disconnected"));
+    exchange.getConnection().addCloseListener(c -> close(CloseCodes.NORMAL, "disconnected"));
     PeerClose.watch(
-        exchange.getConnection(), false, () -> close(Codes.CLOSE_NORMAL, "disconnected"));
+        exchange.getConnection(), false, () -> close(CloseCodes.NORMAL, "disconnected"));
     startHeartbeats(heartbeatMs);
   }
 
@@ -96,7 +96,7 @@ final class SseConnection extends Connection {
         fill();
       }
     } catch (IOException | RuntimeException e) {
-      close(Codes.CLOSE_SERVER_ERROR, "write failed");
+      close(CloseCodes.SERVER_ERROR, "write failed");
     } finally {
       flushing = false;
     }

@@ -3,7 +3,7 @@ package dev.halley.node.transport.ws;
 import dev.halley.node.cluster.NodeContext;
 import dev.halley.node.stream.StreamingReplay;
 import dev.halley.node.transport.ConnectRequest;
-import dev.halley.node.wire.Codes;
+import dev.halley.node.wire.CloseCodes;
 import dev.halley.node.wire.HttpError;
 import dev.halley.node.wire.Json;
 import io.undertow.server.HttpHandler;
@@ -71,7 +71,7 @@ public final class WebSocketTransport implements HttpHandler {
                     return new StreamingReplay<>(c, null, node::hello);
                   })
               .connection();
-      channel.addCloseTask(ch -> conn.close(Codes.CLOSE_NORMAL, "closed"));
+      channel.addCloseTask(ch -> conn.close(CloseCodes.NORMAL, "closed"));
       channel.getReceiveSetter().set(new Receiver());
       channel.resumeReceives();
       conn.start();

@@ -2,7 +2,7 @@ package dev.halley.node.transport.ws;
 
 import dev.halley.node.stream.Connection;
 import dev.halley.node.stream.UserStream;
-import dev.halley.node.wire.Codes;
+import dev.halley.node.wire.CloseCodes;
 import dev.halley.node.wire.EventCodec;
 import io.undertow.connector.PooledByteBuffer;
 import io.undertow.websockets.core.WebSocketCallback;
@@ -114,7 +114,7 @@ final class WsConnection extends Connection {
     @Override
     public void onError(WebSocketChannel ch, Void context, Throwable t) {
       inFlight--;
-      close(Codes.CLOSE_SERVER_ERROR, "write failed");
+      close(CloseCodes.SERVER_ERROR, "write failed");
     }
   }
 

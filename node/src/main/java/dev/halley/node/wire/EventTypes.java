@@ -1,0 +1,18 @@
+package dev.halley.node.wire;
+
+/**
+ * The {@code "type"} of every event the node sends, and the reasons a {@code reset} carries
+ * (docs/protocol.md, Events).
+ */
+public final class EventTypes {
+  private EventTypes() {}
+
+  public static final String HELLO = "hello";
+  public static final String MESSAGE = "message";
+  public static final String RESET = "reset";
+  public static final String MOVED = "moved";
+  public static final String RECONNECT = "reconnect";
+  public static final String PING = "ping";
+  public static final String RESET_GAP = "gap";
+  public static final String RESET_EPOCH = "epoch";
+}
