@@ -1,6 +1,7 @@
 package dev.halley.node;
 
 import dev.halley.cluster.ClusterMap;
+import dev.halley.cluster.MapFileWatcher;
 import dev.halley.node.api.AdminMapHandler;
 import dev.halley.node.api.MapHandler;
 import dev.halley.node.api.PresenceHandler;
@@ -23,6 +24,7 @@ import dev.halley.node.transport.ws.WebSocketTransport;
 import io.undertow.Undertow;
 import io.undertow.UndertowOptions;
 import io.undertow.server.HttpHandler;
+import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -49,8 +51,10 @@ import org.xnio.Options;
  *
  * <p>Threading: Undertow IO threads ({@link NodeConfig#ioThreads()}) do all connection work and
  * never block; a held connection is a suspended exchange or an open channel, not a thread. One
- * housekeeping thread evicts idle user streams. All public methods are thread-safe. From the
- * command line: {@code java -jar halley-node.jar --config node.yaml}.
+ * housekeeping thread evicts idle user streams. A node configured with {@code mapFile} watches that
+ * file on one more thread and applies a changed map as SIGHUP does ({@link MapFileWatcher}). All
+ * public methods are thread-safe. From the command line: {@code java -jar halley-node.jar --config
+ * node.yaml}.
  */
 public final class HalleyNode implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(HalleyNode.class);
@@ -58,12 +62,18 @@ public final class HalleyNode implements AutoCloseable {
   private final NodeContext node;
   private final Undertow undertow;
   private final ScheduledExecutorService housekeeping;
+  private final MapFileWatcher mapFileWatcher; // null without mapFile
   private final int publicPort;
   private final int internalPort;
   private final AtomicBoolean closed = new AtomicBoolean();
 
-  private HalleyNode(NodeContext node, Undertow undertow, ScheduledExecutorService housekeeping) {
+  private HalleyNode(
+      NodeContext node,
+      Undertow undertow,
+      ScheduledExecutorService housekeeping,
+      MapFileWatcher mapFileWatcher) {
     this.node = node;
+    this.mapFileWatcher = mapFileWatcher;
     this.undertow = undertow;
     this.housekeeping = housekeeping;
     this.publicPort = port(undertow, 0);
@@ -141,7 +151,24 @@ public final class HalleyNode implements AutoCloseable {
         period,
         period,
         TimeUnit.MILLISECONDS);
-    HalleyNode n = new HalleyNode(node, undertow, housekeeping);
+    MapFileWatcher watcher = null;
+    if (config.mapFile() != null) {
+      try {
+        watcher =
+            MapFileWatcher.start(
+                config.mapFile(),
+                () -> node.ops.reloadMapFile("mapFile"),
+                "halley-" + config.nodeId() + "-mapfile");
+      } catch (IOException | RuntimeException e) {
+        LOG.warn(
+            "event=map_watch_failed node={} file={} error=\"{}\" message=\"map changes need SIGHUP"
+                + " or POST /v1/admin/map\"",
+            config.nodeId(),
+            config.mapFile(),
+            e.getMessage());
+      }
+    }
+    HalleyNode n = new HalleyNode(node, undertow, housekeeping, watcher);
     LOG.info(
         "node {} (epoch {}, map version {}) public port {}, internal port {}",
         config.nodeId(),
@@ -223,6 +250,9 @@ public final class HalleyNode implements AutoCloseable {
     if (!closed.compareAndSet(false, true)) {
       return;
     }
+    if (mapFileWatcher != null) {
+      mapFileWatcher.close();
+    }
     housekeeping.shutdownNow();
     undertow.stop();
     node.ops.close();
@@ -273,17 +303,7 @@ public final class HalleyNode implements AutoCloseable {
         .addShutdownHook(new Thread(() -> node.drain(drainPeriod), "halley-shutdown"));
     try {
       sun.misc.Signal.handle(
-          new sun.misc.Signal("HUP"),
-          s -> {
-            try {
-              node.operations().reloadMapFile();
-            } catch (Exception e) {
-              LOG.warn(
-                  "event=map_rejected node={} source=SIGHUP error=\"{}\"",
-                  node.nodeId(),
-                  e.getMessage());
-            }
-          });
+          new sun.misc.Signal("HUP"), s -> node.operations().reloadMapFile("SIGHUP"));
     } catch (IllegalArgumentException e) {
       LOG.info("SIGHUP is not available here; reload the map with POST /v1/admin/map");
     }

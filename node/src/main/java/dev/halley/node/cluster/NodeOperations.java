@@ -308,6 +308,29 @@ public final class NodeOperations implements ConnectionObserver, AutoCloseable {
     return applyMap(ClusterMap.load(file));
   }
 
+  /**
+   * {@link #reloadMapFile()} for SIGHUP and the {@code mapFile} watcher ({@code source} names which
+   * in the log): never throws. A file that cannot be read or is not a valid map, and a map that is
+   * refused (lower version, same version with other contents), keep the current map, are logged as
+   * {@code event=map_rejected node=.. source=.. error=".."} and counted as rejected reloads; an
+   * applied map is logged as {@code map_applied} by {@link #applyMap}. Returns the change, or empty
+   * when the file was rejected.
+   */
+  public java.util.Optional<MapChange> reloadMapFile(String source) {
+    try {
+      return java.util.Optional.of(reloadMapFile());
+    } catch (HttpError e) {
+      // applyMap refused it, and counted and logged the versions already
+      log.warn(
+          "event=map_rejected node={} source={} error=\"{}\"", node.nodeId, source, e.getMessage());
+    } catch (IOException | RuntimeException e) {
+      metrics.mapReload(node.map().version(), false);
+      log.warn(
+          "event=map_rejected node={} source={} error=\"{}\"", node.nodeId, source, e.getMessage());
+    }
+    return java.util.Optional.empty();
+  }
+
   private static byte[] movedEvent(NodeInfo owner, int version) {
     ObjectNode o = Json.MAPPER.createObjectNode();
     o.put("type", EventTypes.MOVED);
