@@ -1,6 +1,7 @@
 package dev.halley.router;
 
 import dev.halley.cluster.ClusterMap;
+import dev.halley.cluster.MapFileWatcher;
 import java.io.IOException;
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -15,7 +16,7 @@ import java.util.function.Supplier;
  * Where a {@link Publisher} gets the cluster map (with internal URLs) from, each time it refreshes.
  *
  * <pre>{@code
- * MapSource.file(Path.of("/etc/halley/cluster.json"));   // re-read on every refresh
+ * MapSource.file(Path.of("/etc/halley/cluster.json"));   // re-read on every refresh, and watched
  * MapSource.url(URI.create("https://config.internal/halley/cluster.json"));
  * MapSource.of(() -> myConfigService.currentMap());
  * }</pre>
@@ -32,13 +33,36 @@ public interface MapSource {
   /** Loads the current map; throws when it cannot (the publisher keeps its previous map). */
   ClusterMap load() throws IOException;
 
-  /** Reads and parses the map file at {@code path} on every load. */
+  /**
+   * Starts telling the publisher, between its scheduled refreshes, that the map may have changed:
+   * {@code changed} (which refreshes the map: {@link #load()}, validation, the listener) may be
+   * called from another thread at any time until the returned handle is closed. The publisher calls
+   * this once after its first load and closes the handle when it closes. The default watches
+   * nothing (the refresh schedule and misdirected replies still reload the map).
+   *
+   * @throws IOException if watching cannot start (the publisher then fails to build)
+   */
+  default AutoCloseable watch(Runnable changed) throws IOException {
+    return () -> {};
+  }
+
+  /**
+   * Reads and parses the map file at {@code path} on every load, and watches it: a change of the
+   * file's content (an edit, a file renamed over it, Kubernetes' atomic swap of a ConfigMap volume)
+   * refreshes the publisher's map at once, with the same validation as a scheduled refresh (see
+   * {@link MapFileWatcher}; one daemon thread per publisher).
+   */
   static MapSource file(Path path) {
     Objects.requireNonNull(path, "path");
     return new MapSource() {
       @Override
       public ClusterMap load() throws IOException {
         return ClusterMap.load(path);
+      }
+
+      @Override
+      public AutoCloseable watch(Runnable changed) throws IOException {
+        return MapFileWatcher.start(path, changed, "halley-publisher-mapfile");
       }
 
       @Override

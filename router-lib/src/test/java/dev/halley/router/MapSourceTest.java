@@ -69,6 +69,58 @@ class MapSourceTest {
   }
 
   @Test
+  void fileSourceIsWatchedSoAChangeIsLoadedWithoutWaitingForTheSchedule(@TempDir Path dir)
+      throws Exception {
+    // Kubernetes' ConfigMap volume: cluster.json -> ..data/cluster.json, ..data -> a directory
+    // that an update replaces by an atomic rename of a new symlink over ..data.
+    Path v1 = Files.createDirectory(dir.resolve("..2026_12_01_10_00_00.000000001"));
+    Files.writeString(v1.resolve("cluster.json"), map(1, "a").toJson());
+    Files.createSymbolicLink(dir.resolve("..data"), v1.getFileName());
+    Path file = dir.resolve("cluster.json");
+    Files.createSymbolicLink(file, Path.of("..data/cluster.json"));
+    CountDownLatch sawVersion2 = new CountDownLatch(1);
+    CountDownLatch failed = new CountDownLatch(1);
+    PublisherListener listener =
+        new PublisherListener() {
+          @Override
+          public void mapChanged(long version, int nodes) {
+            if (version == 2) {
+              sawVersion2.countDown();
+            }
+          }
+
+          @Override
+          public void mapLoadFailed(Throwable error) {
+            failed.countDown();
+          }
+        };
+    try (Publisher p =
+        Publisher.builder()
+            .mapSource(MapSource.file(file))
+            .apiKey("k")
+            .mapRefreshInterval(Duration.ZERO) // no schedule: only the watch can reload
+            .listener(listener)
+            .build()) {
+      swap(dir, "..2026_12_01_10_01_00.000000002", "{\"version\": 2"); // broken
+      assertTrue(failed.await(30, TimeUnit.SECONDS), "a broken file is a failed load");
+      assertEquals(map(1, "a"), p.map(), "and keeps the current map");
+
+      swap(dir, "..2026_12_01_10_02_00.000000003", map(2, "a", "b").toJson());
+
+      assertTrue(sawVersion2.await(30, TimeUnit.SECONDS), "the swapped map was loaded");
+      assertEquals(map(2, "a", "b"), p.map());
+    }
+  }
+
+  /** What the kubelet does to update a ConfigMap volume in {@code dir}. */
+  private static void swap(Path dir, String version, String content) throws Exception {
+    Path v = Files.createDirectory(dir.resolve(version));
+    Files.writeString(v.resolve("cluster.json"), content);
+    Path tmp = Files.createSymbolicLink(dir.resolve("..data_tmp"), v.getFileName());
+    Files.move(tmp, dir.resolve("..data"), java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+  }
+
+  @Test
   void urlSourceFetchesTheMapAndABadOrOlderMapKeepsTheCurrentOne() throws Exception {
     AtomicReference<String> served = new AtomicReference<>(map(3, "a").toJson());
     HttpServer server =

@@ -43,6 +43,8 @@ public final class HttpPublisher implements Publisher {
   final Backoff backoff;
   final ScheduledExecutorService timer;
   private final ExecutorService mapLoader;
+  // Set once in start(), before the publisher is shared; closed in close().
+  private volatile AutoCloseable mapWatch = () -> {};
   private final HttpClient http;
   private final Map<String, NodeLane> lanes = new ConcurrentHashMap<>();
   private final Set<Runnable> pendingRetries = ConcurrentHashMap.newKeySet();
@@ -88,6 +90,17 @@ public final class HttpPublisher implements Publisher {
     }
     HttpPublisher publisher = new HttpPublisher(settings, map);
     publisher.listener.mapChanged(map.version(), map.nodes().size());
+    try {
+      // A refresh already under way may have read the file before it changed, and refreshMap()
+      // joins it: refresh once more after it, so the new content is always loaded.
+      publisher.mapWatch =
+          settings
+              .mapSource()
+              .watch(() -> publisher.refreshMap().whenComplete((m, e) -> publisher.refreshMap()));
+    } catch (IOException | RuntimeException e) {
+      publisher.close();
+      throw new IOException("cannot watch " + settings.mapSource() + ": " + e.getMessage(), e);
+    }
     long every = settings.mapRefreshInterval().toNanos();
     if (every > 0) {
       publisher.timer.scheduleWithFixedDelay(
@@ -400,6 +413,11 @@ public final class HttpPublisher implements Publisher {
         return;
       }
       closed = true;
+    }
+    try {
+      mapWatch.close();
+    } catch (Exception e) {
+      // a watch that cannot close has nothing left to tell this publisher
     }
     timer.shutdownNow();
     mapLoader.shutdownNow();
