@@ -2,13 +2,17 @@ package dev.halley.node;
 
 import dev.halley.cluster.ClusterMap;
 import dev.halley.cluster.MapFileWatcher;
+import dev.halley.node.admission.AdmissionHandler;
+import dev.halley.node.admission.UserAdmissionHandler;
 import dev.halley.node.api.AdminMapHandler;
 import dev.halley.node.api.MapHandler;
 import dev.halley.node.api.PresenceHandler;
 import dev.halley.node.api.SubscriptionHandler;
 import dev.halley.node.auth.ApiKeyHandler;
+import dev.halley.node.auth.TokenHandler;
 import dev.halley.node.cluster.NodeContext;
 import dev.halley.node.cluster.NodeOperations;
+import dev.halley.node.cluster.OwnershipHandler;
 import dev.halley.node.config.NodeConfig;
 import dev.halley.node.config.OperationsConfig;
 import dev.halley.node.http.CorsHandler;
@@ -18,6 +22,7 @@ import dev.halley.node.http.OperationsHandler;
 import dev.halley.node.http.Routes;
 import dev.halley.node.publish.PublishHandler;
 import dev.halley.node.publish.Publisher;
+import dev.halley.node.transport.ResumeHandler;
 import dev.halley.node.transport.poll.PollTransport;
 import dev.halley.node.transport.sse.SseTransport;
 import dev.halley.node.transport.ws.WebSocketTransport;
@@ -96,10 +101,11 @@ public final class HalleyNode implements AutoCloseable {
             new CorsHandler(
                 config.allowedOrigins(),
                 new Routes()
-                    .exact("GET", "/v1/ws", new WebSocketTransport(node))
-                    .exact("GET", "/v1/sse", new SseTransport(node))
-                    .exact("GET", "/v1/longpoll", new PollTransport(node, true))
-                    .exact("GET", "/v1/poll", new PollTransport(node, false))
+                    .exact("GET", "/v1/ws", checked(node, false, new WebSocketTransport(node)))
+                    .exact("GET", "/v1/sse", checked(node, true, new SseTransport(node)))
+                    .exact(
+                        "GET", "/v1/longpoll", checked(node, false, new PollTransport(node, true)))
+                    .exact("GET", "/v1/poll", checked(node, false, new PollTransport(node, false)))
                     .exact("GET", "/v1/map", new MapHandler(node))
                     .prefix("GET", "/js/", new JsModuleHandler())));
     HttpHandler internalHandler =
@@ -177,6 +183,24 @@ public final class HalleyNode implements AutoCloseable {
         n.publicPort,
         n.internalPort);
     return n;
+  }
+
+  /**
+   * The checks in front of every browser transport, in this order: lifecycle, total connections and
+   * the address's rate (before the token: cheap); the token; ownership of its user; the resume
+   * point ({@code sseHeader}: SSE's {@code Last-Event-ID} counts); the user's connection lease.
+   */
+  private static HttpHandler checked(NodeContext node, boolean sseHeader, HttpHandler transport) {
+    return new AdmissionHandler(
+        node.ops.limits(),
+        node.ops.config().rateLimitLoopback(),
+        new TokenHandler(
+            node.tokens,
+            new OwnershipHandler(
+                node,
+                new ResumeHandler(
+                    sseHeader,
+                    new UserAdmissionHandler(node.ops.limits(), node.ops.metrics(), transport)))));
   }
 
   private static int millis(long ms) {

@@ -19,10 +19,7 @@ import dev.halley.node.wire.EventTypes;
 import dev.halley.node.wire.HttpError;
 import dev.halley.node.wire.Json;
 import dev.halley.node.wire.PublishStatus;
-import io.undertow.server.HttpServerExchange;
-import io.undertow.util.Headers;
 import java.io.IOException;
-import java.net.InetSocketAddress;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -38,15 +35,13 @@ import org.slf4j.LoggerFactory;
  *
  * <pre>{@code
  * NodeOperations ops = node.ops;                 // one per NodeContext
- * ops.checkNew(exchange);                        // a browser connects: lifecycle, total, rate
- * ops.admit(exchange, user);                     // after the token: total and per-user, presence
  * ops.applyMap(newMap);                          // users no longer owned get moved + 4009
  * ops.startDrain(Duration.ofSeconds(30));        // readiness false, reconnect + 4010 to everyone
  * }</pre>
  *
- * <p>Threading: {@link #checkNew} and {@link #admit} run on IO threads and never block; {@link
- * #applyMap} and {@link #startDrain} are serialized by this object's lock and only queue events and
- * schedule closes on the connections' IO threads. Logs one line per lifecycle event.
+ * <p>Threading: the observer methods run on IO threads and never block; {@link #applyMap} and
+ * {@link #startDrain} are serialized by this object's lock and only queue events and schedule
+ * closes on the connections' IO threads. Logs one line per lifecycle event.
  */
 public final class NodeOperations implements ConnectionObserver, AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(NodeOperations.class);
@@ -122,51 +117,6 @@ public final class NodeOperations implements ConnectionObserver, AutoCloseable {
 
   public OperationsConfig config() {
     return config;
-  }
-
-  /**
-   * A browser connection attempt, before its token is verified: lifecycle, total connections, and
-   * the client address's rate.
-   *
-   * @throws HttpError 503 {@code draining}/{@code not_ready}/{@code too_many_connections}, 429
-   *     {@code rate_limited}
-   */
-  public void checkNew(HttpServerExchange exchange) {
-    InetSocketAddress a = exchange.getSourceAddress();
-    boolean loopback = a != null && a.getAddress() != null && a.getAddress().isLoopbackAddress();
-    limits.checkNew(address(exchange), config.rateLimitLoopback() || !loopback);
-  }
-
-  /**
-   * Counts the connection of {@code user} (limits, presence, the connections gauge) until it ends:
-   * the WebSocket's TCP connection closes, or the SSE / long-poll / poll response completes.
-   *
-   * @throws HttpError 503 {@code too_many_connections}
-   */
-  public void admit(HttpServerExchange exchange, String user) {
-    ConnectionLimits.Lease lease = limits.acquire(user);
-    String transport = transport(exchange.getRequestPath());
-    metrics.connectionOpened(transport);
-    Runnable release =
-        () -> {
-          if (!lease.isReleased()) {
-            lease.close();
-            metrics.connectionClosed(transport);
-          }
-        };
-    // A WebSocket lives on after its upgrade exchange completes (101): release at TCP close.
-    exchange.addExchangeCompleteListener(
-        (ex, next) -> {
-          if (ex.getStatusCode() == 101) {
-            ex.getConnection().addCloseListener(c -> release.run());
-            if (!ex.getConnection().isOpen()) {
-              release.run();
-            }
-          } else {
-            release.run();
-          }
-          next.proceed();
-        });
   }
 
   /**
@@ -412,25 +362,5 @@ public final class NodeOperations implements ConnectionObserver, AutoCloseable {
       }
     }
     return true;
-  }
-
-  private static String address(HttpServerExchange exchange) {
-    InetSocketAddress a = exchange.getSourceAddress();
-    return a == null || a.getAddress() == null ? "" : a.getAddress().getHostAddress();
-  }
-
-  /** The transport tag of a browser path. */
-  static String transport(String path) {
-    return switch (path) {
-      case "/v1/ws" -> NodeMetrics.WEBSOCKET;
-      case "/v1/sse" -> NodeMetrics.SSE;
-      case "/v1/longpoll" -> NodeMetrics.LONGPOLL;
-      case "/v1/poll" -> NodeMetrics.POLL;
-      default -> NodeMetrics.OTHER;
-    };
-  }
-
-  static boolean isUpgrade(HttpServerExchange exchange) {
-    return exchange.getRequestHeaders().contains(Headers.UPGRADE);
   }
 }

@@ -33,11 +33,10 @@ public final class PollTransport implements HttpHandler {
 
   @Override
   public void handleRequest(HttpServerExchange exchange) {
-    ConnectRequest req;
+    ConnectRequest req = ConnectRequest.of(exchange);
     long timeoutMs = node.config.longPollTimeoutMs();
     try {
-      req = ConnectRequest.read(exchange, node, false);
-      String t = ConnectRequest.query(exchange, Params.TIMEOUT_MS);
+      String t = Params.query(exchange, Params.TIMEOUT_MS);
       if (t != null) {
         timeoutMs = Math.min(timeoutMs, parseTimeout(t));
       }

@@ -3,8 +3,6 @@ package dev.halley.node.transport.sse;
 import dev.halley.node.cluster.NodeContext;
 import dev.halley.node.stream.StreamingReplay;
 import dev.halley.node.transport.ConnectRequest;
-import dev.halley.node.wire.HttpError;
-import dev.halley.node.wire.Json;
 import io.undertow.server.HttpHandler;
 import io.undertow.server.HttpServerExchange;
 import io.undertow.util.Headers;
@@ -32,13 +30,7 @@ public final class SseTransport implements HttpHandler {
 
   @Override
   public void handleRequest(HttpServerExchange exchange) {
-    ConnectRequest req;
-    try {
-      req = ConnectRequest.read(exchange, node, true);
-    } catch (HttpError e) {
-      Json.sendError(exchange, e);
-      return;
-    }
+    ConnectRequest req = ConnectRequest.of(exchange);
     exchange.setStatusCode(200);
     exchange.getResponseHeaders().put(Headers.CONTENT_TYPE, "text/event-stream; charset=utf-8");
     exchange.getResponseHeaders().put(Headers.CACHE_CONTROL, "no-cache");

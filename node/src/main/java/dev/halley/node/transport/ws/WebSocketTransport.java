@@ -4,8 +4,6 @@ import dev.halley.node.cluster.NodeContext;
 import dev.halley.node.stream.StreamingReplay;
 import dev.halley.node.transport.ConnectRequest;
 import dev.halley.node.wire.CloseCodes;
-import dev.halley.node.wire.HttpError;
-import dev.halley.node.wire.Json;
 import io.undertow.server.HttpHandler;
 import io.undertow.server.HttpServerExchange;
 import io.undertow.util.AttachmentKey;
@@ -37,12 +35,7 @@ public final class WebSocketTransport implements HttpHandler {
 
   @Override
   public void handleRequest(HttpServerExchange exchange) throws Exception {
-    try {
-      exchange.putAttachment(REQUEST, ConnectRequest.read(exchange, node, false));
-    } catch (HttpError e) {
-      Json.sendError(exchange, e);
-      return;
-    }
+    exchange.putAttachment(REQUEST, ConnectRequest.of(exchange));
     handshake.handleRequest(exchange);
   }
 
