@@ -26,6 +26,7 @@ import dev.halley.node.transport.ResumeHandler;
 import dev.halley.node.transport.poll.PollTransport;
 import dev.halley.node.transport.sse.SseTransport;
 import dev.halley.node.transport.ws.WebSocketTransport;
+import dev.halley.node.wire.HttpError;
 import io.undertow.Undertow;
 import io.undertow.UndertowOptions;
 import io.undertow.server.HttpHandler;
@@ -238,15 +239,57 @@ public final class HalleyNode implements AutoCloseable {
   /**
    * Swaps the cluster map; ownership checks of later requests use it. Users this node no longer
    * owns get {@code moved} and are disconnected (docs/operations.md). A lower version, or the same
-   * version with other contents, is refused with an {@code HttpError} (400 {@code invalid_field}).
+   * version with other contents, is refused with an {@link IllegalArgumentException} naming both
+   * versions (what {@code POST /v1/admin/map} answers with 400 {@code invalid_field}).
    */
-  public NodeOperations.MapChange updateMap(ClusterMap map) {
-    return node.ops.applyMap(Objects.requireNonNull(map, "map"));
+  public MapChange updateMap(ClusterMap map) {
+    Objects.requireNonNull(map, "map");
+    try {
+      return change(node.ops.applyMap(map));
+    } catch (HttpError e) {
+      throw new IllegalArgumentException(e.getMessage(), e);
+    }
   }
 
-  /** Issue #4: limits, presence, metrics, readiness, map changes and drain of this node. */
-  public NodeOperations operations() {
-    return node.ops;
+  /**
+   * Re-reads the configured {@code mapFile} and applies it as {@link #updateMap} does (what SIGHUP
+   * and the file watcher do, but failures are thrown rather than logged).
+   *
+   * @throws IllegalStateException if no {@code mapFile} is configured
+   * @throws IOException if the file cannot be read or is not a valid map
+   * @throws IllegalArgumentException if the map is refused
+   */
+  public MapChange reloadMapFile() throws IOException {
+    try {
+      return change(node.ops.reloadMapFile());
+    } catch (HttpError e) {
+      throw new IllegalArgumentException(e.getMessage(), e);
+    }
+  }
+
+  private static MapChange change(NodeOperations.MapChange c) {
+    return new MapChange(
+        c.previousVersion(), c.version(), c.changed(), c.movedUsers(), c.movedConnections());
+  }
+
+  /** What the node holds now: connections, user streams, map version, readiness, drain. */
+  public NodeStats stats() {
+    return new NodeStats(
+        node.ops.limits().connections(),
+        node.streams.size(),
+        node.map().version(),
+        node.ops.readiness().isReady(),
+        node.ops.readiness().isDraining());
+  }
+
+  /**
+   * Starts draining without stopping: readiness turns false, new connections get 503 {@code
+   * draining}, and every connection gets a {@code reconnect} event with its own delay spread over
+   * {@code period}, then closes (WebSocket 4010). Returns the number of connections told; a second
+   * call returns 0. {@link #drain} also waits for them and stops the node.
+   */
+  public int startDrain(Duration period) {
+    return node.ops.startDrain(Objects.requireNonNull(period, "period"));
   }
 
   /**
@@ -256,7 +299,7 @@ public final class HalleyNode implements AutoCloseable {
    * Returns the number of connections told to reconnect.
    */
   public int drain(Duration period) {
-    int told = node.ops.startDrain(period);
+    int told = startDrain(period);
     boolean all = node.ops.awaitNoConnections(Duration.ofSeconds(10));
     LOG.info("event=drain_finished node={} told={} allClosed={}", node.nodeId, told, all);
     close();
@@ -327,7 +370,7 @@ public final class HalleyNode implements AutoCloseable {
         .addShutdownHook(new Thread(() -> node.drain(drainPeriod), "halley-shutdown"));
     try {
       sun.misc.Signal.handle(
-          new sun.misc.Signal("HUP"), s -> node.operations().reloadMapFile("SIGHUP"));
+          new sun.misc.Signal("HUP"), s -> node.node.ops.reloadMapFile("SIGHUP"));
     } catch (IllegalArgumentException e) {
       LOG.info("SIGHUP is not available here; reload the map with POST /v1/admin/map");
     }

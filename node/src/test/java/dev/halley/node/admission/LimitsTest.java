@@ -69,8 +69,7 @@ class LimitsTest {
       assertEquals("too_many_connections", r.error());
     }
     first.close();
-    PresenceWebhookTest.await(
-        () -> node.operations().limits().connections() == 2, "the closed one released");
+    PresenceWebhookTest.await(() -> node.stats().connections() == 2, "the closed one released");
     connect(TestNodes.userOwnedBy("a", "t", 3));
     String metrics = Scrape.get(node.internalPort(), "/metrics").body();
     assertEquals(

@@ -67,7 +67,7 @@ class DrainTest {
     new InternalApi(node).awaitConnections(lpUser, 1); // its request is held
     assertEquals(200, Scrape.get(node.internalPort(), "/readyz").status());
 
-    assertEquals(12, node.operations().startDrain(Duration.ofMillis(PERIOD_MS)));
+    assertEquals(12, node.startDrain(Duration.ofMillis(PERIOD_MS)));
 
     RawHttp.Response ready = Scrape.get(node.internalPort(), "/readyz");
     assertEquals(503, ready.status());
@@ -113,7 +113,7 @@ class DrainTest {
         Scrape.sample(metrics, "halley_connections_rejected_total{reason=\"draining\"}") >= 1);
 
     assertEquals(0, node.drain(Duration.ofMillis(PERIOD_MS)), "already told");
-    assertEquals(0, node.operations().limits().connections());
+    assertEquals(0, node.stats().connections());
     assertThrows(
         IOException.class, () -> RawHttp.request(node.internalPort(), "GET", "/healthz", Map.of()));
   }

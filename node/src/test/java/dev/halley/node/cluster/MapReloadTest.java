@@ -10,6 +10,7 @@ import dev.halley.cluster.ClusterMap;
 import dev.halley.cluster.NodeInfo;
 import dev.halley.node.HalleyNode;
 import dev.halley.node.InternalApi;
+import dev.halley.node.MapChange;
 import dev.halley.node.Scrape;
 import dev.halley.node.TestNodes;
 import dev.halley.node.TransportClient;
@@ -178,7 +179,7 @@ class MapReloadTest {
     java.nio.file.Files.writeString(file, TestNodes.MAP.toJson());
     node = HalleyNode.start(TestNodes.config().mapFile(file).build());
     java.nio.file.Files.writeString(file, V4.toJson());
-    NodeOperations.MapChange change = node.operations().reloadMapFile(); // what SIGHUP does
+    MapChange change = node.reloadMapFile(); // what SIGHUP does
     assertEquals(3, change.previousVersion());
     assertEquals(4, node.map().version());
     assertEquals(V4, node.map());

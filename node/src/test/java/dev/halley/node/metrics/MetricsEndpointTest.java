@@ -142,7 +142,7 @@ class MetricsEndpointTest {
     assertEquals(
         405, RawHttp.request(port, "POST", "/readyz", Map.of("Content-Length", "0")).status());
 
-    node.operations().startDrain(Duration.ofSeconds(1));
+    node.startDrain(Duration.ofSeconds(1));
     assertEquals(503, Scrape.get(port, "/readyz").status());
     assertEquals(200, Scrape.get(port, "/healthz").status());
 
