@@ -317,6 +317,14 @@ export class Client {
             case EventType.RECONNECT:
               control = event;
               break;
+            case EventType.DISCONNECT:
+              control = event;
+              this.#emitter.emit("disconnect", {
+                code: event.code,
+                reason: event.reason,
+                until: event.until,
+              });
+              break;
             default: // ping and unknown types: activity only
           }
         },

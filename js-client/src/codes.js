@@ -13,6 +13,9 @@ export const CloseCode = Object.freeze({
   RECONNECT: 4010,
   SERVER_ERROR: 4011,
   TOO_MANY_CONNECTIONS: 4029,
+  DISCONNECTED: 4030,
+  USER_BLOCKED: 4031,
+  TOKEN_REVOKED: 4032,
 });
 
 /** Error codes of JSON error bodies (docs/protocol.md, "Errors"), plus the client's own. */
@@ -38,6 +41,13 @@ export const ErrorCode = Object.freeze({
   DRAINING: "draining",
   NOT_READY: "not_ready",
   SERVER_ERROR: "server_error",
+  /** The app blocked the user (403 at connect, or a `disconnect` event); `until` says how long. */
+  USER_BLOCKED: "user_blocked",
+  /** The token was revoked (401 at connect, or a `disconnect` event): ask getToken for a new one. */
+  TOKEN_REVOKED: "token_revoked",
+  /** The app disconnected the user (a `disconnect` event); the client stops. */
+  DISCONNECTED: "disconnected",
+  ACCESS_LIST_FULL: "access_list_full",
   // Client-side codes (never on the wire).
   /** getToken threw, returned nothing, or its fresh token was rejected at once. */
   TOKEN_REFUSED: "token_refused",
@@ -59,6 +69,7 @@ export const EventType = Object.freeze({
   MOVED: "moved",
   RECONNECT: "reconnect",
   PING: "ping",
+  DISCONNECT: "disconnect",
 });
 
 /** Transport names, in the default fallback order. */
@@ -89,7 +100,15 @@ const CLOSE_ACTIONS = new Map([
   [CloseCode.RECONNECT, Action.RECONNECT],
   [CloseCode.SERVER_ERROR, Action.BACKOFF],
   [CloseCode.TOO_MANY_CONNECTIONS, Action.BACKOFF],
+  [CloseCode.DISCONNECTED, Action.STOP],
+  [CloseCode.USER_BLOCKED, Action.STOP],
+  [CloseCode.TOKEN_REVOKED, Action.TOKEN],
 ]);
+
+/** The action for a `disconnect` event's code: only a revoked token is worth a new attempt. */
+export function actionForDisconnect(code) {
+  return code === ErrorCode.TOKEN_REVOKED ? Action.TOKEN : Action.STOP;
+}
 
 /** The action for a WebSocket close code; unknown codes reconnect with backoff. */
 export function actionForClose(code) {

@@ -7,6 +7,7 @@ import {
   ErrorCode,
   EventType,
   actionForClose,
+  actionForDisconnect,
   actionForStatus,
 } from "./codes.js";
 import { HalleyError } from "./errors.js";
@@ -22,6 +23,8 @@ export const FALLBACK = "fallback";
 export function decide(result, { forced }) {
   if (result.control?.type === EventType.MOVED) return Action.MOVED;
   if (result.control?.type === EventType.RECONNECT) return Action.RECONNECT;
+  if (result.control?.type === EventType.DISCONNECT)
+    return actionForDisconnect(result.control.code);
   if (result.status !== undefined) return actionForStatus(result.status);
   if (result.code !== undefined) {
     if (result.code === CloseCode.ABNORMAL && !result.opened)
@@ -42,13 +45,25 @@ export function movedTarget(result) {
 }
 
 export function errorFrom(result) {
+  if (result.control?.type === EventType.DISCONNECT) {
+    const { code, reason, until } = result.control;
+    const error = new HalleyError(
+      code ?? ErrorCode.DISCONNECTED,
+      reason ?? `the app ended the connection (${code})`,
+      { status: result.code, fatal: code !== ErrorCode.TOKEN_REVOKED },
+    );
+    if (until !== undefined) error.until = until;
+    return error;
+  }
   if (result.status !== undefined) {
     const body = result.body ?? {};
-    return new HalleyError(
+    const error = new HalleyError(
       body.error ?? `http_${result.status}`,
       body.message ?? `HTTP ${result.status}`,
       { status: result.status },
     );
+    if (body.until !== undefined) error.until = body.until;
+    return error;
   }
   if (
     result.code !== undefined &&

@@ -152,11 +152,23 @@ export interface DebugEvent {
   message: string;
 }
 
+/** A `disconnect` event: the app ended the connection (docs/protocol.md, "Access"). */
+export interface Disconnect {
+  /** `disconnected` and `user_blocked` stop the client; `token_revoked` asks getToken once. */
+  code: "disconnected" | "user_blocked" | "token_revoked" | string;
+  /** The app's text, when it gave one. */
+  reason?: string;
+  /** For `user_blocked`: epoch milliseconds when the block ends. */
+  until?: number;
+}
+
 export interface EventMap {
   /** Diagnostics, e.g. that there is no WebSocket implementation (Node < 22) before falling back. */
   debug: (event: DebugEvent) => void;
   message: (message: Message) => void;
   reset: (reset: Reset) => void;
+  /** The app disconnected, blocked or revoked this user's connection; the client then decides. */
+  disconnect: (disconnect: Disconnect) => void;
   state: (state: State, detail: StateDetail) => void;
   error: (error: HalleyError) => void;
 }
@@ -186,6 +198,8 @@ export declare class HalleyError extends Error {
   readonly status?: number;
   /** True when the client stopped; false when it keeps reconnecting. */
   readonly fatal: boolean;
+  /** For `user_blocked`: epoch milliseconds when the block ends. */
+  readonly until?: number;
 }
 
 export declare const CloseCode: Readonly<{
@@ -199,6 +213,9 @@ export declare const CloseCode: Readonly<{
   RECONNECT: 4010;
   SERVER_ERROR: 4011;
   TOO_MANY_CONNECTIONS: 4029;
+  DISCONNECTED: 4030;
+  USER_BLOCKED: 4031;
+  TOKEN_REVOKED: 4032;
 }>;
 
 export declare const ErrorCode: Readonly<Record<string, string>> & {
@@ -206,6 +223,9 @@ export declare const ErrorCode: Readonly<Record<string, string>> & {
   readonly MAP_UNAVAILABLE: "map_unavailable";
   readonly TRANSPORT_UNAVAILABLE: "transport_unavailable";
   readonly PROTOCOL_ERROR: "protocol_error";
+  readonly USER_BLOCKED: "user_blocked";
+  readonly TOKEN_REVOKED: "token_revoked";
+  readonly DISCONNECTED: "disconnected";
 };
 
 export declare const EventType: Readonly<{
@@ -215,6 +235,7 @@ export declare const EventType: Readonly<{
   MOVED: "moved";
   RECONNECT: "reconnect";
   PING: "ping";
+  DISCONNECT: "disconnect";
 }>;
 
 export declare const TRANSPORTS: readonly TransportName[];

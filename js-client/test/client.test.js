@@ -525,3 +525,91 @@ test("without a WebSocket implementation, a debug event says why before falling 
     else delete globalThis.WebSocket;
   }
 });
+
+test("disconnect (WebSocket 4031 user_blocked): surfaces the block and does not reconnect", async () => {
+  const { c, rec } = client();
+  const seen = [];
+  c.on("disconnect", (d) => seen.push(d));
+  const socket = await connectWs(c);
+  socket.send({
+    type: "disconnect",
+    code: "user_blocked",
+    reason: "spam",
+    until: 1767225600000,
+  });
+  socket.serverClose(4031, "user_blocked");
+  await settle();
+  assert.deepEqual(seen, [
+    { code: "user_blocked", reason: "spam", until: 1767225600000 },
+  ]);
+  assert.deepEqual(rec.errors(), [ErrorCode.USER_BLOCKED]);
+  const last = rec.events.at(-1);
+  assert.equal(last.state, "disconnected");
+  assert.equal(last.detail.willRetry, false);
+  assert.equal(last.detail.error.until, 1767225600000);
+  assert.equal(last.detail.error.fatal, true);
+  assert.equal(FakeWebSocket.instances.length, 1);
+  assert.deepEqual(clock.pending(), []);
+});
+
+test("a disconnect event on SSE and long-poll stops the client too", async () => {
+  for (const transport of ["sse", "longpoll"]) {
+    const routes = {
+      "/v1/sse": () => {
+        const body = streamBody();
+        body.write(`event: hello\ndata: ${JSON.stringify(hello())}\n\n`);
+        body.write(
+          `event: disconnect\ndata: ${JSON.stringify({ type: "disconnect", code: "disconnected" })}\n\n`,
+        );
+        body.end();
+        return new Response(body.stream, { status: 200 });
+      },
+      "/v1/poll": () =>
+        json(200, { events: [], lastEventId: "00000000000000aa:0" }),
+      "/v1/longpoll": () =>
+        json(200, {
+          events: [{ type: "disconnect", code: "disconnected" }],
+          lastEventId: "00000000000000aa:0",
+        }),
+    };
+    const { c, rec, fetch } = client({ transport }, routes);
+    c.connect();
+    await settle();
+    assert.deepEqual(rec.errors(), [ErrorCode.DISCONNECTED], transport);
+    assert.equal(rec.events.at(-1).detail.willRetry, false, transport);
+    const path = transport === "sse" ? "/v1/sse" : "/v1/longpoll";
+    assert.equal(fetch.callsTo(path).length, 1, transport);
+  }
+});
+
+test("a revoked token (4032, or 401 token_revoked) asks getToken once, then stops if refused", async () => {
+  let calls = 0;
+  const { c, rec } = client({ getToken: async () => `fresh${++calls}` });
+  const socket = await connectWs(c);
+  socket.send({ type: "disconnect", code: "token_revoked" });
+  socket.serverClose(4032, "token_revoked");
+  await settle();
+  assert.equal(calls, 1);
+  assert.match(FakeWebSocket.last().url, /token=fresh1/);
+  FakeWebSocket.last().serverClose(4032, "token_revoked");
+  await settle();
+  assert.equal(calls, 1);
+  assert.deepEqual(rec.errors(), [ErrorCode.TOKEN_REFUSED]);
+
+  const b = client(
+    { transport: "sse" },
+    {
+      "/v1/sse": () =>
+        json(403, {
+          error: "user_blocked",
+          message: "blocked",
+          until: 1767225600000,
+        }),
+    },
+  );
+  b.c.connect();
+  await settle();
+  assert.deepEqual(b.rec.errors(), [ErrorCode.USER_BLOCKED]);
+  assert.equal(b.rec.events.at(-1).detail.error.until, 1767225600000);
+  assert.equal(b.rec.events.at(-1).detail.willRetry, false);
+});

@@ -4,12 +4,14 @@ import dev.halley.cluster.ClusterMap;
 import dev.halley.cluster.MapFileWatcher;
 import dev.halley.node.admission.AdmissionHandler;
 import dev.halley.node.admission.UserAdmissionHandler;
+import dev.halley.node.api.AccessHandler;
 import dev.halley.node.api.AdminMapHandler;
 import dev.halley.node.api.MapHandler;
 import dev.halley.node.api.PresenceHandler;
 import dev.halley.node.api.SubscriptionHandler;
 import dev.halley.node.auth.ApiKeyHandler;
 import dev.halley.node.auth.TokenHandler;
+import dev.halley.node.cluster.AccessCheckHandler;
 import dev.halley.node.cluster.NodeContext;
 import dev.halley.node.cluster.NodeOperations;
 import dev.halley.node.cluster.OwnershipHandler;
@@ -95,8 +97,12 @@ public final class HalleyNode implements AutoCloseable {
   public static HalleyNode start(NodeConfig config) {
     Objects.requireNonNull(config, "config").validate();
     NodeContext node = new NodeContext(config);
+    if (config.accessFile() != null) {
+      node.access.load(config.accessFile());
+    }
     Publisher publisher = new Publisher(node);
     SubscriptionHandler subscriptions = new SubscriptionHandler(node);
+    AccessHandler access = new AccessHandler(node);
     HttpHandler publicHandler =
         new ErrorHandler(
             new CorsHandler(
@@ -118,7 +124,8 @@ public final class HalleyNode implements AutoCloseable {
                         .exact("POST", "/v1/publish", new PublishHandler(node, publisher))
                         .prefix("PUT", "/v1/users/", subscriptions)
                         .prefix("DELETE", "/v1/users/", subscriptions)
-                        .prefix("GET", "/v1/users/", new PresenceHandler(node))
+                        .prefix("GET", "/v1/users/", new PresenceHandler(node, access))
+                        .prefix("POST", "/v1/users/", access)
                         .exact(
                             "POST",
                             "/v1/admin/map",
@@ -151,6 +158,7 @@ public final class HalleyNode implements AutoCloseable {
         () -> {
           try {
             node.streams.sweep();
+            node.access.sweep();
           } catch (RuntimeException e) {
             LOG.warn("stream sweep failed", e);
           }
@@ -188,8 +196,9 @@ public final class HalleyNode implements AutoCloseable {
 
   /**
    * The checks in front of every browser transport, in this order: lifecycle, total connections and
-   * the address's rate (before the token: cheap); the token; ownership of its user; the resume
-   * point ({@code sseHeader}: SSE's {@code Last-Event-ID} counts); the user's connection lease.
+   * the address's rate (before the token: cheap); the token; ownership of its user; its blocks and
+   * revocations; the resume point ({@code sseHeader}: SSE's {@code Last-Event-ID} counts); the
+   * user's connection lease.
    */
   private static HttpHandler checked(NodeContext node, boolean sseHeader, HttpHandler transport) {
     return new AdmissionHandler(
@@ -199,9 +208,12 @@ public final class HalleyNode implements AutoCloseable {
             node.tokens,
             new OwnershipHandler(
                 node,
-                new ResumeHandler(
-                    sseHeader,
-                    new UserAdmissionHandler(node.ops.limits(), node.ops.metrics(), transport)))));
+                new AccessCheckHandler(
+                    node.access,
+                    new ResumeHandler(
+                        sseHeader,
+                        new UserAdmissionHandler(
+                            node.ops.limits(), node.ops.metrics(), transport))))));
   }
 
   private static int millis(long ms) {

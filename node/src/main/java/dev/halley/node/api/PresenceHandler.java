@@ -9,18 +9,27 @@ import dev.halley.node.wire.Json;
 import io.undertow.server.HttpHandler;
 import io.undertow.server.HttpServerExchange;
 
-/** {@code GET /v1/users/{user}/presence}: {@code {"user", "online", "connections"}}. */
+/**
+ * {@code GET /v1/users/{user}/presence}: {@code {"user", "online", "connections"}}; {@code GET
+ * /v1/users/{user}/access} is handed to {@code access}.
+ */
 public final class PresenceHandler implements HttpHandler {
   private final NodeContext node;
+  private final HttpHandler access;
 
-  public PresenceHandler(NodeContext node) {
+  public PresenceHandler(NodeContext node, HttpHandler access) {
     this.node = node;
+    this.access = access;
   }
 
   @Override
-  public void handleRequest(HttpServerExchange exchange) {
+  public void handleRequest(HttpServerExchange exchange) throws Exception {
     try {
       UserPath path = UserPath.parse(exchange);
+      if (path.rest().equals("access")) {
+        access.handleRequest(exchange);
+        return;
+      }
       if (!path.rest().equals("presence")) {
         throw new HttpError(404, ErrorCodes.NOT_FOUND, "no such path");
       }

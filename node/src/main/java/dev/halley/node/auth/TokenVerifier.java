@@ -174,7 +174,14 @@ public final class TokenVerifier {
         channels.add(s);
       }
     }
-    return new Principal(sub, Set.copyOf(channels), exp.getTime(), validUntilMs);
+    Date iat = claims.getIssueTime();
+    return new Principal(
+        sub,
+        Set.copyOf(channels),
+        exp.getTime(),
+        validUntilMs,
+        claims.getJWTID(),
+        iat == null ? Principal.NO_IAT : iat.getTime());
   }
 
   private static HttpError invalid(String message) {
@@ -183,9 +190,23 @@ public final class TokenVerifier {
 
   /**
    * A verified token: the user, the channels it grants, its {@code exp} and the instant it stops
-   * being accepted ({@code exp} plus the leeway), both epoch milliseconds.
+   * being accepted ({@code exp} plus the leeway), both epoch milliseconds; its {@code jti} (null if
+   * none) and {@code iat} (epoch milliseconds, {@link #NO_IAT} if none), which revocations match.
    */
-  public record Principal(String user, Set<String> channels, long expiresAtMs, long validUntilMs) {}
+  public record Principal(
+      String user,
+      Set<String> channels,
+      long expiresAtMs,
+      long validUntilMs,
+      String jti,
+      long issuedAtMs) {
+    /** {@link #issuedAtMs()} of a token without {@code iat}. */
+    public static final long NO_IAT = Long.MIN_VALUE;
+
+    public Principal(String user, Set<String> channels, long expiresAtMs, long validUntilMs) {
+      this(user, channels, expiresAtMs, validUntilMs, null, NO_IAT);
+    }
+  }
 
   @Override
   public String toString() {

@@ -25,6 +25,10 @@ public final class NodeContext {
   public final EventCodec codec;
   public final UserStreams streams;
   public final TokenVerifier tokens;
+
+  /** Disconnect, block and revoke (issue #16). */
+  public final AccessControl access;
+
   public final Clock clock;
 
   /** Issue #4: limits, presence, metrics, readiness, map changes, drain. */
@@ -46,6 +50,7 @@ public final class NodeContext {
                 : TokenVerifier.publicKey(config.tokenPublicKeyPem(), clock))
             .withLeeway(config.tokenLeewayMs());
     this.map = config.map();
+    this.access = new AccessControl(this);
     this.ops =
         new dev.halley.node.cluster.NodeOperations(
             this, dev.halley.node.metrics.NodeMetrics.prometheus());

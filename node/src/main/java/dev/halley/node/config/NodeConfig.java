@@ -72,6 +72,9 @@ public final class NodeConfig {
   private final long idempotencyWindowMs;
   private final int idempotencyMaxKeys;
   private final int maxUserStreams;
+  private final int accessMaxEntries;
+  private final long revocationTtlMs;
+  private final Path accessFile;
   private final int ioThreads;
   private final Clock clock;
   private final OperationsConfig operations;
@@ -101,6 +104,9 @@ public final class NodeConfig {
     idempotencyWindowMs = b.idempotencyWindowMs;
     idempotencyMaxKeys = b.idempotencyMaxKeys;
     maxUserStreams = b.maxUserStreams;
+    accessMaxEntries = b.accessMaxEntries;
+    revocationTtlMs = b.revocationTtlMs;
+    accessFile = b.accessFile;
     ioThreads = b.ioThreads;
     clock = b.clock;
     operations = b.operations;
@@ -137,6 +143,9 @@ public final class NodeConfig {
     b.idempotencyWindowMs = idempotencyWindowMs;
     b.idempotencyMaxKeys = idempotencyMaxKeys;
     b.maxUserStreams = maxUserStreams;
+    b.accessMaxEntries = accessMaxEntries;
+    b.revocationTtlMs = revocationTtlMs;
+    b.accessFile = accessFile;
     b.ioThreads = ioThreads;
     b.clock = clock;
     b.operations = operations;
@@ -234,6 +243,8 @@ public final class NodeConfig {
     requirePositive("idempotencyWindowMs", idempotencyWindowMs);
     requirePositive("idempotencyMaxKeys", idempotencyMaxKeys);
     requirePositive("maxUserStreams", maxUserStreams);
+    requirePositive("accessMaxEntries", accessMaxEntries);
+    requirePositive("revocationTtlMs", revocationTtlMs);
     requirePositive("ioThreads", ioThreads);
     require(clock != null, "clock is required");
     require(operations != null, "operations is required");
@@ -390,6 +401,31 @@ public final class NodeConfig {
     return maxUserStreams;
   }
 
+  /**
+   * Most entries of the access list (a block, an {@code iat} revocation or one revoked {@code jti}
+   * each count one) held in memory; a new entry beyond it is refused with 507 {@code
+   * access_list_full}; default 100000.
+   */
+  public int accessMaxEntries() {
+    return accessMaxEntries;
+  }
+
+  /**
+   * How long a revocation without {@code expiresAt} is kept, milliseconds; set it to your longest
+   * token lifetime; default 86400000 (one day).
+   */
+  public long revocationTtlMs() {
+    return revocationTtlMs;
+  }
+
+  /**
+   * A JSON file of access entries (blocks and revocations) loaded at start, so a restarted node
+   * refuses the same users and tokens; default none (docs/protocol.md, "Access").
+   */
+  public Path accessFile() {
+    return accessFile;
+  }
+
   /** Undertow IO threads (event loops); default: the number of processors. */
   public int ioThreads() {
     return ioThreads;
@@ -455,6 +491,9 @@ public final class NodeConfig {
     private long idempotencyWindowMs = 300_000;
     private int idempotencyMaxKeys = 100_000;
     private int maxUserStreams = 1_000_000;
+    private int accessMaxEntries = 100_000;
+    private long revocationTtlMs = 86_400_000;
+    private Path accessFile;
     private int ioThreads = Math.max(1, Runtime.getRuntime().availableProcessors());
     private Clock clock = Clock.systemUTC();
     private OperationsConfig operations = OperationsConfig.defaults();
@@ -588,6 +627,21 @@ public final class NodeConfig {
       return this;
     }
 
+    public Builder accessMaxEntries(int v) {
+      accessMaxEntries = v;
+      return this;
+    }
+
+    public Builder revocationTtlMs(long v) {
+      revocationTtlMs = v;
+      return this;
+    }
+
+    public Builder accessFile(Path v) {
+      accessFile = v;
+      return this;
+    }
+
     public Builder ioThreads(int v) {
       ioThreads = v;
       return this;
@@ -641,6 +695,9 @@ public final class NodeConfig {
             "idempotencyWindowMs",
             "idempotencyMaxKeys",
             "maxUserStreams",
+            "accessMaxEntries",
+            "revocationTtlMs",
+            "accessFile",
             "ioThreads");
 
     static String envName(String field) {
@@ -724,6 +781,9 @@ public final class NodeConfig {
         case "idempotencyWindowMs" -> b.idempotencyWindowMs(integer(field, value, Long.MAX_VALUE));
         case "idempotencyMaxKeys" -> b.idempotencyMaxKeys(intValue(field, value));
         case "maxUserStreams" -> b.maxUserStreams(intValue(field, value));
+        case "accessMaxEntries" -> b.accessMaxEntries(intValue(field, value));
+        case "revocationTtlMs" -> b.revocationTtlMs(integer(field, value, Long.MAX_VALUE));
+        case "accessFile" -> b.accessFile(dir.resolve(string(field, value)));
         case "ioThreads" -> b.ioThreads(intValue(field, value));
         default -> throw new IllegalArgumentException(field + " is not a configuration option");
       }

@@ -16,4 +16,7 @@ public final class CloseCodes {
   public static final int RECONNECT = 4010;
   public static final int SERVER_ERROR = 4011;
   public static final int TOO_MANY_CONNECTIONS = 4029;
+  public static final int DISCONNECTED = 4030;
+  public static final int USER_BLOCKED = 4031;
+  public static final int TOKEN_REVOKED = 4032;
 }

@@ -28,4 +28,10 @@ public final class ErrorCodes {
   public static final String DRAINING = "draining";
   public static final String NOT_READY = "not_ready";
   public static final String SERVER_ERROR = "server_error";
+  public static final String USER_BLOCKED = "user_blocked";
+  public static final String TOKEN_REVOKED = "token_revoked";
+  public static final String ACCESS_LIST_FULL = "access_list_full";
+
+  /** The {@code code} of a {@code disconnect} event sent by {@code POST .../disconnect}. */
+  public static final String DISCONNECTED = "disconnected";
 }

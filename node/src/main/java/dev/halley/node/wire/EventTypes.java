@@ -13,6 +13,7 @@ public final class EventTypes {
   public static final String MOVED = "moved";
   public static final String RECONNECT = "reconnect";
   public static final String PING = "ping";
+  public static final String DISCONNECT = "disconnect";
   public static final String RESET_GAP = "gap";
   public static final String RESET_EPOCH = "epoch";
 }

@@ -72,6 +72,7 @@ public final class PollTransport implements HttpHandler {
             req.principal(), req.resume(), stream -> new PollReplay(stream, exchange, timeoutMs));
     if (replay.held != null) {
       replay.held.start(timeoutMs);
+      node.access.opened(replay.held, req.principal());
     } else {
       exchange.getResponseSender().send(replay.immediate.encode(node.codec));
     }

@@ -59,6 +59,7 @@ public final class SseTransport implements HttpHandler {
                 })
             .connection();
     conn.start();
+    node.access.opened(conn, req.principal());
     conn.closeAtTokenExpiry(req.principal().validUntilMs(), node.clock.millis());
   }
 

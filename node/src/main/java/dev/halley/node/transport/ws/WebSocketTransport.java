@@ -68,6 +68,7 @@ public final class WebSocketTransport implements HttpHandler {
       channel.getReceiveSetter().set(new Receiver());
       channel.resumeReceives();
       conn.start();
+      node.access.opened(conn, req.principal());
       conn.closeAtTokenExpiry(req.principal().validUntilMs(), node.clock.millis());
     }
   }
