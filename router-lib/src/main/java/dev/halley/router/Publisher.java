@@ -100,6 +100,44 @@ public interface Publisher extends AutoCloseable {
   CompletableFuture<Set<String>> unsubscribe(String user, String channel);
 
   /**
+   * Ends every live connection of {@code user} now, on their owner node (WebSocket, SSE, held
+   * long-poll): each gets a {@code disconnect} event ({@code code: "disconnected"}, WebSocket close
+   * 4030) and js-client stops instead of reconnecting. The next connect is admitted: to keep the
+   * user out, {@link #block} them. {@code reason} (nullable, at most 256 characters) is passed to
+   * the client. Completes with the user's access state and how many connections were ended.
+   */
+  CompletableFuture<UserAccess> disconnect(String user, String reason);
+
+  /**
+   * Refuses {@code user}'s connects (403 {@code user_blocked}) until {@code until} and ends their
+   * live connections ({@code user_blocked}, close 4031). A new block replaces the old one. Held in
+   * the owner node's memory only: after a node restart or a move, block again (docs/protocol.md,
+   * "Access").
+   */
+  CompletableFuture<UserAccess> block(String user, java.time.Instant until, String reason);
+
+  /** Lifts a block. */
+  CompletableFuture<UserAccess> unblock(String user);
+
+  /**
+   * Refuses {@code user}'s token with this {@code jti} (401 {@code token_revoked}; see {@link
+   * TokenMinter#mint(String, Duration, Collection, String)}) and ends the connections using it
+   * (close 4032; js-client asks its {@code getToken} once). Remembered until {@code expiresAt}
+   * (nullable: the node's {@code revocationTtlMs} from now); pass the token's expiry.
+   */
+  CompletableFuture<UserAccess> revokeToken(String user, String jti, java.time.Instant expiresAt);
+
+  /**
+   * Refuses {@code user}'s tokens issued ({@code iat}) before {@code before}, and tokens without
+   * {@code iat}, and ends the connections using them. {@code iat} has whole seconds: a token minted
+   * in the same second after {@code before} is refused too.
+   */
+  CompletableFuture<UserAccess> revokeTokensIssuedBefore(String user, java.time.Instant before);
+
+  /** The user's blocks and revocations as their owner node holds them. */
+  CompletableFuture<UserAccess> access(String user);
+
+  /**
    * What a page needs to connect {@code user}: owner's public URL, a token minted now with {@code
    * minter}, and the public map. No I/O: uses the current map.
    */

@@ -117,6 +117,17 @@ public final class TokenMinter {
    * @throws IllegalArgumentException on a bad user ID or channel name, or a ttl under one second
    */
   public String mint(String user, Duration ttl, Collection<String> channels) {
+    return mint(user, ttl, channels, null);
+  }
+
+  /**
+   * {@link #mint(String, Duration, Collection)} with a token ID ({@code jti}, 1..256 characters,
+   * e.g. a device or session ID) that {@link Publisher#revokeToken} can revoke.
+   */
+  public String mint(String user, Duration ttl, Collection<String> channels, String jti) {
+    if (jti != null && (jti.isEmpty() || jti.length() > 256)) {
+      throw new IllegalArgumentException("jti must have 1..256 characters: " + jti.length());
+    }
     Ids.checkUser(user);
     Objects.requireNonNull(ttl, "ttl");
     Objects.requireNonNull(channels, "channels");
@@ -135,6 +146,9 @@ public final class TokenMinter {
             .expirationTime(Date.from(now.plus(ttl)));
     if (!sorted.isEmpty()) {
       claims.claim("channels", List.copyOf(sorted));
+    }
+    if (jti != null) {
+      claims.jwtID(jti);
     }
     JWSHeader.Builder header = new JWSHeader.Builder(algorithm).type(JOSEObjectType.JWT);
     if (keyId != null) {

@@ -1,6 +1,8 @@
 package dev.halley.router.internal;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.halley.cluster.ClusterMap;
 import dev.halley.cluster.NodeInfo;
 import dev.halley.router.ConnectInfo;
@@ -9,16 +11,19 @@ import dev.halley.router.Presence;
 import dev.halley.router.PublishResult;
 import dev.halley.router.Publisher;
 import dev.halley.router.TokenMinter;
+import dev.halley.router.UserAccess;
 import java.io.IOException;
 import java.net.http.HttpClient;
 import java.security.SecureRandom;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Base64;
 import java.util.Collection;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
@@ -387,6 +392,71 @@ public final class HttpPublisher implements Publisher {
   @Override
   public CompletableFuture<Set<String>> unsubscribe(String user, String channel) {
     return nodeCalls.subscription(Ids.checkUser(user), Ids.checkChannel(channel), false);
+  }
+
+  // ---- access: disconnect, block, revoke ----
+
+  @Override
+  public CompletableFuture<UserAccess> disconnect(String user, String reason) {
+    ObjectNode body = JsonNodeFactory.instance.objectNode();
+    if (reason != null) {
+      body.put("reason", checkReason(reason));
+    }
+    return nodeCalls.access(Ids.checkUser(user), "disconnect", bytes(body));
+  }
+
+  @Override
+  public CompletableFuture<UserAccess> block(String user, Instant until, String reason) {
+    Objects.requireNonNull(until, "until");
+    ObjectNode body = JsonNodeFactory.instance.objectNode();
+    body.put("until", until.toEpochMilli());
+    if (reason != null) {
+      body.put("reason", checkReason(reason));
+    }
+    return nodeCalls.access(Ids.checkUser(user), "block", bytes(body));
+  }
+
+  @Override
+  public CompletableFuture<UserAccess> unblock(String user) {
+    return nodeCalls.access(Ids.checkUser(user), "unblock", null);
+  }
+
+  @Override
+  public CompletableFuture<UserAccess> revokeToken(String user, String jti, Instant expiresAt) {
+    Objects.requireNonNull(jti, "jti");
+    if (jti.isEmpty() || jti.length() > 256) {
+      throw new IllegalArgumentException("jti must have 1..256 characters: " + jti.length());
+    }
+    ObjectNode body = JsonNodeFactory.instance.objectNode();
+    body.put("jti", jti);
+    if (expiresAt != null) {
+      body.put("expiresAt", expiresAt.toEpochMilli());
+    }
+    return nodeCalls.access(Ids.checkUser(user), "revoke", bytes(body));
+  }
+
+  @Override
+  public CompletableFuture<UserAccess> revokeTokensIssuedBefore(String user, Instant before) {
+    Objects.requireNonNull(before, "before");
+    ObjectNode body = JsonNodeFactory.instance.objectNode();
+    body.put("issuedBefore", before.toEpochMilli());
+    return nodeCalls.access(Ids.checkUser(user), "revoke", bytes(body));
+  }
+
+  @Override
+  public CompletableFuture<UserAccess> access(String user) {
+    return nodeCalls.access(Ids.checkUser(user));
+  }
+
+  private static String checkReason(String reason) {
+    if (reason.isEmpty() || reason.length() > 256) {
+      throw new IllegalArgumentException("reason must have 1..256 characters: " + reason.length());
+    }
+    return reason;
+  }
+
+  private static byte[] bytes(ObjectNode body) {
+    return body.toString().getBytes(java.nio.charset.StandardCharsets.UTF_8);
   }
 
   @Override

@@ -4,13 +4,17 @@ import com.fasterxml.jackson.databind.JsonNode;
 import dev.halley.cluster.NodeInfo;
 import dev.halley.router.NodeRequestException;
 import dev.halley.router.Presence;
+import dev.halley.router.UserAccess;
 import java.net.URI;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.net.http.HttpTimeoutException;
 import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
 import java.util.Collections;
 import java.util.LinkedHashSet;
+import java.util.List;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
@@ -18,12 +22,14 @@ import java.util.concurrent.ThreadLocalRandom;
 import java.util.function.Supplier;
 
 /**
- * Presence and subscription calls to a user's owner node: retried like publishes (all three are
- * idempotent), re-routed once per newer map on {@code 421 not_owner}.
+ * Presence, subscription and access calls to a user's owner node: retried like publishes (all are
+ * idempotent: a repeated block or revocation changes nothing more), re-routed once per newer map on
+ * {@code 421 not_owner}.
  */
 final class NodeCalls {
   private static final String PRESENCE = "presence";
   private static final String SUBSCRIPTION = "subscription";
+  private static final String ACCESS = "access";
 
   private final HttpPublisher publisher;
 
@@ -60,19 +66,52 @@ final class NodeCalls {
         });
   }
 
+  /** {@code POST /v1/users/{user}/{action}} with a JSON body (disconnect, block, revoke...). */
+  CompletableFuture<UserAccess> access(String user, String action, byte[] body) {
+    return call(user, "POST", "/" + action, ACCESS, body, NodeCalls::userAccess);
+  }
+
+  /** {@code GET /v1/users/{user}/access}. */
+  CompletableFuture<UserAccess> access(String user) {
+    return call(user, "GET", "/access", ACCESS, null, NodeCalls::userAccess);
+  }
+
+  private static UserAccess userAccess(String node, JsonNode body) {
+    List<String> jtis = new ArrayList<>();
+    for (JsonNode j : body.path("revokedJtis")) {
+      jtis.add(j.asText());
+    }
+    return new UserAccess(
+        body.path("user").asText(),
+        node,
+        body.path("disconnected").asInt(0),
+        instant(body.get("blockedUntil")),
+        instant(body.get("revokedBefore")),
+        List.copyOf(jtis));
+  }
+
+  private static Instant instant(JsonNode n) {
+    return n == null || !n.isNumber() ? null : Instant.ofEpochMilli(n.asLong());
+  }
+
   private interface Reader<T> {
     T read(String node, JsonNode body);
   }
 
   private <T> CompletableFuture<T> call(
       String user, String method, String suffix, String kind, Reader<T> reader) {
+    return call(user, method, suffix, kind, null, reader);
+  }
+
+  private <T> CompletableFuture<T> call(
+      String user, String method, String suffix, String kind, byte[] body, Reader<T> reader) {
     CompletableFuture<T> result = new CompletableFuture<>();
     if (publisher.isClosed()) {
       result.completeExceptionally(
           new NodeRequestException(null, 0, Wire.CLOSED, "publisher is closed"));
       return result;
     }
-    new Attempt<>(user, method, suffix, kind, reader, result)
+    new Attempt<>(user, method, suffix, kind, body, reader, result)
         .run(1, publisher.settings.maxReroutes());
     return result;
   }
@@ -82,6 +121,7 @@ final class NodeCalls {
     final String method;
     final String suffix;
     final String kind;
+    final byte[] body;
     final Reader<T> reader;
     final CompletableFuture<T> result;
 
@@ -90,12 +130,14 @@ final class NodeCalls {
         String method,
         String suffix,
         String kind,
+        byte[] body,
         Reader<T> reader,
         CompletableFuture<T> result) {
       this.user = user;
       this.method = method;
       this.suffix = suffix;
       this.kind = kind;
+      this.body = body;
       this.reader = reader;
       this.result = result;
     }
@@ -108,12 +150,17 @@ final class NodeCalls {
       }
       NodeInfo node = publisher.map().owner(user);
       URI uri = Wire.resolve(node.internalUrl(), "/v1/users/" + Wire.segment(user) + suffix);
-      HttpRequest request =
+      HttpRequest.Builder b =
           HttpRequest.newBuilder(uri)
               .timeout(publisher.settings.requestTimeout())
-              .header("Authorization", "Bearer " + publisher.settings.apiKey())
-              .method(method, HttpRequest.BodyPublishers.noBody())
-              .build();
+              .header("Authorization", "Bearer " + publisher.settings.apiKey());
+      if (body == null) {
+        b.method(method, HttpRequest.BodyPublishers.noBody());
+      } else {
+        b.header("Content-Type", "application/json")
+            .method(method, HttpRequest.BodyPublishers.ofByteArray(body));
+      }
+      HttpRequest request = b.build();
       long start = System.nanoTime();
       publisher
           .http()
