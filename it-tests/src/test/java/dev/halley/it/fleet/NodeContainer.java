@@ -1,0 +1,188 @@
+package dev.halley.it.fleet;
+
+import java.io.IOException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import org.testcontainers.containers.BindMode;
+import org.testcontainers.containers.GenericContainer;
+import org.testcontainers.containers.wait.strategy.Wait;
+import org.testcontainers.utility.DockerImageName;
+
+/**
+ * One Halley node as a container of deploy/container's image, the way users run it: host networking
+ * on its own 127.0.0.1 ports, non-root, read-only root filesystem with a tmpfs /tmp, its
+ * configuration directory (node.yaml, cluster.json) bind-mounted read-only at /etc/halley, secrets
+ * and identity from HALLEY_* variables. Faults are the engine's: {@link #kill()} (SIGKILL), {@link
+ * #pause()}, {@link #sigterm()}; {@link #restart()} starts the same container again.
+ */
+public final class NodeContainer extends GenericContainer<NodeContainer> {
+  public static final String API_KEY = "it-api-key-0123456789abcdef";
+  public static final String SECRET = "it-token-secret-0123456789abcdef-0123456789";
+  private static final HttpClient HTTP =
+      HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(1)).build();
+
+  public final String nodeId;
+  public final int publicPort;
+  public final int internalPort;
+  public final Path configDir;
+
+  NodeContainer(
+      String image,
+      String nodeId,
+      int publicPort,
+      int internalPort,
+      Path configDir,
+      Map<String, String> env) {
+    super(DockerImageName.parse(image));
+    this.nodeId = nodeId;
+    this.publicPort = publicPort;
+    this.internalPort = internalPort;
+    this.configDir = configDir;
+    withNetworkMode("host");
+    withEnv("HALLEY_NODE_ID", nodeId);
+    withEnv("HALLEY_PUBLIC_HOST", "127.0.0.1");
+    withEnv("HALLEY_PUBLIC_PORT", Integer.toString(publicPort));
+    withEnv("HALLEY_INTERNAL_HOST", "127.0.0.1");
+    withEnv("HALLEY_INTERNAL_PORT", Integer.toString(internalPort));
+    withEnv("HALLEY_API_KEYS", API_KEY);
+    withEnv("HALLEY_TOKEN_HMAC_SECRET", SECRET);
+    env.forEach(this::withEnv);
+    withFileSystemBind(configDir.toString(), "/etc/halley", BindMode.READ_ONLY);
+    withTmpFs(Map.of("/tmp", "rw,size=64m"));
+    withCreateContainerCmdModifier(c -> c.getHostConfig().withReadonlyRootfs(true));
+    withLabel("dev.halley.it", "true");
+    waitingFor(
+        Wait.forLogMessage(".*public port " + publicPort + ", internal port.*", 1)
+            .withStartupTimeout(Duration.ofSeconds(90)));
+  }
+
+  public URI publicUrl() {
+    return URI.create("http://127.0.0.1:" + publicPort);
+  }
+
+  public URI internalUrl() {
+    return URI.create("http://127.0.0.1:" + internalPort);
+  }
+
+  /** GET on the internal listener; -1 when it does not answer within a second. */
+  public int status(String path) {
+    try {
+      return HTTP.send(
+              HttpRequest.newBuilder(URI.create(internalUrl() + path))
+                  .timeout(Duration.ofSeconds(1))
+                  .build(),
+              HttpResponse.BodyHandlers.discarding())
+          .statusCode();
+    } catch (IOException e) {
+      return -1;
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return -1;
+    }
+  }
+
+  public String metrics() {
+    try {
+      return HTTP.send(
+              HttpRequest.newBuilder(URI.create(internalUrl() + "/metrics"))
+                  .timeout(Duration.ofSeconds(5))
+                  .build(),
+              HttpResponse.BodyHandlers.ofString())
+          .body();
+    } catch (IOException | InterruptedException e) {
+      throw new AssertionError(nodeId + ": /metrics", e);
+    }
+  }
+
+  /** A sample of /metrics (name and tags exactly as exposed), 0 when absent. */
+  public double metric(String series) {
+    for (String line : metrics().split("\n")) {
+      if (line.startsWith(series + " ")) {
+        return Double.parseDouble(line.substring(series.length() + 1).trim().split(" ")[0]);
+      }
+    }
+    return 0;
+  }
+
+  public void awaitReady() {
+    Await.until(() -> status("/readyz") == 200, nodeId + " ready", Duration.ofSeconds(90));
+  }
+
+  /** SIGKILL: the process dies at once (a crash). */
+  public void kill() {
+    getDockerClient().killContainerCmd(getContainerId()).exec();
+    awaitStopped();
+  }
+
+  /** SIGTERM: the node drains and exits (a rolling restart's stop); returns the exit code. */
+  public long sigterm() {
+    getDockerClient().killContainerCmd(getContainerId()).withSignal("TERM").exec();
+    return awaitStopped();
+  }
+
+  private long awaitStopped() {
+    Await.until(
+        () ->
+            !Boolean.TRUE.equals(
+                getDockerClient()
+                    .inspectContainerCmd(getContainerId())
+                    .exec()
+                    .getState()
+                    .getRunning()),
+        nodeId + " stopped",
+        Duration.ofSeconds(60));
+    Long code =
+        getDockerClient().inspectContainerCmd(getContainerId()).exec().getState().getExitCodeLong();
+    return code == null ? -1 : code;
+  }
+
+  /** Starts the stopped container again (same ports, same mounts; a new epoch) and waits. */
+  public void restart() {
+    getDockerClient().startContainerCmd(getContainerId()).exec();
+    awaitReady();
+  }
+
+  public void pause() {
+    getDockerClient().pauseContainerCmd(getContainerId()).exec();
+  }
+
+  public void unpause() {
+    getDockerClient().unpauseContainerCmd(getContainerId()).exec();
+  }
+
+  /** Resident memory of the node's JVM (the container's main process, seen from the host). */
+  public long rssBytes() {
+    Long pid =
+        getDockerClient().inspectContainerCmd(getContainerId()).exec().getState().getPidLong();
+    try {
+      for (String line : Files.readAllLines(Path.of("/proc/" + pid + "/status"))) {
+        if (line.startsWith("VmRSS:")) {
+          return Long.parseLong(line.replaceAll("[^0-9]", "")) * 1024;
+        }
+      }
+    } catch (IOException e) {
+      throw new AssertionError(nodeId + ": cannot read the RSS of pid " + pid, e);
+    }
+    throw new AssertionError(nodeId + ": no VmRSS for pid " + pid);
+  }
+
+  static void sleepQuietly(long ms) {
+    try {
+      TimeUnit.MILLISECONDS.sleep(ms);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+  }
+
+  @Override
+  public String toString() {
+    return "node " + nodeId + " :" + publicPort + "/:" + internalPort;
+  }
+}

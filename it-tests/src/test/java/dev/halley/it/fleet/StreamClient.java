@@ -1,0 +1,498 @@
+package dev.halley.it.fleet;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.InputStreamReader;
+import java.net.URI;
+import java.net.URLEncoder;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.net.http.WebSocket;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import javax.net.ssl.SSLContext;
+
+/**
+ * A browser-like client of one user on one transport, in the test JVM: it connects to its node,
+ * follows {@code moved} to the new owner and {@code reconnect} after its delay, reconnects with
+ * backoff after errors and after {@value #SILENCE_HEARTBEATS} heartbeats of silence (a hung node),
+ * always resuming from its last event ID, and records what it saw: message sequence numbers with
+ * their end-to-end latency (the publisher puts {@code System.nanoTime()} in the data; same JVM),
+ * resets, moves, reconnect events, and the times it (re)connected.
+ *
+ * <p>Threading: one thread per client runs the connection loop; the recording is synchronized on
+ * this object; {@link #close()} from any thread stops the loop.
+ */
+public final class StreamClient implements AutoCloseable {
+  /** A transport a browser can use (poll is long-poll with timeout 0: not a separate case). */
+  public enum Transport {
+    WEBSOCKET,
+    SSE,
+    LONGPOLL
+  }
+
+  /** Heartbeats without any byte before the client gives the connection up. */
+  static final int SILENCE_HEARTBEATS = 3;
+
+  private static final ObjectMapper JSON = new ObjectMapper();
+
+  public final String user;
+  public final Transport transport;
+  private final String token;
+  private final HttpClient http;
+  private final long heartbeatMs;
+  private final AtomicBoolean closed = new AtomicBoolean();
+  private final Thread thread;
+
+  // Guarded by this.
+  private URI base;
+  private String lastEventId;
+  private final List<Long> seqs = new ArrayList<>();
+  private final List<Long> latenciesNanos = new ArrayList<>();
+  private final List<Long> sentNanos = new ArrayList<>();
+  private final List<String> resetReasons = new ArrayList<>();
+  private final List<Long> resetAtNanos = new ArrayList<>();
+  private final List<Long> reconnectDelays = new ArrayList<>();
+  private final List<Long> connectedAtNanos = new ArrayList<>();
+  private final List<String> helloNodes = new ArrayList<>();
+  private int moved;
+  private int duplicates;
+  private int outOfOrder;
+  private int connectErrors;
+  private String node;
+  private boolean pollReconnected = true;
+
+  private volatile long lastByteNanos = System.nanoTime();
+  private volatile Runnable abortCurrent = () -> {};
+
+  public StreamClient(
+      String user, Transport transport, URI base, String token, long heartbeatMs, SSLContext ssl) {
+    this.user = user;
+    this.transport = transport;
+    this.base = base;
+    this.token = token;
+    this.heartbeatMs = heartbeatMs;
+    HttpClient.Builder b =
+        HttpClient.newBuilder()
+            .version(HttpClient.Version.HTTP_1_1)
+            .connectTimeout(Duration.ofMillis(heartbeatMs * SILENCE_HEARTBEATS));
+    if (ssl != null) {
+      b.sslContext(ssl);
+    }
+    this.http = b.build();
+    this.thread = new Thread(this::loop, "client-" + transport + "-" + user);
+    thread.setDaemon(true);
+  }
+
+  public StreamClient start() {
+    thread.start();
+    return this;
+  }
+
+  // ---- what it saw ----
+
+  public synchronized List<Long> seqs() {
+    return List.copyOf(seqs);
+  }
+
+  /** End-to-end latencies (publish call to receipt) of the messages sent in [from, to). */
+  public synchronized List<Long> latenciesNanos(long fromNanos, long toNanos) {
+    List<Long> out = new ArrayList<>();
+    for (int i = 0; i < sentNanos.size(); i++) {
+      if (sentNanos.get(i) >= fromNanos && sentNanos.get(i) < toNanos) {
+        out.add(latenciesNanos.get(i));
+      }
+    }
+    return out;
+  }
+
+  public synchronized List<String> resetReasons() {
+    return List.copyOf(resetReasons);
+  }
+
+  public synchronized List<Long> resetAtNanos() {
+    return List.copyOf(resetAtNanos);
+  }
+
+  public synchronized List<Long> reconnectDelays() {
+    return List.copyOf(reconnectDelays);
+  }
+
+  public synchronized List<Long> connectedAtNanos() {
+    return List.copyOf(connectedAtNanos);
+  }
+
+  public synchronized int moved() {
+    return moved;
+  }
+
+  public synchronized int duplicates() {
+    return duplicates;
+  }
+
+  public synchronized int outOfOrder() {
+    return outOfOrder;
+  }
+
+  public synchronized int connectErrors() {
+    return connectErrors;
+  }
+
+  /** The node of the last hello (WebSocket, SSE) or answered poll; null before. */
+  public synchronized String node() {
+    return node;
+  }
+
+  public synchronized boolean connected() {
+    return !connectedAtNanos.isEmpty();
+  }
+
+  // ---- the connection loop ----
+
+  private void loop() {
+    long backoffMs = 50;
+    while (!closed.get()) {
+      Next next;
+      try {
+        next =
+            switch (transport) {
+              case WEBSOCKET -> webSocket();
+              case SSE -> sse();
+              case LONGPOLL -> longPoll();
+            };
+        backoffMs = 50;
+      } catch (Exception e) {
+        synchronized (this) {
+          connectErrors++;
+          pollReconnected = true;
+        }
+        next = new Next(backoffMs);
+        backoffMs = Math.min(1_000, backoffMs * 2);
+      }
+      if (next.delayMs > 0 && !closed.get()) {
+        try {
+          Thread.sleep(next.delayMs);
+        } catch (InterruptedException e) {
+          return;
+        }
+      }
+    }
+  }
+
+  /** What to do after a connection ended: reconnect after {@code delayMs}. */
+  private record Next(long delayMs) {}
+
+  private synchronized URI url(String path, String extra) {
+    StringBuilder q = new StringBuilder("?token=").append(enc(token));
+    if (lastEventId != null) {
+      q.append("&lastEventId=").append(enc(lastEventId));
+    }
+    String b = base.toString().replaceAll("/+$", "");
+    return URI.create(b + path + q + extra);
+  }
+
+  private static String enc(String s) {
+    return URLEncoder.encode(s, StandardCharsets.UTF_8);
+  }
+
+  /** Handles one event; returns the reconnect delay if it ends the connection, else -1. */
+  private long onEvent(JsonNode e) {
+    lastByteNanos = System.nanoTime();
+    String type = e.path("type").asText();
+    synchronized (this) {
+      switch (type) {
+        case "hello" -> {
+          node = e.path("node").asText();
+          helloNodes.add(node);
+          connectedAtNanos.add(System.nanoTime());
+          if (lastEventId == null && e.hasNonNull("lastEventId")) {
+            lastEventId = e.path("lastEventId").asText();
+          }
+        }
+        case "message" -> {
+          long seq = e.path("data").path("seq").asLong();
+          long sent = e.path("data").path("sentNanos").asLong();
+          latenciesNanos.add(System.nanoTime() - sent);
+          sentNanos.add(sent);
+          if (seqs.contains(seq)) {
+            duplicates++;
+          } else {
+            if (!seqs.isEmpty() && seq < seqs.get(seqs.size() - 1)) {
+              outOfOrder++;
+            }
+            seqs.add(seq);
+          }
+          lastEventId = e.path("id").asText();
+        }
+        case "reset" -> {
+          resetReasons.add(e.path("reason").asText());
+          resetAtNanos.add(System.nanoTime());
+          lastEventId = e.path("id").asText();
+        }
+        case "moved" -> {
+          moved++;
+          base = URI.create(e.path("url").asText());
+          return 0;
+        }
+        case "reconnect" -> {
+          long d = e.path("delayMs").asLong();
+          reconnectDelays.add(d);
+          return d;
+        }
+        default -> {
+          // ping and unknown types
+        }
+      }
+    }
+    return -1;
+  }
+
+  /**
+   * 421 {@code not_owner} at connect (a client that was between two requests when its user moved: a
+   * long-poll, or a reconnect): go to the owner the body names, as js-client does.
+   */
+  private Next notOwner(String body) throws IOException {
+    JsonNode owner = JSON.readTree(body).path("owner");
+    if (!owner.hasNonNull("url")) {
+      throw new IOException("421 without owner: " + body);
+    }
+    synchronized (this) {
+      moved++;
+      pollReconnected = true;
+      base = URI.create(owner.path("url").asText());
+    }
+    return new Next(0);
+  }
+
+  private Next webSocket() throws Exception {
+    BlockingQueue<Object> q = new LinkedBlockingQueue<>();
+    StringBuilder text = new StringBuilder();
+    URI u = url("/v1/ws", "");
+    URI ws = URI.create(u.toString().replaceFirst("^http", "ws"));
+    WebSocket socket;
+    try {
+      socket = openWebSocket(ws, q, text);
+    } catch (java.util.concurrent.ExecutionException e) {
+      if (e.getCause() instanceof java.net.http.WebSocketHandshakeException h
+          && h.getResponse().statusCode() == 421
+          && h.getResponse().body() instanceof String body) {
+        return notOwner(body);
+      }
+      throw e;
+    }
+    return webSocketSession(socket, q);
+  }
+
+  private WebSocket openWebSocket(URI ws, BlockingQueue<Object> q, StringBuilder text)
+      throws Exception {
+    return http.newWebSocketBuilder()
+        .connectTimeout(Duration.ofMillis(heartbeatMs * SILENCE_HEARTBEATS))
+        .buildAsync(
+            ws,
+            new WebSocket.Listener() {
+              @Override
+              public CompletionStage<?> onText(WebSocket w, CharSequence data, boolean last) {
+                lastByteNanos = System.nanoTime();
+                text.append(data);
+                if (last) {
+                  q.add(text.toString());
+                  text.setLength(0);
+                }
+                w.request(1);
+                return null;
+              }
+
+              @Override
+              public CompletionStage<?> onClose(WebSocket w, int code, String reason) {
+                q.add(code);
+                return null;
+              }
+
+              @Override
+              public void onError(WebSocket w, Throwable error) {
+                q.add(-1);
+              }
+            })
+        .get(heartbeatMs * SILENCE_HEARTBEATS * 2, TimeUnit.MILLISECONDS);
+  }
+
+  private Next webSocketSession(WebSocket socket, BlockingQueue<Object> q) throws Exception {
+    lastByteNanos = System.nanoTime();
+    abortCurrent = socket::abort;
+    try {
+      long next = -1;
+      while (!closed.get()) {
+        Object item = q.poll(heartbeatMs, TimeUnit.MILLISECONDS);
+        if (item == null) {
+          if (silent()) {
+            socket.abort();
+            return new Next(0);
+          }
+          continue;
+        }
+        if (item instanceof Integer) {
+          return new Next(next >= 0 ? next : 100);
+        }
+        long d = onEvent(JSON.readTree((String) item));
+        if (d >= 0) {
+          next = d;
+        }
+      }
+      socket.abort();
+      return new Next(0);
+    } finally {
+      abortCurrent = () -> {};
+    }
+  }
+
+  private boolean silent() {
+    return System.nanoTime() - lastByteNanos
+        > TimeUnit.MILLISECONDS.toNanos(heartbeatMs * SILENCE_HEARTBEATS);
+  }
+
+  private Next sse() throws Exception {
+    HttpRequest req =
+        HttpRequest.newBuilder(url("/v1/sse", ""))
+            .timeout(Duration.ofMillis(heartbeatMs * SILENCE_HEARTBEATS))
+            .header("Accept", "text/event-stream")
+            .build();
+    HttpResponse<InputStream> r = http.send(req, HttpResponse.BodyHandlers.ofInputStream());
+    if (r.statusCode() == 421) {
+      try (InputStream in = r.body()) {
+        return notOwner(new String(in.readAllBytes(), StandardCharsets.UTF_8));
+      }
+    }
+    if (r.statusCode() != 200) {
+      r.body().close();
+      throw new IOException("sse: " + r.statusCode());
+    }
+    InputStream body = r.body();
+    lastByteNanos = System.nanoTime();
+    Thread watchdog = silenceWatchdog(body);
+    long next = -1;
+    try (BufferedReader in =
+        new BufferedReader(new InputStreamReader(body, StandardCharsets.UTF_8))) {
+      StringBuilder data = new StringBuilder();
+      String line;
+      while (!closed.get() && (line = in.readLine()) != null) {
+        lastByteNanos = System.nanoTime();
+        if (line.startsWith("data:")) {
+          data.append(line.substring(5).trim());
+        } else if (line.isEmpty() && data.length() > 0) {
+          long d = onEvent(JSON.readTree(data.toString()));
+          data.setLength(0);
+          if (d >= 0) {
+            next = d;
+          }
+        }
+      }
+    } catch (IOException e) {
+      if (next < 0) {
+        throw e;
+      }
+    } finally {
+      watchdog.interrupt();
+    }
+    return new Next(next >= 0 ? next : 100);
+  }
+
+  /** Closes {@code body} once the connection has been silent too long (a hung node). */
+  private Thread silenceWatchdog(InputStream body) {
+    Thread t =
+        new Thread(
+            () -> {
+              try {
+                while (true) {
+                  Thread.sleep(heartbeatMs);
+                  if (silent() || closed.get()) {
+                    body.close();
+                    return;
+                  }
+                }
+              } catch (InterruptedException | IOException e) {
+                // connection ended first
+              }
+            },
+            "watchdog-" + user);
+    t.setDaemon(true);
+    t.start();
+    return t;
+  }
+
+  private Next longPoll() throws Exception {
+    // The node holds the request up to longPollTimeoutMs; an answer later than that plus the
+    // silence allowance means the node is hung.
+    HttpRequest req =
+        HttpRequest.newBuilder(url("/v1/longpoll", ""))
+            .timeout(Duration.ofMillis(heartbeatMs * (SILENCE_HEARTBEATS + 1)))
+            .build();
+    HttpResponse<String> r = http.send(req, HttpResponse.BodyHandlers.ofString());
+    if (r.statusCode() == 421) {
+      return notOwner(r.body());
+    }
+    if (r.statusCode() != 200) {
+      throw new IOException("longpoll: " + r.statusCode() + " " + r.body());
+    }
+    JsonNode body = JSON.readTree(r.body());
+    synchronized (this) {
+      if (pollReconnected) {
+        connectedAtNanos.add(System.nanoTime());
+        pollReconnected = false;
+      }
+    }
+    long next = -1;
+    for (JsonNode e : body.path("events")) {
+      long d = onEvent(e);
+      if (d >= 0) {
+        next = d;
+      }
+    }
+    synchronized (this) {
+      if (body.hasNonNull("lastEventId") && next < 0) {
+        lastEventId = body.path("lastEventId").asText();
+      }
+      // A long-poll answer has no hello: the first answer after a move, a drain or an error
+      // counts as a new connection.
+      if (next >= 0) {
+        pollReconnected = true;
+      }
+    }
+    return new Next(Math.max(next, 0));
+  }
+
+  @Override
+  public void close() {
+    closed.set(true);
+    abortCurrent.run();
+    thread.interrupt();
+  }
+
+  @Override
+  public synchronized String toString() {
+    return transport
+        + " "
+        + user
+        + " on "
+        + node
+        + " (received "
+        + seqs.size()
+        + ", resets "
+        + resetReasons
+        + ", moved "
+        + moved
+        + ", errors "
+        + connectErrors
+        + ")";
+  }
+}
