@@ -667,8 +667,8 @@ public final class NodeConfig {
   }
 
   /** Turns a parsed configuration document plus environment overrides into a config. */
-  private static final class ConfigReader {
-    private static final List<String> FIELDS =
+  static final class ConfigReader {
+    static final List<String> FIELDS =
         List.of(
             "nodeId",
             "map",
