@@ -200,7 +200,7 @@ public final class HalleyNode implements AutoCloseable {
    * revocations; the resume point ({@code sseHeader}: SSE's {@code Last-Event-ID} counts); the
    * user's connection lease.
    */
-  private static HttpHandler checked(NodeContext node, boolean sseHeader, HttpHandler transport) {
+  static HttpHandler checked(NodeContext node, boolean sseHeader, HttpHandler transport) {
     return new AdmissionHandler(
         node.ops.limits(),
         node.ops.config().rateLimitLoopback(),
