@@ -75,14 +75,15 @@ public final class Message {
   /**
    * The idempotency key sent as the message {@code id} (default: a generated key, unique per
    * publish: a random per-publisher prefix and a counter). A repeat inside the node's idempotency
-   * window is not delivered again, so retries are safe; reuse a key only for the same message. At
-   * most 100 characters (nodes take 256; the publisher derives the keys of split and re-routed
-   * parts from it).
+   * window is not delivered again to the same recipient, so retries are safe; reuse a key only for
+   * the same message (for example to retry a result's UNKNOWN users with {@code
+   * idempotencyKey(result.id())}). Nodes remember a key per recipient, so every part of a message
+   * carries it unchanged. 1-256 characters.
    */
   public Message idempotencyKey(String key) {
     Objects.requireNonNull(key, "key");
-    if (key.isEmpty() || key.length() > 100) {
-      throw new IllegalArgumentException("idempotency key must be 1-100 characters: " + key);
+    if (key.isEmpty() || key.length() > 256) {
+      throw new IllegalArgumentException("idempotency key must be 1-256 characters: " + key);
     }
     return new Message(users, channel, data, key, ttl);
   }

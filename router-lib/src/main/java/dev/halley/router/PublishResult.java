@@ -10,21 +10,33 @@ import java.util.Objects;
  *
  * <pre>{@code
  * PublishResult r = publisher.publish(List.of("alice", "bob"), data).join();
- * r.outcome("alice").status();          // DELIVERED, BUFFERED or FAILED
+ * r.outcome("alice").status();          // DELIVERED, BUFFERED, FAILED or UNKNOWN
  * r.failed().forEach((user, o) -> log.warn("{} not reached: {}", user, o.reason()));
+ * if (!r.unknown().isEmpty()) {         // no node said what happened: retry with the same key
+ *   publisher.publish(Message.toUsers(r.unknown().keySet()).data(data).idempotencyKey(r.id()));
+ * }
  * }</pre>
  *
  * <p>A result is immutable. A publish future never completes exceptionally because a node failed:
- * that node's recipients are {@link Status#FAILED} with a reason, and the others keep their own
- * outcome.
+ * that node's recipients are {@link Status#FAILED} or {@link Status#UNKNOWN} with a reason, and the
+ * others keep their own outcome. Every DELIVERED, BUFFERED and FAILED is what a node stated, or
+ * what must be true because the request never reached one; nothing is inferred.
  *
- * <p>Failure reasons: the node's error code when it answered one (e.g. {@code api_key_invalid},
- * {@code message_too_large}, {@code too_many_recipients}), or {@code timeout} (no answer within the
- * request timeout, after retries), {@code unreachable} (connection refused or broken, after
- * retries), {@code server_error} (5xx after retries), {@code misdirected} (no node admits owning
- * the user even after a map refresh), {@code backlog_full} (the node's send queue was full: see
- * {@link Publisher.Builder#maxQueuedMessages}), {@code no_node} (the map has no node), {@code
- * closed} (the publisher was closed first), {@code bad_reply} (the node's reply was unreadable).
+ * <p>FAILED reasons (the message is not stored): the node's error code when it refused the request
+ * (e.g. {@code api_key_invalid}, {@code message_too_large}, {@code too_many_recipients}, or the
+ * code of a 503), {@code not_connected} (a TTL-zero message and the user had no live connection),
+ * {@code unreachable} (no connection could be opened, after retries), {@code timeout} (never sent:
+ * it waited in the queue until its time ran out), {@code misdirected} (no node admits owning the
+ * user even after a map refresh), {@code backlog_full} (the node's send queue was full: see {@link
+ * Publisher.Builder#maxQueuedMessages}), {@code no_node} (the map has no node), {@code closed} (the
+ * publisher was closed before it was sent).
+ *
+ * <p>UNKNOWN reasons (the message was sent and may or may not be stored): {@code timeout} (no
+ * answer within the request timeout, after retries), {@code connection_lost} (the connection broke
+ * after the request was sent), {@code server_error} (a 5xx other than 503), {@code pending} (the
+ * node was still processing an earlier attempt when the attempts ran out), {@code bad_reply} (the
+ * reply did not state this recipient's outcome), {@code closed} (the publisher was closed while it
+ * was in flight).
  */
 public final class PublishResult {
 
@@ -35,7 +47,13 @@ public final class PublishResult {
     /** The user had no live connection: the message waits in the user's buffer for a resume. */
     BUFFERED,
     /** Not stored anywhere; {@link Outcome#reason()} says why. */
-    FAILED
+    FAILED,
+    /**
+     * Sent, but no node stated what happened (a timeout, a lost connection, ...): the message may
+     * be stored and delivered, or not. Retrying with the same idempotency key ({@link
+     * PublishResult#id()}) within the node's idempotency window delivers it at most once.
+     */
+    UNKNOWN
   }
 
   /**
@@ -44,7 +62,8 @@ public final class PublishResult {
    * @param status what happened
    * @param node the ID of the node that answered for the user (the last one tried when failed; null
    *     if none was)
-   * @param reason null unless {@code FAILED}: a code from the list in {@link PublishResult}
+   * @param reason null unless {@code FAILED} or {@code UNKNOWN}: a code from the lists in {@link
+   *     PublishResult}
    */
   public record Outcome(Status status, String node, String reason) {
     public Outcome {
@@ -54,19 +73,34 @@ public final class PublishResult {
     public boolean failed() {
       return status == Status.FAILED;
     }
+
+    public boolean unknown() {
+      return status == Status.UNKNOWN;
+    }
   }
 
   /**
    * One node's part of a channel publish.
    *
    * @param node the node ID
-   * @param users how many subscribed users of the channel the node holds (0 when failed)
-   * @param connections how many connections the message was written to (0 when failed)
-   * @param failure null on success, else a reason code from the list in {@link PublishResult}
+   * @param status {@code DELIVERED} when the node took the message (it reached {@code connections}
+   *     connections of {@code users} subscribed users, possibly none), else {@code FAILED} or
+   *     {@code UNKNOWN}
+   * @param users how many subscribed users of the channel the node holds (0 unless DELIVERED)
+   * @param connections how many connections the message was written to (0 unless DELIVERED)
+   * @param reason null when DELIVERED, else a reason code from the lists in {@link PublishResult}
    */
-  public record NodeResult(String node, int users, int connections, String failure) {
+  public record NodeResult(String node, Status status, int users, int connections, String reason) {
+    public NodeResult {
+      Objects.requireNonNull(status, "status");
+    }
+
     public boolean failed() {
-      return failure != null;
+      return status == Status.FAILED;
+    }
+
+    public boolean unknown() {
+      return status == Status.UNKNOWN;
     }
   }
 
@@ -121,10 +155,22 @@ public final class PublishResult {
     return failed;
   }
 
-  /** True when no user and no node failed. */
+  /** The users whose outcome is {@code UNKNOWN}, in no particular order. */
+  public Map<String, Outcome> unknown() {
+    Map<String, Outcome> unknown = new LinkedHashMap<>();
+    outcomes.forEach(
+        (user, outcome) -> {
+          if (outcome.unknown()) {
+            unknown.put(user, outcome);
+          }
+        });
+    return unknown;
+  }
+
+  /** True when every user and node is DELIVERED or BUFFERED (none FAILED or UNKNOWN). */
   public boolean succeeded() {
-    return outcomes.values().stream().noneMatch(Outcome::failed)
-        && nodes.stream().noneMatch(NodeResult::failed);
+    return outcomes.values().stream().noneMatch(o -> o.failed() || o.unknown())
+        && nodes.stream().noneMatch(n -> n.failed() || n.unknown());
   }
 
   @Override

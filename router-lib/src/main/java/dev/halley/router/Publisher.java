@@ -3,8 +3,6 @@ package dev.halley.router;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.halley.cluster.ClusterMap;
 import dev.halley.cluster.NodeInfo;
-import dev.halley.router.internal.HttpPublisher;
-import dev.halley.router.internal.Settings;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.time.Duration;
@@ -352,7 +350,7 @@ public interface Publisher extends AutoCloseable {
               listener,
               objectMapper);
       try {
-        return HttpPublisher.start(settings);
+        return ClusterPublisher.start(settings);
       } catch (IOException e) {
         throw new UncheckedIOException("cannot load the cluster map from " + mapSource, e);
       }

@@ -37,7 +37,7 @@ public interface PublisherListener {
   /**
    * A request to a node got no answer.
    *
-   * @param reason {@code timeout} or {@code unreachable}
+   * @param reason {@code timeout}, {@code unreachable} or {@code connection_lost}
    */
   default void requestFailed(
       String node, String kind, int messages, String reason, Duration latency) {}
@@ -50,6 +50,12 @@ public interface PublisherListener {
 
   /** {@code count} recipients (users, or 1 per channel node) failed for {@code reason}. */
   default void recipientsFailed(String node, String reason, int count) {}
+
+  /**
+   * {@code count} recipients (users, or 1 per channel node) got the outcome {@code UNKNOWN} for
+   * {@code reason} ({@code timeout}, {@code connection_lost}, ...): sent, outcome not stated.
+   */
+  default void recipientsUnknown(String node, String reason, int count) {}
 
   /** {@code count} misdirected users are re-sent to their owner under a newer map. */
   default void rerouted(String fromNode, int count) {}

@@ -31,6 +31,7 @@ final class EventStream implements AutoCloseable {
   private final BlockingQueue<JsonNode> events = new LinkedBlockingQueue<>();
   private final HttpResponse<Stream<String>> response;
   private final Thread reader;
+  private JsonNode hello;
 
   private EventStream(HttpResponse<Stream<String>> response) {
     this.response = response;
@@ -66,12 +67,23 @@ final class EventStream implements AutoCloseable {
 
   /** Opens an SSE connection and waits for its {@code hello}. */
   static EventStream open(URI publicUrl, String token) throws Exception {
-    HttpRequest request = HttpRequest.newBuilder(sseUri(publicUrl, token)).build();
+    return open(publicUrl, token, null);
+  }
+
+  /** Opens an SSE connection resuming at {@code lastEventId} and waits for its {@code hello}. */
+  static EventStream open(URI publicUrl, String token, String lastEventId) throws Exception {
+    URI uri = sseUri(publicUrl, token);
+    if (lastEventId != null) {
+      uri =
+          URI.create(
+              uri + "&lastEventId=" + URLEncoder.encode(lastEventId, StandardCharsets.UTF_8));
+    }
+    HttpRequest request = HttpRequest.newBuilder(uri).build();
     HttpResponse<Stream<String>> response =
         HTTP.sendAsync(request, HttpResponse.BodyHandlers.ofLines()).get(20, TimeUnit.SECONDS);
     assertEquals(200, response.statusCode(), "SSE connect status");
     EventStream stream = new EventStream(response);
-    stream.awaitEvent("hello");
+    stream.hello = stream.awaitEvent("hello");
     return stream;
   }
 
@@ -90,6 +102,22 @@ final class EventStream implements AutoCloseable {
       }
       assertEquals(type, event.path("type").asText(), "event " + event);
       return event;
+    }
+  }
+
+  /** The {@code hello} event the connection started with. */
+  JsonNode hello() {
+    return hello;
+  }
+
+  /** The next event other than a heartbeat, or null when none comes within {@code wait}. */
+  JsonNode nextEvent(Duration wait) throws InterruptedException {
+    long deadline = System.nanoTime() + wait.toNanos();
+    while (true) {
+      JsonNode event = events.poll(deadline - System.nanoTime(), TimeUnit.NANOSECONDS);
+      if (event == null || !"ping".equals(event.path("type").asText())) {
+        return event;
+      }
     }
   }
 

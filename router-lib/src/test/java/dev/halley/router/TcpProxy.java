@@ -31,6 +31,8 @@ final class TcpProxy implements AutoCloseable {
   private final List<Socket> sockets = new CopyOnWriteArrayList<>();
   private volatile int swallowRepliesOfFirst;
   private volatile CountDownLatch gate = new CountDownLatch(0);
+  private final AtomicInteger refusals = new AtomicInteger();
+  private final AtomicInteger refused = new AtomicInteger();
 
   TcpProxy(int targetPort) throws IOException {
     this.targetPort = targetPort;
@@ -48,6 +50,24 @@ final class TcpProxy implements AutoCloseable {
   /** The node's replies on the next {@code n} new connections are read and thrown away. */
   void swallowRepliesOfFirst(int n) {
     swallowRepliesOfFirst = connections.get() + n;
+  }
+
+  /**
+   * The next {@code n} requests are answered {@code 503 {"error": "not_ready"}} by the proxy itself
+   * (the node never sees them): a node refusing work for a while. Open connections are cut first,
+   * so the client's next requests come on new connections; each refused one is closed after the
+   * answer.
+   */
+  void refuseNext(int n) {
+    refusals.set(n);
+    for (Socket s : sockets) {
+      closeQuietly(s);
+    }
+  }
+
+  /** Requests answered 503 so far. */
+  int refused() {
+    return refused.get();
   }
 
   /** Requests are held at the proxy (not forwarded) until {@link #open()}. */
@@ -73,6 +93,10 @@ final class TcpProxy implements AutoCloseable {
       try {
         Socket client = server.accept();
         int index = connections.getAndIncrement();
+        if (refusals.getAndUpdate(n -> Math.max(0, n - 1)) > 0) {
+          refuse(client);
+          continue;
+        }
         Socket node = new Socket(InetAddress.getLoopbackAddress(), targetPort);
         sockets.add(client);
         sockets.add(node);
@@ -119,6 +143,50 @@ final class TcpProxy implements AutoCloseable {
               }
             },
             "proxy-pump");
+    t.setDaemon(true);
+    t.start();
+  }
+
+  /** Reads one request (headers, then Content-Length bytes) and answers 503, on its own thread. */
+  private void refuse(Socket client) {
+    Thread t =
+        new Thread(
+            () -> {
+              try (client) {
+                InputStream in = client.getInputStream();
+                StringBuilder head = new StringBuilder();
+                int b;
+                while ((b = in.read()) >= 0) {
+                  head.append((char) b);
+                  if (head.length() >= 4 && head.substring(head.length() - 4).equals("\r\n\r\n")) {
+                    break;
+                  }
+                }
+                int length = 0;
+                for (String line : head.toString().split("\r\n")) {
+                  if (line.toLowerCase(java.util.Locale.ROOT).startsWith("content-length:")) {
+                    length = Integer.parseInt(line.substring(15).trim());
+                  }
+                }
+                in.readNBytes(length);
+                byte[] body =
+                    "{\"error\":\"not_ready\",\"message\":\"refused by the test proxy\"}"
+                        .getBytes(StandardCharsets.US_ASCII);
+                OutputStream out = client.getOutputStream();
+                out.write(
+                    ("HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                            + "Content-Length: "
+                            + body.length
+                            + "\r\nConnection: close\r\n\r\n")
+                        .getBytes(StandardCharsets.US_ASCII));
+                out.write(body);
+                out.flush();
+                refused.incrementAndGet();
+              } catch (IOException | RuntimeException ignored) {
+                // the client went away
+              }
+            },
+            "proxy-refuse");
     t.setDaemon(true);
     t.start();
   }

@@ -71,6 +71,7 @@ public final class NodeConfig {
   private final int maxRecipientsPerRequest;
   private final long idempotencyWindowMs;
   private final int idempotencyMaxKeys;
+  private final long idempotencyMaxBytes;
   private final int maxUserStreams;
   private final int accessMaxEntries;
   private final long revocationTtlMs;
@@ -103,6 +104,7 @@ public final class NodeConfig {
     maxRecipientsPerRequest = b.maxRecipientsPerRequest;
     idempotencyWindowMs = b.idempotencyWindowMs;
     idempotencyMaxKeys = b.idempotencyMaxKeys;
+    idempotencyMaxBytes = b.idempotencyMaxBytes;
     maxUserStreams = b.maxUserStreams;
     accessMaxEntries = b.accessMaxEntries;
     revocationTtlMs = b.revocationTtlMs;
@@ -142,6 +144,7 @@ public final class NodeConfig {
     b.maxRecipientsPerRequest = maxRecipientsPerRequest;
     b.idempotencyWindowMs = idempotencyWindowMs;
     b.idempotencyMaxKeys = idempotencyMaxKeys;
+    b.idempotencyMaxBytes = idempotencyMaxBytes;
     b.maxUserStreams = maxUserStreams;
     b.accessMaxEntries = accessMaxEntries;
     b.revocationTtlMs = revocationTtlMs;
@@ -242,6 +245,7 @@ public final class NodeConfig {
     requirePositive("maxRecipientsPerRequest", maxRecipientsPerRequest);
     requirePositive("idempotencyWindowMs", idempotencyWindowMs);
     requirePositive("idempotencyMaxKeys", idempotencyMaxKeys);
+    requirePositive("idempotencyMaxBytes", idempotencyMaxBytes);
     requirePositive("maxUserStreams", maxUserStreams);
     requirePositive("accessMaxEntries", accessMaxEntries);
     requirePositive("revocationTtlMs", revocationTtlMs);
@@ -396,6 +400,14 @@ public final class NodeConfig {
     return idempotencyMaxKeys;
   }
 
+  /**
+   * Most bytes (estimated) the idempotency window holds, over all keys and their recipients (the
+   * oldest keys are forgotten first); default 67108864 (64 MiB).
+   */
+  public long idempotencyMaxBytes() {
+    return idempotencyMaxBytes;
+  }
+
   /** Most user streams (buffers) held; idle ones are evicted first; default 1000000. */
   public int maxUserStreams() {
     return maxUserStreams;
@@ -490,6 +502,7 @@ public final class NodeConfig {
     private int maxRecipientsPerRequest = 10_000;
     private long idempotencyWindowMs = 300_000;
     private int idempotencyMaxKeys = 100_000;
+    private long idempotencyMaxBytes = 64L * 1024 * 1024;
     private int maxUserStreams = 1_000_000;
     private int accessMaxEntries = 100_000;
     private long revocationTtlMs = 86_400_000;
@@ -622,6 +635,11 @@ public final class NodeConfig {
       return this;
     }
 
+    public Builder idempotencyMaxBytes(long v) {
+      idempotencyMaxBytes = v;
+      return this;
+    }
+
     public Builder maxUserStreams(int v) {
       maxUserStreams = v;
       return this;
@@ -694,6 +712,7 @@ public final class NodeConfig {
             "maxRecipientsPerRequest",
             "idempotencyWindowMs",
             "idempotencyMaxKeys",
+            "idempotencyMaxBytes",
             "maxUserStreams",
             "accessMaxEntries",
             "revocationTtlMs",
@@ -780,6 +799,7 @@ public final class NodeConfig {
         case "maxRecipientsPerRequest" -> b.maxRecipientsPerRequest(intValue(field, value));
         case "idempotencyWindowMs" -> b.idempotencyWindowMs(integer(field, value, Long.MAX_VALUE));
         case "idempotencyMaxKeys" -> b.idempotencyMaxKeys(intValue(field, value));
+        case "idempotencyMaxBytes" -> b.idempotencyMaxBytes(integer(field, value, Long.MAX_VALUE));
         case "maxUserStreams" -> b.maxUserStreams(intValue(field, value));
         case "accessMaxEntries" -> b.accessMaxEntries(intValue(field, value));
         case "revocationTtlMs" -> b.revocationTtlMs(integer(field, value, Long.MAX_VALUE));

@@ -25,6 +25,8 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Function;
+import java.util.function.IntSupplier;
+import java.util.function.LongSupplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -223,6 +225,20 @@ public final class NodeMetrics implements AutoCloseable {
     new UptimeMetrics().bindTo(registry);
     gcMetrics = new JvmGcMetrics();
     gcMetrics.bindTo(registry);
+  }
+
+  /**
+   * Gauges of the publish idempotency window: {@code halley.idempotency.bytes} (estimated bytes
+   * held) and {@code halley.idempotency.keys}. The suppliers must not block.
+   */
+  public void idempotency(LongSupplier bytes, IntSupplier keys) {
+    Gauge.builder("halley.idempotency.bytes", bytes, b -> (double) b.getAsLong())
+        .description("Estimated bytes held by the publish idempotency window")
+        .baseUnit("bytes")
+        .register(registry);
+    Gauge.builder("halley.idempotency.keys", keys, k -> (double) k.getAsInt())
+        .description("Idempotency keys remembered by the publish idempotency window")
+        .register(registry);
   }
 
   /** The registry the meters live in. */

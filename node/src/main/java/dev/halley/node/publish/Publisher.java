@@ -28,42 +28,89 @@ public final class Publisher {
     this.node = node;
     this.idempotency =
         new Idempotency(
-            node.config.idempotencyWindowMs(), node.config.idempotencyMaxKeys(), node.clock);
+            node.config.idempotencyWindowMs(),
+            node.config.idempotencyMaxKeys(),
+            node.config.idempotencyMaxBytes(),
+            node.clock);
+    node.ops.metrics().idempotency(this::idempotencyBytes, this::idempotencyKeys);
   }
 
-  /** Publishes every item in order; returns the reply body. */
+  /** The idempotency window (tests reserve keys in it to stand for a request in flight). */
+  Idempotency idempotency() {
+    return idempotency;
+  }
+
+  /** Estimated bytes of the idempotency window now (for the metrics gauge). */
+  public long idempotencyBytes() {
+    return idempotency.bytes();
+  }
+
+  /** Idempotency keys remembered now (for the metrics gauge). */
+  public int idempotencyKeys() {
+    return idempotency.keys();
+  }
+
+  /**
+   * Publishes every item in order; returns the reply body. Once a recipient is {@code pending}
+   * (another request with the same key is still publishing to it), this request stops: that
+   * message's pending recipients and every later message are answered {@code pending} without being
+   * looked at, so a retry never overtakes the attempt it repeats.
+   */
   ObjectNode publish(List<Item> items) {
     ObjectNode reply = Json.MAPPER.createObjectNode();
     reply.put("node", node.nodeId);
     reply.put("mapVersion", node.map().version());
     ArrayNode results = reply.putArray("results");
+    boolean stopped = false;
     for (Item item : items) {
-      results.add(publishOne(item));
+      ObjectNode result = stopped ? pending(item) : publishOne(item);
+      stopped = stopped || PublishStatus.PENDING.equals(result.path("status").asText());
+      results.add(result);
     }
     return reply;
   }
 
-  private ObjectNode publishOne(Item item) {
-    if (item.id() != null) {
-      ObjectNode first = idempotency.reserve(item.id());
-      if (first != null) {
-        ObjectNode dup = first.deepCopy();
-        dup.put("id", item.id());
-        dup.put("status", PublishStatus.DUPLICATE);
-        return dup;
-      }
-    }
+  private static ObjectNode pending(Item item) {
     ObjectNode result = Json.MAPPER.createObjectNode();
     if (item.id() != null) {
       result.put("id", item.id());
     }
-    result.put("status", PublishStatus.ACCEPTED);
+    result.put("status", PublishStatus.PENDING);
+    if (item.channel() != null) {
+      result.put("channel", item.channel());
+    } else {
+      ArrayNode pending = result.putArray("pending");
+      new LinkedHashSet<>(item.users()).forEach(pending::add);
+    }
+    return result;
+  }
+
+  private ObjectNode publishOne(Item item) {
     long now = node.clock.millis();
     long expires = item.ttlMs() == null ? Long.MAX_VALUE : saturatedAdd(now, item.ttlMs());
-    if (item.channel() != null) {
+    return item.channel() != null
+        ? publishToChannel(item, now, expires)
+        : publishToUsers(item, now, expires);
+  }
+
+  private ObjectNode publishToChannel(Item item, long now, long expires) {
+    ObjectNode result = Json.MAPPER.createObjectNode();
+    if (item.id() != null) {
+      result.put("id", item.id());
+    }
+    result.put("channel", item.channel());
+    long[] known = item.id() == null ? null : idempotency.reserveChannel(item.id(), item.channel());
+    if (known != null && known.length == 0) {
+      result.put("status", PublishStatus.PENDING);
+      return result;
+    }
+    int users = 0;
+    long connections = 0;
+    if (known != null) {
+      users = (int) known[0];
+      connections = known[1];
+    } else {
       Message m = new Message(tail(item.data(), item.channel()), now, expires);
-      int users = 0;
-      long connections = 0;
       for (UserStream s : node.streams.subscribers(item.channel())) {
         int n = s.publish(m, now);
         if (n >= 0) {
@@ -71,36 +118,89 @@ public final class Publisher {
           connections += n;
         }
       }
-      result.put("channel", item.channel());
-      result.put("users", users);
-      result.put("connections", connections);
-    } else {
-      Message m = new Message(tail(item.data(), null), now, expires);
-      ArrayNode delivered = Json.MAPPER.createArrayNode();
-      ArrayNode buffered = Json.MAPPER.createArrayNode();
-      ArrayNode misdirected = Json.MAPPER.createArrayNode();
-      long connections = 0;
-      for (String user : new LinkedHashSet<>(item.users())) {
-        if (!node.owns(user)) {
-          misdirected.add(user);
-          continue;
-        }
-        int n = deliver(user, m, now);
-        if (n > 0) {
-          delivered.add(user);
-          connections += n;
-        } else if (n == 0) {
-          buffered.add(user);
-        }
+      if (item.id() != null) {
+        idempotency.completeChannel(item.id(), item.channel(), users, connections);
       }
-      result.put("connections", connections);
-      result.set("delivered", delivered);
-      result.set("buffered", buffered);
-      result.set("misdirected", misdirected);
     }
+    result.put("status", known != null ? PublishStatus.DUPLICATE : PublishStatus.ACCEPTED);
+    result.put("users", users);
+    result.put("connections", connections);
+    return result;
+  }
+
+  private ObjectNode publishToUsers(Item item, long now, long expires) {
+    List<String> users = List.copyOf(new LinkedHashSet<>(item.users()));
+    boolean[] owned = new boolean[users.size()];
+    for (int i = 0; i < owned.length; i++) {
+      owned[i] = node.owns(users.get(i));
+    }
+    int[] codes;
     if (item.id() != null) {
-      idempotency.complete(item.id(), result);
+      codes = idempotency.reserveUsers(item.id(), users, owned);
+    } else {
+      codes = new int[users.size()];
+      for (int i = 0; i < codes.length; i++) {
+        codes[i] = owned[i] ? Idempotency.NEW : Idempotency.MISDIRECTED;
+      }
     }
+    Message m = null;
+    int[] outcomes = new int[codes.length];
+    boolean fresh = false;
+    boolean remembered = false;
+    for (int i = 0; i < codes.length; i++) {
+      remembered |= codes[i] >= Idempotency.BUFFERED;
+      if (codes[i] == Idempotency.NEW) {
+        if (m == null) {
+          m = new Message(tail(item.data(), null), now, expires);
+        }
+        int n = deliver(users.get(i), m, now);
+        outcomes[i] =
+            n > 0 ? Idempotency.delivered(n) : n == 0 ? Idempotency.BUFFERED : Idempotency.DROPPED;
+        fresh = true;
+      } else {
+        outcomes[i] = codes[i];
+      }
+    }
+    if (item.id() != null && fresh) {
+      idempotency.completeUsers(item.id(), users, codes, outcomes);
+    }
+    ObjectNode result = Json.MAPPER.createObjectNode();
+    if (item.id() != null) {
+      result.put("id", item.id());
+    }
+    ArrayNode delivered = Json.MAPPER.createArrayNode();
+    ArrayNode buffered = Json.MAPPER.createArrayNode();
+    ArrayNode dropped = Json.MAPPER.createArrayNode();
+    ArrayNode misdirected = Json.MAPPER.createArrayNode();
+    ArrayNode pending = Json.MAPPER.createArrayNode();
+    long connections = 0;
+    for (int i = 0; i < outcomes.length; i++) {
+      int code = outcomes[i];
+      String user = users.get(i);
+      if (Idempotency.isDelivered(code)) {
+        delivered.add(user);
+        connections += Idempotency.connections(code);
+      } else if (code == Idempotency.BUFFERED) {
+        buffered.add(user);
+      } else if (code == Idempotency.DROPPED) {
+        dropped.add(user);
+      } else if (code == Idempotency.MISDIRECTED) {
+        misdirected.add(user);
+      } else {
+        pending.add(user);
+      }
+    }
+    result.put(
+        "status",
+        !pending.isEmpty()
+            ? PublishStatus.PENDING
+            : remembered && !fresh ? PublishStatus.DUPLICATE : PublishStatus.ACCEPTED);
+    result.put("connections", connections);
+    result.set("delivered", delivered);
+    result.set("buffered", buffered);
+    result.set("dropped", dropped);
+    result.set("misdirected", misdirected);
+    result.set("pending", pending);
     return result;
   }
 

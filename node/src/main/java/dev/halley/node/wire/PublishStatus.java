@@ -6,4 +6,5 @@ public final class PublishStatus {
 
   public static final String ACCEPTED = "accepted";
   public static final String DUPLICATE = "duplicate";
+  public static final String PENDING = "pending";
 }

@@ -4,10 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.halley.node.publish.Idempotency;
 import dev.halley.node.wire.Control;
 import dev.halley.node.wire.EventCodec;
-import dev.halley.node.wire.Json;
 import dev.halley.node.wire.Message;
 import java.nio.charset.StandardCharsets;
 import java.time.Clock;
@@ -239,22 +237,5 @@ class UserStreamTest {
     UserStream again = streams.getOrCreate("a");
     assertEquals(3, again.seq()); // above a's last ID: 1..3 are never issued again
     assertEquals(List.of("hello", "reset@" + EPOCH + ":3"), connect(again, EPOCH + ":1").got);
-  }
-
-  @Test
-  void idempotencyKeysAreRememberedForTheWindowAndBounded() {
-    Idempotency keys = new Idempotency(1_000, 2, clock);
-    assertNull(keys.reserve("k1"));
-    assertEquals(Idempotency.IN_FLIGHT, keys.reserve("k1"));
-    com.fasterxml.jackson.databind.node.ObjectNode outcome = Json.MAPPER.createObjectNode();
-    outcome.put("status", "accepted");
-    keys.complete("k1", outcome);
-    assertEquals(outcome, keys.reserve("k1"));
-    clock.millis += 1_000;
-    assertNull(keys.reserve("k1")); // the window passed
-    assertNull(keys.reserve("k2"));
-    assertNull(keys.reserve("k3")); // over maxKeys: the oldest (k1) is forgotten
-    assertEquals(2, keys.size());
-    assertNull(keys.reserve("k1"));
   }
 }

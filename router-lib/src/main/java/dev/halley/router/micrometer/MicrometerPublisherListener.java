@@ -26,6 +26,8 @@ import java.util.Objects;
  *       requests count, the batching factor);
  *   <li>{@code halley.router.retries} (counter);
  *   <li>{@code halley.router.recipients.failed} (counter): tag {@code reason};
+ *   <li>{@code halley.router.recipients.unknown} (counter): recipients whose outcome is UNKNOWN,
+ *       tag {@code reason};
  *   <li>{@code halley.router.rerouted} (counter): misdirected users re-sent to their new owner;
  *   <li>{@code halley.router.map.changes} and {@code halley.router.map.load.failures} (counters, no
  *       node tag).
@@ -76,6 +78,15 @@ public final class MicrometerPublisherListener implements PublisherListener {
   @Override
   public void recipientsFailed(String node, String reason, int count) {
     Counter.builder("halley.router.recipients.failed")
+        .tag("node", node)
+        .tag("reason", reason)
+        .register(registry)
+        .increment(count);
+  }
+
+  @Override
+  public void recipientsUnknown(String node, String reason, int count) {
+    Counter.builder("halley.router.recipients.unknown")
         .tag("node", node)
         .tag("reason", reason)
         .register(registry)

@@ -405,8 +405,8 @@ public final class ChatServer implements AutoCloseable {
     for (PublishResult.NodeResult node : result.nodes()) {
       ObjectNode n =
           nodes.addObject().put("node", node.node()).put("connections", node.connections());
-      if (node.failed()) {
-        n.put("failure", node.failure());
+      if (node.failed() || node.unknown()) {
+        n.put("failure", node.reason());
       }
     }
     send(ex, result.succeeded() ? 200 : 502, reply);

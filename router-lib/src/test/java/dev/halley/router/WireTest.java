@@ -1,8 +1,9 @@
-package dev.halley.router.internal;
+package dev.halley.router;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.halley.router.internal.Wire;
 import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
@@ -13,10 +14,11 @@ class WireTest {
   void publishBodyCarriesKeysRecipientsRawDataAndTtl() throws Exception {
     PublishTracker t = new PublishTracker("k1", null);
     byte[] body =
-        Wire.publishBody(
+        PublishRequest.body(
             List.of(
-                new Fragment("k1", "a", List.of("alice", "bob"), null, "{\"x\":1}", 60000L, t, 0),
-                new Fragment("k2", "a", null, "room:1", "\"hi\"", null, t, 0)));
+                new Fragment(
+                    "k1", "a", List.of("alice", "bob"), null, "{\"x\":1}", 60000L, t, 0, 0),
+                new Fragment("k2", "a", null, "room:1", "\"hi\"", null, t, 0, 0)));
     assertEquals(
         new ObjectMapper()
             .readTree(

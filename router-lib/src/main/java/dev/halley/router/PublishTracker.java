@@ -1,6 +1,5 @@
-package dev.halley.router.internal;
+package dev.halley.router;
 
-import dev.halley.router.PublishResult;
 import dev.halley.router.PublishResult.NodeResult;
 import dev.halley.router.PublishResult.Outcome;
 import dev.halley.router.PublishResult.Status;
@@ -13,14 +12,15 @@ import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * Collects the outcomes of one message's fragments and completes its future when the last one is
- * in. {@link #hold()} keeps it open across a re-route (count first, release after dispatching).
+ * in. Every fragment is held once ({@link #hold()}) and released once; a re-route or a partial
+ * retry holds its new fragment before the old one is released.
  */
 final class PublishTracker {
   final String id;
   final String channel;
   final CompletableFuture<PublishResult> future = new CompletableFuture<>();
   private final Map<String, Outcome> outcomes = new ConcurrentHashMap<>();
-  private final List<NodeResult> nodes = new ArrayList<>();
+  private final List<NodeResult> nodes = new ArrayList<>(); // guarded by itself
   private final AtomicInteger pending = new AtomicInteger();
 
   PublishTracker(String id, String channel) {
@@ -52,15 +52,14 @@ final class PublishTracker {
     }
   }
 
-  /** Fails every recipient of {@code fragment} and releases it. */
-  void fail(Fragment fragment, String reason) {
-    if (fragment.users != null) {
-      for (String user : fragment.users) {
-        user(user, Status.FAILED, fragment.nodeId, reason);
+  /** Gives every recipient of {@code f} {@code status} (FAILED or UNKNOWN) with {@code reason}. */
+  void settleAll(Fragment f, Status status, String reason) {
+    if (f.users != null) {
+      for (String user : f.users) {
+        user(user, status, f.nodeId, reason);
       }
     } else {
-      node(new NodeResult(fragment.nodeId, 0, 0, reason));
+      node(new NodeResult(f.nodeId, status, 0, 0, reason));
     }
-    release();
   }
 }

@@ -1,12 +1,10 @@
-package dev.halley.router.internal;
+package dev.halley.router;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.halley.router.MapSource;
-import dev.halley.router.PublisherListener;
 import java.time.Duration;
 
-/** The options of a publisher, validated by {@code Publisher.Builder}. Internal. */
-public record Settings(
+/** The options of a publisher, validated by {@link Publisher.Builder}. */
+record Settings(
     MapSource mapSource,
     String apiKey,
     Duration requestTimeout,

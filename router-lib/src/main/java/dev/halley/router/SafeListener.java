@@ -1,13 +1,14 @@
-package dev.halley.router.internal;
+package dev.halley.router;
 
-import dev.halley.router.PublisherListener;
+import dev.halley.router.PublishResult.Status;
+import dev.halley.router.internal.NodeClient;
 import java.time.Duration;
 
 /** Calls the application's listener, swallowing what it throws: metrics never fail a publish. */
-final class Listeners implements PublisherListener {
+final class SafeListener implements PublisherListener, NodeClient.Events {
   private final PublisherListener delegate;
 
-  Listeners(PublisherListener delegate) {
+  SafeListener(PublisherListener delegate) {
     this.delegate = delegate;
   }
 
@@ -44,6 +45,24 @@ final class Listeners implements PublisherListener {
   public void recipientsFailed(String node, String reason, int count) {
     try {
       delegate.recipientsFailed(node, reason, count);
+    } catch (RuntimeException ignored) {
+      // A listener failure must not fail a publish.
+    }
+  }
+
+  /** {@code count} recipients got {@code status} FAILED or UNKNOWN for {@code reason}. */
+  void recipients(String node, Status status, String reason, int count) {
+    if (status == Status.UNKNOWN) {
+      recipientsUnknown(node, reason, count);
+    } else {
+      recipientsFailed(node, reason, count);
+    }
+  }
+
+  @Override
+  public void recipientsUnknown(String node, String reason, int count) {
+    try {
+      delegate.recipientsUnknown(node, reason, count);
     } catch (RuntimeException ignored) {
       // A listener failure must not fail a publish.
     }

@@ -1,0 +1,76 @@
+package dev.halley.node.publish;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.halley.node.MutableClock;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+class IdempotencyTest {
+  private static final boolean[] OWNED = {true};
+  private final MutableClock clock = new MutableClock(1_000_000);
+
+  @Test
+  void outcomesAreRememberedPerRecipientForTheWindow() {
+    Idempotency keys = new Idempotency(1_000, 100, 1 << 20, clock);
+    int[] first = keys.reserveUsers("k1", List.of("alice"), OWNED);
+    assertArrayEquals(new int[] {Idempotency.NEW}, first);
+    assertArrayEquals(
+        new int[] {Idempotency.IN_FLIGHT, Idempotency.NEW},
+        keys.reserveUsers("k1", List.of("alice", "bob"), new boolean[] {true, true}));
+    keys.completeUsers("k1", List.of("alice"), first, new int[] {Idempotency.delivered(3)});
+    int[] again = keys.reserveUsers("k1", List.of("alice"), OWNED);
+    assertTrue(Idempotency.isDelivered(again[0]));
+    assertEquals(3, Idempotency.connections(again[0]));
+    clock.advanceMillis(1_000);
+    assertArrayEquals(
+        new int[] {Idempotency.NEW},
+        keys.reserveUsers("k1", List.of("alice"), OWNED),
+        "the window passed");
+  }
+
+  @Test
+  void aRecipientNotOwnedIsNeverRemembered() {
+    Idempotency keys = new Idempotency(1_000, 100, 1 << 20, clock);
+    assertArrayEquals(
+        new int[] {Idempotency.MISDIRECTED},
+        keys.reserveUsers("k", List.of("carol"), new boolean[] {false}));
+    assertArrayEquals(new int[] {Idempotency.NEW}, keys.reserveUsers("k", List.of("carol"), OWNED));
+  }
+
+  @Test
+  void channelsAreRecipientsToo() {
+    Idempotency keys = new Idempotency(1_000, 100, 1 << 20, clock);
+    assertNull(keys.reserveChannel("k", "room:1"));
+    assertEquals(0, keys.reserveChannel("k", "room:1").length, "in flight");
+    keys.completeChannel("k", "room:1", 4, 7);
+    assertArrayEquals(new long[] {4, 7}, keys.reserveChannel("k", "room:1"));
+    assertNull(keys.reserveChannel("k", "room:2"));
+  }
+
+  @Test
+  void boundedByKeysAndByBytesOldestFirst() {
+    Idempotency byCount = new Idempotency(60_000, 2, 1 << 20, clock);
+    byCount.reserveUsers("k1", List.of("u"), OWNED);
+    byCount.reserveUsers("k2", List.of("u"), OWNED);
+    byCount.reserveUsers("k3", List.of("u"), OWNED);
+    assertEquals(2, byCount.keys());
+    assertArrayEquals(new int[] {Idempotency.NEW}, byCount.reserveUsers("k1", List.of("u"), OWNED));
+
+    long perKey = Idempotency.KEY_BYTES + 2 + Idempotency.RECIPIENT_BYTES + 1;
+    Idempotency byBytes = new Idempotency(60_000, 1000, 3 * perKey, clock);
+    for (int i = 0; i < 10; i++) {
+      byBytes.reserveUsers("k" + i, List.of("u"), OWNED);
+      assertTrue(byBytes.bytes() <= 3 * perKey, "bytes " + byBytes.bytes());
+    }
+    assertEquals(3, byBytes.keys());
+    assertEquals(3 * perKey, byBytes.bytes());
+    // A key with many recipients counts each of them.
+    byBytes.reserveUsers(
+        "big", List.of("a", "b", "c", "d", "e"), new boolean[] {true, true, true, true, true});
+    assertEquals(1, byBytes.keys(), "the big key pushed out the others");
+  }
+}

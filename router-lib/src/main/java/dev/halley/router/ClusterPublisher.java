@@ -1,0 +1,712 @@
+package dev.halley.router;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.halley.cluster.ClusterMap;
+import dev.halley.cluster.NodeInfo;
+import dev.halley.router.PublishResult.Status;
+import dev.halley.router.internal.Backoff;
+import dev.halley.router.internal.Ids;
+import dev.halley.router.internal.NodeClient;
+import dev.halley.router.internal.Wire;
+import java.io.IOException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.nio.charset.StandardCharsets;
+import java.security.SecureRandom;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Base64;
+import java.util.Collection;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
+import java.util.concurrent.ThreadFactory;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.BiFunction;
+
+/**
+ * The {@link Publisher} of a cluster: the current map, one {@link NodeLane} per node, the {@link
+ * RecipientOrder} that keeps publish order per recipient, the map refresher, and presence and
+ * subscription calls. Every request goes through one {@link NodeClient}.
+ */
+final class ClusterPublisher implements Publisher {
+  private static final AtomicInteger INSTANCES = new AtomicInteger();
+  private static final long SWEEP_NANOS = TimeUnit.MILLISECONDS.toNanos(50);
+
+  final Settings settings;
+  final SafeListener listener;
+  final NodeClient client;
+  final RecipientOrder order = new RecipientOrder();
+  private final long budgetNanos;
+  private final ScheduledExecutorService timer;
+  private final ExecutorService mapLoader;
+  // Set once in start(), before the publisher is shared; closed in close().
+  private volatile AutoCloseable mapWatch = () -> {};
+  private final Map<String, NodeLane> lanes = new ConcurrentHashMap<>();
+  // Generated keys: 96 random bits per publisher instance, then a counter. Unique across app
+  // servers and restarts without a SecureRandom call (a contended lock) per publish.
+  private final String keyPrefix = randomPrefix();
+  private final AtomicLong keyCounter = new AtomicLong();
+  private volatile ClusterMap map;
+  private volatile boolean closed;
+  private CompletableFuture<ClusterMap> refreshing; // guarded by this
+
+  private ClusterPublisher(Settings settings, ClusterMap map) {
+    this.settings = settings;
+    this.listener = new SafeListener(settings.listener());
+    int n = INSTANCES.incrementAndGet();
+    ScheduledThreadPoolExecutor t =
+        new ScheduledThreadPoolExecutor(1, daemon("halley-publisher-" + n + "-timer"));
+    t.setRemoveOnCancelPolicy(true);
+    this.timer = t;
+    this.mapLoader = Executors.newSingleThreadExecutor(daemon("halley-publisher-" + n + "-map"));
+    // HTTP/1.1 pinned: nodes speak h1, and an h2c upgrade attempt per connection is wasted work.
+    HttpClient http =
+        HttpClient.newBuilder()
+            .version(HttpClient.Version.HTTP_1_1)
+            .connectTimeout(settings.connectTimeout())
+            .build();
+    this.client =
+        new NodeClient(
+            http,
+            settings.objectMapper(),
+            settings.apiKey(),
+            settings.requestTimeout(),
+            settings.maxAttempts(),
+            new Backoff(settings.retryBaseDelay(), settings.retryMaxDelay()),
+            timer,
+            listener,
+            () -> closed);
+    this.budgetNanos = client.budget().toNanos();
+    this.map = map;
+    for (NodeInfo node : map.nodes()) {
+      lane(node);
+    }
+  }
+
+  /** Loads the map (on the caller's thread) and starts the refresh schedule. */
+  static ClusterPublisher start(Settings settings) throws IOException {
+    ClusterMap map;
+    try {
+      map = settings.mapSource().load();
+    } catch (RuntimeException e) {
+      throw new IOException(e.getMessage(), e);
+    }
+    ClusterPublisher publisher = new ClusterPublisher(settings, map);
+    publisher.listener.mapChanged(map.version(), map.nodes().size());
+    try {
+      // A refresh already under way may have read the file before it changed, and refreshMap()
+      // joins it: refresh once more after it, so the new content is always loaded.
+      publisher.mapWatch =
+          settings
+              .mapSource()
+              .watch(() -> publisher.refreshMap().whenComplete((m, e) -> publisher.refreshMap()));
+    } catch (IOException | RuntimeException e) {
+      publisher.close();
+      throw new IOException("cannot watch " + settings.mapSource() + ": " + e.getMessage(), e);
+    }
+    long every = settings.mapRefreshInterval().toNanos();
+    if (every > 0) {
+      publisher.timer.scheduleWithFixedDelay(
+          () -> publisher.refreshMap(), every, every, TimeUnit.NANOSECONDS);
+    }
+    publisher.timer.scheduleWithFixedDelay(
+        publisher::expireQueued, SWEEP_NANOS, SWEEP_NANOS, TimeUnit.NANOSECONDS);
+    return publisher;
+  }
+
+  /** The longest time from {@code publish} to its outcome (the NodeClient's call budget). */
+  Duration deliveryBudget() {
+    return Duration.ofNanos(budgetNanos);
+  }
+
+  // ---- publish ----
+
+  @Override
+  public CompletableFuture<PublishResult> publish(Message message) {
+    String dataJson;
+    try {
+      dataJson = settings.objectMapper().writeValueAsString(message.data());
+    } catch (JsonProcessingException e) {
+      return CompletableFuture.failedFuture(
+          new IllegalArgumentException("message data is not serializable: " + e.getMessage(), e));
+    }
+    String id =
+        message.idempotencyKey() != null
+            ? message.idempotencyKey()
+            : keyPrefix + Long.toString(keyCounter.incrementAndGet(), 36);
+    Long ttlMs = message.ttl() == null ? null : message.ttl().toMillis();
+    long deadline = System.nanoTime() + budgetNanos;
+    PublishTracker tracker = new PublishTracker(id, message.channel());
+    ClusterMap current = map;
+    List<Fragment> fragments = new ArrayList<>();
+    if (message.channel() != null) {
+      for (NodeInfo node : current.nodes()) {
+        fragments.add(
+            new Fragment(
+                id, node.id(), null, message.channel(), dataJson, ttlMs, tracker, 0, deadline));
+      }
+    } else {
+      for (Map.Entry<NodeInfo, List<String>> e :
+          groupByOwner(current, message.users()).entrySet()) {
+        int max = settings.maxUsersPerRequest();
+        List<String> users = e.getValue();
+        for (int from = 0; from < users.size(); from += max) {
+          List<String> slice = List.copyOf(users.subList(from, Math.min(users.size(), from + max)));
+          fragments.add(
+              new Fragment(
+                  id, e.getKey().id(), slice, null, dataJson, ttlMs, tracker, 0, deadline));
+        }
+      }
+    }
+    tracker.hold();
+    for (int i = 0; i < fragments.size(); i++) {
+      tracker.hold();
+    }
+    if (closed) {
+      for (Fragment f : fragments) {
+        tracker.settleAll(f, Status.FAILED, NodeClient.CLOSED);
+        tracker.release();
+      }
+    } else {
+      // Room first (maybe blocking), then registered in call order (the order each recipient
+      // sees), then queued.
+      List<Fragment> admitted = new ArrayList<>(fragments.size());
+      List<NodeLane> admittedLanes = new ArrayList<>(fragments.size());
+      for (Fragment f : fragments) {
+        NodeLane lane = lanes.get(f.nodeId);
+        if (lane == null) {
+          lane = current.node(f.nodeId).map(this::lane).orElse(null);
+        }
+        if (lane == null) {
+          fail(f, Status.FAILED, Wire.NO_NODE);
+        } else if (!lane.reserve(true)) {
+          fail(f, Status.FAILED, Wire.BACKLOG_FULL);
+        } else {
+          admitted.add(f);
+          admittedLanes.add(lane);
+        }
+      }
+      order.register(admitted);
+      Set<NodeLane> touched = new LinkedHashSet<>();
+      for (int i = 0; i < admitted.size(); i++) {
+        enqueue(admitted.get(i), admittedLanes.get(i), false, touched);
+      }
+      touched.forEach(NodeLane::pump);
+    }
+    tracker.release();
+    return tracker.future;
+  }
+
+  /** Queues {@code f} (room already reserved on {@code lane}) unless the publisher closed. */
+  private void enqueue(Fragment f, NodeLane lane, boolean first, Set<NodeLane> touched) {
+    lane.enqueue(f, first);
+    touched.add(lane);
+    if (closed) {
+      for (Fragment drained : lane.drain()) {
+        fail(drained, Status.FAILED, NodeClient.CLOSED); // close() may have drained already
+      }
+    }
+  }
+
+  private static Map<NodeInfo, List<String>> groupByOwner(
+      ClusterMap map, Collection<String> users) {
+    Map<NodeInfo, List<String>> byNode = new LinkedHashMap<>();
+    for (String user : users) {
+      byNode.computeIfAbsent(map.owner(user), k -> new ArrayList<>()).add(user);
+    }
+    return byNode;
+  }
+
+  /** Gives every recipient of an unsent or finished fragment {@code status} and releases it. */
+  void fail(Fragment f, Status status, String reason) {
+    listener.recipients(f.nodeId, status, reason, f.recipients());
+    f.tracker.settleAll(f, status, reason);
+    settled(f, null);
+    f.tracker.release();
+  }
+
+  /** Settles {@code f}'s recipients at {@code indices} (all when null) in the order keeper. */
+  void settled(Fragment f, int[] indices) {
+    for (String node : order.release(f, indices)) {
+      NodeLane lane = lanes.get(node);
+      if (lane != null) {
+        lane.pump();
+      }
+    }
+  }
+
+  /**
+   * A fragment of {@code f}'s users at {@code indices}, for {@code node}, that takes their places
+   * in the order keeper and is held on the tracker.
+   */
+  Fragment split(Fragment f, int[] indices, String node, int reroutes, boolean sameBatch) {
+    List<String> subset = new ArrayList<>(indices.length);
+    for (int i : indices) {
+      subset.add(f.users.get(i));
+    }
+    Fragment part = f.derive(node, List.copyOf(subset), reroutes);
+    f.tracker.hold();
+    order.handOver(f, indices, part, sameBatch);
+    return part;
+  }
+
+  /**
+   * Re-sends users that {@code fromNode} (whose map has {@code nodeMapVersion}) reported
+   * misdirected to their owner under a map at least that new, in the order given, ahead of
+   * everything queued (they keep their place in each recipient's order). Each entry holds its
+   * fragment's tracker once; this releases it after dispatching.
+   */
+  void reroute(List<PublishRequest.Reroute> reroutes, String fromNode, int nodeMapVersion) {
+    if (reroutes.isEmpty()) {
+      return;
+    }
+    mapAtLeast(nodeMapVersion)
+        .whenComplete(
+            (ignored, error) -> {
+              ClusterMap current = map;
+              Map<NodeLane, List<Fragment>> byLane = new LinkedHashMap<>();
+              for (PublishRequest.Reroute r : reroutes) {
+                Fragment f = r.fragment();
+                Map<String, List<Integer>> byOwner = new LinkedHashMap<>();
+                for (int i : r.indices()) {
+                  String owner = closed ? "" : current.owner(f.users.get(i)).id();
+                  byOwner.computeIfAbsent(owner, k -> new ArrayList<>()).add(i);
+                }
+                int moved = 0;
+                for (Map.Entry<String, List<Integer>> e : byOwner.entrySet()) {
+                  int[] idx = e.getValue().stream().mapToInt(Integer::intValue).toArray();
+                  String owner = e.getKey();
+                  Fragment part =
+                      split(f, idx, owner.isEmpty() ? fromNode : owner, f.reroutes + 1, false);
+                  NodeLane lane = lanes.get(owner);
+                  if (closed) {
+                    fail(part, Status.FAILED, NodeClient.CLOSED);
+                  } else if (owner.equals(fromNode) || f.reroutes >= settings.maxReroutes()) {
+                    // Our map still says that node, or we gave up: nowhere else to go.
+                    fail(part, Status.FAILED, Wire.MISDIRECTED);
+                  } else {
+                    moved += idx.length;
+                    byLane
+                        .computeIfAbsent(
+                            lane != null ? lane : current.node(owner).map(this::lane).orElse(null),
+                            k -> new ArrayList<>())
+                        .add(part);
+                  }
+                }
+                if (moved > 0) {
+                  listener.rerouted(fromNode, moved);
+                }
+              }
+              Set<NodeLane> touched = new LinkedHashSet<>();
+              for (Map.Entry<NodeLane, List<Fragment>> e : byLane.entrySet()) {
+                List<Fragment> parts = e.getValue();
+                NodeLane lane = e.getKey();
+                for (int i = parts.size() - 1; i >= 0; i--) {
+                  if (lane == null) {
+                    fail(parts.get(i), Status.FAILED, Wire.NO_NODE);
+                  } else if (!lane.reserve(false)) {
+                    fail(parts.get(i), Status.FAILED, Wire.BACKLOG_FULL);
+                  } else {
+                    enqueue(parts.get(i), lane, true, touched);
+                  }
+                }
+              }
+              for (PublishRequest.Reroute r : reroutes) {
+                r.fragment().tracker.release();
+              }
+              touched.forEach(NodeLane::pump);
+            });
+  }
+
+  /** Fails queued fragments whose time ran out: they were never sent, so nothing is stored. */
+  private void expireQueued() {
+    long now = System.nanoTime();
+    for (NodeLane lane : lanes.values()) {
+      for (Fragment f : lane.expire(now)) {
+        fail(f, Status.FAILED, NodeClient.TIMEOUT);
+      }
+    }
+  }
+
+  private NodeLane lane(NodeInfo node) {
+    NodeLane lane =
+        lanes.computeIfAbsent(node.id(), id -> new NodeLane(id, node.internalUrl(), this));
+    lane.internalUrl(node.internalUrl());
+    return lane;
+  }
+
+  // ---- map ----
+
+  @Override
+  public ClusterMap map() {
+    return map;
+  }
+
+  @Override
+  public NodeInfo ownerOf(String user) {
+    return map.owner(Ids.checkUser(user));
+  }
+
+  /**
+   * The current map if it is at least {@code version}, else after a refresh (whatever it gives).
+   */
+  CompletableFuture<ClusterMap> mapAtLeast(int version) {
+    ClusterMap current = map;
+    if (current.version() >= version) {
+      return CompletableFuture.completedFuture(current);
+    }
+    return refreshMap();
+  }
+
+  @Override
+  public CompletableFuture<ClusterMap> refreshMap() {
+    synchronized (this) {
+      if (refreshing != null) {
+        return refreshing;
+      }
+      if (closed) {
+        return CompletableFuture.failedFuture(new IllegalStateException("publisher is closed"));
+      }
+      CompletableFuture<ClusterMap> f = new CompletableFuture<>();
+      refreshing = f;
+      try {
+        mapLoader.execute(() -> load(f));
+      } catch (RuntimeException e) {
+        refreshing = null;
+        return CompletableFuture.failedFuture(e);
+      }
+      return f;
+    }
+  }
+
+  private void load(CompletableFuture<ClusterMap> f) {
+    Throwable failure = null;
+    try {
+      ClusterMap loaded = settings.mapSource().load();
+      use(loaded);
+    } catch (IOException | RuntimeException e) {
+      failure = e;
+      listener.mapLoadFailed(e);
+    }
+    synchronized (this) {
+      refreshing = null;
+    }
+    if (failure == null) {
+      f.complete(map);
+    } else {
+      f.completeExceptionally(failure);
+    }
+  }
+
+  /** Switches to {@code loaded} unless it is older than the map in use. */
+  private void use(ClusterMap loaded) throws IOException {
+    ClusterMap current = map;
+    if (loaded.version() < current.version()) {
+      throw new IOException(
+          "map source went back to version " + loaded.version() + " from " + current.version());
+    }
+    if (loaded.equals(current)) {
+      return;
+    }
+    for (NodeInfo node : loaded.nodes()) {
+      lane(node);
+    }
+    map = loaded;
+    listener.mapChanged(loaded.version(), loaded.nodes().size());
+  }
+
+  // ---- presence, subscriptions, connect info ----
+
+  @Override
+  public CompletableFuture<Presence> presence(String user) {
+    return userCall(
+        Ids.checkUser(user),
+        "GET",
+        "/presence",
+        "presence",
+        null,
+        (node, body) ->
+            new Presence(
+                user,
+                node,
+                body.path("online").asBoolean(false),
+                body.path("connections").asInt(0)));
+  }
+
+  @Override
+  public CompletableFuture<Set<String>> subscribe(String user, String channel) {
+    return subscription(Ids.checkUser(user), Ids.checkChannel(channel), true);
+  }
+
+  @Override
+  public CompletableFuture<Set<String>> unsubscribe(String user, String channel) {
+    return subscription(Ids.checkUser(user), Ids.checkChannel(channel), false);
+  }
+
+  private CompletableFuture<Set<String>> subscription(String user, String channel, boolean add) {
+    return userCall(
+        user,
+        add ? "PUT" : "DELETE",
+        "/channels/" + Wire.segment(channel),
+        "subscription",
+        null,
+        (node, body) -> {
+          Set<String> channels = new LinkedHashSet<>();
+          for (JsonNode c : body.path("channels")) {
+            channels.add(c.asText());
+          }
+          return Collections.unmodifiableSet(channels);
+        });
+  }
+
+  /**
+   * A call to {@code user}'s owner node (presence and subscriptions are idempotent, so the client
+   * retries them like publishes), re-routed once per newer map on {@code 421 not_owner}.
+   */
+  private <T> CompletableFuture<T> userCall(
+      String user,
+      String method,
+      String suffix,
+      String kind,
+      byte[] body,
+      BiFunction<String, JsonNode, T> read) {
+    CompletableFuture<T> result = new CompletableFuture<>();
+    if (closed) {
+      result.completeExceptionally(
+          new NodeRequestException(null, 0, NodeClient.CLOSED, "publisher is closed"));
+      return result;
+    }
+    userCall(user, method, suffix, kind, body, read, settings.maxReroutes(), result);
+    return result;
+  }
+
+  private <T> void userCall(
+      String user,
+      String method,
+      String suffix,
+      String kind,
+      byte[] body,
+      BiFunction<String, JsonNode, T> read,
+      int reroutesLeft,
+      CompletableFuture<T> result) {
+    NodeInfo node = map.owner(user);
+    URI uri = Wire.resolve(node.internalUrl(), "/v1/users/" + Wire.segment(user) + suffix);
+    client
+        .send(
+            new NodeClient.Call(
+                node.id(), kind, 1, () -> uri, method, body, 1, System.nanoTime() + budgetNanos))
+        .whenComplete(
+            (r, error) -> {
+              if (error != null) {
+                result.completeExceptionally(error);
+              } else if (!r.answered()) {
+                result.completeExceptionally(
+                    new NodeRequestException(
+                        node.id(),
+                        r.failure(),
+                        kind + " call to node " + node.id() + " failed: " + r.failure(),
+                        null));
+              } else if (r.status() == 200 && r.body() != null) {
+                try {
+                  result.complete(read.apply(node.id(), r.body()));
+                } catch (RuntimeException e) {
+                  result.completeExceptionally(
+                      new NodeRequestException(node.id(), Wire.BAD_REPLY, e.toString(), e));
+                }
+              } else {
+                String code =
+                    r.status() == 200 ? Wire.BAD_REPLY : Wire.errorCode(r.body(), r.status());
+                NodeRequestException failure =
+                    new NodeRequestException(
+                        node.id(),
+                        r.status(),
+                        code,
+                        "node " + node.id() + ": " + Wire.errorMessage(r.body(), r.status()));
+                if (r.status() == 421 && reroutesLeft > 0) {
+                  int version =
+                      r.body() == null ? Integer.MAX_VALUE : r.body().path("mapVersion").asInt(0);
+                  mapAtLeast(version)
+                      .whenComplete(
+                          (m, e) -> {
+                            if (map.owner(user).id().equals(node.id())) {
+                              result.completeExceptionally(failure); // nowhere else to go
+                            } else {
+                              userCall(
+                                  user, method, suffix, kind, body, read, reroutesLeft - 1, result);
+                            }
+                          });
+                } else {
+                  result.completeExceptionally(failure);
+                }
+              }
+            });
+  }
+
+  // ---- access: disconnect, block, revoke ----
+
+  @Override
+  public CompletableFuture<UserAccess> disconnect(String user, String reason) {
+    ObjectNode body = JsonNodeFactory.instance.objectNode();
+    if (reason != null) {
+      body.put("reason", checkReason(reason));
+    }
+    return access(Ids.checkUser(user), "disconnect", bytes(body));
+  }
+
+  @Override
+  public CompletableFuture<UserAccess> block(String user, Instant until, String reason) {
+    Objects.requireNonNull(until, "until");
+    ObjectNode body = JsonNodeFactory.instance.objectNode();
+    body.put("until", until.toEpochMilli());
+    if (reason != null) {
+      body.put("reason", checkReason(reason));
+    }
+    return access(Ids.checkUser(user), "block", bytes(body));
+  }
+
+  @Override
+  public CompletableFuture<UserAccess> unblock(String user) {
+    return access(Ids.checkUser(user), "unblock", null);
+  }
+
+  @Override
+  public CompletableFuture<UserAccess> revokeToken(String user, String jti, Instant expiresAt) {
+    Objects.requireNonNull(jti, "jti");
+    if (jti.isEmpty() || jti.length() > 256) {
+      throw new IllegalArgumentException("jti must have 1..256 characters: " + jti.length());
+    }
+    ObjectNode body = JsonNodeFactory.instance.objectNode();
+    body.put("jti", jti);
+    if (expiresAt != null) {
+      body.put("expiresAt", expiresAt.toEpochMilli());
+    }
+    return access(Ids.checkUser(user), "revoke", bytes(body));
+  }
+
+  @Override
+  public CompletableFuture<UserAccess> revokeTokensIssuedBefore(String user, Instant before) {
+    Objects.requireNonNull(before, "before");
+    ObjectNode body = JsonNodeFactory.instance.objectNode();
+    body.put("issuedBefore", before.toEpochMilli());
+    return access(Ids.checkUser(user), "revoke", bytes(body));
+  }
+
+  @Override
+  public CompletableFuture<UserAccess> access(String user) {
+    return userCall(
+        Ids.checkUser(user), "GET", "/access", "access", null, ClusterPublisher::userAccess);
+  }
+
+  /**
+   * {@code POST /v1/users/{user}/{action}} with a JSON body (disconnect, block, revoke...): retried
+   * like the other calls (a repeated block or revocation changes nothing more).
+   */
+  private CompletableFuture<UserAccess> access(String user, String action, byte[] body) {
+    return userCall(user, "POST", "/" + action, "access", body, ClusterPublisher::userAccess);
+  }
+
+  private static UserAccess userAccess(String node, JsonNode body) {
+    List<String> jtis = new ArrayList<>();
+    for (JsonNode j : body.path("revokedJtis")) {
+      jtis.add(j.asText());
+    }
+    return new UserAccess(
+        body.path("user").asText(),
+        node,
+        body.path("disconnected").asInt(0),
+        instant(body.get("blockedUntil")),
+        instant(body.get("revokedBefore")),
+        List.copyOf(jtis));
+  }
+
+  private static Instant instant(JsonNode n) {
+    return n == null || !n.isNumber() ? null : Instant.ofEpochMilli(n.asLong());
+  }
+
+  private static String checkReason(String reason) {
+    if (reason.isEmpty() || reason.length() > 256) {
+      throw new IllegalArgumentException("reason must have 1..256 characters: " + reason.length());
+    }
+    return reason;
+  }
+
+  private static byte[] bytes(ObjectNode body) {
+    return body.toString().getBytes(StandardCharsets.UTF_8);
+  }
+
+  @Override
+  public ConnectInfo connectInfo(
+      String user, TokenMinter minter, Duration ttl, Collection<String> channels) {
+    ClusterMap current = map;
+    NodeInfo owner = current.owner(Ids.checkUser(user));
+    String token = minter.mint(user, ttl, channels);
+    return new ConnectInfo(
+        user,
+        owner.id(),
+        owner.publicUrl().toString(),
+        token,
+        current.version(),
+        current.publicViewJson());
+  }
+
+  // ---- lifecycle ----
+
+  @Override
+  public void close() {
+    synchronized (this) {
+      if (closed) {
+        return;
+      }
+      closed = true;
+    }
+    try {
+      mapWatch.close();
+    } catch (Exception e) {
+      // a watch that cannot close has nothing left to tell this publisher
+    }
+    timer.shutdownNow();
+    mapLoader.shutdownNow();
+    client.close();
+    for (NodeLane lane : lanes.values()) {
+      for (Fragment f : lane.drain()) {
+        fail(f, Status.FAILED, NodeClient.CLOSED);
+      }
+    }
+  }
+
+  @Override
+  public String toString() {
+    return "Publisher{map=v" + map.version() + ", nodes=" + lanes.keySet() + "}";
+  }
+
+  private static String randomPrefix() {
+    byte[] bytes = new byte[12];
+    new SecureRandom().nextBytes(bytes);
+    return Base64.getUrlEncoder().withoutPadding().encodeToString(bytes) + "-";
+  }
+
+  private static ThreadFactory daemon(String name) {
+    return r -> {
+      Thread t = new Thread(r, name);
+      t.setDaemon(true);
+      return t;
+    };
+  }
+}

@@ -1,0 +1,138 @@
+package dev.halley.router;
+
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * Keeps publish order per recipient. Every unsettled fragment has a {@link Link} in the list of
+ * each of its recipients (a user, or a channel on one node), in the order the fragments were
+ * registered. A fragment may be sent only when, for every recipient, each earlier fragment is
+ * settled or travels in the same request: so two requests carrying the same recipient are never in
+ * flight at once, a retry never overtakes a later message, and a re-routed fragment keeps its place
+ * ({@link #handOver}). Settling a recipient ({@link #release}) unlinks it and reports the nodes
+ * whose queues may now send.
+ *
+ * <p>One lock (this object) guards every list and {@link Fragment#batch}; registration of all
+ * fragments of one message happens under it at once, so the lists of different recipients never
+ * order two messages differently (which is what keeps this free of deadlock: the earliest unsettled
+ * fragment can always go). Critical sections are short and never block.
+ */
+final class RecipientOrder {
+  /** A fragment's place in one recipient's list. */
+  static final class Link {
+    Fragment fragment;
+    private Link prev;
+    private Link next;
+    private final Recipient owner;
+
+    private Link(Fragment fragment, Recipient owner) {
+      this.fragment = fragment;
+      this.owner = owner;
+    }
+  }
+
+  private static final class Recipient {
+    final String key;
+    Link head;
+    Link tail;
+
+    Recipient(String key) {
+      this.key = key;
+    }
+  }
+
+  private final Map<String, Recipient> recipients = new HashMap<>();
+
+  /** Appends the fragments (one message's, in order) to their recipients' lists. */
+  synchronized void register(List<Fragment> fragments) {
+    for (Fragment f : fragments) {
+      for (int i = 0; i < f.links.length; i++) {
+        String key = f.orderKey(i);
+        Recipient r = recipients.computeIfAbsent(key, Recipient::new);
+        Link link = new Link(f, r);
+        link.prev = r.tail;
+        if (r.tail != null) {
+          r.tail.next = link;
+        } else {
+          r.head = link;
+        }
+        r.tail = link;
+        f.links[i] = link;
+      }
+    }
+  }
+
+  /**
+   * Takes {@code f} into {@code batch} if every earlier fragment of each of its recipients is
+   * settled or already in {@code batch}; false leaves it queued.
+   */
+  synchronized boolean tryTake(Fragment f, Object batch) {
+    for (Link link : f.links) {
+      if (link.prev != null && link.prev.fragment.batch != batch) {
+        return false;
+      }
+    }
+    f.batch = batch;
+    return true;
+  }
+
+  /**
+   * Moves the places of {@code from}'s users at {@code indices} to {@code to}: a retry of part of a
+   * fragment ({@code sameBatch}: still in flight with it) or a re-route (queued afresh).
+   */
+  synchronized void handOver(Fragment from, int[] indices, Fragment to, boolean sameBatch) {
+    for (int j = 0; j < indices.length; j++) {
+      Link link = from.links[indices[j]];
+      from.links[indices[j]] = null;
+      link.fragment = to;
+      to.links[j] = link;
+    }
+    to.batch = sameBatch ? from.batch : null;
+  }
+
+  /**
+   * Settles {@code f} for the recipients at {@code indices} (all when null); returns the nodes
+   * whose queues hold a fragment that may have become sendable.
+   */
+  synchronized Set<String> release(Fragment f, int[] indices) {
+    Set<String> wake = null;
+    int n = indices == null ? f.links.length : indices.length;
+    for (int j = 0; j < n; j++) {
+      int i = indices == null ? j : indices[j];
+      Link link = f.links[i];
+      if (link == null) {
+        continue; // handed over or released already
+      }
+      f.links[i] = null;
+      Recipient r = link.owner;
+      if (link.prev != null) {
+        link.prev.next = link.next;
+      } else {
+        r.head = link.next;
+      }
+      if (link.next != null) {
+        link.next.prev = link.prev;
+        if (link.prev == null) {
+          if (wake == null) {
+            wake = new HashSet<>();
+          }
+          wake.add(link.next.fragment.nodeId);
+        }
+      } else {
+        r.tail = link.prev;
+      }
+      if (r.head == null) {
+        recipients.remove(r.key);
+      }
+    }
+    return wake == null ? Set.of() : wake;
+  }
+
+  /** Recipients with unsettled fragments. */
+  synchronized int size() {
+    return recipients.size();
+  }
+}
