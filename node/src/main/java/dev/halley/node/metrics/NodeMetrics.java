@@ -232,12 +232,15 @@ public final class NodeMetrics implements AutoCloseable {
    * held) and {@code halley.idempotency.keys}. The suppliers must not block.
    */
   public void idempotency(LongSupplier bytes, IntSupplier keys) {
+    // Strong references: the suppliers are lambdas nobody else holds.
     Gauge.builder("halley.idempotency.bytes", bytes, b -> (double) b.getAsLong())
         .description("Estimated bytes held by the publish idempotency window")
         .baseUnit("bytes")
+        .strongReference(true)
         .register(registry);
     Gauge.builder("halley.idempotency.keys", keys, k -> (double) k.getAsInt())
         .description("Idempotency keys remembered by the publish idempotency window")
+        .strongReference(true)
         .register(registry);
   }
 

@@ -1,5 +1,9 @@
 package dev.halley.node.publish;
 
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.security.SecureRandom;
 import java.time.Clock;
 import java.util.HashMap;
 import java.util.Iterator;
@@ -10,13 +14,16 @@ import java.util.Map;
 /**
  * Remembers publish outcomes per (idempotency key, recipient) for a window (milliseconds), bounded
  * by key count and by an estimate of the bytes held (oldest keys forgotten first). A recipient is a
- * user, or a channel on this node. Only what a duplicate answer needs is kept: per user one small
- * code (delivered with n connections, buffered, dropped), per channel two counts. Users this node
- * did not own are never remembered, so a later attempt with the same key after a map change is
- * handled afresh.
+ * user, or a channel on this node. Only what a repeat answer needs is kept: a request names its
+ * users, so per user the key keeps a 64-bit digest of the user ID (salted SHA-256, truncated; a
+ * collision, about 1 in 2^64 per pair of users of one key, would answer a repeat for the other
+ * user) and one int code (delivered with n connections, buffered, dropped), 12 bytes in sorted
+ * arrays; per channel its name and two counts. Users this node did not own are never remembered, so
+ * a later attempt with the same key after a map change is handled afresh.
  *
- * <p>Thread-safe: one lock (this object) over the map and the byte count; each call is one short
- * critical section over a message's recipients. The gauges read volatile copies without the lock.
+ * <p>Thread-safe: one lock (this object) over the map and the byte count; digests are computed
+ * before it is taken, and each call is one short critical section over a message's recipients. The
+ * gauges read volatile copies without the lock.
  */
 public final class Idempotency {
   /** The outcome of a recipient this request reserved: publish it, then {@link #complete}. */
@@ -39,24 +46,47 @@ public final class Idempotency {
 
   /**
    * Estimated bytes of one remembered key beyond its characters: the linked map entry, the entry
-   * object, the key String and an initial hash table.
+   * object and its arrays' headers, the key String.
    */
-  static final long KEY_BYTES = 200;
+  static final long KEY_BYTES = 190;
 
-  /** Estimated bytes of one remembered recipient beyond its characters (node, String, value). */
-  static final long RECIPIENT_BYTES = 100;
+  /** Bytes per user slot of a key (a long digest and an int code). */
+  static final long USER_BYTES = 12;
+
+  /** Estimated bytes of one remembered channel beyond its name (map node, counts). */
+  static final long CHANNEL_BYTES = 100;
+
+  private static final long[] NO_HASHES = new long[0];
+  private static final int[] NO_CODES = new int[0];
 
   private static final class Entry {
     final long atMs;
-    final Map<String, Integer> users = new HashMap<>(4);
-    final Map<String, long[]> channels = new HashMap<>(2); // {users, connections}; null in flight
+    long[] hashes = NO_HASHES; // sorted, the first size slots used
+    int[] codes = NO_CODES;
+    int size;
+    Map<String, long[]> channels; // {users, connections}; null value while in flight
     long bytes;
 
     Entry(long atMs, long bytes) {
       this.atMs = atMs;
       this.bytes = bytes;
     }
+
+    int find(long hash) {
+      return java.util.Arrays.binarySearch(hashes, 0, size, hash);
+    }
   }
+
+  private final byte[] salt = new byte[16];
+  private final ThreadLocal<MessageDigest> sha256 =
+      ThreadLocal.withInitial(
+          () -> {
+            try {
+              return MessageDigest.getInstance("SHA-256");
+            } catch (NoSuchAlgorithmException e) {
+              throw new IllegalStateException("every JVM has SHA-256", e);
+            }
+          });
 
   private final LinkedHashMap<String, Entry> keys = new LinkedHashMap<>();
   private final long windowMs;
@@ -72,6 +102,23 @@ public final class Idempotency {
     this.maxKeys = maxKeys;
     this.maxBytes = maxBytes;
     this.clock = clock;
+    new SecureRandom().nextBytes(salt);
+  }
+
+  /** The digests of {@code users}, to pass to {@link #reserveUsers} and {@link #completeUsers}. */
+  long[] digests(List<String> users) {
+    MessageDigest md = sha256.get();
+    long[] out = new long[users.size()];
+    for (int i = 0; i < out.length; i++) {
+      md.update(salt);
+      byte[] d = md.digest(users.get(i).getBytes(StandardCharsets.UTF_8));
+      long h = 0;
+      for (int b = 0; b < 8; b++) {
+        h = (h << 8) | (d[b] & 0xff);
+      }
+      out[i] = h;
+    }
+    return out;
   }
 
   /** Encodes "delivered to {@code connections} (>= 1) connections". */
@@ -89,39 +136,91 @@ public final class Idempotency {
   }
 
   /**
-   * For each user (distinct) the remembered code, or {@link #IN_FLIGHT}; for the others {@link
-   * #MISDIRECTED} when {@code owned[i]} is false, else {@link #NEW}, reserving them for this
-   * caller.
+   * For each user (distinct; {@code digests} from {@link #digests}) the remembered code, or {@link
+   * #IN_FLIGHT}; for the others {@link #MISDIRECTED} when {@code owned[i]} is false, else {@link
+   * #NEW}, reserving them for this caller.
    */
-  synchronized int[] reserveUsers(String key, List<String> users, boolean[] owned) {
+  synchronized int[] reserveUsers(String key, long[] digests, boolean[] owned) {
     Entry e = entry(key);
-    int[] codes = new int[users.size()];
+    int[] codes = new int[digests.length];
+    int fresh = 0;
     for (int i = 0; i < codes.length; i++) {
-      String user = users.get(i);
-      Integer known = e.users.get(user);
-      if (known != null) {
-        codes[i] = known;
+      int at = e.find(digests[i]);
+      if (at >= 0) {
+        codes[i] = e.codes[at];
       } else if (!owned[i]) {
         codes[i] = MISDIRECTED;
       } else {
-        e.users.put(user, IN_FLIGHT);
-        grow(e, RECIPIENT_BYTES + user.length());
         codes[i] = NEW;
+        fresh++;
       }
+    }
+    if (fresh > 0) {
+      long[] add = new long[fresh];
+      for (int i = 0, n = 0; i < codes.length; i++) {
+        if (codes[i] == NEW) {
+          add[n++] = digests[i];
+        }
+      }
+      insert(e, add);
     }
     trim(key);
     return codes;
   }
 
+  /** {@link #reserveUsers(String, long[], boolean[])} for user IDs. */
+  int[] reserveUsers(String key, List<String> users, boolean[] owned) {
+    return reserveUsers(key, digests(users), owned);
+  }
+
+  /** {@link #completeUsers(String, long[], int[], int[])} for user IDs. */
+  void completeUsers(String key, List<String> users, int[] reserved, int[] outcomes) {
+    completeUsers(key, digests(users), reserved, outcomes);
+  }
+
+  /** Adds {@code add} (not yet in {@code e}) as in flight, keeping the arrays sorted. */
+  private void insert(Entry e, long[] add) {
+    java.util.Arrays.sort(add);
+    int need = e.size + add.length;
+    long[] hashes = e.hashes;
+    int[] codes = e.codes;
+    if (need > hashes.length) {
+      int capacity = e.size == 0 ? need : Math.max(need, e.size + e.size / 2);
+      hashes = new long[capacity];
+      codes = new int[capacity];
+      grow(e, USER_BYTES * (capacity - e.hashes.length));
+    }
+    // Merge from the back so it works in place as well.
+    int a = e.size - 1;
+    int b = add.length - 1;
+    for (int w = need - 1; w >= 0; w--) {
+      if (b < 0 || (a >= 0 && e.hashes[a] > add[b])) {
+        hashes[w] = e.hashes[a];
+        codes[w] = e.codes[a];
+        a--;
+      } else {
+        hashes[w] = add[b];
+        codes[w] = IN_FLIGHT;
+        b--;
+      }
+    }
+    e.hashes = hashes;
+    e.codes = codes;
+    e.size = need;
+  }
+
   /** Records the outcome codes of users this caller reserved ({@code codes[i] == NEW} before). */
-  synchronized void completeUsers(String key, List<String> users, int[] reserved, int[] outcomes) {
+  synchronized void completeUsers(String key, long[] digests, int[] reserved, int[] outcomes) {
     Entry e = keys.get(key);
     if (e == null) {
       return; // forgotten meanwhile (window or bounds)
     }
     for (int i = 0; i < reserved.length; i++) {
       if (reserved[i] == NEW) {
-        e.users.replace(users.get(i), outcomes[i]);
+        int at = e.find(digests[i]);
+        if (at >= 0 && e.codes[at] == IN_FLIGHT) {
+          e.codes[at] = outcomes[i];
+        }
       }
     }
   }
@@ -132,19 +231,22 @@ public final class Idempotency {
    */
   synchronized long[] reserveChannel(String key, String channel) {
     Entry e = entry(key);
+    if (e.channels == null) {
+      e.channels = new HashMap<>(2);
+    }
     if (e.channels.containsKey(channel)) {
       long[] known = e.channels.get(channel);
       return known == null ? new long[0] : known;
     }
     e.channels.put(channel, null);
-    grow(e, RECIPIENT_BYTES + channel.length());
+    grow(e, CHANNEL_BYTES + channel.length());
     trim(key);
     return null;
   }
 
   synchronized void completeChannel(String key, String channel, long users, long connections) {
     Entry e = keys.get(key);
-    if (e != null && e.channels.containsKey(channel)) {
+    if (e != null && e.channels != null && e.channels.containsKey(channel)) {
       e.channels.put(channel, new long[] {users, connections});
     }
   }
@@ -154,7 +256,9 @@ public final class Idempotency {
     return keysGauge;
   }
 
-  /** Estimated bytes held now (see {@link #KEY_BYTES}, {@link #RECIPIENT_BYTES}). */
+  /**
+   * Estimated bytes held now (see {@link #KEY_BYTES}, {@link #USER_BYTES}, {@link #CHANNEL_BYTES}).
+   */
   public long bytes() {
     return bytesGauge;
   }

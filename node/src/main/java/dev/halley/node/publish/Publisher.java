@@ -135,8 +135,9 @@ public final class Publisher {
       owned[i] = node.owns(users.get(i));
     }
     int[] codes;
+    long[] digests = item.id() == null ? null : idempotency.digests(users);
     if (item.id() != null) {
-      codes = idempotency.reserveUsers(item.id(), users, owned);
+      codes = idempotency.reserveUsers(item.id(), digests, owned);
     } else {
       codes = new int[users.size()];
       for (int i = 0; i < codes.length; i++) {
@@ -162,7 +163,7 @@ public final class Publisher {
       }
     }
     if (item.id() != null && fresh) {
-      idempotency.completeUsers(item.id(), users, codes, outcomes);
+      idempotency.completeUsers(item.id(), digests, codes, outcomes);
     }
     ObjectNode result = Json.MAPPER.createObjectNode();
     if (item.id() != null) {

@@ -146,8 +146,7 @@ class IdempotencyPerRecipientTest {
       double keys = Scrape.sample(metrics, "halley_idempotency_keys");
       assertTrue(bytes > 0 && bytes <= maxBytes, "bytes " + bytes);
       assertTrue(keys > 0 && keys < 200, "keys " + keys);
-      long perKey =
-          Idempotency.KEY_BYTES + Idempotency.RECIPIENT_BYTES + "key-100".length() + user.length();
+      long perKey = Idempotency.KEY_BYTES + Idempotency.USER_BYTES + "key-100".length();
       assertTrue(keys >= maxBytes / perKey - 1, "keys " + keys + " fill the bound");
       // The oldest key was forgotten: publishing it again delivers (buffers) it again.
       JsonNode again = api.publish(publishBody("key-0", user)).body().get("results").get(0);

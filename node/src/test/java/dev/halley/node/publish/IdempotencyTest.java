@@ -21,6 +21,10 @@ class IdempotencyTest {
     assertArrayEquals(
         new int[] {Idempotency.IN_FLIGHT, Idempotency.NEW},
         keys.reserveUsers("k1", List.of("alice", "bob"), new boolean[] {true, true}));
+    assertArrayEquals(
+        new int[] {Idempotency.IN_FLIGHT, Idempotency.IN_FLIGHT, Idempotency.NEW},
+        keys.reserveUsers("k1", List.of("bob", "alice", "carol"), new boolean[] {true, true, true}),
+        "users added later keep their places");
     keys.completeUsers("k1", List.of("alice"), first, new int[] {Idempotency.delivered(3)});
     int[] again = keys.reserveUsers("k1", List.of("alice"), OWNED);
     assertTrue(Idempotency.isDelivered(again[0]));
@@ -60,7 +64,7 @@ class IdempotencyTest {
     assertEquals(2, byCount.keys());
     assertArrayEquals(new int[] {Idempotency.NEW}, byCount.reserveUsers("k1", List.of("u"), OWNED));
 
-    long perKey = Idempotency.KEY_BYTES + 2 + Idempotency.RECIPIENT_BYTES + 1;
+    long perKey = Idempotency.KEY_BYTES + 2 + Idempotency.USER_BYTES;
     Idempotency byBytes = new Idempotency(60_000, 1000, 3 * perKey, clock);
     for (int i = 0; i < 10; i++) {
       byBytes.reserveUsers("k" + i, List.of("u"), OWNED);
@@ -68,9 +72,15 @@ class IdempotencyTest {
     }
     assertEquals(3, byBytes.keys());
     assertEquals(3 * perKey, byBytes.bytes());
-    // A key with many recipients counts each of them.
-    byBytes.reserveUsers(
-        "big", List.of("a", "b", "c", "d", "e"), new boolean[] {true, true, true, true, true});
+    // A key with many recipients counts each of them (30 users: it fits alone, not with others).
+    List<String> many = new java.util.ArrayList<>();
+    for (int i = 0; i < 30; i++) {
+      many.add("user-" + i);
+    }
+    boolean[] owned = new boolean[many.size()];
+    java.util.Arrays.fill(owned, true);
+    byBytes.reserveUsers("big", many, owned);
     assertEquals(1, byBytes.keys(), "the big key pushed out the others");
+    assertEquals(Idempotency.KEY_BYTES + 3 + 30 * Idempotency.USER_BYTES, byBytes.bytes());
   }
 }
