@@ -13,9 +13,9 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /**
- * router-lib's package rules (docs/router-lib.md): the public API in {@code dev.halley.router},
- * the request machinery in {@code internal}, which knows nothing of the public types, so
- * dependencies point one way and there is no cycle.
+ * router-lib's package rules (docs/router-lib.md): the public API in {@code dev.halley.router}, the
+ * request machinery in {@code internal}, which knows nothing of the public types, so dependencies
+ * point one way and there is no cycle.
  */
 class ArchitectureTest {
   private static final String ROOT = "dev.halley.router";
@@ -35,8 +35,7 @@ class ArchitectureTest {
         .that()
         .resideInAPackage(ROOT + ".internal..")
         .should()
-        .dependOnClassesThat(
-            resideInAPackage(ROOT).or(resideInAPackage(ROOT + ".micrometer..")))
+        .dependOnClassesThat(resideInAPackage(ROOT).or(resideInAPackage(ROOT + ".micrometer..")))
         .check(main);
   }
 

@@ -103,7 +103,10 @@ class RecipientOrderStressTest {
                       for (String u : f.users) {
                         Object other = inFlight.putIfAbsent(u, token);
                         assertTrue(other == null || other == token, u + " in two batches");
-                        taken.computeIfAbsent(u, k -> Collections.synchronizedList(new ArrayList<>())).add(f);
+                        taken
+                            .computeIfAbsent(
+                                u, k -> Collections.synchronizedList(new ArrayList<>()))
+                            .add(f);
                       }
                     }
                     if (r.nextBoolean()) {
