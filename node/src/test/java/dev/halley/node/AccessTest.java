@@ -10,7 +10,11 @@ import com.nimbusds.jose.JWSHeader;
 import com.nimbusds.jose.crypto.MACSigner;
 import com.nimbusds.jwt.JWTClaimsSet;
 import com.nimbusds.jwt.SignedJWT;
-import dev.halley.node.TransportClient.Transport;
+import dev.halley.testing.RawHttp;
+import dev.halley.testing.SseTestClient;
+import dev.halley.testing.TransportClient;
+import dev.halley.testing.TransportClient.Transport;
+import dev.halley.testing.WsTestClient;
 import java.net.URLEncoder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -56,7 +60,7 @@ class AccessTest {
   }
 
   private TransportClient connect(Transport t, String token) {
-    TransportClient c = t.client(node);
+    TransportClient c = t.client(node.publicPort());
     clients.add(c);
     c.connect(token, null);
     return c;

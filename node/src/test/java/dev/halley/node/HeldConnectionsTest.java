@@ -3,6 +3,7 @@ package dev.halley.node;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.halley.testing.RawHttp;
 import java.io.IOException;
 import java.io.InputStream;
 import java.lang.management.ManagementFactory;

@@ -11,6 +11,7 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.time.Duration;
 import java.util.List;
+import org.awaitility.Awaitility;
 
 /** A small client of a node's internal API for tests. */
 public final class InternalApi {
@@ -107,21 +108,10 @@ public final class InternalApi {
 
   /** Waits (generously) until the user has exactly {@code n} live connections. */
   public void awaitConnections(String user, int n) {
-    long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
-    int last = -1;
-    while (System.nanoTime() < deadline) {
-      last = connections(user);
-      if (last == n) {
-        return;
-      }
-      try {
-        Thread.sleep(10);
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-        return;
-      }
-    }
-    throw new AssertionError("user " + user + " has " + last + " connections, expected " + n);
+    Awaitility.await("user " + user + " has " + n + " live connections")
+        .atMost(Duration.ofSeconds(20))
+        .pollInterval(Duration.ofMillis(10))
+        .until(() -> connections(user) == n);
   }
 
   public static JsonNode json(String s) {

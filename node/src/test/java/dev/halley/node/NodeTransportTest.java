@@ -5,7 +5,9 @@ import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.halley.node.TransportClient.Transport;
+import dev.halley.testing.RawHttp;
+import dev.halley.testing.TransportClient;
+import dev.halley.testing.TransportClient.Transport;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -42,7 +44,7 @@ class NodeTransportTest {
   }
 
   private TransportClient client(Transport t) {
-    TransportClient c = t.client(node);
+    TransportClient c = t.client(node.publicPort());
     clients.add(c);
     return c;
   }
@@ -133,7 +135,7 @@ class NodeTransportTest {
     String last;
     String oldEpoch;
     try (HalleyNode before = HalleyNode.start(TestNodes.config().build())) {
-      TransportClient c = t.client(before);
+      TransportClient c = t.client(before.publicPort());
       clients.add(c);
       c.connect(token, null);
       new InternalApi(before).publishToUsers(text("before"), user);
@@ -275,7 +277,7 @@ class NodeTransportTest {
   private void concurrentPublishers(Transport t, HalleyNode roomy, InternalApi api)
       throws Exception {
     String user = freshUser(t);
-    TransportClient c = t.client(roomy);
+    TransportClient c = t.client(roomy.publicPort());
     clients.add(c);
     c.connect(TestNodes.token(user, null), null);
     int threads = 4;

@@ -4,6 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.halley.testing.RawHttp;
+import dev.halley.testing.TransportClient;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.AfterAll;
@@ -44,7 +46,7 @@ class PublishApiTest {
     String online = TestNodes.localUser("online");
     String offline = TestNodes.localUser("offline");
     String remote = TestNodes.remoteUser("remote");
-    try (TransportClient c = TransportClient.Transport.WS.client(node)) {
+    try (TransportClient c = TransportClient.Transport.WS.client(node.publicPort())) {
       c.connect(TestNodes.token(online, null), null);
       InternalApi.Reply r =
           api.publish(
@@ -72,7 +74,7 @@ class PublishApiTest {
   @Test
   void aRepeatedIdempotencyKeyIsAcknowledgedButNotDeliveredTwice() {
     String user = TestNodes.localUser("idem");
-    try (TransportClient c = TransportClient.Transport.SSE.client(node)) {
+    try (TransportClient c = TransportClient.Transport.SSE.client(node.publicPort())) {
       c.connect(TestNodes.token(user, null), null);
       String body =
           "{\"messages\": [{\"id\": \"same\", \"users\": [\"" + user + "\"], \"data\": 1}]}";
@@ -91,7 +93,7 @@ class PublishApiTest {
   void ttlZeroReachesLiveConnectionsOnly() {
     String live = TestNodes.userOwnedBy("a", "ttl", 0);
     String away = TestNodes.userOwnedBy("a", "ttl", 1);
-    try (TransportClient c = TransportClient.Transport.WS.client(node)) {
+    try (TransportClient c = TransportClient.Transport.WS.client(node.publicPort())) {
       c.connect(TestNodes.token(live, null), null);
       InternalApi.Reply r =
           api.publish(

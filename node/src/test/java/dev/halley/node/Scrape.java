@@ -1,5 +1,6 @@
 package dev.halley.node;
 
+import dev.halley.testing.RawHttp;
 import java.io.IOException;
 import java.util.Map;
 

@@ -5,7 +5,11 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.halley.node.TransportClient.Transport;
+import dev.halley.testing.RawHttp;
+import dev.halley.testing.SseTestClient;
+import dev.halley.testing.TransportClient;
+import dev.halley.testing.TransportClient.Transport;
+import dev.halley.testing.WsTestClient;
 import java.net.URLEncoder;
 import java.nio.charset.StandardCharsets;
 import java.time.Instant;
@@ -47,7 +51,7 @@ class TokenExpiryTest {
 
   private <T extends TransportClient> T client(Transport t) {
     @SuppressWarnings("unchecked")
-    T c = (T) t.client(node);
+    T c = (T) t.client(node.publicPort());
     clients.add(c);
     return c;
   }

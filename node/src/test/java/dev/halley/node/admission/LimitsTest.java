@@ -4,13 +4,13 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.halley.node.HalleyNode;
-import dev.halley.node.RawHttp;
 import dev.halley.node.Scrape;
 import dev.halley.node.TestNodes;
-import dev.halley.node.TransportClient;
 import dev.halley.node.WsRecorder;
 import dev.halley.node.config.OperationsConfig;
 import dev.halley.node.presence.PresenceWebhookTest;
+import dev.halley.testing.RawHttp;
+import dev.halley.testing.TransportClient;
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.InetSocketAddress;

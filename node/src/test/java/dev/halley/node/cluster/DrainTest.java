@@ -7,13 +7,13 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.halley.node.HalleyNode;
 import dev.halley.node.InternalApi;
-import dev.halley.node.RawHttp;
 import dev.halley.node.Scrape;
 import dev.halley.node.TestNodes;
-import dev.halley.node.TransportClient;
 import dev.halley.node.WsRecorder;
 import dev.halley.node.wire.CloseCodes;
 import dev.halley.node.wire.EventTypes;
+import dev.halley.testing.RawHttp;
+import dev.halley.testing.TransportClient;
 import java.io.IOException;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -57,11 +57,11 @@ class DrainTest {
       clients.add(r);
       ws.add(r);
     }
-    TransportClient sse = TransportClient.Transport.SSE.client(node);
+    TransportClient sse = TransportClient.Transport.SSE.client(node.publicPort());
     clients.add(sse);
     sse.connect(TestNodes.token(TestNodes.userOwnedBy("a", "s", 0), null), null);
     String lpUser = TestNodes.userOwnedBy("a", "lp", 0);
-    TransportClient longPoll = TransportClient.Transport.LONGPOLL.client(node);
+    TransportClient longPoll = TransportClient.Transport.LONGPOLL.client(node.publicPort());
     clients.add(longPoll);
     longPoll.connect(TestNodes.token(lpUser, null), null);
     new InternalApi(node).awaitConnections(lpUser, 1); // its request is held

@@ -13,10 +13,10 @@ import dev.halley.node.InternalApi;
 import dev.halley.node.MapChange;
 import dev.halley.node.Scrape;
 import dev.halley.node.TestNodes;
-import dev.halley.node.TransportClient;
 import dev.halley.node.WsRecorder;
 import dev.halley.node.wire.CloseCodes;
 import dev.halley.node.wire.EventTypes;
+import dev.halley.testing.TransportClient;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
@@ -90,7 +90,7 @@ class MapReloadTest {
     }
     List<TransportClient> sse = new ArrayList<>();
     for (String u : sseUsers) {
-      TransportClient c = TransportClient.Transport.SSE.client(node);
+      TransportClient c = TransportClient.Transport.SSE.client(node.publicPort());
       clients.add(c);
       c.connect(TestNodes.token(u, null), null);
       sse.add(c);

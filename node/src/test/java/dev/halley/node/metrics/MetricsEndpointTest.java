@@ -8,12 +8,12 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.halley.node.HalleyNode;
 import dev.halley.node.InternalApi;
 import dev.halley.node.MutableClock;
-import dev.halley.node.RawHttp;
 import dev.halley.node.Scrape;
 import dev.halley.node.TestNodes;
-import dev.halley.node.TransportClient;
 import dev.halley.node.WsRecorder;
 import dev.halley.node.presence.PresenceTest;
+import dev.halley.testing.RawHttp;
+import dev.halley.testing.TransportClient;
 import java.io.IOException;
 import java.time.Duration;
 import java.util.Map;
@@ -31,7 +31,7 @@ class MetricsEndpointTest {
       String sseUser = TestNodes.userOwnedBy("a", "s", 0);
       String offline = TestNodes.userOwnedBy("a", "o", 0);
       try (WsRecorder ws = WsRecorder.connect(node.publicPort(), TestNodes.token(wsUser, null));
-          TransportClient sse = TransportClient.Transport.SSE.client(node)) {
+          TransportClient sse = TransportClient.Transport.SSE.client(node.publicPort())) {
         sse.connect(TestNodes.token(sseUser, null), null);
         for (int i = 0; i < 3; i++) {
           api.publishToUsers(InternalApi.json(String.valueOf(i)), wsUser);

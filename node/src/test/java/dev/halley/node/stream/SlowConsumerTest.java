@@ -11,9 +11,9 @@ import dev.halley.node.InternalApi;
 import dev.halley.node.RawWebSocket;
 import dev.halley.node.Scrape;
 import dev.halley.node.TestNodes;
-import dev.halley.node.TransportClient;
 import dev.halley.node.config.OperationsConfig;
 import dev.halley.node.wire.CloseCodes;
+import dev.halley.testing.TransportClient;
 import java.util.List;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -60,7 +60,7 @@ class SlowConsumerTest {
     String fast = TestNodes.userOwnedBy("a", "fast", 0);
     try (RawWebSocket stalled =
             RawWebSocket.connect(node.publicPort(), TestNodes.token(slow, null));
-        TransportClient normal = TransportClient.Transport.WS.client(node)) {
+        TransportClient normal = TransportClient.Transport.WS.client(node.publicPort())) {
       normal.connect(TestNodes.token(fast, null), null);
       api.awaitConnections(slow, 1);
 
@@ -104,7 +104,7 @@ class SlowConsumerTest {
       assertTrue(read < published, "the stalled client read " + read + " of " + published);
 
       // Its stream kept the rest: resuming delivers them all, in order, without a reset.
-      try (TransportClient back = TransportClient.Transport.WS.client(node)) {
+      try (TransportClient back = TransportClient.Transport.WS.client(node.publicPort())) {
         back.connect(TestNodes.token(slow, null), lastId);
         for (int i = read; i < published; i++) {
           assertEquals(i, back.awaitMessage().get("data").get("n").asInt());

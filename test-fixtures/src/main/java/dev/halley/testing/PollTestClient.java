@@ -1,4 +1,4 @@
-package dev.halley.node;
+package dev.halley.testing;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import java.net.URI;
@@ -14,14 +14,14 @@ import java.nio.charset.StandardCharsets;
  * /v1/poll} for the current position (as js-client does), so nothing published after {@link
  * #connect} returns is missed.
  */
-final class PollTestClient extends TransportClient {
+public final class PollTestClient extends TransportClient {
   private static final HttpClient HTTP = HttpClient.newHttpClient();
   private final boolean hold;
   private volatile boolean closed;
   private volatile String token;
   private Thread loop;
 
-  PollTestClient(int port, boolean hold) {
+  public PollTestClient(int port, boolean hold) {
     super(port);
     this.hold = hold;
   }
@@ -86,7 +86,7 @@ final class PollTestClient extends TransportClient {
       if (r.statusCode() != 200) {
         throw new AssertionError(transport() + ": status " + r.statusCode() + " " + r.body());
       }
-      return InternalApi.json(r.body());
+      return TestJson.parse(r.body());
     } catch (java.io.IOException e) {
       throw new java.io.UncheckedIOException(e);
     } catch (InterruptedException e) {

@@ -1,4 +1,4 @@
-package dev.halley.node;
+package dev.halley.testing;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import java.io.IOException;
@@ -15,15 +15,15 @@ import java.util.concurrent.TimeUnit;
  * event:}/{@code data:} lines, checks that each {@code id:} line matches the event's JSON id, and
  * sends {@code Last-Event-ID} as a header (the way EventSource resumes).
  */
-final class SseTestClient extends TransportClient {
+public final class SseTestClient extends TransportClient {
   private volatile Socket socket;
-  volatile Map<String, String> headers;
-  volatile String retry;
+  public volatile Map<String, String> headers;
+  public volatile String retry;
 
   /** Counted down when the node ends the response (end of stream). */
-  final CountDownLatch ended = new CountDownLatch(1);
+  public final CountDownLatch ended = new CountDownLatch(1);
 
-  SseTestClient(int port) {
+  public SseTestClient(int port) {
     super(port);
   }
 
@@ -80,7 +80,7 @@ final class SseTestClient extends TransportClient {
     while ((line = RawHttp.readLine(in)) != null) {
       if (line.isEmpty()) {
         if (data.length() > 0) {
-          JsonNode json = InternalApi.json(data.toString());
+          JsonNode json = TestJson.parse(data.toString());
           if (!json.path("type").asText().equals(event)) {
             failed(new AssertionError("event: " + event + " but type " + json.path("type")));
           }

@@ -1,4 +1,4 @@
-package dev.halley.node;
+package dev.halley.testing;
 
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -18,7 +18,7 @@ public final class RawHttp {
   /** A response: status, lower-cased headers, body text. */
   public record Response(int status, Map<String, String> headers, String body) {
     public String error() {
-      return InternalApi.json(body).path("error").asText();
+      return TestJson.parse(body).path("error").asText();
     }
   }
 

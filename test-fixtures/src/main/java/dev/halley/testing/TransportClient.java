@@ -1,4 +1,4 @@
-package dev.halley.node;
+package dev.halley.testing;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import java.time.Duration;
@@ -12,7 +12,7 @@ import java.util.concurrent.TimeUnit;
  * {@link #awaitEvent()} returns the next {@code message} or {@code reset} in order.
  */
 public abstract class TransportClient implements AutoCloseable {
-  static final Duration TIMEOUT = Duration.ofSeconds(20);
+  public static final Duration TIMEOUT = Duration.ofSeconds(20);
 
   protected final int port;
   private final BlockingQueue<Object> events = new LinkedBlockingQueue<>();
@@ -102,10 +102,6 @@ public abstract class TransportClient implements AutoCloseable {
     SSE,
     LONGPOLL,
     POLL;
-
-    public TransportClient client(HalleyNode node) {
-      return client(node.publicPort());
-    }
 
     public TransportClient client(int port) {
       return switch (this) {

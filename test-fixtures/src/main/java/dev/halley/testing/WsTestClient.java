@@ -1,4 +1,4 @@
-package dev.halley.node;
+package dev.halley.testing;
 
 import java.net.URI;
 import java.net.URLEncoder;
@@ -9,15 +9,15 @@ import java.util.concurrent.CompletionStage;
 import java.util.concurrent.TimeUnit;
 
 /** The WebSocket test client: the JDK's WebSocket, one JSON event per text frame. */
-final class WsTestClient extends TransportClient {
+public final class WsTestClient extends TransportClient {
   private static final HttpClient HTTP = HttpClient.newHttpClient();
   private volatile WebSocket ws;
 
   /** The close code the node sent, completed when its close frame arrives. */
-  final java.util.concurrent.CompletableFuture<Integer> closeCode =
+  public final java.util.concurrent.CompletableFuture<Integer> closeCode =
       new java.util.concurrent.CompletableFuture<>();
 
-  WsTestClient(int port) {
+  public WsTestClient(int port) {
     super(port);
   }
 
@@ -47,7 +47,7 @@ final class WsTestClient extends TransportClient {
                       if (last) {
                         String s = text.toString();
                         text.setLength(0);
-                        received(InternalApi.json(s));
+                        received(TestJson.parse(s));
                         if (hello != null) {
                           helloSeen.countDown();
                         }
