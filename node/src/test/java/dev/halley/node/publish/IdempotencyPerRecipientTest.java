@@ -9,7 +9,7 @@ import dev.halley.node.HalleyNode;
 import dev.halley.node.InternalApi;
 import dev.halley.node.Scrape;
 import dev.halley.node.TestNodes;
-import dev.halley.node.TransportClient;
+import dev.halley.testing.TransportClient;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
@@ -31,8 +31,8 @@ class IdempotencyPerRecipientTest {
   @Test
   void aKeyRepeatedWithANewRecipientDeliversToThatRecipientAndNotAgainToTheFirst() {
     try (HalleyNode node = HalleyNode.start(TestNodes.config().build());
-        TransportClient first = TransportClient.Transport.SSE.client(node);
-        TransportClient second = TransportClient.Transport.WS.client(node)) {
+        TransportClient first = TransportClient.Transport.SSE.client(node.publicPort());
+        TransportClient second = TransportClient.Transport.WS.client(node.publicPort())) {
       InternalApi api = new InternalApi(node);
       String u1 = TestNodes.userOwnedBy("a", "per-recipient", 0);
       String u2 = TestNodes.userOwnedBy("a", "per-recipient", 1);
@@ -55,7 +55,7 @@ class IdempotencyPerRecipientTest {
   @Test
   void aMisdirectedFirstOutcomeDoesNotPoisonTheKeyAfterTheUserMovesHere() {
     try (HalleyNode node = HalleyNode.start(TestNodes.config().build());
-        TransportClient client = TransportClient.Transport.SSE.client(node)) {
+        TransportClient client = TransportClient.Transport.SSE.client(node.publicPort())) {
       InternalApi api = new InternalApi(node);
       String user = TestNodes.userOwnedBy("b", "moving", 0);
 
@@ -94,7 +94,7 @@ class IdempotencyPerRecipientTest {
   @Test
   void concurrentRequestsWithOneKeyDeliverOnceAndNoneInventsAnOutcome() throws Exception {
     try (HalleyNode node = HalleyNode.start(TestNodes.config().ioThreads(4).build());
-        TransportClient client = TransportClient.Transport.WS.client(node)) {
+        TransportClient client = TransportClient.Transport.WS.client(node.publicPort())) {
       InternalApi api = new InternalApi(node);
       String user = TestNodes.userOwnedBy("a", "race", 0);
       client.connect(TestNodes.token(user, null), null);
