@@ -2,6 +2,7 @@ package dev.halley.node.api;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.halley.node.cluster.NodeContext;
+import dev.halley.node.stream.UserStream;
 import dev.halley.node.wire.HttpError;
 import dev.halley.node.wire.Json;
 import io.undertow.server.HttpHandler;
@@ -27,10 +28,24 @@ public final class SubscriptionHandler implements HttpHandler {
       UserPath path = UserPath.parse(exchange);
       String channel = path.channel();
       node.requireOwner(path.user());
-      Set<String> channels =
-          exchange.getRequestMethod().equals(Methods.PUT)
-              ? node.streams.subscribe(path.user(), channel)
-              : node.streams.unsubscribe(path.user(), channel);
+      Set<String> channels;
+      if (!exchange.getRequestMethod().equals(Methods.PUT)) {
+        channels = node.streams.unsubscribe(path.user(), channel);
+      } else if (node.latest.applies(channel)) {
+        // A new subscriber of a latest-value channel gets its last message first.
+        channels =
+            node.latest.subscribe(
+                channel,
+                () -> {
+                  UserStream s = node.streams.get(path.user());
+                  return s != null && s.channels().contains(channel);
+                },
+                () -> node.streams.subscribe(path.user(), channel),
+                () -> node.streams.get(path.user()),
+                node.clock.millis());
+      } else {
+        channels = node.streams.subscribe(path.user(), channel);
+      }
       ObjectNode reply = Json.MAPPER.createObjectNode();
       reply.put("user", path.user());
       channels.forEach(reply.putArray("channels")::add);

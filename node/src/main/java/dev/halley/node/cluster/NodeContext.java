@@ -5,6 +5,7 @@ import dev.halley.cluster.ClusterMap;
 import dev.halley.cluster.NodeInfo;
 import dev.halley.node.auth.TokenVerifier;
 import dev.halley.node.config.NodeConfig;
+import dev.halley.node.stream.LatestValues;
 import dev.halley.node.stream.UserStream;
 import dev.halley.node.stream.UserStreams;
 import dev.halley.node.wire.Control;
@@ -25,6 +26,9 @@ public final class NodeContext {
   public final EventCodec codec;
   public final UserStreams streams;
   public final TokenVerifier tokens;
+
+  /** The last message of each latest-value channel (issue #16). */
+  public final LatestValues latest;
 
   /** Disconnect, block and revoke (issue #16). */
   public final AccessControl access;
@@ -51,6 +55,7 @@ public final class NodeContext {
             .withLeeway(config.tokenLeewayMs());
     this.map = config.map();
     this.access = new AccessControl(this);
+    this.latest = new LatestValues(config.latestValueChannels(), config.latestValueMaxChannels());
     this.ops =
         new dev.halley.node.cluster.NodeOperations(
             this, dev.halley.node.metrics.NodeMetrics.prometheus());
@@ -82,8 +87,20 @@ public final class NodeContext {
     while (true) {
       UserStream stream = streams.getOrCreate(principal.user());
       streams.setTokenChannels(stream, principal.channels());
+      EventCodec.EventId from = resume;
+      if (resume == null && latest.enabled()) {
+        // Latest-value channels: their last messages go into the stream first, and the client
+        // starts just before the first of them (docs/protocol.md, "Latest-value channels").
+        long first = latest.deliver(stream, principal.channels(), clock.millis());
+        if (first < 0) {
+          continue; // evicted meanwhile
+        }
+        if (first > 0) {
+          from = new EventCodec.EventId(codec.epoch(), first - 1);
+        }
+      }
       S sink = sinkFor.apply(stream);
-      if (stream.open(codec, resume, clock.millis(), sink)) {
+      if (stream.open(codec, from, clock.millis(), sink)) {
         return sink;
       }
     }

@@ -76,6 +76,8 @@ public final class NodeConfig {
   private final int accessMaxEntries;
   private final long revocationTtlMs;
   private final Path accessFile;
+  private final List<String> latestValueChannels;
+  private final int latestValueMaxChannels;
   private final int ioThreads;
   private final Clock clock;
   private final OperationsConfig operations;
@@ -109,6 +111,8 @@ public final class NodeConfig {
     accessMaxEntries = b.accessMaxEntries;
     revocationTtlMs = b.revocationTtlMs;
     accessFile = b.accessFile;
+    latestValueChannels = List.copyOf(b.latestValueChannels);
+    latestValueMaxChannels = b.latestValueMaxChannels;
     ioThreads = b.ioThreads;
     clock = b.clock;
     operations = b.operations;
@@ -149,6 +153,8 @@ public final class NodeConfig {
     b.accessMaxEntries = accessMaxEntries;
     b.revocationTtlMs = revocationTtlMs;
     b.accessFile = accessFile;
+    b.latestValueChannels = latestValueChannels;
+    b.latestValueMaxChannels = latestValueMaxChannels;
     b.ioThreads = ioThreads;
     b.clock = clock;
     b.operations = operations;
@@ -249,6 +255,16 @@ public final class NodeConfig {
     requirePositive("maxUserStreams", maxUserStreams);
     requirePositive("accessMaxEntries", accessMaxEntries);
     requirePositive("revocationTtlMs", revocationTtlMs);
+    requirePositive("latestValueMaxChannels", latestValueMaxChannels);
+    for (int i = 0; i < latestValueChannels.size(); i++) {
+      String c = latestValueChannels.get(i);
+      require(
+          c != null && c.matches("[A-Za-z0-9_.:@/-]{1,128}\\*?|\\*"),
+          "latestValueChannels["
+              + i
+              + "] must be a channel name or a prefix ending in *: "
+              + quote(c));
+    }
     requirePositive("ioThreads", ioThreads);
     require(clock != null, "clock is required");
     require(operations != null, "operations is required");
@@ -438,6 +454,22 @@ public final class NodeConfig {
     return accessFile;
   }
 
+  /**
+   * Channels that keep their last message for new subscribers: names, or prefixes ending in {@code
+   * *} ({@code "prices:*"}; {@code "*"} is every channel); default none.
+   */
+  public List<String> latestValueChannels() {
+    return latestValueChannels;
+  }
+
+  /**
+   * Most latest-value channels whose last message is held; the least recently published is
+   * forgotten first; default 10000.
+   */
+  public int latestValueMaxChannels() {
+    return latestValueMaxChannels;
+  }
+
   /** Undertow IO threads (event loops); default: the number of processors. */
   public int ioThreads() {
     return ioThreads;
@@ -507,6 +539,8 @@ public final class NodeConfig {
     private int accessMaxEntries = 100_000;
     private long revocationTtlMs = 86_400_000;
     private Path accessFile;
+    private List<String> latestValueChannels = List.of();
+    private int latestValueMaxChannels = 10_000;
     private int ioThreads = Math.max(1, Runtime.getRuntime().availableProcessors());
     private Clock clock = Clock.systemUTC();
     private OperationsConfig operations = OperationsConfig.defaults();
@@ -660,6 +694,16 @@ public final class NodeConfig {
       return this;
     }
 
+    public Builder latestValueChannels(List<String> v) {
+      latestValueChannels = v;
+      return this;
+    }
+
+    public Builder latestValueMaxChannels(int v) {
+      latestValueMaxChannels = v;
+      return this;
+    }
+
     public Builder ioThreads(int v) {
       ioThreads = v;
       return this;
@@ -717,6 +761,8 @@ public final class NodeConfig {
             "accessMaxEntries",
             "revocationTtlMs",
             "accessFile",
+            "latestValueChannels",
+            "latestValueMaxChannels",
             "ioThreads");
 
     static String envName(String field) {
@@ -804,6 +850,8 @@ public final class NodeConfig {
         case "accessMaxEntries" -> b.accessMaxEntries(intValue(field, value));
         case "revocationTtlMs" -> b.revocationTtlMs(integer(field, value, Long.MAX_VALUE));
         case "accessFile" -> b.accessFile(dir.resolve(string(field, value)));
+        case "latestValueChannels" -> b.latestValueChannels(list(field, value));
+        case "latestValueMaxChannels" -> b.latestValueMaxChannels(intValue(field, value));
         case "ioThreads" -> b.ioThreads(intValue(field, value));
         default -> throw new IllegalArgumentException(field + " is not a configuration option");
       }

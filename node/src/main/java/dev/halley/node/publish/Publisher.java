@@ -111,13 +111,12 @@ public final class Publisher {
       connections = known[1];
     } else {
       Message m = new Message(tail(item.data(), item.channel()), now, expires);
-      for (UserStream s : node.streams.subscribers(item.channel())) {
-        int n = s.publish(m, now);
-        if (n >= 0) {
-          users++;
-          connections += n;
-        }
-      }
+      long[] counts =
+          node.latest.applies(item.channel())
+              ? node.latest.publish(item.channel(), m, () -> fanOut(item.channel(), m, now))
+              : fanOut(item.channel(), m, now);
+      users = (int) counts[0];
+      connections = counts[1];
       if (item.id() != null) {
         idempotency.completeChannel(item.id(), item.channel(), users, connections);
       }
@@ -203,6 +202,20 @@ public final class Publisher {
     result.set("misdirected", misdirected);
     result.set("pending", pending);
     return result;
+  }
+
+  /** Appends a channel message to every subscribed stream; returns {users, connections}. */
+  private long[] fanOut(String channel, Message m, long now) {
+    long users = 0;
+    long connections = 0;
+    for (UserStream s : node.streams.subscribers(channel)) {
+      int n = s.publish(m, now);
+      if (n >= 0) {
+        users++;
+        connections += n;
+      }
+    }
+    return new long[] {users, connections};
   }
 
   /** Connections written to; 0 if buffered; -1 if live-only and the user has no stream. */
