@@ -6,6 +6,7 @@ import dev.halley.node.admission.AdmissionHandler;
 import dev.halley.node.admission.UserAdmissionHandler;
 import dev.halley.node.api.AccessHandler;
 import dev.halley.node.api.AdminMapHandler;
+import dev.halley.node.api.ChannelPresenceHandler;
 import dev.halley.node.api.MapHandler;
 import dev.halley.node.api.PresenceHandler;
 import dev.halley.node.api.SubscriptionHandler;
@@ -126,6 +127,7 @@ public final class HalleyNode implements AutoCloseable {
                         .prefix("DELETE", "/v1/users/", subscriptions)
                         .prefix("GET", "/v1/users/", new PresenceHandler(node, access))
                         .prefix("POST", "/v1/users/", access)
+                        .prefix("GET", "/v1/channels/", new ChannelPresenceHandler(node))
                         .exact(
                             "POST",
                             "/v1/admin/map",

@@ -46,6 +46,9 @@ public final class SubscriptionHandler implements HttpHandler {
       } else {
         channels = node.streams.subscribe(path.user(), channel);
       }
+      if (node.ops.channelEvents() != null) {
+        node.ops.channelEvents().changed(path.user());
+      }
       ObjectNode reply = Json.MAPPER.createObjectNode();
       reply.put("user", path.user());
       channels.forEach(reply.putArray("channels")::add);

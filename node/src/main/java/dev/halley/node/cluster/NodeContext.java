@@ -101,6 +101,9 @@ public final class NodeContext {
       }
       S sink = sinkFor.apply(stream);
       if (stream.open(codec, from, clock.millis(), sink)) {
+        if (ops.channelEvents() != null) {
+          ops.channelEvents().changed(principal.user());
+        }
         return sink;
       }
     }

@@ -8,6 +8,7 @@ import dev.halley.node.admission.ConnectionLimits;
 import dev.halley.node.admission.Readiness;
 import dev.halley.node.config.OperationsConfig;
 import dev.halley.node.metrics.NodeMetrics;
+import dev.halley.node.presence.ChannelEvents;
 import dev.halley.node.presence.Presence;
 import dev.halley.node.presence.PresenceWebhook;
 import dev.halley.node.stream.Connection;
@@ -55,6 +56,7 @@ public final class NodeOperations implements ConnectionObserver, AutoCloseable {
   private final Readiness readiness = new Readiness();
   private final Presence presence;
   private final PresenceWebhook webhook;
+  private final ChannelEvents channelEvents;
   private final java.util.concurrent.ScheduledExecutorService presenceTimer;
   private final ConnectionLimits limits;
 
@@ -64,6 +66,15 @@ public final class NodeOperations implements ConnectionObserver, AutoCloseable {
     this.metrics = metrics;
     PresenceWebhook.Options w = config.presenceWebhook();
     this.webhook = w == null ? null : new PresenceWebhook(w, node.nodeId, node.clock);
+    this.channelEvents =
+        webhook == null
+            ? null
+            : new ChannelEvents(
+                webhook,
+                user -> {
+                  UserStream s = node.streams.get(user);
+                  return s == null ? java.util.Set.of() : s.channels();
+                });
     long offlineDelayMs = webhook == null ? 0 : config.presenceOfflineDelayMs();
     this.presenceTimer =
         offlineDelayMs == 0
@@ -76,7 +87,7 @@ public final class NodeOperations implements ConnectionObserver, AutoCloseable {
                 });
     this.presence =
         new Presence(
-            webhook == null ? Presence.Listener.NONE : Presence.Listener.of(webhook),
+            webhook == null ? Presence.Listener.NONE : withChannels(webhook),
             offlineDelayMs,
             presenceTimer == null
                 ? null
@@ -105,6 +116,29 @@ public final class NodeOperations implements ConnectionObserver, AutoCloseable {
 
   public Readiness readiness() {
     return readiness;
+  }
+
+  /** Channel join/leave webhook events, or null without a webhook. */
+  public ChannelEvents channelEvents() {
+    return channelEvents;
+  }
+
+  /** Also reports {@code user}'s channel joins and leaves with its online and offline events. */
+  private Presence.Listener withChannels(PresenceWebhook webhook) {
+    Presence.Listener users = Presence.Listener.of(webhook);
+    return new Presence.Listener() {
+      @Override
+      public void online(String user) {
+        users.online(user);
+        channelEvents.online(user);
+      }
+
+      @Override
+      public void offline(String user) {
+        users.offline(user);
+        channelEvents.offline(user);
+      }
+    };
   }
 
   public Presence presence() {

@@ -85,6 +85,16 @@ public final class PresenceWebhook implements AutoCloseable {
     return offer("offline", user);
   }
 
+  /** Queues a {@code channel_join} event (a member of {@code channel} came online or joined). */
+  public boolean channelJoin(String user, String channel) {
+    return offer("channel_join", user, channel);
+  }
+
+  /** Queues a {@code channel_leave} event (a member went offline or left {@code channel}). */
+  public boolean channelLeave(String user, String channel) {
+    return offer("channel_leave", user, channel);
+  }
+
   /** Events acknowledged with a 2xx. */
   public long sent() {
     return sent.get();
@@ -137,6 +147,10 @@ public final class PresenceWebhook implements AutoCloseable {
   }
 
   private boolean offer(String type, String user) {
+    return offer(type, user, null);
+  }
+
+  private boolean offer(String type, String user, String channel) {
     if (closed.get()) {
       dropped.incrementAndGet();
       return false;
@@ -144,6 +158,9 @@ public final class PresenceWebhook implements AutoCloseable {
     ObjectNode e = Json.MAPPER.createObjectNode();
     e.put("type", type);
     e.put("user", user);
+    if (channel != null) {
+      e.put("channel", channel);
+    }
     e.put("at", clock.millis());
     if (!queue.offer(e)) {
       if (dropped.incrementAndGet() == 1 || dropped.get() % 1000 == 0) {
