@@ -559,6 +559,24 @@ final class ClusterPublisher implements Publisher {
             });
   }
 
+  @Override
+  public CompletableFuture<ChannelPresence> channelPresence(
+      String channel, Duration deadline, int limit) {
+    Ids.checkChannel(channel);
+    Objects.requireNonNull(deadline, "deadline");
+    if (deadline.isNegative() || deadline.isZero()) {
+      throw new IllegalArgumentException("deadline must be > 0: " + deadline);
+    }
+    if (limit < 1 || limit > 10_000) {
+      throw new IllegalArgumentException("limit must be in 1..10000: " + limit);
+    }
+    if (closed) {
+      return CompletableFuture.failedFuture(
+          new NodeRequestException(null, 0, NodeClient.CLOSED, "publisher is closed"));
+    }
+    return ChannelPresenceCall.run(client, map, channel, deadline, limit);
+  }
+
   // ---- access: disconnect, block, revoke ----
 
   @Override

@@ -89,6 +89,20 @@ public interface Publisher extends AutoCloseable {
   }
 
   /**
+   * The members of {@code channel} online across the cluster: asks every node at once for the
+   * channel's subscribers with a live connection there and merges the answers that come within
+   * {@code deadline}, naming the nodes that did not answer ({@link ChannelPresence#missing()}).
+   * Each node lists at most {@code limit} members (1..10000; counts are always complete). Never
+   * fails because of a node: a node that is down is reported, not thrown.
+   */
+  CompletableFuture<ChannelPresence> channelPresence(String channel, Duration deadline, int limit);
+
+  /** {@link #channelPresence(String, Duration, int)} within 2 seconds, 1000 members per node. */
+  default CompletableFuture<ChannelPresence> channelPresence(String channel) {
+    return channelPresence(channel, Duration.ofSeconds(2), 1000);
+  }
+
+  /**
    * Subscribes the user to {@code channel} on their owner node (in memory there; lost if the node
    * restarts: put lasting channels in the token). Completes with the user's channels.
    */
