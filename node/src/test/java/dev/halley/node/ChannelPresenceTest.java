@@ -5,8 +5,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.sun.net.httpserver.HttpServer;
-import dev.halley.node.TransportClient.Transport;
 import dev.halley.node.config.OperationsConfig;
+import dev.halley.testing.TransportClient;
+import dev.halley.testing.TransportClient.Transport;
 import java.net.InetSocketAddress;
 import java.util.ArrayList;
 import java.util.List;
@@ -55,14 +56,14 @@ class ChannelPresenceTest {
     String viaApi = TestNodes.userOwnedBy("a", "cp", 1);
     String elsewhere = TestNodes.userOwnedBy("a", "cp", 2);
     String offline = TestNodes.userOwnedBy("a", "cp", 3);
-    TransportClient a = closing(t.client(node));
+    TransportClient a = closing(t.client(node.publicPort()));
     a.connect(TestNodes.token(viaToken, List.of("room/p")), null);
-    TransportClient a2 = closing(t.client(node));
+    TransportClient a2 = closing(t.client(node.publicPort()));
     a2.connect(TestNodes.token(viaToken, List.of("room/p")), null);
-    TransportClient b = closing(t.client(node));
+    TransportClient b = closing(t.client(node.publicPort()));
     b.connect(TestNodes.token(viaApi, List.of()), null);
     api.subscribe(viaApi, "room/p");
-    TransportClient c = closing(t.client(node));
+    TransportClient c = closing(t.client(node.publicPort()));
     c.connect(TestNodes.token(elsewhere, List.of("room:other")), null);
     api.subscribe(offline, "room/p"); // subscribed, never connected
     api.awaitConnections(viaToken, 2);
@@ -131,7 +132,7 @@ class ChannelPresenceTest {
     InternalApi api = new InternalApi(node);
     String user = TestNodes.userOwnedBy("a", "cp-hook-" + t, 0);
 
-    TransportClient c = t.client(node);
+    TransportClient c = t.client(node.publicPort());
     c.connect(TestNodes.token(user, List.of("room:b", "room:a")), null);
     await(() -> events.size() >= 3, events);
     assertEquals(List.of("online", "channel_join:room:a", "channel_join:room:b"), events);

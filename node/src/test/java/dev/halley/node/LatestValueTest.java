@@ -5,7 +5,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.halley.node.TransportClient.Transport;
+import dev.halley.testing.TransportClient;
+import dev.halley.testing.TransportClient.Transport;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -45,7 +46,7 @@ class LatestValueTest {
   }
 
   private TransportClient connect(Transport t, String user, List<String> channels, String last) {
-    TransportClient c = t.client(node);
+    TransportClient c = t.client(node.publicPort());
     clients.add(c);
     c.connect(TestNodes.token(user, channels), last);
     return c;
@@ -148,7 +149,7 @@ class LatestValueTest {
       String user = TestNodes.userOwnedBy("a", "lv-bound", 0);
       smallApi.publishToChannel("c1", text("one"));
       smallApi.publishToChannel("c2", text("two"));
-      TransportClient c = Transport.SSE.client(small);
+      TransportClient c = Transport.SSE.client(small.publicPort());
       clients.add(c);
       c.connect(TestNodes.token(user, List.of("c1", "c2")), null);
       smallApi.publishToUsers(text("marker"), user);
