@@ -1,0 +1,206 @@
+package dev.halley.bench.load;
+
+import dev.halley.router.TokenMinter;
+import io.netty.handler.codec.http.FullHttpResponse;
+import io.netty.handler.codec.http.HttpHeaderNames;
+import io.netty.handler.codec.http.HttpHeaders;
+import java.net.URLEncoder;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.List;
+
+/**
+ * The server under load: how a subscriber connects to a room (or, unicast, to its own stream), how
+ * a long-poll resumes, and how messages are published. Halley and nchan are covered; both carry the
+ * generator's payload unchanged inside whatever framing they use, so one scanner reads both.
+ */
+abstract class Target {
+  final LoadOptions o;
+
+  Target(LoadOptions o) {
+    this.o = o;
+  }
+
+  static Target of(LoadOptions o) {
+    return switch (o.target) {
+      case "halley" -> new Halley(o);
+      case "nchan" -> new Nchan(o);
+      default -> throw new IllegalArgumentException("target: " + o.target);
+    };
+  }
+
+  /** The channel a room is published to (unicast: the user). */
+  String channel(int room) {
+    return o.unicast() ? o.userPrefix + room : "room-" + room;
+  }
+
+  /** Called once per subscriber before it connects (Halley mints its token here). */
+  void prepare(LoadGen.Sub s) {}
+
+  /** Path and query of the subscriber's WebSocket, SSE or long-poll request. */
+  abstract String subscribePath(LoadGen.Sub s);
+
+  /** Headers of a long-poll or SSE request (resume headers for nchan's long-poll). */
+  void subscribeHeaders(LoadGen.Sub s, HttpHeaders h) {}
+
+  /** Reads the resume cursor out of a long-poll response. */
+  abstract void afterPoll(LoadGen.Sub s, FullHttpResponse r, String body);
+
+  /** Whether several messages go out in one publish request. */
+  abstract boolean batches();
+
+  abstract String publishPath(int room);
+
+  /** The body of a publish request carrying {@code payloads[i]} to {@code rooms[i]}. */
+  abstract byte[] publishBody(int[] rooms, byte[][] payloads, int n);
+
+  abstract String publishContentType();
+
+  /** {@code Authorization} of publish requests, or null. */
+  String publishAuthorization() {
+    return null;
+  }
+
+  /** Halley: one internal-API request carries a whole burst; users mint HS256 tokens. */
+  static final class Halley extends Target {
+    private final TokenMinter minter;
+
+    Halley(LoadOptions o) {
+      super(o);
+      this.minter = TokenMinter.hs256(o.secret);
+    }
+
+    @Override
+    void prepare(LoadGen.Sub s) {
+      s.token =
+          o.unicast()
+              ? minter.mint(s.user, Duration.ofHours(6))
+              : minter.mint(s.user, Duration.ofHours(6), List.of(channel(s.room)));
+    }
+
+    @Override
+    String subscribePath(LoadGen.Sub s) {
+      String base =
+          switch (o.transport) {
+            case "ws" -> "/v1/ws";
+            case "sse" -> "/v1/sse";
+            default -> "/v1/longpoll";
+          };
+      String q = base + "?token=" + s.token;
+      if (s.lastEventId != null) {
+        q += "&lastEventId=" + URLEncoder.encode(s.lastEventId, StandardCharsets.US_ASCII);
+      }
+      return q;
+    }
+
+    @Override
+    void afterPoll(LoadGen.Sub s, FullHttpResponse r, String body) {
+      String key = "\"lastEventId\":\"";
+      int i = body.lastIndexOf(key);
+      if (i >= 0) {
+        int from = i + key.length();
+        int to = body.indexOf('"', from);
+        if (to > from) {
+          s.lastEventId = body.substring(from, to);
+        }
+      }
+    }
+
+    @Override
+    boolean batches() {
+      return true;
+    }
+
+    @Override
+    String publishPath(int room) {
+      return "/v1/publish";
+    }
+
+    @Override
+    byte[] publishBody(int[] rooms, byte[][] payloads, int n) {
+      StringBuilder b = new StringBuilder(64 + n * 96).append("{\"messages\":[");
+      for (int i = 0; i < n; i++) {
+        if (i > 0) {
+          b.append(',');
+        }
+        if (o.unicast()) {
+          b.append("{\"users\":[\"").append(channel(rooms[i])).append("\"],\"data\":");
+        } else {
+          b.append("{\"channel\":\"").append(channel(rooms[i])).append("\",\"data\":");
+        }
+        b.append(new String(payloads[i], StandardCharsets.US_ASCII)).append('}');
+      }
+      return b.append("]}").toString().getBytes(StandardCharsets.US_ASCII);
+    }
+
+    @Override
+    String publishContentType() {
+      return "application/json";
+    }
+
+    @Override
+    String publishAuthorization() {
+      return "Bearer " + o.apiKey;
+    }
+  }
+
+  /**
+   * nginx + nchan ({@code ../shared/peers/nchan/nginx.conf}): subscribers of a room share the nchan
+   * channel {@code room-k}; one {@code POST /pub/room-k} per message.
+   */
+  static final class Nchan extends Target {
+    Nchan(LoadOptions o) {
+      super(o);
+    }
+
+    @Override
+    String subscribePath(LoadGen.Sub s) {
+      return "/sub/" + channel(s.room);
+    }
+
+    @Override
+    void subscribeHeaders(LoadGen.Sub s, HttpHeaders h) {
+      if (o.transport.equals("sse")) {
+        h.set(HttpHeaderNames.ACCEPT, "text/event-stream");
+      }
+      if (s.etag != null) {
+        h.set(HttpHeaderNames.IF_NONE_MATCH, s.etag);
+      }
+      if (s.lastModified != null) {
+        h.set(HttpHeaderNames.IF_MODIFIED_SINCE, s.lastModified);
+      }
+    }
+
+    @Override
+    void afterPoll(LoadGen.Sub s, FullHttpResponse r, String body) {
+      String etag = r.headers().get(HttpHeaderNames.ETAG);
+      String lm = r.headers().get(HttpHeaderNames.LAST_MODIFIED);
+      if (etag != null) {
+        s.etag = etag;
+      }
+      if (lm != null) {
+        s.lastModified = lm;
+      }
+    }
+
+    @Override
+    boolean batches() {
+      return false;
+    }
+
+    @Override
+    String publishPath(int room) {
+      return "/pub/" + channel(room);
+    }
+
+    @Override
+    byte[] publishBody(int[] rooms, byte[][] payloads, int n) {
+      return payloads[0];
+    }
+
+    @Override
+    String publishContentType() {
+      return "text/plain";
+    }
+  }
+}
