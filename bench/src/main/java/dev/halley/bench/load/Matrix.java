@@ -222,8 +222,11 @@ public final class Matrix {
     Thread.sleep(1000); // let the server settle after start
     ProcStat before = ProcStat.sample(ProcStat.withChildren(server.pids()));
     String cp = System.getProperty("java.class.path");
-    long connectBudgetMs = 5_000 + users * 2L;
-    long publishAt = System.currentTimeMillis() + connectBudgetMs;
+    // One generator publishes once all its users are connected; several start together at a time
+    // that leaves room to connect (10 ms per user: this machine accepts ~500 WebSockets/s when
+    // busy).
+    long connectBudgetMs = 10_000 + users * 10L;
+    long publishAt = generators > 1 ? System.currentTimeMillis() + connectBudgetMs : 0;
     List<Process> procs = new ArrayList<>();
     for (int i = 0; i < generators; i++) {
       List<String> cmd =
@@ -253,7 +256,7 @@ public final class Matrix {
               "slice=" + i,
               "slices=" + generators,
               "publishAtMs=" + publishAt,
-              "connectTimeout=" + (connectBudgetMs / 1000.0),
+              "connectTimeout=" + (connectBudgetMs / 1000.0 + 60),
               "serverPids=" + server.pids()));
       procs.add(new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.INHERIT).start());
     }

@@ -7,7 +7,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.halley.cluster.ClusterMap;
 import dev.halley.cluster.NodeInfo;
 import dev.halley.node.HalleyNode;
-import dev.halley.node.NodeConfig;
+import dev.halley.node.config.NodeConfig;
 import java.net.URI;
 import java.nio.file.Files;
 import java.nio.file.Path;
