@@ -13,6 +13,8 @@
 
 export const MAX_NODES = 10000;
 export const MAX_WEIGHT = 100;
+/** Most total weight of a map: a lookup scores one replica per unit of weight. */
+export const MAX_TOTAL_WEIGHT = 10000;
 const ID = /^[A-Za-z0-9_.-]{1,64}$/;
 
 // Maps that parseMap returned. owner() trusts (and caches tables for) these only: they are frozen,
@@ -164,6 +166,12 @@ export function parseMap(jsonOrObject) {
     }
     return Object.freeze({ id, publicUrl, weight });
   });
+  const total = list.reduce((sum, n) => sum + n.weight, 0);
+  if (total > MAX_TOTAL_WEIGHT) {
+    fail(
+      `the nodes' weights must add up to at most ${MAX_TOTAL_WEIGHT}: ${total}`,
+    );
+  }
   const map = Object.freeze({ version, nodes: Object.freeze(list) });
   parsed.add(map);
   return map;

@@ -130,6 +130,16 @@ for (const [name, input, expected] of bad) {
   });
 }
 
+test("rejects a total weight over 10000, as Java does", () => {
+  const nodes = Array.from({ length: 101 }, (_, i) =>
+    node({ id: `n${i}`, weight: 100 }),
+  );
+  assert.throws(() => parseMap({ version: 1, nodes }), {
+    message: /the nodes' weights must add up to at most 10000: 10100/,
+  });
+  assert.equal(parseMap({ version: 1, nodes: nodes.slice(1) }).nodes.length, 100);
+});
+
 test("rejects more than 10000 nodes", () => {
   const nodes = Array.from({ length: 10001 }, (_, i) => node({ id: `n${i}` }));
   assert.throws(() => parseMap({ version: 1, nodes }), /at most 10000/);
