@@ -38,10 +38,12 @@ import java.net.InetSocketAddress;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Objects;
+import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.xnio.Options;
@@ -59,11 +61,12 @@ import org.xnio.Options;
  * }</pre>
  *
  * <p>Threading: Undertow IO threads ({@link NodeConfig#ioThreads()}) do all connection work and
- * never block; a held connection is a suspended exchange or an open channel, not a thread. One
- * housekeeping thread evicts idle user streams. A node configured with {@code mapFile} watches that
- * file on one more thread and applies a changed map as SIGHUP does ({@link MapFileWatcher}). All
- * public methods are thread-safe. From the command line: {@code java -jar halley-node.jar --config
- * node.yaml}.
+ * never block; a held connection is a suspended exchange or an open channel, not a thread. Publish
+ * requests run on their own threads ({@link NodeConfig#publishThreads()}), which hand each IO
+ * thread one task per request. One housekeeping thread evicts idle user streams. A node configured
+ * with {@code mapFile} watches that file on one more thread and applies a changed map as SIGHUP
+ * does ({@link MapFileWatcher}). All public methods are thread-safe. From the command line: {@code
+ * java -jar halley-node.jar --config node.yaml}.
  */
 public final class HalleyNode implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(HalleyNode.class);
@@ -71,6 +74,7 @@ public final class HalleyNode implements AutoCloseable {
   private final NodeContext node;
   private final Undertow undertow;
   private final ScheduledExecutorService housekeeping;
+  private final ExecutorService publishThreads;
   private final MapFileWatcher mapFileWatcher; // null without mapFile
   private final int publicPort;
   private final int internalPort;
@@ -80,8 +84,10 @@ public final class HalleyNode implements AutoCloseable {
       NodeContext node,
       Undertow undertow,
       ScheduledExecutorService housekeeping,
+      ExecutorService publishThreads,
       MapFileWatcher mapFileWatcher) {
     this.node = node;
+    this.publishThreads = publishThreads;
     this.mapFileWatcher = mapFileWatcher;
     this.undertow = undertow;
     this.housekeeping = housekeeping;
@@ -102,6 +108,21 @@ public final class HalleyNode implements AutoCloseable {
       node.access.load(config.accessFile());
     }
     Publisher publisher = new Publisher(node);
+    AtomicInteger publishThreadCount = new AtomicInteger();
+    ExecutorService publishThreads =
+        Executors.newFixedThreadPool(
+            config.publishThreads(),
+            r -> {
+              Thread t =
+                  new Thread(
+                      r,
+                      "halley-"
+                          + config.nodeId()
+                          + "-publish-"
+                          + publishThreadCount.incrementAndGet());
+              t.setDaemon(true);
+              return t;
+            });
     SubscriptionHandler subscriptions = new SubscriptionHandler(node);
     AccessHandler access = new AccessHandler(node);
     HttpHandler publicHandler =
@@ -122,7 +143,10 @@ public final class HalleyNode implements AutoCloseable {
                 new ApiKeyHandler(
                     config.apiKeys(),
                     new Routes()
-                        .exact("POST", "/v1/publish", new PublishHandler(node, publisher))
+                        .exact(
+                            "POST",
+                            "/v1/publish",
+                            new PublishHandler(node, publisher, publishThreads))
                         .prefix("PUT", "/v1/users/", subscriptions)
                         .prefix("DELETE", "/v1/users/", subscriptions)
                         .prefix("GET", "/v1/users/", new PresenceHandler(node, access))
@@ -185,7 +209,7 @@ public final class HalleyNode implements AutoCloseable {
             e.getMessage());
       }
     }
-    HalleyNode n = new HalleyNode(node, undertow, housekeeping, watcher);
+    HalleyNode n = new HalleyNode(node, undertow, housekeeping, publishThreads, watcher);
     LOG.info(
         "node {} (epoch {}, map version {}) public port {}, internal port {}",
         config.nodeId(),
@@ -336,6 +360,7 @@ public final class HalleyNode implements AutoCloseable {
     }
     housekeeping.shutdownNow();
     undertow.stop();
+    publishThreads.shutdownNow();
     node.ops.close();
     LOG.info("node {} stopped", node.nodeId);
   }

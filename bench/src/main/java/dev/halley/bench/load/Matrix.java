@@ -83,6 +83,9 @@ public final class Matrix {
 
   private static final ObjectMapper JSON = new ObjectMapper();
 
+  /** The server of the run in progress: stopped by a shutdown hook if the matrix is killed. */
+  private static volatile Servers.Server current;
+
   private Matrix() {}
 
   public static void main(String[] args) throws Exception {
@@ -112,6 +115,15 @@ public final class Matrix {
     Path results = out.resolve("bench/results.jsonl");
     Files.createDirectories(results.getParent());
 
+    Runtime.getRuntime()
+        .addShutdownHook(
+            new Thread(
+                () -> {
+                  Servers.Server s = current;
+                  if (s != null) {
+                    s.close();
+                  }
+                }));
     ObjectNode machine = Report.machine(halleyJvm);
     machine.put("command", "bench/matrix.sh " + String.join(" ", args));
     machine.put("quick", quick);
@@ -142,7 +154,9 @@ public final class Matrix {
                 ? Servers.halley(
                     halleyJar, serverCpu, halleyJvm, work.resolve(row.id() + "-" + t), base(users))
                 : Servers.nchan(nchanConf, serverCpu, work.resolve(row.id() + "-" + t))) {
+          current = server;
           r = runOnce(row, server, users, rate, warmup, measure, drain, generators, generatorCpu);
+          current = null;
         } catch (Exception e) {
           System.err.println("   failed: " + e);
           r = JSON.createObjectNode();
@@ -258,7 +272,9 @@ public final class Matrix {
               "publishAtMs=" + publishAt,
               "connectTimeout=" + (connectBudgetMs / 1000.0 + 60),
               "serverPids=" + server.pids()));
-      procs.add(new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.INHERIT).start());
+      Process gen = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.INHERIT).start();
+      procs.add(gen);
+      Runtime.getRuntime().addShutdownHook(new Thread(gen::destroy));
     }
     List<ObjectNode> parts = new ArrayList<>();
     for (Process p : procs) {

@@ -176,6 +176,30 @@ public final class NodeOperations implements ConnectionObserver, AutoCloseable {
     log.info("event=slow_consumer node={} transport={} user={}", node.nodeId, transport, user);
   }
 
+  private final java.util.concurrent.atomic.AtomicLong writeFailureLoggedAt =
+      new java.util.concurrent.atomic.AtomicLong(Long.MIN_VALUE);
+
+  /**
+   * A connection's write path threw and the connection is being closed: counted always, logged at
+   * most once a minute (a node short of memory may see it on thousands of connections at once, and
+   * logging must not add to that).
+   */
+  @Override
+  public void writeFailed(String transport, Throwable t) {
+    metrics.connectionError(transport);
+    long now = System.nanoTime();
+    long last = writeFailureLoggedAt.get();
+    if ((last == Long.MIN_VALUE || now - last > 60_000_000_000L)
+        && writeFailureLoggedAt.compareAndSet(last, now)) {
+      log.warn(
+          "event=connection_error node={} transport={} error={} (counted in"
+              + " halley_connection_errors_total; logged at most once a minute)",
+          node.nodeId,
+          transport,
+          t.toString());
+    }
+  }
+
   /** Counts a publish reply's outcomes (published, buffered, misdirected); returns the reply. */
   public ObjectNode published(ObjectNode reply) {
     try {

@@ -79,6 +79,7 @@ public final class NodeConfig {
   private final List<String> latestValueChannels;
   private final int latestValueMaxChannels;
   private final int ioThreads;
+  private final int publishThreads;
   private final Clock clock;
   private final OperationsConfig operations;
 
@@ -114,6 +115,7 @@ public final class NodeConfig {
     latestValueChannels = List.copyOf(b.latestValueChannels);
     latestValueMaxChannels = b.latestValueMaxChannels;
     ioThreads = b.ioThreads;
+    publishThreads = b.publishThreads;
     clock = b.clock;
     operations = b.operations;
   }
@@ -156,6 +158,7 @@ public final class NodeConfig {
     b.latestValueChannels = latestValueChannels;
     b.latestValueMaxChannels = latestValueMaxChannels;
     b.ioThreads = ioThreads;
+    b.publishThreads = publishThreads;
     b.clock = clock;
     b.operations = operations;
     return b;
@@ -266,6 +269,7 @@ public final class NodeConfig {
               + quote(c));
     }
     requirePositive("ioThreads", ioThreads);
+    requirePositive("publishThreads", publishThreads);
     require(clock != null, "clock is required");
     require(operations != null, "operations is required");
     require(
@@ -475,6 +479,15 @@ public final class NodeConfig {
     return ioThreads;
   }
 
+  /**
+   * Threads that run publish requests (ownership checks, stream appends, the fan-out to
+   * connections), so that no publish holds an IO thread that serves browsers; default: half the
+   * processors, at least 1.
+   */
+  public int publishThreads() {
+    return publishThreads;
+  }
+
   /** The clock for buffer ages, TTLs, token expiry and idempotency windows; default UTC system. */
   public Clock clock() {
     return clock;
@@ -542,6 +555,7 @@ public final class NodeConfig {
     private List<String> latestValueChannels = List.of();
     private int latestValueMaxChannels = 10_000;
     private int ioThreads = Math.max(1, Runtime.getRuntime().availableProcessors());
+    private int publishThreads = Math.max(1, Runtime.getRuntime().availableProcessors() / 2);
     private Clock clock = Clock.systemUTC();
     private OperationsConfig operations = OperationsConfig.defaults();
 
@@ -704,6 +718,11 @@ public final class NodeConfig {
       return this;
     }
 
+    public Builder publishThreads(int v) {
+      publishThreads = v;
+      return this;
+    }
+
     public Builder ioThreads(int v) {
       ioThreads = v;
       return this;
@@ -763,7 +782,8 @@ public final class NodeConfig {
             "accessFile",
             "latestValueChannels",
             "latestValueMaxChannels",
-            "ioThreads");
+            "ioThreads",
+            "publishThreads");
 
     static String envName(String field) {
       return "HALLEY_" + field.replaceAll("([a-z0-9])([A-Z])", "$1_$2").toUpperCase(Locale.ROOT);
@@ -853,6 +873,7 @@ public final class NodeConfig {
         case "latestValueChannels" -> b.latestValueChannels(list(field, value));
         case "latestValueMaxChannels" -> b.latestValueMaxChannels(intValue(field, value));
         case "ioThreads" -> b.ioThreads(intValue(field, value));
+        case "publishThreads" -> b.publishThreads(intValue(field, value));
         default -> throw new IllegalArgumentException(field + " is not a configuration option");
       }
     }

@@ -112,6 +112,7 @@ public final class NodeMetrics implements AutoCloseable {
   private final Map<String, Counter> opened;
   private final Map<String, Counter> delivered;
   private final Map<String, Counter> slowConsumers;
+  private final Map<String, Counter> connectionErrors;
   private final Map<String, Counter> moved;
   private final Map<String, Counter> drained;
   private final Map<String, Counter> dropped;
@@ -163,6 +164,12 @@ public final class NodeMetrics implements AutoCloseable {
             "halley.slow_consumer.disconnects",
             "transport",
             "Connections cut because their outbound queue went over its bound");
+    connectionErrors =
+        counters(
+            allTransports(),
+            "halley.connection.errors",
+            "transport",
+            "Connections closed (WebSocket 1011) because their write path threw, an Error included");
     moved =
         counters(
             allTransports(),
@@ -322,6 +329,11 @@ public final class NodeMetrics implements AutoCloseable {
   /** A connection was cut because it did not read fast enough (close code 4008). */
   public void slowConsumerDisconnected(String transport) {
     record(() -> slowConsumers.get(transport(transport)).increment());
+  }
+
+  /** A connection's write path threw (an {@link Error} included) and it was closed (1011). */
+  public void connectionError(String transport) {
+    record(() -> connectionErrors.get(transport(transport)).increment());
   }
 
   /** A connection was sent {@code moved} after a map change (close code 4009). */

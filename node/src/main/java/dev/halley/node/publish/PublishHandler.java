@@ -29,9 +29,14 @@ public final class PublishHandler implements HttpHandler {
   private final NodeContext node;
   private final Publisher publisher;
 
-  public PublishHandler(NodeContext node, Publisher publisher) {
+  private final java.util.concurrent.Executor publishThreads;
+
+  /** {@code publishThreads}: where requests are parsed and published (not an IO thread). */
+  public PublishHandler(
+      NodeContext node, Publisher publisher, java.util.concurrent.Executor publishThreads) {
     this.node = node;
     this.publisher = publisher;
+    this.publishThreads = publishThreads;
   }
 
   @Override
@@ -45,14 +50,19 @@ public final class PublishHandler implements HttpHandler {
     exchange
         .getRequestReceiver()
         .receiveFullBytes(
-            (ex, body) -> {
-              try {
-                List<Publisher.Item> items = parse(Json.parse(body));
-                Json.send(ex, 200, node.ops.published(publisher.publish(items)));
-              } catch (HttpError e) {
-                Json.sendError(ex, e);
-              }
-            },
+            (ex, body) ->
+                // Issue 11 item 7: parsing, ownership and fan-out run on the publish threads, never
+                // on an IO thread that also serves browsers.
+                ex.dispatch(
+                    publishThreads,
+                    () -> {
+                      try {
+                        List<Publisher.Item> items = parse(Json.parse(body));
+                        Json.send(ex, 200, node.ops.published(publisher.publish(items)));
+                      } catch (HttpError e) {
+                        Json.sendError(ex, e);
+                      }
+                    }),
             (ex, e) -> {
               if (e instanceof RequestTooBigException) {
                 tooLarge(ex, max);

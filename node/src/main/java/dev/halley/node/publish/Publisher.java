@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.halley.node.cluster.NodeContext;
+import dev.halley.node.stream.HandOff;
 import dev.halley.node.stream.UserStream;
 import dev.halley.node.wire.Json;
 import dev.halley.node.wire.Message;
@@ -15,7 +16,8 @@ import java.util.List;
 /**
  * Delivers validated publish requests: each message is serialized once into a shared {@link
  * Message} and appended to each recipient's {@link UserStream} (which queues the same reference on
- * every live connection). Never blocks; runs on the calling (IO) thread.
+ * every live connection). Never blocks; runs on a publish thread ({@code publishThreads}), and
+ * hands each IO thread one flush task per request ({@link HandOff}).
  */
 public final class Publisher {
   /** One validated message of a publish request. */
@@ -62,10 +64,15 @@ public final class Publisher {
     reply.put("mapVersion", node.map().version());
     ArrayNode results = reply.putArray("results");
     boolean stopped = false;
-    for (Item item : items) {
-      ObjectNode result = stopped ? pending(item) : publishOne(item);
-      stopped = stopped || PublishStatus.PENDING.equals(result.path("status").asText());
-      results.add(result);
+    HandOff batch = HandOff.begin(); // one flush task per IO thread for the whole request
+    try {
+      for (Item item : items) {
+        ObjectNode result = stopped ? pending(item) : publishOne(item);
+        stopped = stopped || PublishStatus.PENDING.equals(result.path("status").asText());
+        results.add(result);
+      }
+    } finally {
+      batch.end();
     }
     return reply;
   }

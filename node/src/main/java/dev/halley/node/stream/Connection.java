@@ -55,6 +55,8 @@ public abstract class Connection {
   private long queuedBytes;
   private long replayBytes;
   private boolean replayQueued;
+  // Bytes the transport holds for events already taken from the queue (frames in flight).
+  private long pinnedBytes;
   private int finishCode;
   private String finishReason;
 
@@ -101,7 +103,9 @@ public abstract class Connection {
       }
       int bytes = bytesOf(item);
       if (size == maxQueued
-          || (replayQueued && size > 0 && queuedBytes - replayBytes + bytes > maxQueuedBytes)) {
+          || (replayQueued
+              && (size > 0 || pinnedBytes > 0)
+              && queuedBytes + pinnedBytes - replayBytes + bytes > maxQueuedBytes)) {
         overflowed = true;
         accepted = false;
       } else {
@@ -119,10 +123,15 @@ public abstract class Connection {
       flushScheduled = true;
     }
     if (schedule) {
-      try {
-        io.execute(flushTask);
-      } catch (RejectedExecutionException e) {
-        // The node is stopping: its IO threads take no tasks; the event stays in the buffer.
+      HandOff batch = HandOff.open();
+      if (batch != null) {
+        batch.add(io, this); // one task per IO thread at the end of the publish
+      } else {
+        try {
+          io.execute(flushTask);
+        } catch (RejectedExecutionException e) {
+          // The node is stopping: its IO threads take no tasks; the event stays in the buffer.
+        }
       }
     }
     return accepted;
@@ -166,6 +175,20 @@ public abstract class Connection {
     return true;
   }
 
+  /**
+   * IO thread: the transport holds {@code bytes} more (a frame handed to the socket layer and not
+   * yet written, its buffer included) or, negative, released them. They count against {@code
+   * connectionQueueMaxBytes} with the queue, so a stalled connection pins at most the bound plus
+   * one frame, however many events it was sent.
+   */
+  public final synchronized void pinned(long bytes) {
+    pinnedBytes = Math.max(0, pinnedBytes + bytes);
+  }
+
+  public final synchronized long pinnedBytes() {
+    return pinnedBytes;
+  }
+
   public final synchronized int queued() {
     return size;
   }
@@ -177,6 +200,11 @@ public abstract class Connection {
     items = new Object[INITIAL_CAPACITY];
     head = 0;
     size = 0;
+  }
+
+  /** IO thread: the flush a {@link HandOff} batch scheduled for this connection. */
+  void runFlushTask() {
+    runFlush();
   }
 
   private void runFlush() {
@@ -191,8 +219,48 @@ public abstract class Connection {
       } else if (!closed.get()) {
         flush();
       }
-    } catch (RuntimeException e) {
+    } catch (Throwable t) {
+      failed(t);
+    }
+  }
+
+  /**
+   * IO thread: {@link #flush()} from a transport's own callbacks (a write completed), with the same
+   * guard as a scheduled flush: anything it throws closes this connection instead of escaping into
+   * the IO thread.
+   */
+  protected final void flushGuarded() {
+    try {
+      if (!closed.get()) {
+        flush();
+      }
+    } catch (Throwable t) {
+      failed(t);
+    }
+  }
+
+  /**
+   * Issue 11 item 5: anything thrown on this connection's write path, an {@link Error} such as
+   * {@link OutOfMemoryError} included, ends this connection (WebSocket 1011) and is reported to the
+   * observer; it never escapes into the IO thread (which serves thousands of other connections) and
+   * never leaves the connection half-flushed and open.
+   */
+  private void failed(Throwable t) {
+    try {
+      ConnectionObserver o;
+      synchronized (this) {
+        o = ops;
+      }
+      if (o != null) {
+        o.writeFailed(transport(), t);
+      }
+    } catch (Throwable ignored) {
+      // reporting must not stop the close
+    }
+    try {
       close(CloseCodes.SERVER_ERROR, "internal error");
+    } catch (Throwable ignored) {
+      // the connection is marked closed first: it takes no more events either way
     }
   }
 

@@ -18,4 +18,10 @@ public interface ConnectionObserver {
 
   /** A connection went over its queue bound and is being cut (WebSocket: 4008). */
   void slowConsumer(String transport, String user);
+
+  /**
+   * Something was thrown on a connection's write path ({@code t} may be an {@link Error}); the
+   * connection is being closed (WebSocket: 1011). Must not throw.
+   */
+  default void writeFailed(String transport, Throwable t) {}
 }

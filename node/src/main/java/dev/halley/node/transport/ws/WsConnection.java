@@ -16,9 +16,14 @@ import org.xnio.IoUtils;
  * A WebSocket connection: one text frame per event, at most {@link #MAX_IN_FLIGHT} frames handed to
  * Undertow at a time (the rest wait as references in the bounded queue), a {@code ping} event every
  * heartbeat.
+ *
+ * <p>Memory (issue 11 item 5): a frame in flight holds one pooled buffer (16 KiB) or, for an event
+ * larger than that, its own heap copy; both are counted as {@link #pinned pinned} bytes against
+ * {@code connectionQueueMaxBytes} until Undertow reports the frame written, so a stalled connection
+ * holds at most {@link #MAX_IN_FLIGHT} buffers and at most the byte bound plus one frame.
  */
 final class WsConnection extends Connection {
-  static final int MAX_IN_FLIGHT = 16;
+  static final int MAX_IN_FLIGHT = 4;
 
   /** How long the peer has to take our close frame before the socket is cut, milliseconds. */
   static final long CLOSE_GRACE_MS = 5_000;
@@ -30,6 +35,9 @@ final class WsConnection extends Connection {
   // IO thread only.
   private int inFlight;
   private boolean flushing;
+  // The pinned bytes of each frame in flight, oldest first (Undertow completes them in order).
+  private final long[] inFlightBytes = new long[MAX_IN_FLIGHT];
+  private int oldestInFlight;
 
   WsConnection(
       UserStream stream, WebSocketChannel channel, EventCodec codec, int maxQueued, long hbMs) {
@@ -87,33 +95,49 @@ final class WsConnection extends Connection {
 
   /** Queues the polled event as one text frame (a pooled buffer unless it is larger). */
   private void send(int size) {
-    inFlight++;
     PooledByteBuffer pooled = channel.getBufferPool().allocate();
     ByteBuffer b = pooled.getBuffer();
     if (b.capacity() >= size) {
       b.clear();
       codec.putJson(b, polledSeq, polledItem);
       b.flip();
+      inFlight(b.capacity());
       WebSockets.sendText(pooled, channel, sent);
     } else {
       pooled.close();
       ByteBuffer big = ByteBuffer.allocate(size);
       codec.putJson(big, polledSeq, polledItem);
       big.flip();
+      inFlight(size);
       WebSockets.sendText(big, channel, sent);
     }
+  }
+
+  private void inFlight(long bytes) {
+    inFlightBytes[(oldestInFlight + inFlight) % MAX_IN_FLIGHT] = bytes;
+    inFlight++;
+    pinned(bytes);
+  }
+
+  private void written() {
+    if (inFlight == 0) {
+      return;
+    }
+    pinned(-inFlightBytes[oldestInFlight]);
+    oldestInFlight = (oldestInFlight + 1) % MAX_IN_FLIGHT;
+    inFlight--;
   }
 
   private final class Sent implements WebSocketCallback<Void> {
     @Override
     public void complete(WebSocketChannel ch, Void context) {
-      inFlight--;
-      flush();
+      written();
+      flushGuarded();
     }
 
     @Override
     public void onError(WebSocketChannel ch, Void context, Throwable t) {
-      inFlight--;
+      written();
       close(CloseCodes.SERVER_ERROR, "write failed");
     }
   }
