@@ -137,7 +137,10 @@ test("rejects a total weight over 10000, as Java does", () => {
   assert.throws(() => parseMap({ version: 1, nodes }), {
     message: /the nodes' weights must add up to at most 10000: 10100/,
   });
-  assert.equal(parseMap({ version: 1, nodes: nodes.slice(1) }).nodes.length, 100);
+  assert.equal(
+    parseMap({ version: 1, nodes: nodes.slice(1) }).nodes.length,
+    100,
+  );
 });
 
 test("rejects more than 10000 nodes", () => {
