@@ -95,4 +95,19 @@ class ArchitectureTest {
           .check(classes);
     }
   }
+
+  @Test
+  void theNodesServicesBuildOnNodeCoreNotOnNodeContext() {
+    noClasses()
+        .that()
+        .haveFullyQualifiedName(NODE + ".cluster.NodeOperations")
+        .or()
+        .haveFullyQualifiedName(NODE + ".cluster.AccessControl")
+        .or()
+        .haveFullyQualifiedName(NODE + ".cluster.NodeCore")
+        .should()
+        .dependOnClassesThat()
+        .haveFullyQualifiedName(NODE + ".cluster.NodeContext")
+        .check(classes);
+  }
 }

@@ -44,13 +44,13 @@ import org.slf4j.LoggerFactory;
 public final class AccessControl {
   private static final Logger log = LoggerFactory.getLogger(AccessControl.class);
 
-  private final NodeContext node;
+  private final NodeCore node;
   private final AccessList list;
   private final long revocationTtlMs;
   private final ConcurrentHashMap<Connection, TokenVerifier.Principal> live =
       new ConcurrentHashMap<>();
 
-  AccessControl(NodeContext node) {
+  AccessControl(NodeCore node) {
     this.node = node;
     this.list = new AccessList(node.config.accessMaxEntries());
     this.revocationTtlMs = node.config.revocationTtlMs();

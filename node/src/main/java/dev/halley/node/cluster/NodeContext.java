@@ -38,40 +38,36 @@ public final class NodeContext {
   /** Issue #4: limits, presence, metrics, readiness, map changes, drain. */
   public final dev.halley.node.cluster.NodeOperations ops;
 
-  private volatile ClusterMap map;
+  /** Configuration, identity, clock, streams and map, which the services above build on. */
+  public final NodeCore core;
 
   public NodeContext(NodeConfig config) {
+    this.core = new NodeCore(config);
     this.config = config;
-    this.nodeId = config.nodeId();
+    this.nodeId = core.nodeId;
     this.codec = new EventCodec(EventCodec.newEpoch());
-    this.clock = config.clock();
-    this.streams =
-        new UserStreams(
-            config.bufferMaxEvents(), config.bufferMaxAgeMs(), config.maxUserStreams(), clock);
+    this.clock = core.clock;
+    this.streams = core.streams;
     this.tokens =
         (config.tokenHmacSecret() != null
                 ? TokenVerifier.hmac(config.tokenHmacSecret(), clock)
                 : TokenVerifier.publicKey(config.tokenPublicKeyPem(), clock))
             .withLeeway(config.tokenLeewayMs());
-    this.map = config.map();
-    this.access = new AccessControl(this);
+    this.access = new AccessControl(core);
     this.latest = new LatestValues(config.latestValueChannels(), config.latestValueMaxChannels());
     this.ops =
         new dev.halley.node.cluster.NodeOperations(
-            this, dev.halley.node.metrics.NodeMetrics.prometheus());
+            core, dev.halley.node.metrics.NodeMetrics.prometheus());
   }
 
+  /** The current cluster map. */
   public ClusterMap map() {
-    return map;
-  }
-
-  public void map(ClusterMap map) {
-    this.map = map;
+    return core.map();
   }
 
   /** The {@code hello} event for a client at stream {@code position}. */
   public Control hello(long position) {
-    return codec.hello(nodeId, map.version(), position, config.heartbeatMs());
+    return codec.hello(nodeId, core.map().version(), position, config.heartbeatMs());
   }
 
   /**
@@ -111,12 +107,12 @@ public final class NodeContext {
 
   /** Whether this node owns {@code user} under the current map. */
   public boolean owns(String user) {
-    return map.owner(user).id().equals(nodeId);
+    return core.map().owner(user).id().equals(nodeId);
   }
 
   /** Throws 421 {@code not_owner} naming the owner's public URL unless this node owns the user. */
   public void requireOwner(String user) {
-    ClusterMap m = map;
+    ClusterMap m = core.map();
     NodeInfo owner = m.owner(user);
     if (!owner.id().equals(nodeId)) {
       ObjectNode extra = Json.MAPPER.createObjectNode();

@@ -50,7 +50,7 @@ public final class NodeOperations implements ConnectionObserver, AutoCloseable {
   /** Longest wait for a connection to write its last control event before it is cut, ms. */
   static final long FINISH_GRACE_MS = 5_000;
 
-  private final NodeContext node;
+  private final NodeCore node;
   private final OperationsConfig config;
   private final NodeMetrics metrics;
   private final Readiness readiness = new Readiness();
@@ -60,7 +60,7 @@ public final class NodeOperations implements ConnectionObserver, AutoCloseable {
   private final java.util.concurrent.ScheduledExecutorService presenceTimer;
   private final ConnectionLimits limits;
 
-  public NodeOperations(NodeContext node, NodeMetrics metrics) {
+  public NodeOperations(NodeCore node, NodeMetrics metrics) {
     this.node = node;
     this.config = node.config.operations();
     this.metrics = metrics;

@@ -1,0 +1,41 @@
+package dev.halley.node.cluster;
+
+import dev.halley.cluster.ClusterMap;
+import dev.halley.node.config.NodeConfig;
+import dev.halley.node.stream.UserStreams;
+import java.time.Clock;
+
+/**
+ * The part of a node's shared state that its services ({@link NodeOperations}, {@link
+ * AccessControl}) build on: configuration, node ID, clock, the user streams and the current cluster
+ * map. {@link NodeContext} holds one and adds the services, so they never depend on it.
+ * Thread-safe; the map is swapped atomically.
+ */
+public final class NodeCore {
+  public final NodeConfig config;
+  public final String nodeId;
+  public final Clock clock;
+  public final UserStreams streams;
+
+  private volatile ClusterMap map;
+
+  public NodeCore(NodeConfig config) {
+    this.config = config;
+    this.nodeId = config.nodeId();
+    this.clock = config.clock();
+    this.streams =
+        new UserStreams(
+            config.bufferMaxEvents(), config.bufferMaxAgeMs(), config.maxUserStreams(), clock);
+    this.map = config.map();
+  }
+
+  /** The current cluster map. */
+  public ClusterMap map() {
+    return map;
+  }
+
+  /** Serves {@code map} from now on (only {@link NodeOperations#applyMap} calls this). */
+  void map(ClusterMap map) {
+    this.map = map;
+  }
+}
