@@ -31,11 +31,19 @@ import java.util.concurrent.CompletableFuture;
  * into chunks of {@link Builder#maxUsersPerRequest}); a channel message goes to every node. Users a
  * node reports as misdirected trigger a map refresh and are re-sent to their new owner.
  *
+ * <p><b>Order.</b> Messages reach each recipient (a user; a channel's subscribers on a node) in the
+ * order of the {@code publish} calls that sent them, with retries, batching and re-routes: among a
+ * recipient's messages whose outcome is DELIVERED or BUFFERED, the stream holds them in call order.
+ * A message whose outcome is UNKNOWN may still land later than messages after it.
+ *
  * <p><b>Delivery and retries.</b> Every message carries an idempotency key (the caller's or a
- * generated unique key). A request that times out, cannot connect, or gets a 5xx is retried with
- * exponential backoff and full jitter, with the same keys, so the node never delivers twice. A node
- * that is down or hanging fails only its own recipients, after the request timeout and retries;
- * requests to the other nodes proceed independently (one queue and in-flight window per node).
+ * generated unique key). A request that times out, cannot connect, loses its connection or gets a
+ * 5xx is retried with exponential backoff and full jitter, with the same keys, so the node never
+ * delivers twice. Every publish future completes within {@code requestTimeout × maxAttempts} plus
+ * the backoff ceilings of its {@code publish} call; a message sent whose fate no node stated is
+ * UNKNOWN (retry it with {@link PublishResult#id()} as its key), one never sent is FAILED. A node
+ * that is down or hanging affects only its own recipients; requests to the other nodes proceed
+ * independently (one queue and in-flight window per node).
  *
  * <p><b>Batching and backpressure.</b> Each node has at most {@link Builder#maxInFlightRequests}
  * requests in flight. When the window is full, new messages for that node wait in its queue, and
