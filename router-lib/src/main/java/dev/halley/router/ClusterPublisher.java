@@ -1,9 +1,6 @@
 package dev.halley.router;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.node.JsonNodeFactory;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.halley.cluster.ClusterMap;
 import dev.halley.cluster.NodeInfo;
 import dev.halley.router.PublishResult.Status;
@@ -12,16 +9,13 @@ import dev.halley.router.internal.Ids;
 import dev.halley.router.internal.NodeClient;
 import dev.halley.router.internal.Wire;
 import java.io.IOException;
-import java.net.URI;
 import java.net.http.HttpClient;
-import java.nio.charset.StandardCharsets;
 import java.security.SecureRandom;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Base64;
 import java.util.Collection;
-import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -38,7 +32,6 @@ import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
-import java.util.function.BiFunction;
 
 /**
  * The {@link Publisher} of a cluster: the current map, one {@link NodeLane} per node, the {@link
@@ -53,7 +46,8 @@ final class ClusterPublisher implements Publisher {
   final SafeListener listener;
   final NodeClient client;
   final RecipientOrder order = new RecipientOrder();
-  private final long budgetNanos;
+  private final OwnerCalls ownerCalls = new OwnerCalls(this);
+  final long budgetNanos;
   private final ScheduledExecutorService timer;
   private final ExecutorService mapLoader;
   // Set once in start(), before the publisher is shared; closed in close().
@@ -354,6 +348,10 @@ final class ClusterPublisher implements Publisher {
 
   // ---- map ----
 
+  boolean isClosed() {
+    return closed;
+  }
+
   @Override
   public ClusterMap map() {
     return map;
@@ -432,131 +430,51 @@ final class ClusterPublisher implements Publisher {
     listener.mapChanged(loaded.version(), loaded.nodes().size());
   }
 
-  // ---- presence, subscriptions, connect info ----
+  // ---- presence, subscriptions, access (OwnerCalls) ----
 
   @Override
   public CompletableFuture<Presence> presence(String user) {
-    return userCall(
-        Ids.checkUser(user),
-        "GET",
-        "/presence",
-        "presence",
-        null,
-        (node, body) ->
-            new Presence(
-                user,
-                node,
-                body.path("online").asBoolean(false),
-                body.path("connections").asInt(0)));
+    return ownerCalls.presence(user);
   }
 
   @Override
   public CompletableFuture<Set<String>> subscribe(String user, String channel) {
-    return subscription(Ids.checkUser(user), Ids.checkChannel(channel), true);
+    return ownerCalls.subscribe(user, channel);
   }
 
   @Override
   public CompletableFuture<Set<String>> unsubscribe(String user, String channel) {
-    return subscription(Ids.checkUser(user), Ids.checkChannel(channel), false);
+    return ownerCalls.unsubscribe(user, channel);
   }
 
-  private CompletableFuture<Set<String>> subscription(String user, String channel, boolean add) {
-    return userCall(
-        user,
-        add ? "PUT" : "DELETE",
-        "/channels/" + Wire.segment(channel),
-        "subscription",
-        null,
-        (node, body) -> {
-          Set<String> channels = new LinkedHashSet<>();
-          for (JsonNode c : body.path("channels")) {
-            channels.add(c.asText());
-          }
-          return Collections.unmodifiableSet(channels);
-        });
+  @Override
+  public CompletableFuture<UserAccess> disconnect(String user, String reason) {
+    return ownerCalls.disconnect(user, reason);
   }
 
-  /**
-   * A call to {@code user}'s owner node (presence and subscriptions are idempotent, so the client
-   * retries them like publishes), re-routed once per newer map on {@code 421 not_owner}.
-   */
-  private <T> CompletableFuture<T> userCall(
-      String user,
-      String method,
-      String suffix,
-      String kind,
-      byte[] body,
-      BiFunction<String, JsonNode, T> read) {
-    CompletableFuture<T> result = new CompletableFuture<>();
-    if (closed) {
-      result.completeExceptionally(
-          new NodeRequestException(null, 0, NodeClient.CLOSED, "publisher is closed"));
-      return result;
-    }
-    userCall(user, method, suffix, kind, body, read, settings.maxReroutes(), result);
-    return result;
+  @Override
+  public CompletableFuture<UserAccess> block(String user, Instant until, String reason) {
+    return ownerCalls.block(user, until, reason);
   }
 
-  private <T> void userCall(
-      String user,
-      String method,
-      String suffix,
-      String kind,
-      byte[] body,
-      BiFunction<String, JsonNode, T> read,
-      int reroutesLeft,
-      CompletableFuture<T> result) {
-    NodeInfo node = map.owner(user);
-    URI uri = Wire.resolve(node.internalUrl(), "/v1/users/" + Wire.segment(user) + suffix);
-    client
-        .send(
-            new NodeClient.Call(
-                node.id(), kind, 1, () -> uri, method, body, 1, System.nanoTime() + budgetNanos))
-        .whenComplete(
-            (r, error) -> {
-              if (error != null) {
-                result.completeExceptionally(error);
-              } else if (!r.answered()) {
-                result.completeExceptionally(
-                    new NodeRequestException(
-                        node.id(),
-                        r.failure(),
-                        kind + " call to node " + node.id() + " failed: " + r.failure(),
-                        null));
-              } else if (r.status() == 200 && r.body() != null) {
-                try {
-                  result.complete(read.apply(node.id(), r.body()));
-                } catch (RuntimeException e) {
-                  result.completeExceptionally(
-                      new NodeRequestException(node.id(), Wire.BAD_REPLY, e.toString(), e));
-                }
-              } else {
-                String code =
-                    r.status() == 200 ? Wire.BAD_REPLY : Wire.errorCode(r.body(), r.status());
-                NodeRequestException failure =
-                    new NodeRequestException(
-                        node.id(),
-                        r.status(),
-                        code,
-                        "node " + node.id() + ": " + Wire.errorMessage(r.body(), r.status()));
-                if (r.status() == 421 && reroutesLeft > 0) {
-                  int version =
-                      r.body() == null ? Integer.MAX_VALUE : r.body().path("mapVersion").asInt(0);
-                  mapAtLeast(version)
-                      .whenComplete(
-                          (m, e) -> {
-                            if (map.owner(user).id().equals(node.id())) {
-                              result.completeExceptionally(failure); // nowhere else to go
-                            } else {
-                              userCall(
-                                  user, method, suffix, kind, body, read, reroutesLeft - 1, result);
-                            }
-                          });
-                } else {
-                  result.completeExceptionally(failure);
-                }
-              }
-            });
+  @Override
+  public CompletableFuture<UserAccess> unblock(String user) {
+    return ownerCalls.unblock(user);
+  }
+
+  @Override
+  public CompletableFuture<UserAccess> revokeToken(String user, String jti, Instant expiresAt) {
+    return ownerCalls.revokeToken(user, jti, expiresAt);
+  }
+
+  @Override
+  public CompletableFuture<UserAccess> revokeTokensIssuedBefore(String user, Instant before) {
+    return ownerCalls.revokeTokensIssuedBefore(user, before);
+  }
+
+  @Override
+  public CompletableFuture<UserAccess> access(String user) {
+    return ownerCalls.access(user);
   }
 
   @Override
@@ -577,97 +495,7 @@ final class ClusterPublisher implements Publisher {
     return ChannelPresenceCall.run(client, map, channel, deadline, limit);
   }
 
-  // ---- access: disconnect, block, revoke ----
-
-  @Override
-  public CompletableFuture<UserAccess> disconnect(String user, String reason) {
-    ObjectNode body = JsonNodeFactory.instance.objectNode();
-    if (reason != null) {
-      body.put("reason", checkReason(reason));
-    }
-    return access(Ids.checkUser(user), "disconnect", bytes(body));
-  }
-
-  @Override
-  public CompletableFuture<UserAccess> block(String user, Instant until, String reason) {
-    Objects.requireNonNull(until, "until");
-    ObjectNode body = JsonNodeFactory.instance.objectNode();
-    body.put("until", until.toEpochMilli());
-    if (reason != null) {
-      body.put("reason", checkReason(reason));
-    }
-    return access(Ids.checkUser(user), "block", bytes(body));
-  }
-
-  @Override
-  public CompletableFuture<UserAccess> unblock(String user) {
-    return access(Ids.checkUser(user), "unblock", null);
-  }
-
-  @Override
-  public CompletableFuture<UserAccess> revokeToken(String user, String jti, Instant expiresAt) {
-    Objects.requireNonNull(jti, "jti");
-    if (jti.isEmpty() || jti.length() > 256) {
-      throw new IllegalArgumentException("jti must have 1..256 characters: " + jti.length());
-    }
-    ObjectNode body = JsonNodeFactory.instance.objectNode();
-    body.put("jti", jti);
-    if (expiresAt != null) {
-      body.put("expiresAt", expiresAt.toEpochMilli());
-    }
-    return access(Ids.checkUser(user), "revoke", bytes(body));
-  }
-
-  @Override
-  public CompletableFuture<UserAccess> revokeTokensIssuedBefore(String user, Instant before) {
-    Objects.requireNonNull(before, "before");
-    ObjectNode body = JsonNodeFactory.instance.objectNode();
-    body.put("issuedBefore", before.toEpochMilli());
-    return access(Ids.checkUser(user), "revoke", bytes(body));
-  }
-
-  @Override
-  public CompletableFuture<UserAccess> access(String user) {
-    return userCall(
-        Ids.checkUser(user), "GET", "/access", "access", null, ClusterPublisher::userAccess);
-  }
-
-  /**
-   * {@code POST /v1/users/{user}/{action}} with a JSON body (disconnect, block, revoke...): retried
-   * like the other calls (a repeated block or revocation changes nothing more).
-   */
-  private CompletableFuture<UserAccess> access(String user, String action, byte[] body) {
-    return userCall(user, "POST", "/" + action, "access", body, ClusterPublisher::userAccess);
-  }
-
-  private static UserAccess userAccess(String node, JsonNode body) {
-    List<String> jtis = new ArrayList<>();
-    for (JsonNode j : body.path("revokedJtis")) {
-      jtis.add(j.asText());
-    }
-    return new UserAccess(
-        body.path("user").asText(),
-        node,
-        body.path("disconnected").asInt(0),
-        instant(body.get("blockedUntil")),
-        instant(body.get("revokedBefore")),
-        List.copyOf(jtis));
-  }
-
-  private static Instant instant(JsonNode n) {
-    return n == null || !n.isNumber() ? null : Instant.ofEpochMilli(n.asLong());
-  }
-
-  private static String checkReason(String reason) {
-    if (reason.isEmpty() || reason.length() > 256) {
-      throw new IllegalArgumentException("reason must have 1..256 characters: " + reason.length());
-    }
-    return reason;
-  }
-
-  private static byte[] bytes(ObjectNode body) {
-    return body.toString().getBytes(StandardCharsets.UTF_8);
-  }
+  // ---- connect info ----
 
   @Override
   public ConnectInfo connectInfo(

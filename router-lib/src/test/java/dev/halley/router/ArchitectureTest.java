@@ -50,6 +50,7 @@ class ArchitectureTest {
         new String[] {
           "ClusterPublisher",
           "NodeLane",
+          "OwnerCalls",
           "PublishRequest",
           "PublishTracker",
           "Fragment",
