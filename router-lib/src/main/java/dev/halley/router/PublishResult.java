@@ -26,10 +26,10 @@ import java.util.Objects;
  * (e.g. {@code api_key_invalid}, {@code message_too_large}, {@code too_many_recipients}, or the
  * code of a 503), {@code not_connected} (a TTL-zero message and the user had no live connection),
  * {@code unreachable} (no connection could be opened, after retries), {@code timeout} (never sent:
- * it waited in the queue until its time ran out), {@code misdirected} (no node admits owning the
- * user even after a map refresh), {@code backlog_full} (the node's send queue was full: see {@link
- * Publisher.Builder#maxQueuedMessages}), {@code no_node} (the map has no node), {@code closed} (the
- * publisher was closed before it was sent).
+ * it waited in the queue, or was still connecting, when its time ran out), {@code misdirected} (no
+ * node admits owning the user even after a map refresh), {@code backlog_full} (the node's send
+ * queue was full: see {@link Publisher.Builder#maxQueuedMessages}), {@code no_node} (the map has no
+ * node), {@code closed} (the publisher was closed before it was sent).
  *
  * <p>UNKNOWN reasons (the message was sent and may or may not be stored): {@code timeout} (no
  * answer within the request timeout, after retries), {@code connection_lost} (the connection broke

@@ -15,6 +15,7 @@ final class HangingServer implements AutoCloseable {
   private final ServerSocket server;
   private final List<Socket> accepted = new CopyOnWriteArrayList<>();
   private final AtomicInteger connections = new AtomicInteger();
+  private boolean closed; // guarded by this, with the adding to accepted
 
   HangingServer() throws IOException {
     server = new ServerSocket();
@@ -24,8 +25,15 @@ final class HangingServer implements AutoCloseable {
             () -> {
               while (!server.isClosed()) {
                 try {
-                  accepted.add(server.accept());
+                  Socket s = server.accept();
                   connections.incrementAndGet();
+                  synchronized (this) {
+                    if (closed) {
+                      s.close(); // accepted while close() ran: it must end too
+                    } else {
+                      accepted.add(s);
+                    }
+                  }
                 } catch (IOException e) {
                   return;
                 }
@@ -47,6 +55,9 @@ final class HangingServer implements AutoCloseable {
   /** Closes the listener and every held connection: waiting clients see their connection end. */
   @Override
   public void close() throws IOException {
+    synchronized (this) {
+      closed = true;
+    }
     server.close();
     for (Socket s : accepted) {
       s.close();

@@ -175,6 +175,7 @@ class PublishOutcomeTest {
             unknown++;
             assertEquals("timeout", o.reason());
           } else {
+            // Never sent: left in the queue, or its time ran out while connecting.
             assertEquals(new Outcome(Status.FAILED, "h", "timeout"), o, "never sent");
             failed++;
           }

@@ -214,10 +214,18 @@ public final class NodeClient {
         (response, error) -> {
           Duration latency = Duration.ofNanos(System.nanoTime() - start);
           if (error != null) {
-            String reason = reason(error);
-            events.requestFailed(call.node(), call.kind(), call.messages(), reason, latency);
+            Throwable cause =
+                error instanceof CompletionException && error.getCause() != null
+                    ? error.getCause()
+                    : error;
             // Refused or not connected in time: the request never left. Anything else may have.
-            String reached = UNREACHABLE.equals(reason) ? reachedBy : reason;
+            boolean wentOut = !notConnected(cause);
+            String reason = reason(cause);
+            if (!wentOut && System.nanoTime() - call.deadlineNanos() >= 0) {
+              reason = TIMEOUT; // the attempt's time (cut to the deadline) ran out while connecting
+            }
+            events.requestFailed(call.node(), call.kind(), call.messages(), reason, latency);
+            String reached = wentOut ? reason : reachedBy;
             retryOr(call, attempt, reached, new Result(0, null, reason, reached, attempt), result);
             return;
           }
@@ -248,9 +256,13 @@ public final class NodeClient {
     schedule(() -> attempt(call, next, reachedBy, result), () -> result.complete(last), delay);
   }
 
-  private static String reason(Throwable error) {
-    Throwable cause =
-        error instanceof CompletionException && error.getCause() != null ? error.getCause() : error;
+  private static boolean notConnected(Throwable cause) {
+    return cause instanceof HttpConnectTimeoutException
+        || cause instanceof ConnectException
+        || !(cause instanceof IOException);
+  }
+
+  private static String reason(Throwable cause) {
     if (cause instanceof HttpConnectTimeoutException || cause instanceof ConnectException) {
       return UNREACHABLE;
     }
