@@ -223,10 +223,17 @@ public final class Fleet implements AutoCloseable {
 
   /** A router-lib publisher on the publisher's watched map file. */
   public Publisher publisher() {
-    return Publisher.builder()
-        .mapSource(MapSource.file(publisherDir.resolve("cluster.json")))
-        .apiKey(NodeContainer.API_KEY)
-        .requestTimeout(REQUEST_TIMEOUT)
+    return publisher(b -> b);
+  }
+
+  /** The same, with more builder settings. */
+  public Publisher publisher(java.util.function.UnaryOperator<Publisher.Builder> settings) {
+    return settings
+        .apply(
+            Publisher.builder()
+                .mapSource(MapSource.file(publisherDir.resolve("cluster.json")))
+                .apiKey(NodeContainer.API_KEY)
+                .requestTimeout(REQUEST_TIMEOUT))
         .build();
   }
 
