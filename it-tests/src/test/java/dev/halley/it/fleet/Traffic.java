@@ -169,6 +169,20 @@ public final class Traffic implements AutoCloseable {
       for (String reason : c.resetReasons()) {
         t.resetReasons.merge(reason, 1, Integer::sum);
       }
+      java.util.Map<Long, Sent> bySeq = new java.util.HashMap<>();
+      for (Sent s : sent(c.user)) {
+        bySeq.put(s.seq, s);
+      }
+      long lastAccepted = Long.MIN_VALUE;
+      for (long seq : got) {
+        Sent s = bySeq.get(seq);
+        if (s != null && s.accepted()) {
+          if (seq < lastAccepted) {
+            t.acceptedOutOfOrder++;
+          }
+          lastAccepted = Math.max(lastAccepted, seq);
+        }
+      }
       for (Sent s : sent(c.user)) {
         t.published++;
         t.statuses.merge(s.status + (s.reason == null ? "" : "/" + s.reason), 1, Integer::sum);
@@ -207,6 +221,10 @@ public final class Traffic implements AutoCloseable {
     public int moved;
     public int duplicates;
     public int outOfOrder;
+
+    /** Out of order among messages router-lib reported delivered or buffered (the promise). */
+    public int acceptedOutOfOrder;
+
     public final Map<String, Integer> statuses = new TreeMap<>();
     public final Map<String, Integer> resetReasons = new TreeMap<>();
     public final List<String> lost = new ArrayList<>();
@@ -231,6 +249,7 @@ public final class Traffic implements AutoCloseable {
       m.put("moved", moved);
       m.put("duplicates", duplicates);
       m.put("outOfOrder", outOfOrder);
+      m.put("acceptedOutOfOrder", acceptedOutOfOrder);
       m.put("statuses", statuses);
       if (!lost.isEmpty()) {
         m.put("lost", lost.subList(0, Math.min(20, lost.size())));
