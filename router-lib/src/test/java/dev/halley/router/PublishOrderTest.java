@@ -126,6 +126,89 @@ class PublishOrderTest {
   }
 
   @Test
+  void severalThreadsToOverlappingUsersKeepEachThreadsOrderPerUser() throws Exception {
+    int threads = 4;
+    int perThread = 600;
+    try (TestCluster cluster = new TestCluster("a", "b")) {
+      List<String> users =
+          List.of(
+              userOn(cluster.map(), "a", 0),
+              userOn(cluster.map(), "a", 1),
+              userOn(cluster.map(), "b", 0),
+              userOn(cluster.map(), "b", 1));
+      try (Publisher p = defaults(MapSource.of(cluster::map))) {
+        List<EventStream> clients = new ArrayList<>();
+        try {
+          for (String u : users) {
+            clients.add(connect(p, u, Set.of()));
+          }
+          List<Thread> publishers = new ArrayList<>();
+          List<CompletableFuture<PublishResult>> futures =
+              java.util.Collections.synchronizedList(new ArrayList<>());
+          int[] expected = new int[users.size()];
+          for (int t = 0; t < threads; t++) {
+            int thread = t;
+            publishers.add(
+                new Thread(
+                    () -> {
+                      java.util.Random random = new java.util.Random(thread);
+                      for (int i = 0; i < perThread; i++) {
+                        List<String> to = new ArrayList<>();
+                        for (String u : users) {
+                          if (random.nextBoolean()) {
+                            to.add(u);
+                          }
+                        }
+                        if (to.isEmpty()) {
+                          to.add(users.get(random.nextInt(users.size())));
+                        }
+                        synchronized (expected) {
+                          for (String u : to) {
+                            expected[users.indexOf(u)]++;
+                          }
+                        }
+                        futures.add(p.publish(to, java.util.Map.of("t", thread, "n", i)));
+                      }
+                    },
+                    "publisher-" + t));
+          }
+          publishers.forEach(Thread::start);
+          for (Thread t : publishers) {
+            t.join();
+          }
+          for (PublishResult r : all(new ArrayList<>(futures))) {
+            assertTrue(r.succeeded(), r.toString());
+          }
+          long inversions = 0;
+          for (int u = 0; u < users.size(); u++) {
+            int[] last = new int[threads];
+            java.util.Arrays.fill(last, -1);
+            int got = 0;
+            while (got < expected[u]) {
+              JsonNode e = clients.get(u).nextEvent(Duration.ofSeconds(10));
+              if (e == null || !"message".equals(e.path("type").asText())) {
+                break;
+              }
+              got++;
+              int t = e.get("data").get("t").asInt();
+              int n = e.get("data").get("n").asInt();
+              if (n <= last[t]) {
+                inversions++;
+              }
+              last[t] = n;
+            }
+            assertEquals(expected[u], got, "messages to " + users.get(u));
+          }
+          System.out.println("threads: inversions per (thread, user) " + inversions);
+          assertEquals(0, inversions, "inversions per (thread, user)");
+        } finally {
+          clients.forEach(EventStream::close);
+        }
+      }
+    }
+  }
+
+  @Test
   void orderHoldsThroughANodeAnswering503ForAWhile() throws Exception {
     try (TestCluster cluster = new TestCluster("a");
         TcpProxy proxy = new TcpProxy(cluster.node("a").internalPort())) {
