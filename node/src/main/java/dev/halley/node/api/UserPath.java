@@ -4,7 +4,9 @@ import dev.halley.node.wire.ErrorCodes;
 import dev.halley.node.wire.HttpError;
 import dev.halley.node.wire.Ids;
 import io.undertow.server.HttpServerExchange;
-import java.net.URLDecoder;
+import java.nio.ByteBuffer;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 
 /**
@@ -52,11 +54,35 @@ record UserPath(String user, String rest) {
     return channel;
   }
 
-  private static String decode(String s) {
+  /**
+   * Percent-decodes one segment strictly: every {@code %} starts two hex digits and the decoded
+   * bytes are well-formed UTF-8 (no U+FFFD stand-ins, so one user has one spelling).
+   */
+  static String decode(String s) {
+    java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream(s.length());
+    byte[] raw = s.getBytes(StandardCharsets.UTF_8);
+    for (int i = 0; i < raw.length; i++) {
+      if (raw[i] != '%') {
+        bytes.write(raw[i]);
+        continue;
+      }
+      int hi = i + 2 < raw.length ? Character.digit(raw[i + 1], 16) : -1;
+      int lo = hi < 0 ? -1 : Character.digit(raw[i + 2], 16);
+      if (lo < 0) {
+        throw HttpError.badRequest("bad percent-encoding in the path");
+      }
+      bytes.write(hi << 4 | lo);
+      i += 2;
+    }
     try {
-      return URLDecoder.decode(s.replace("+", "%2B"), StandardCharsets.UTF_8);
-    } catch (IllegalArgumentException e) {
-      throw HttpError.badRequest("bad percent-encoding in the path");
+      return StandardCharsets.UTF_8
+          .newDecoder()
+          .onMalformedInput(CodingErrorAction.REPORT)
+          .onUnmappableCharacter(CodingErrorAction.REPORT)
+          .decode(ByteBuffer.wrap(bytes.toByteArray()))
+          .toString();
+    } catch (CharacterCodingException e) {
+      throw HttpError.badRequest("the path's percent-encoding is not UTF-8");
     }
   }
 }

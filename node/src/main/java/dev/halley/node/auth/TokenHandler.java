@@ -43,7 +43,8 @@ public final class TokenHandler implements HttpHandler {
   @Override
   public void handleRequest(HttpServerExchange exchange) throws Exception {
     String token = Bearer.credential(exchange);
-    if (token == null) {
+    // Another scheme (the Basic credentials a proxy or browser adds) is not ours: ?token= decides.
+    if (token == null || token.isEmpty()) {
       token = Params.query(exchange, Params.TOKEN);
     }
     exchange.putAttachment(PRINCIPAL, tokens.verify(token));

@@ -157,6 +157,15 @@ public final class TokenVerifier {
     if (validUntilMs <= clock.millis()) {
       throw new HttpError(401, ErrorCodes.TOKEN_EXPIRED, "the token expired at " + exp.toInstant());
     }
+    Date nbf = claims.getNotBeforeTime();
+    if (nbf != null && nbf.getTime() - leewayMs > clock.millis()) {
+      throw invalid("the token is not valid before " + nbf.toInstant());
+    }
+    // nimbus turns a numeric sub into a string: only a JSON string is a user ID.
+    Object rawSub = jwt.getPayload().toJSONObject().get("sub");
+    if (rawSub != null && !(rawSub instanceof String)) {
+      throw invalid("the token's sub must be a string");
+    }
     String sub = claims.getSubject();
     if (!Ids.isUserId(sub)) {
       throw invalid("the token's sub must be a user ID (1..256 UTF-8 bytes)");

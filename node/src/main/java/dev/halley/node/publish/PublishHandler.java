@@ -57,7 +57,9 @@ public final class PublishHandler implements HttpHandler {
                     publishThreads,
                     () -> {
                       try {
-                        List<Publisher.Item> items = parse(Json.parse(body));
+                        RawJson.requireUtf8(body);
+                        List<Publisher.Item> items =
+                            parse(Json.parse(body), RawJson.publishData(body));
                         Json.send(ex, 200, node.ops.published(publisher.publish(items)));
                       } catch (HttpError e) {
                         Json.sendError(ex, e);
@@ -81,7 +83,8 @@ public final class PublishHandler implements HttpHandler {
         "the body is over the limit of " + max + " bytes");
   }
 
-  List<Publisher.Item> parse(JsonNode root) {
+  /** {@code data}: the original text of each message's data ({@link RawJson#publishData}). */
+  List<Publisher.Item> parse(JsonNode root, List<byte[]> data) {
     if (!root.isObject()) {
       throw HttpError.invalidField("the body must be an object {\"messages\": [...]}");
     }
@@ -93,7 +96,9 @@ public final class PublishHandler implements HttpHandler {
     List<Publisher.Item> items = new ArrayList<>(messages.size());
     long recipients = 0;
     for (int i = 0; i < messages.size(); i++) {
-      Publisher.Item item = parseMessage(messages.get(i), "messages[" + i + "]");
+      Publisher.Item item =
+          parseMessage(
+              messages.get(i), "messages[" + i + "]", i < data.size() ? data.get(i) : null);
       if (item.users() != null) {
         recipients += item.users().size();
         if (recipients > node.config.maxRecipientsPerRequest()) {
@@ -108,7 +113,7 @@ public final class PublishHandler implements HttpHandler {
     return items;
   }
 
-  private Publisher.Item parseMessage(JsonNode m, String where) {
+  private Publisher.Item parseMessage(JsonNode m, String where, byte[] rawData) {
     if (!m.isObject()) {
       throw HttpError.invalidField(where + " must be an object");
     }
@@ -156,7 +161,7 @@ public final class PublishHandler implements HttpHandler {
     if (data == null) {
       throw HttpError.invalidField(where + ".data is required");
     }
-    byte[] bytes = Publisher.serialize(data);
+    byte[] bytes = rawData != null ? rawData : Publisher.serialize(data);
     if (bytes.length > node.config.maxMessageBytes()) {
       throw new HttpError(
           413,
