@@ -21,7 +21,9 @@ import dev.halley.node.config.OperationsConfig;
 import dev.halley.node.http.CorsHandler;
 import dev.halley.node.http.ErrorHandler;
 import dev.halley.node.http.JsModuleHandler;
+import dev.halley.node.http.NodeServer;
 import dev.halley.node.http.OperationsHandler;
+import dev.halley.node.http.RequestDeadline;
 import dev.halley.node.http.Routes;
 import dev.halley.node.publish.PublishHandler;
 import dev.halley.node.publish.Publisher;
@@ -30,13 +32,15 @@ import dev.halley.node.transport.poll.PollTransport;
 import dev.halley.node.transport.sse.SseTransport;
 import dev.halley.node.transport.ws.WebSocketTransport;
 import dev.halley.node.wire.HttpError;
-import io.undertow.Undertow;
+import io.micrometer.core.instrument.FunctionCounter;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
 import io.undertow.UndertowOptions;
 import io.undertow.server.HttpHandler;
 import java.io.IOException;
-import java.net.InetSocketAddress;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import java.util.Objects;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -46,7 +50,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
-import org.xnio.Options;
+import org.xnio.OptionMap;
 
 /**
  * A running Halley node: the public listener (browsers: WebSocket, SSE, long-poll, poll, the map
@@ -72,7 +76,7 @@ public final class HalleyNode implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(HalleyNode.class);
 
   private final NodeContext node;
-  private final Undertow undertow;
+  private final NodeServer undertow;
   private final ScheduledExecutorService housekeeping;
   private final ExecutorService publishThreads;
   private final MapFileWatcher mapFileWatcher; // null without mapFile
@@ -82,7 +86,7 @@ public final class HalleyNode implements AutoCloseable {
 
   private HalleyNode(
       NodeContext node,
-      Undertow undertow,
+      NodeServer undertow,
       ScheduledExecutorService housekeeping,
       ExecutorService publishThreads,
       MapFileWatcher mapFileWatcher) {
@@ -159,19 +163,28 @@ public final class HalleyNode implements AutoCloseable {
                 node.ops.readiness(),
                 node.ops.metrics()));
     OperationsConfig ops = config.operations();
-    Undertow undertow =
-        Undertow.builder()
-            .setIoThreads(config.ioThreads())
-            .setWorkerThreads(2)
-            .setWorkerOption(Options.WORKER_NAME, "halley-" + config.nodeId())
-            .setServerOption(
-                UndertowOptions.REQUEST_PARSE_TIMEOUT, millis(ops.requestParseTimeoutMs()))
-            .setServerOption(UndertowOptions.NO_REQUEST_TIMEOUT, millis(ops.noRequestTimeoutMs()))
-            .setServerOption(UndertowOptions.IDLE_TIMEOUT, millis(ops.idleTimeoutMs()))
-            .addHttpListener(config.publicPort(), config.publicHost(), publicHandler)
-            .addHttpListener(config.internalPort(), config.internalHost(), internalHandler)
-            .build();
-    undertow.start();
+    NodeServer undertow =
+        NodeServer.start(
+            "halley-" + config.nodeId(),
+            config.ioThreads(),
+            OptionMap.builder()
+                .set(UndertowOptions.REQUEST_PARSE_TIMEOUT, millis(ops.requestParseTimeoutMs()))
+                .set(UndertowOptions.NO_REQUEST_TIMEOUT, millis(ops.noRequestTimeoutMs()))
+                .set(UndertowOptions.IDLE_TIMEOUT, millis(ops.idleTimeoutMs()))
+                .getMap(),
+            ops.maxHeaderBytes(),
+            List.of(
+                new NodeServer.Listener(
+                    config.publicHost(),
+                    config.publicPort(),
+                    publicSocketLimit(ops),
+                    new RequestDeadline(ops.requestBodyTimeoutMs(), publicHandler)),
+                new NodeServer.Listener(
+                    config.internalHost(),
+                    config.internalPort(),
+                    ops.maxInternalSockets(),
+                    new RequestDeadline(ops.requestBodyTimeoutMs(), internalHandler))));
+    bindResourceMeters(node, undertow);
     ScheduledExecutorService housekeeping =
         Executors.newSingleThreadScheduledExecutor(
             r -> {
@@ -242,12 +255,59 @@ public final class HalleyNode implements AutoCloseable {
                             node.ops.limits(), node.ops.metrics(), transport))))));
   }
 
+  /** Issue 11: what bounds memory and file descriptors, in /metrics (docs/operations.md). */
+  private static void bindResourceMeters(NodeContext node, NodeServer server) {
+    MeterRegistry r = node.ops.metrics().registry();
+    var budget = node.streams.budget();
+    Gauge.builder("halley.buffer.bytes", budget, b -> b.usedBytes())
+        .description("bytes held by all resume buffers (bufferBudgetBytes bounds it)")
+        .baseUnit("bytes")
+        .register(r);
+    Gauge.builder("halley.buffer.budget.bytes", budget, b -> b.budgetBytes())
+        .description("bufferBudgetBytes")
+        .baseUnit("bytes")
+        .register(r);
+    Gauge.builder("halley.buffer.entries", budget, b -> b.entries())
+        .description("buffered events, one per user holding one")
+        .register(r);
+    FunctionCounter.builder("halley.buffer.budget.evicted", budget, b -> b.evicted())
+        .description("buffered events dropped, oldest first, because bufferBudgetBytes was full")
+        .register(r);
+    String[] listeners = {"public", "internal"};
+    for (int i = 0; i < listeners.length; i++) {
+      int index = i;
+      Gauge.builder("halley.sockets.open", server, s -> s.openSockets(index))
+          .description("accepted sockets open (maxPublicSockets / maxInternalSockets bound them)")
+          .tag("listener", listeners[i])
+          .register(r);
+    }
+    FunctionCounter.builder("halley.requests.unparsable", server, s -> s.parserErrors())
+        .description("requests refused by the HTTP parser (400 bad_request, 431 headers_too_large)")
+        .register(r);
+  }
+
+  /** {@code maxPublicSockets}, or (0) the file-descriptor limit minus internal sockets and 512. */
+  static int publicSocketLimit(OperationsConfig ops) {
+    if (ops.maxPublicSockets() > 0) {
+      return ops.maxPublicSockets();
+    }
+    long fds = 0;
+    if (java.lang.management.ManagementFactory.getOperatingSystemMXBean()
+        instanceof com.sun.management.UnixOperatingSystemMXBean unix) {
+      fds = unix.getMaxFileDescriptorCount();
+    }
+    if (fds <= 0) {
+      return 100_000;
+    }
+    return (int) Math.max(64, Math.min(Integer.MAX_VALUE, fds - ops.maxInternalSockets() - 512));
+  }
+
   private static int millis(long ms) {
     return (int) Math.min(Integer.MAX_VALUE, ms);
   }
 
-  private static int port(Undertow undertow, int index) {
-    return ((InetSocketAddress) undertow.getListenerInfo().get(index).getAddress()).getPort();
+  private static int port(NodeServer server, int index) {
+    return server.port(index);
   }
 
   /** The bound port of the public (browser) listener. */
@@ -359,7 +419,7 @@ public final class HalleyNode implements AutoCloseable {
       mapFileWatcher.close();
     }
     housekeeping.shutdownNow();
-    undertow.stop();
+    undertow.close();
     publishThreads.shutdownNow();
     node.ops.close();
     LOG.info("node {} stopped", node.nodeId);

@@ -2,6 +2,7 @@ package dev.halley.node.cluster;
 
 import dev.halley.cluster.ClusterMap;
 import dev.halley.node.config.NodeConfig;
+import dev.halley.node.stream.BufferBudget;
 import dev.halley.node.stream.UserStreams;
 import java.time.Clock;
 
@@ -25,7 +26,12 @@ public final class NodeCore {
     this.clock = config.clock();
     this.streams =
         new UserStreams(
-            config.bufferMaxEvents(), config.bufferMaxAgeMs(), config.maxUserStreams(), clock);
+            config.bufferMaxEvents(),
+            config.operations().bufferMaxBytes(),
+            config.bufferMaxAgeMs(),
+            config.maxUserStreams(),
+            clock,
+            new BufferBudget(config.operations().bufferBudgetBytes()));
     this.map = config.map();
   }
 

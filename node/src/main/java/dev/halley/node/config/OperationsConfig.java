@@ -46,7 +46,14 @@ public final class OperationsConfig {
           "presenceWebhookInitialBackoffMs",
           "presenceWebhookMaxBackoffMs",
           "presenceWebhookTimeoutMs",
-          "presenceOfflineDelayMs");
+          "presenceOfflineDelayMs",
+          "maxHeaderBytes",
+          "requestBodyTimeoutMs",
+          "maxPublicSockets",
+          "maxInternalSockets",
+          "wsClientFrameMaxBytes",
+          "bufferMaxBytes",
+          "bufferBudgetBytes");
 
   private static final OperationsConfig DEFAULTS = builder().build();
 
@@ -59,6 +66,13 @@ public final class OperationsConfig {
   private final long drainPeriodMs;
   private final PresenceWebhook.Options presenceWebhook;
   private final long presenceOfflineDelayMs;
+  private final int maxHeaderBytes;
+  private final long requestBodyTimeoutMs;
+  private final int maxPublicSockets;
+  private final int maxInternalSockets;
+  private final int wsClientFrameMaxBytes;
+  private final long bufferMaxBytes;
+  private final long bufferBudgetBytes;
 
   private OperationsConfig(Builder b, ConnectionLimits.Options limits, PresenceWebhook.Options w) {
     this.limits = limits;
@@ -70,6 +84,13 @@ public final class OperationsConfig {
     this.drainPeriodMs = b.drainPeriodMs;
     this.presenceWebhook = w;
     this.presenceOfflineDelayMs = b.presenceOfflineDelayMs;
+    this.maxHeaderBytes = b.maxHeaderBytes;
+    this.requestBodyTimeoutMs = b.requestBodyTimeoutMs;
+    this.maxPublicSockets = b.maxPublicSockets;
+    this.maxInternalSockets = b.maxInternalSockets;
+    this.wsClientFrameMaxBytes = b.wsClientFrameMaxBytes;
+    this.bufferMaxBytes = b.bufferMaxBytes;
+    this.bufferBudgetBytes = b.bufferBudgetBytes;
   }
 
   /** Every option at its default. */
@@ -149,6 +170,68 @@ public final class OperationsConfig {
     return presenceOfflineDelayMs;
   }
 
+  /**
+   * Largest request line plus headers, bytes; default 32768, 1024..1048576. Over it: 431 {@code
+   * headers_too_large} and the connection closes. Undertow's {@code MAX_HEADER_SIZE}.
+   */
+  public int maxHeaderBytes() {
+    return maxHeaderBytes;
+  }
+
+  /**
+   * Longest time a request's body may take to arrive once its headers are in, milliseconds; default
+   * 10000. Then: 408 {@code request_timeout} (if nothing was answered yet) and the connection
+   * closes.
+   */
+  public long requestBodyTimeoutMs() {
+    return requestBodyTimeoutMs;
+  }
+
+  /**
+   * Open sockets the public listener accepts, counted at accept (keep-alive and idle ones too); at
+   * the limit the node stops accepting until 90% of it (new clients wait in the kernel's backlog).
+   * Default 0: the process's file-descriptor limit minus {@code maxInternalSockets} minus 512.
+   */
+  public int maxPublicSockets() {
+    return maxPublicSockets;
+  }
+
+  /**
+   * Open sockets the internal listener accepts, counted the same way; default 1024. Kept apart so a
+   * browser flood never locks the app tier out.
+   */
+  public int maxInternalSockets() {
+    return maxInternalSockets;
+  }
+
+  /**
+   * Largest WebSocket message a browser may send (the node reads and drops them), bytes; default
+   * 4096. A longer one, or one that declares a longer frame, closes the connection with 1009 before
+   * any of it is buffered.
+   */
+  public int wsClientFrameMaxBytes() {
+    return wsClientFrameMaxBytes;
+  }
+
+  /**
+   * Bytes of events one user's resume buffer may hold, counted as each event's JSON; default
+   * 1048576 (1 MiB); must be >= {@code maxMessageBytes}. The oldest go first, and a client that
+   * missed them gets {@code reset} ({@code gap}).
+   */
+  public long bufferMaxBytes() {
+    return bufferMaxBytes;
+  }
+
+  /**
+   * Bytes all resume buffers of the node may hold together (a message buffered for many users
+   * counts once, plus 48 bytes per user holding it); default 268435456 (256 MiB). At the budget the
+   * node's oldest buffered events go first, whoever they belong to; their users get {@code reset}
+   * ({@code gap}) if they resume from before them.
+   */
+  public long bufferBudgetBytes() {
+    return bufferBudgetBytes;
+  }
+
   @Override
   public String toString() {
     return "OperationsConfig{"
@@ -192,6 +275,13 @@ public final class OperationsConfig {
     private Long presenceWebhookMaxBackoffMs;
     private Long presenceWebhookTimeoutMs;
     private long presenceOfflineDelayMs = 5_000;
+    private int maxHeaderBytes = 32_768;
+    private long requestBodyTimeoutMs = 10_000;
+    private int maxPublicSockets = 0;
+    private int maxInternalSockets = 1_024;
+    private int wsClientFrameMaxBytes = 4_096;
+    private long bufferMaxBytes = 1_048_576;
+    private long bufferBudgetBytes = 268_435_456;
 
     private Builder() {}
 
@@ -295,6 +385,41 @@ public final class OperationsConfig {
       return this;
     }
 
+    public Builder maxHeaderBytes(int v) {
+      maxHeaderBytes = v;
+      return this;
+    }
+
+    public Builder requestBodyTimeoutMs(long v) {
+      requestBodyTimeoutMs = v;
+      return this;
+    }
+
+    public Builder maxPublicSockets(int v) {
+      maxPublicSockets = v;
+      return this;
+    }
+
+    public Builder maxInternalSockets(int v) {
+      maxInternalSockets = v;
+      return this;
+    }
+
+    public Builder wsClientFrameMaxBytes(int v) {
+      wsClientFrameMaxBytes = v;
+      return this;
+    }
+
+    public Builder bufferMaxBytes(long v) {
+      bufferMaxBytes = v;
+      return this;
+    }
+
+    public Builder bufferBudgetBytes(long v) {
+      bufferBudgetBytes = v;
+      return this;
+    }
+
     /**
      * Sets option {@code field} from a configuration file value ({@link JsonNode}) or an
      * environment variable ({@link String}); the message of a bad value names the option.
@@ -325,6 +450,13 @@ public final class OperationsConfig {
         case "presenceWebhookMaxBackoffMs" -> presenceWebhookMaxBackoffMs(longValue(field, value));
         case "presenceWebhookTimeoutMs" -> presenceWebhookTimeoutMs(longValue(field, value));
         case "presenceOfflineDelayMs" -> presenceOfflineDelayMs(longValue(field, value));
+        case "maxHeaderBytes" -> maxHeaderBytes(intValue(field, value));
+        case "requestBodyTimeoutMs" -> requestBodyTimeoutMs(longValue(field, value));
+        case "maxPublicSockets" -> maxPublicSockets(intValue(field, value));
+        case "maxInternalSockets" -> maxInternalSockets(intValue(field, value));
+        case "wsClientFrameMaxBytes" -> wsClientFrameMaxBytes(intValue(field, value));
+        case "bufferMaxBytes" -> bufferMaxBytes(longValue(field, value));
+        case "bufferBudgetBytes" -> bufferBudgetBytes(longValue(field, value));
         default -> throw new IllegalArgumentException(field + " is not a configuration option");
       }
       return this;
@@ -344,6 +476,25 @@ public final class OperationsConfig {
       positive("noRequestTimeoutMs", noRequestTimeoutMs);
       positive("idleTimeoutMs", idleTimeoutMs);
       positive("drainPeriodMs", drainPeriodMs);
+      if (maxHeaderBytes < 1024 || maxHeaderBytes > 1_048_576) {
+        throw new IllegalArgumentException(
+            "maxHeaderBytes must be 1024..1048576: " + maxHeaderBytes);
+      }
+      positive("requestBodyTimeoutMs", requestBodyTimeoutMs);
+      if (maxPublicSockets < 0) {
+        throw new IllegalArgumentException("maxPublicSockets must be >= 0: " + maxPublicSockets);
+      }
+      positive("maxInternalSockets", maxInternalSockets);
+      positive("wsClientFrameMaxBytes", wsClientFrameMaxBytes);
+      positive("bufferMaxBytes", bufferMaxBytes);
+      positive("bufferBudgetBytes", bufferBudgetBytes);
+      if (bufferBudgetBytes < bufferMaxBytes) {
+        throw new IllegalArgumentException(
+            "bufferBudgetBytes must be >= bufferMaxBytes ("
+                + bufferMaxBytes
+                + "): "
+                + bufferBudgetBytes);
+      }
       if (presenceOfflineDelayMs < 0) {
         throw new IllegalArgumentException(
             "presenceOfflineDelayMs must be >= 0: " + presenceOfflineDelayMs);

@@ -2,13 +2,13 @@ package dev.halley.node.publish;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.halley.node.cluster.NodeContext;
+import dev.halley.node.http.BodyReader;
 import dev.halley.node.wire.ErrorCodes;
 import dev.halley.node.wire.HttpError;
 import dev.halley.node.wire.Ids;
 import dev.halley.node.wire.Json;
 import io.undertow.server.HttpHandler;
 import io.undertow.server.HttpServerExchange;
-import io.undertow.server.RequestTooBigException;
 import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.List;
@@ -41,46 +41,23 @@ public final class PublishHandler implements HttpHandler {
 
   @Override
   public void handleRequest(HttpServerExchange exchange) {
-    long max = node.config.maxBodyBytes();
-    if (exchange.getRequestContentLength() > max) {
-      tooLarge(exchange, max);
-      return;
-    }
-    exchange.setMaxEntitySize(max);
-    exchange
-        .getRequestReceiver()
-        .receiveFullBytes(
-            (ex, body) ->
-                // Issue 11 item 7: parsing, ownership and fan-out run on the publish threads, never
-                // on an IO thread that also serves browsers.
-                ex.dispatch(
-                    publishThreads,
-                    () -> {
-                      try {
-                        RawJson.requireUtf8(body);
-                        List<Publisher.Item> items =
-                            parse(Json.parse(body), RawJson.publishData(body));
-                        Json.send(ex, 200, node.ops.published(publisher.publish(items)));
-                      } catch (HttpError e) {
-                        Json.sendError(ex, e);
-                      }
-                    }),
-            (ex, e) -> {
-              if (e instanceof RequestTooBigException) {
-                tooLarge(ex, max);
-              } else {
-                Json.sendError(ex, 400, ErrorCodes.BAD_REQUEST, "could not read the body");
-              }
-            });
-  }
-
-  private static void tooLarge(HttpServerExchange exchange, long max) {
-    exchange.setPersistent(false);
-    Json.sendError(
+    BodyReader.read(
         exchange,
-        413,
-        ErrorCodes.PAYLOAD_TOO_LARGE,
-        "the body is over the limit of " + max + " bytes");
+        node.config.maxBodyBytes(),
+        body ->
+            // Issue 11 item 7: parsing, ownership and fan-out run on the publish threads, never
+            // on an IO thread that also serves browsers.
+            exchange.dispatch(
+                publishThreads,
+                () -> {
+                  try {
+                    RawJson.requireUtf8(body);
+                    List<Publisher.Item> items = parse(Json.parse(body), RawJson.publishData(body));
+                    Json.send(exchange, 200, node.ops.published(publisher.publish(items)));
+                  } catch (HttpError e) {
+                    Json.sendError(exchange, e);
+                  }
+                }));
   }
 
   /** {@code data}: the original text of each message's data ({@link RawJson#publishData}). */

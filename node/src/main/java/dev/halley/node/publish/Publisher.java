@@ -70,6 +70,7 @@ public final class Publisher {
         ObjectNode result = stopped ? pending(item) : publishOne(item);
         stopped = stopped || PublishStatus.PENDING.equals(result.path("status").asText());
         results.add(result);
+        node.streams.budget().enforce(); // no stream lock held here
       }
     } finally {
       batch.end();

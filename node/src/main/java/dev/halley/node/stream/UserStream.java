@@ -28,6 +28,8 @@ public final class UserStream {
   private final int maxEvents;
   private final long maxAgeMs;
   private final BufferDrops drops;
+  private final long maxBytes;
+  private final BufferBudget budget;
 
   // Guarded by this.
   private long seq;
@@ -41,6 +43,9 @@ public final class UserStream {
   private final Set<String> apiChannels = new TreeSet<>();
   private long lastActivityMs;
   private boolean evicted;
+  private long bytes;
+  // Written under the lock, read without it by BufferBudget's compaction: only ever grows.
+  private volatile long firstSeq = Long.MAX_VALUE;
 
   UserStream(String user, long baseSeq, int maxEvents, long maxAgeMs, long nowMs) {
     this(user, baseSeq, maxEvents, maxAgeMs, nowMs, BufferDrops.NONE);
@@ -48,6 +53,25 @@ public final class UserStream {
 
   UserStream(
       String user, long baseSeq, int maxEvents, long maxAgeMs, long nowMs, BufferDrops drops) {
+    this(
+        user, baseSeq, maxEvents, Long.MAX_VALUE, maxAgeMs, nowMs, drops, BufferBudget.unlimited());
+  }
+
+  /**
+   * {@code maxBytes}: bytes this buffer may hold ({@link #cost}); {@code budget}: the node-wide
+   * budget it counts against.
+   */
+  UserStream(
+      String user,
+      long baseSeq,
+      int maxEvents,
+      long maxBytes,
+      long maxAgeMs,
+      long nowMs,
+      BufferDrops drops,
+      BufferBudget budget) {
+    this.maxBytes = maxBytes;
+    this.budget = budget;
     this.user = user;
     this.drops = drops;
     this.seq = baseSeq;
@@ -86,8 +110,14 @@ public final class UserStream {
     return n;
   }
 
+  /** What one buffered event counts against {@code bufferMaxBytes}: its data plus the slot. */
+  static long cost(Message m) {
+    return m.tail.length + BufferBudget.ENTRY_BYTES;
+  }
+
   private void append(long s, Message m, long nowMs) {
-    if (count == maxEvents) {
+    long size = cost(m);
+    while (count > 0 && (count == maxEvents || bytes + size > maxBytes)) {
       dropHead(nowMs);
     }
     if (count == seqs.length) {
@@ -107,6 +137,11 @@ public final class UserStream {
     seqs[tail] = s;
     messages[tail] = m;
     count++;
+    bytes += size;
+    if (count == 1) {
+      firstSeq = s;
+    }
+    budget.added(this, s, m);
   }
 
   private void dropHead(long nowMs) {
@@ -115,9 +150,45 @@ public final class UserStream {
       lossFloor = Math.max(lossFloor, seqs[head]);
     }
     drops.dropped(ttl);
+    release(messages[head]);
     messages[head] = null;
     head = (head + 1) % seqs.length;
     count--;
+    firstSeq = count == 0 ? seq + 1 : seqs[head];
+  }
+
+  private void release(Message m) {
+    bytes -= cost(m);
+    budget.removed(m);
+  }
+
+  /**
+   * The node's buffer budget is full and the event at {@code seq} is among its oldest: drops it and
+   * anything older still here (a loss: {@code lossFloor} rises). Returns the events dropped.
+   */
+  synchronized int dropForBudget(long seq) {
+    int n = 0;
+    while (count > 0 && seqs[head] <= seq) {
+      lossFloor = Math.max(lossFloor, seqs[head]);
+      drops.dropped(false);
+      release(messages[head]);
+      messages[head] = null;
+      head = (head + 1) % seqs.length;
+      count--;
+      n++;
+    }
+    firstSeq = count == 0 ? this.seq + 1 : seqs[head];
+    return n;
+  }
+
+  /** The lowest seq still buffered (greater than every seq issued if none); read without lock. */
+  long firstBufferedSeq() {
+    return firstSeq;
+  }
+
+  /** Bytes the buffer holds ({@link #cost} of each event). */
+  synchronized long bufferedBytes() {
+    return bytes;
   }
 
   /** Drops events older than the age limit (a loss) or past their TTL (not a loss). */
@@ -281,6 +352,15 @@ public final class UserStream {
     for (int i = 0; i < count; i++) {
       drops.dropped(messages[(head + i) % seqs.length].expired(nowMs));
     }
+    releaseBuffer();
+  }
+
+  /** Empties the buffer (an evicted stream), giving its bytes back to the budget. */
+  synchronized void releaseBuffer() {
+    for (int i = 0; i < count; i++) {
+      release(messages[(head + i) % seqs.length]);
+    }
+    firstSeq = Long.MAX_VALUE;
     count = 0;
     seqs = new long[0];
     messages = new Message[0];

@@ -31,7 +31,23 @@ public final class UserStreams {
   private volatile BufferDrops dropTarget = BufferDrops.NONE;
   private final BufferDrops drops = ttl -> dropTarget.dropped(ttl);
 
+  private final long maxBytes;
+  private final BufferBudget budget;
+
   public UserStreams(int maxEvents, long maxAgeMs, int maxStreams, Clock clock) {
+    this(maxEvents, Long.MAX_VALUE, maxAgeMs, maxStreams, clock, BufferBudget.unlimited());
+  }
+
+  /** {@code maxBytes} per user's buffer, all of them within {@code budget}. */
+  public UserStreams(
+      int maxEvents,
+      long maxBytes,
+      long maxAgeMs,
+      int maxStreams,
+      Clock clock,
+      BufferBudget budget) {
+    this.maxBytes = maxBytes;
+    this.budget = budget;
     this.maxEvents = maxEvents;
     this.maxAgeMs = maxAgeMs;
     this.maxStreams = maxStreams;
@@ -59,11 +75,25 @@ public final class UserStreams {
     }
     return streams.computeIfAbsent(
         user,
-        u -> new UserStream(u, evictedHighWater.get(), maxEvents, maxAgeMs, clock.millis(), drops));
+        u ->
+            new UserStream(
+                u,
+                evictedHighWater.get(),
+                maxEvents,
+                maxBytes,
+                maxAgeMs,
+                clock.millis(),
+                drops,
+                budget));
   }
 
   public int size() {
     return streams.size();
+  }
+
+  /** The node-wide budget every buffer counts against. */
+  public BufferBudget budget() {
+    return budget;
   }
 
   /** Replaces the channels a user's token grants (index kept in step). */
@@ -174,6 +204,8 @@ public final class UserStreams {
       }
       if (countDrops) {
         s.reportBufferedDropped(clock.millis());
+      } else {
+        s.releaseBuffer();
       }
       evictedHighWater.accumulateAndGet(last, Math::max);
       for (String c : s.channels()) {

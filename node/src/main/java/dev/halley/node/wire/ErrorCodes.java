@@ -20,6 +20,9 @@ public final class ErrorCodes {
   public static final String NOT_FOUND = "not_found";
   public static final String METHOD_NOT_ALLOWED = "method_not_allowed";
   public static final String PAYLOAD_TOO_LARGE = "payload_too_large";
+  public static final String HEADERS_TOO_LARGE = "headers_too_large";
+  public static final String REQUEST_TIMEOUT = "request_timeout";
+  public static final String UPGRADE_REQUIRED = "upgrade_required";
   public static final String MESSAGE_TOO_LARGE = "message_too_large";
   public static final String TOO_MANY_RECIPIENTS = "too_many_recipients";
   public static final String NOT_OWNER = "not_owner";

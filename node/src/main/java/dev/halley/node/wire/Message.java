@@ -15,6 +15,22 @@ public final class Message {
   /** Epoch milliseconds after which the message is dropped; {@code Long.MAX_VALUE} for none. */
   final long expiresAtMs;
 
+  /** Resume buffers holding this message ({@code BufferBudget}: its bytes count once). */
+  private volatile int buffered;
+
+  private static final java.util.concurrent.atomic.AtomicIntegerFieldUpdater<Message> BUFFERED =
+      java.util.concurrent.atomic.AtomicIntegerFieldUpdater.newUpdater(Message.class, "buffered");
+
+  /** One more buffer holds it; true if it is the first. */
+  public boolean retainBuffered() {
+    return BUFFERED.getAndIncrement(this) == 0;
+  }
+
+  /** One buffer less; true if it was the last. */
+  public boolean releaseBuffered() {
+    return BUFFERED.decrementAndGet(this) == 0;
+  }
+
   public Message(byte[] tail, long publishedAtMs, long expiresAtMs) {
     this.tail = tail;
     this.publishedAtMs = publishedAtMs;

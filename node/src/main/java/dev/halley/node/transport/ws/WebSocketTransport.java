@@ -4,15 +4,26 @@ import dev.halley.node.cluster.NodeContext;
 import dev.halley.node.stream.StreamingReplay;
 import dev.halley.node.transport.ConnectRequest;
 import dev.halley.node.wire.CloseCodes;
+import dev.halley.node.wire.ErrorCodes;
+import dev.halley.node.wire.Json;
+import io.undertow.connector.PooledByteBuffer;
 import io.undertow.server.HttpHandler;
 import io.undertow.server.HttpServerExchange;
 import io.undertow.util.AttachmentKey;
 import io.undertow.websockets.WebSocketConnectionCallback;
 import io.undertow.websockets.WebSocketProtocolHandshakeHandler;
 import io.undertow.websockets.core.AbstractReceiveListener;
-import io.undertow.websockets.core.BufferedTextMessage;
+import io.undertow.websockets.core.CloseMessage;
+import io.undertow.websockets.core.StreamSourceFrameChannel;
+import io.undertow.websockets.core.WebSocketCallback;
 import io.undertow.websockets.core.WebSocketChannel;
+import io.undertow.websockets.core.WebSockets;
 import io.undertow.websockets.spi.WebSocketHttpExchange;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.util.concurrent.TimeUnit;
+import org.xnio.ChannelListener;
+import org.xnio.IoUtils;
 
 /**
  * {@code GET /v1/ws}: checks the token, ownership and resume point as plain HTTP (so failures are
@@ -23,14 +34,24 @@ import io.undertow.websockets.spi.WebSocketHttpExchange;
 public final class WebSocketTransport implements HttpHandler {
   private static final AttachmentKey<ConnectRequest> REQUEST =
       AttachmentKey.create(ConnectRequest.class);
-  private static final int MAX_CLIENT_FRAME_BYTES = 4096;
 
   private final NodeContext node;
   private final HttpHandler handshake;
 
   public WebSocketTransport(NodeContext node) {
     this.node = node;
-    this.handshake = new WebSocketProtocolHandshakeHandler(new Callback());
+    this.handshake =
+        new WebSocketProtocolHandshakeHandler(
+            new Callback(),
+            ex -> {
+              ex.getResponseHeaders().put(io.undertow.util.Headers.UPGRADE, "websocket");
+              Json.sendError(
+                  ex,
+                  426,
+                  ErrorCodes.UPGRADE_REQUIRED,
+                  "GET /v1/ws needs the WebSocket upgrade headers (Upgrade: websocket, Connection:"
+                      + " Upgrade, Sec-WebSocket-Key, Sec-WebSocket-Version: 13)");
+            });
   }
 
   @Override
@@ -65,7 +86,9 @@ public final class WebSocketTransport implements HttpHandler {
                   })
               .connection();
       channel.addCloseTask(ch -> conn.close(CloseCodes.NORMAL, "closed"));
-      channel.getReceiveSetter().set(new Receiver());
+      channel
+          .getReceiveSetter()
+          .set(new Receiver(node.config.operations().wsClientFrameMaxBytes()));
       channel.resumeReceives();
       conn.start();
       node.access.opened(conn, req.principal());
@@ -73,19 +96,106 @@ public final class WebSocketTransport implements HttpHandler {
     }
   }
 
-  /** Client frames carry nothing the node needs; they are read and dropped. */
+  /**
+   * Client frames carry nothing the node needs: text and binary messages (all their fragments) are
+   * read through one pooled buffer and dropped, counting bytes as they arrive, so nothing of them
+   * is ever buffered. A message over {@code wsClientFrameMaxBytes} closes the connection with 1009.
+   * Undertow's own buffered receive path is not used: it checked the size only on some of its
+   * reads, so a frame arriving in pieces could be buffered past any limit (issue 11 item 4).
+   * Control frames (ping, pong, close) are at most 125 bytes by the protocol. IO thread only.
+   */
   private static final class Receiver extends AbstractReceiveListener {
-    @Override
-    protected void onFullTextMessage(WebSocketChannel channel, BufferedTextMessage message) {}
+    private static final int MAX_CONTROL_BYTES = 125;
+    private final long maxBytes;
 
-    @Override
-    protected long getMaxTextBufferSize() {
-      return MAX_CLIENT_FRAME_BYTES;
+    Receiver(long maxBytes) {
+      this.maxBytes = maxBytes;
     }
 
     @Override
-    protected long getMaxBinaryBufferSize() {
-      return MAX_CLIENT_FRAME_BYTES;
+    protected void onText(WebSocketChannel ws, StreamSourceFrameChannel message) {
+      new Discard(ws, maxBytes).handleEvent(message);
+    }
+
+    @Override
+    protected void onBinary(WebSocketChannel ws, StreamSourceFrameChannel message) {
+      new Discard(ws, maxBytes).handleEvent(message);
+    }
+
+    @Override
+    protected long getMaxPingBufferSize() {
+      return MAX_CONTROL_BYTES;
+    }
+
+    @Override
+    protected long getMaxPongBufferSize() {
+      return MAX_CONTROL_BYTES;
+    }
+
+    @Override
+    protected long getMaxCloseBufferSize() {
+      return MAX_CONTROL_BYTES;
+    }
+  }
+
+  /** Reads one message and drops it; closes the connection (1009) once it is over the limit. */
+  private static final class Discard implements ChannelListener<StreamSourceFrameChannel> {
+    private final WebSocketChannel ws;
+    private final long maxBytes;
+    private long read;
+
+    Discard(WebSocketChannel ws, long maxBytes) {
+      this.ws = ws;
+      this.maxBytes = maxBytes;
+    }
+
+    @Override
+    public void handleEvent(StreamSourceFrameChannel frame) {
+      try (PooledByteBuffer pooled = ws.getBufferPool().allocate()) {
+        ByteBuffer b = pooled.getBuffer();
+        while (true) {
+          b.clear();
+          int n = frame.read(b);
+          if (n < 0) {
+            return; // the whole message was read
+          }
+          if (n == 0) {
+            frame.getReadSetter().set(this);
+            frame.resumeReads();
+            return;
+          }
+          read += n;
+          if (read > maxBytes) {
+            frame.suspendReads();
+            tooBig();
+            return;
+          }
+        }
+      } catch (IOException e) {
+        IoUtils.safeClose(ws);
+      }
+    }
+
+    private void tooBig() {
+      ws.suspendReceives();
+      WebSockets.sendClose(
+          new CloseMessage(
+              CloseMessage.MSG_TOO_BIG, "messages to the node are at most " + maxBytes + " bytes"),
+          ws,
+          new WebSocketCallback<Void>() {
+            @Override
+            public void complete(WebSocketChannel channel, Void context) {
+              IoUtils.safeClose(channel);
+            }
+
+            @Override
+            public void onError(WebSocketChannel channel, Void context, Throwable t) {
+              IoUtils.safeClose(channel);
+            }
+          });
+      ws.getIoThread()
+          .executeAfter(
+              () -> IoUtils.safeClose(ws), WsConnection.CLOSE_GRACE_MS, TimeUnit.MILLISECONDS);
     }
   }
 
