@@ -3,8 +3,8 @@ package dev.halley.node.harden;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.halley.node.RawHttp;
 import dev.halley.node.TestNodes;
+import dev.halley.testing.RawHttp;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
