@@ -5,6 +5,7 @@
 export const CloseCode = Object.freeze({
   NORMAL: 1000,
   ABNORMAL: 1006, // set by the browser when the socket dropped or never opened; never sent
+  MESSAGE_TOO_BIG: 1009, // the client sent a message over the node's wsClientFrameMaxBytes
   BAD_REQUEST: 4000,
   UNAUTHORIZED: 4001,
   FORBIDDEN: 4003,
@@ -33,6 +34,9 @@ export const ErrorCode = Object.freeze({
   NOT_FOUND: "not_found",
   METHOD_NOT_ALLOWED: "method_not_allowed",
   PAYLOAD_TOO_LARGE: "payload_too_large",
+  HEADERS_TOO_LARGE: "headers_too_large",
+  REQUEST_TIMEOUT: "request_timeout",
+  UPGRADE_REQUIRED: "upgrade_required",
   MESSAGE_TOO_LARGE: "message_too_large",
   TOO_MANY_RECIPIENTS: "too_many_recipients",
   NOT_OWNER: "not_owner",
@@ -96,6 +100,7 @@ const CLOSE_ACTIONS = new Map([
   [CloseCode.UNAUTHORIZED, Action.TOKEN],
   [CloseCode.FORBIDDEN, Action.STOP],
   [CloseCode.SLOW_CONSUMER, Action.BACKOFF],
+  [CloseCode.MESSAGE_TOO_BIG, Action.BACKOFF],
   [CloseCode.MOVED, Action.MOVED],
   [CloseCode.RECONNECT, Action.RECONNECT],
   [CloseCode.SERVER_ERROR, Action.BACKOFF],

@@ -205,6 +205,7 @@ export declare class HalleyError extends Error {
 export declare const CloseCode: Readonly<{
   NORMAL: 1000;
   ABNORMAL: 1006;
+  MESSAGE_TOO_BIG: 1009;
   BAD_REQUEST: 4000;
   UNAUTHORIZED: 4001;
   FORBIDDEN: 4003;
