@@ -246,14 +246,21 @@ final class Report {
       return "failed";
     }
     return String.format(
-        "%,.0f/s, %.2f µs (%.2f + %.2f), %s ms, %d lost, %d dup",
+        "%,.0f/s, %.2f µs (%.2f + %.2f), p99 %s, %d lost, %d dup",
         r.path("deliveriesPerSecond").asDouble(),
         r.path("cpuUsPerDelivery").asDouble(),
         r.path("userUsPerDelivery").asDouble(),
         r.path("sysUsPerDelivery").asDouble(),
-        fmt(r.path("p99Ms").asDouble()),
+        p99(r),
         r.path("lost").asLong(),
         r.path("duplicates").asLong());
+  }
+
+  /** The p99 in ms, or a note when no message due in the window arrived before the drain ended. */
+  private static String p99(JsonNode r) {
+    return r.path("latencySamples").asLong() == 0
+        ? "none arrived in time"
+        : fmt(r.path("p99Ms").asDouble()) + " ms";
   }
 
   private static String num(JsonNode r, String f) {
@@ -271,6 +278,12 @@ final class Report {
   }
 
   private static String ratio(JsonNode h, JsonNode n, String f) {
+    if (f.startsWith("p9")
+        && h != null
+        && n != null
+        && (h.path("latencySamples").asLong() == 0 || n.path("latencySamples").asLong() == 0)) {
+      return "—"; // one side had no latency sample in time
+    }
     if (h == null || n == null || !h.has(f) || !n.has(f) || n.get(f).asDouble() == 0) {
       return "—";
     }
@@ -286,6 +299,9 @@ final class Report {
           || !r.path("shape").asText().equals("rooms")
           || r.path("group").asText().equals("conns")) {
         continue;
+      }
+      if (r.path("latencySamples").asLong() == 0) {
+        continue; // no message due in the window arrived: there is no latency to plot
       }
       String key =
           r.path("target").asText()
@@ -443,6 +459,21 @@ final class Report {
     } catch (IOException | InterruptedException | RuntimeException e) {
       return "?";
     }
+  }
+
+  /** Rewrites the report from {@code <out>/bench/results.jsonl}: {@code Report [out=docs]}. */
+  public static void main(String[] args) throws IOException {
+    Path out = Path.of(args.length > 0 ? args[0].replaceFirst("^out=", "") : "docs");
+    Path jsonl = out.resolve("bench/results.jsonl");
+    ObjectNode machine = null;
+    ObjectMapper m = new ObjectMapper();
+    for (String l : Files.readAllLines(jsonl)) {
+      JsonNode n = m.readTree(l);
+      if (n.has("machine")) {
+        machine = (ObjectNode) n.get("machine");
+      }
+    }
+    write(out, machine == null ? m.createObjectNode() : machine, readResults(jsonl));
   }
 
   static List<ObjectNode> readResults(Path jsonl) throws IOException {
