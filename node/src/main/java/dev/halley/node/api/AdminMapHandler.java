@@ -2,12 +2,12 @@ package dev.halley.node.api;
 
 import dev.halley.cluster.ClusterMap;
 import dev.halley.node.cluster.NodeOperations;
+import dev.halley.node.http.BodyReader;
 import dev.halley.node.wire.ErrorCodes;
 import dev.halley.node.wire.HttpError;
 import dev.halley.node.wire.Json;
 import io.undertow.server.HttpHandler;
 import io.undertow.server.HttpServerExchange;
-import io.undertow.server.RequestTooBigException;
 import java.nio.charset.StandardCharsets;
 import java.util.Objects;
 
@@ -36,23 +36,8 @@ public final class AdminMapHandler implements HttpHandler {
 
   @Override
   public void handleRequest(HttpServerExchange exchange) {
-    if (exchange.getRequestContentLength() > maxBodyBytes) {
-      tooLarge(exchange);
-      return;
-    }
-    exchange.setMaxEntitySize(maxBodyBytes);
-    exchange
-        .getRequestReceiver()
-        .receiveFullBytes(
-            (ex, body) -> ex.dispatch(() -> apply(ex, body)),
-            (ex, e) -> {
-              if (e instanceof RequestTooBigException) {
-                tooLarge(ex);
-              } else {
-                Json.sendError(
-                    ex, new HttpError(400, ErrorCodes.BAD_REQUEST, "could not read the body"));
-              }
-            });
+    // The 413 reaches a client still sending (BodyReader drains); applying the map may block.
+    BodyReader.read(exchange, maxBodyBytes, body -> exchange.dispatch(() -> apply(exchange, body)));
   }
 
   private void apply(HttpServerExchange exchange, byte[] body) {
@@ -73,16 +58,6 @@ public final class AdminMapHandler implements HttpHandler {
     } catch (HttpError e) {
       Json.sendError(exchange, e);
     }
-  }
-
-  private void tooLarge(HttpServerExchange exchange) {
-    exchange.setPersistent(false);
-    Json.sendError(
-        exchange,
-        new HttpError(
-            413,
-            ErrorCodes.PAYLOAD_TOO_LARGE,
-            "the body is over the limit of " + maxBodyBytes + " bytes"));
   }
 
   @Override

@@ -203,10 +203,18 @@ class ListenerHardeningTest {
 
   @Test
   void aTenMegabyteChunkedBodyGetsIts413() throws Exception {
+    for (String path : List.of("/v1/publish", "/v1/admin/map")) {
+      tenMegabytesChunked(path);
+    }
+  }
+
+  private void tenMegabytesChunked(String path) throws Exception {
     try (Socket s = socket(node.internalPort())) {
       OutputStream out = s.getOutputStream();
       out.write(
-          ("POST /v1/publish HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+          ("POST "
+                  + path
+                  + " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
                   + TestNodes.API_KEY
                   + "\r\nTransfer-Encoding: chunked\r\n\r\n")
               .getBytes(StandardCharsets.US_ASCII));
