@@ -23,7 +23,7 @@ import java.util.Set;
 public final class PublishHandler implements HttpHandler {
   private static final Set<String> TOP_FIELDS = Set.of("messages");
   private static final Set<String> MESSAGE_FIELDS =
-      Set.of("id", "users", "channel", "data", "ttlMs");
+      Set.of("id", "users", "channel", "data", "ttlMs", "conflationKey");
   private static final int MAX_KEY_LENGTH = 256;
 
   private final NodeContext node;
@@ -157,7 +157,16 @@ public final class PublishHandler implements HttpHandler {
       }
       ttl = ttlNode.longValue();
     }
-    return new Publisher.Item(id, userList, channelName, bytes, ttl);
+    String conflationKey = null;
+    JsonNode keyNode = m.get("conflationKey");
+    if (keyNode != null) {
+      if (!keyNode.isTextual() || keyNode.asText().isEmpty() || keyNode.asText().length() > 128) {
+        throw HttpError.invalidField(
+            where + ".conflationKey must be a string of 1..128 characters");
+      }
+      conflationKey = keyNode.asText();
+    }
+    return new Publisher.Item(id, userList, channelName, bytes, ttl, conflationKey);
   }
 
   private static void checkFields(JsonNode object, Set<String> allowed, String prefix) {

@@ -21,7 +21,17 @@ import java.util.List;
  */
 public final class Publisher {
   /** One validated message of a publish request. */
-  record Item(String id, List<String> users, String channel, byte[] data, Long ttlMs) {}
+  record Item(
+      String id,
+      List<String> users,
+      String channel,
+      byte[] data,
+      Long ttlMs,
+      String conflationKey) {
+    Item(String id, List<String> users, String channel, byte[] data, Long ttlMs) {
+      this(id, users, channel, data, ttlMs, null);
+    }
+  }
 
   private final NodeContext node;
   private final Idempotency idempotency;
@@ -118,7 +128,8 @@ public final class Publisher {
       users = (int) known[0];
       connections = known[1];
     } else {
-      Message m = new Message(tail(item.data(), item.channel()), now, expires);
+      Message m =
+          new Message(tail(item.data(), item.channel()), now, expires, item.conflationKey());
       long[] counts =
           node.latest.applies(item.channel())
               ? node.latest.publish(item.channel(), m, () -> fanOut(item.channel(), m, now))
@@ -159,7 +170,7 @@ public final class Publisher {
       remembered |= codes[i] >= Idempotency.BUFFERED;
       if (codes[i] == Idempotency.NEW) {
         if (m == null) {
-          m = new Message(tail(item.data(), null), now, expires);
+          m = new Message(tail(item.data(), null), now, expires, item.conflationKey());
         }
         int n = deliver(users.get(i), m, now);
         outcomes[i] =

@@ -46,6 +46,13 @@ public abstract class Connection {
   private Object[] items = new Object[INITIAL_CAPACITY];
   private int head;
   private int size;
+
+  // Conflation (issue #16), guarded by this: conflation key -> ring slot of the queued message
+  // with that key; CONFLATED marks the slot of a message a newer one with its key replaced.
+  private static final Object CONFLATED = new Object();
+  private java.util.HashMap<String, Integer> keyed;
+  private int tombstones;
+  private long conflatedTotal;
   private boolean flushScheduled;
   private boolean overflowed;
 
@@ -102,6 +109,13 @@ public abstract class Connection {
         return false;
       }
       int bytes = bytesOf(item);
+      Message keyedItem = item instanceof Message m && m.conflationKey != null ? m : null;
+      if (keyedItem != null && keyed != null) {
+        supersede(keyedItem.conflationKey);
+      }
+      if (size == maxQueued && tombstones > 0) {
+        rebuild(seqs.length);
+      }
       if (size == maxQueued
           || (replayQueued
               && (size > 0 || pinnedBytes > 0)
@@ -118,6 +132,12 @@ public abstract class Connection {
         size++;
         queuedBytes += bytes;
         accepted = true;
+        if (keyedItem != null) {
+          if (keyed == null) {
+            keyed = new java.util.HashMap<>();
+          }
+          keyed.put(keyedItem.conflationKey, tail);
+        }
       }
       schedule = !flushScheduled;
       flushScheduled = true;
@@ -138,27 +158,77 @@ public abstract class Connection {
   }
 
   private void grow() {
-    int n = Math.min(Math.max(seqs.length * 2, INITIAL_CAPACITY), maxQueued);
+    rebuild(Math.min(Math.max(seqs.length * 2, INITIAL_CAPACITY), maxQueued));
+  }
+
+  /**
+   * Under the lock: the queued message with conflation key {@code key} (not yet taken for writing)
+   * is replaced by a newer one: its slot becomes a tombstone that {@link #poll} skips.
+   */
+  private void supersede(String key) {
+    Integer at = keyed.remove(key);
+    if (at == null) {
+      return;
+    }
+    Object old = items[at];
+    long oldBytes = bytesOf(old);
+    queuedBytes -= oldBytes;
+    replayBytes = Math.max(0, replayBytes - oldBytes);
+    items[at] = CONFLATED;
+    tombstones++;
+    conflatedTotal++;
+  }
+
+  /** Under the lock: copies the live entries into arrays of {@code n} slots, from index 0. */
+  private void rebuild(int n) {
     long[] s = new long[n];
     Object[] it = new Object[n];
+    int live = 0;
+    if (keyed != null) {
+      keyed.clear();
+    }
     for (int i = 0; i < size; i++) {
       int from = (head + i) % seqs.length;
-      s[i] = seqs[from];
-      it[i] = items[from];
+      if (items[from] == CONFLATED) {
+        continue;
+      }
+      s[live] = seqs[from];
+      it[live] = items[from];
+      if (keyed != null && it[live] instanceof Message m && m.conflationKey != null) {
+        keyed.put(m.conflationKey, live);
+      }
+      live++;
     }
     seqs = s;
     items = it;
     head = 0;
+    size = live;
+    tombstones = 0;
+  }
+
+  /** Messages replaced by a newer one with the same conflation key before they were written. */
+  public final synchronized long conflated() {
+    return conflatedTotal;
   }
 
   /** IO thread: takes the next queued event into {@link #polledSeq}/{@link #polledItem}. */
   public final synchronized boolean poll() {
+    while (size > 0 && items[head] == CONFLATED) {
+      items[head] = null;
+      head = (head + 1) % seqs.length;
+      size--;
+      tombstones--;
+    }
     if (size == 0) {
+      head = 0;
       return false;
     }
     polledSeq = seqs[head];
     polledItem = items[head];
     items[head] = null;
+    if (keyed != null && polledItem instanceof Message m && m.conflationKey != null) {
+      keyed.remove(m.conflationKey, head);
+    }
     long polledBytes = bytesOf(polledItem);
     queuedBytes -= polledBytes;
     replayBytes = Math.max(0, replayBytes - polledBytes);
@@ -190,7 +260,7 @@ public abstract class Connection {
   }
 
   public final synchronized int queued() {
-    return size;
+    return size - tombstones;
   }
 
   public final synchronized void clearQueue() {
@@ -200,6 +270,8 @@ public abstract class Connection {
     items = new Object[INITIAL_CAPACITY];
     head = 0;
     size = 0;
+    tombstones = 0;
+    keyed = null;
   }
 
   /** IO thread: the flush a {@link HandOff} batch scheduled for this connection. */

@@ -31,10 +31,26 @@ public final class Message {
     return BUFFERED.decrementAndGet(this) == 0;
   }
 
+  /**
+   * The publisher's {@code conflationKey}, or null: a newer message with the same key replaces this
+   * one on a connection that has not written it yet (docs/protocol.md, "Conflation").
+   */
+  public final String conflationKey;
+
   public Message(byte[] tail, long publishedAtMs, long expiresAtMs) {
+    this(tail, publishedAtMs, expiresAtMs, null);
+  }
+
+  public Message(byte[] tail, long publishedAtMs, long expiresAtMs, String conflationKey) {
     this.tail = tail;
     this.publishedAtMs = publishedAtMs;
     this.expiresAtMs = expiresAtMs;
+    this.conflationKey = conflationKey;
+  }
+
+  /** Whether {@code other} supersedes this message: both carry the same conflation key. */
+  public boolean conflatesWith(Message other) {
+    return conflationKey != null && conflationKey.equals(other.conflationKey);
   }
 
   /** {@code ttlMs: 0}: delivered to live connections only, never buffered. */

@@ -16,6 +16,7 @@ final class Batch {
   private long[] seqs = new long[8];
   private Object[] items = new Object[8];
   private int n;
+  private java.util.HashMap<String, Integer> keyed; // conflation key -> index of its message
   private long position;
 
   Batch(long position) {
@@ -23,6 +24,16 @@ final class Batch {
   }
 
   void add(long seq, Object item) {
+    if (item instanceof Message m && m.conflationKey != null) {
+      // Conflation: a newer message with the same key replaces the older one in this batch.
+      if (keyed == null) {
+        keyed = new java.util.HashMap<>();
+      }
+      Integer at = keyed.put(m.conflationKey, n);
+      if (at != null) {
+        items[at] = null;
+      }
+    }
     if (n == seqs.length) {
       seqs = java.util.Arrays.copyOf(seqs, n * 2);
       items = java.util.Arrays.copyOf(items, n * 2);
@@ -48,14 +59,21 @@ final class Batch {
     String last = codec.id(position);
     int size = START.length + END.length + last.length() + 2 + Math.max(0, n - 1);
     for (int i = 0; i < n; i++) {
-      size += codec.jsonSize(seqs[i], items[i]);
+      if (items[i] != null) {
+        size += codec.jsonSize(seqs[i], items[i]);
+      }
     }
     ByteBuffer b = ByteBuffer.allocate(size);
     b.put(START);
+    boolean first = true;
     for (int i = 0; i < n; i++) {
-      if (i > 0) {
+      if (items[i] == null) {
+        continue; // conflated
+      }
+      if (!first) {
         b.put((byte) ',');
       }
+      first = false;
       codec.putJson(b, seqs[i], items[i]);
     }
     b.put(END);
