@@ -154,7 +154,16 @@ final class ClusterPublisher implements Publisher {
       for (NodeInfo node : current.nodes()) {
         fragments.add(
             new Fragment(
-                id, node.id(), null, message.channel(), dataJson, ttlMs, tracker, 0, deadline));
+                id,
+                node.id(),
+                null,
+                message.channel(),
+                dataJson,
+                ttlMs,
+                message.conflationKey(),
+                tracker,
+                0,
+                deadline));
       }
     } else {
       for (Map.Entry<NodeInfo, List<String>> e :
@@ -165,7 +174,16 @@ final class ClusterPublisher implements Publisher {
           List<String> slice = List.copyOf(users.subList(from, Math.min(users.size(), from + max)));
           fragments.add(
               new Fragment(
-                  id, e.getKey().id(), slice, null, dataJson, ttlMs, tracker, 0, deadline));
+                  id,
+                  e.getKey().id(),
+                  slice,
+                  null,
+                  dataJson,
+                  ttlMs,
+                  message.conflationKey(),
+                  tracker,
+                  0,
+                  deadline));
         }
       }
     }

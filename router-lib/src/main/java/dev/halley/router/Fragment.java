@@ -15,6 +15,7 @@ final class Fragment {
   final String channel;
   final String dataJson;
   final Long ttlMs;
+  final String conflationKey;
   final PublishTracker tracker;
   final int reroutes;
   final long deadlineNanos;
@@ -28,6 +29,7 @@ final class Fragment {
       String channel,
       String dataJson,
       Long ttlMs,
+      String conflationKey,
       PublishTracker tracker,
       int reroutes,
       long deadlineNanos) {
@@ -37,16 +39,40 @@ final class Fragment {
     this.channel = channel;
     this.dataJson = dataJson;
     this.ttlMs = ttlMs;
+    this.conflationKey = conflationKey;
     this.tracker = tracker;
     this.reroutes = reroutes;
     this.deadlineNanos = deadlineNanos;
     this.links = new RecipientOrder.Link[users == null ? 1 : users.size()];
   }
 
+  /** A fragment without a conflation key. */
+  Fragment(
+      String wireId,
+      String nodeId,
+      List<String> users,
+      String channel,
+      String dataJson,
+      Long ttlMs,
+      PublishTracker tracker,
+      int reroutes,
+      long deadlineNanos) {
+    this(wireId, nodeId, users, channel, dataJson, ttlMs, null, tracker, reroutes, deadlineNanos);
+  }
+
   /** The same message to {@code subset} of this fragment's users on {@code node}. */
   Fragment derive(String node, List<String> subset, int reroutes) {
     return new Fragment(
-        wireId, node, subset, null, dataJson, ttlMs, tracker, reroutes, deadlineNanos);
+        wireId,
+        node,
+        subset,
+        null,
+        dataJson,
+        ttlMs,
+        conflationKey,
+        tracker,
+        reroutes,
+        deadlineNanos);
   }
 
   /** The recipient key of {@code links[i]}: users across nodes, a channel per node. */

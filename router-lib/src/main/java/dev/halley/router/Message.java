@@ -31,14 +31,21 @@ public final class Message {
   private final Object data;
   private final String idempotencyKey;
   private final Duration ttl;
+  private final String conflationKey;
 
   private Message(
-      List<String> users, String channel, Object data, String idempotencyKey, Duration ttl) {
+      List<String> users,
+      String channel,
+      Object data,
+      String idempotencyKey,
+      Duration ttl,
+      String conflationKey) {
     this.users = users;
     this.channel = channel;
     this.data = data;
     this.idempotencyKey = idempotencyKey;
     this.ttl = ttl;
+    this.conflationKey = conflationKey;
   }
 
   /** A message to these users (duplicates are dropped, order kept); data defaults to JSON null. */
@@ -56,12 +63,12 @@ public final class Message {
     if (unique.isEmpty()) {
       throw new IllegalArgumentException("a message needs at least one user");
     }
-    return new Message(List.copyOf(unique), null, null, null, null);
+    return new Message(List.copyOf(unique), null, null, null, null, null);
   }
 
   /** A message to every subscriber of {@code channel}, on every node. */
   public static Message toChannel(String channel) {
-    return new Message(null, Ids.checkChannel(channel), null, null, null);
+    return new Message(null, Ids.checkChannel(channel), null, null, null, null);
   }
 
   /**
@@ -69,7 +76,7 @@ public final class Message {
    * serialized once when published.
    */
   public Message data(Object data) {
-    return new Message(users, channel, data, idempotencyKey, ttl);
+    return new Message(users, channel, data, idempotencyKey, ttl, conflationKey);
   }
 
   /**
@@ -85,7 +92,7 @@ public final class Message {
     if (key.isEmpty() || key.length() > 256) {
       throw new IllegalArgumentException("idempotency key must be 1-256 characters: " + key);
     }
-    return new Message(users, channel, data, key, ttl);
+    return new Message(users, channel, data, key, ttl, conflationKey);
   }
 
   /**
@@ -98,7 +105,25 @@ public final class Message {
     if (ttl.isNegative()) {
       throw new IllegalArgumentException("ttl must be >= 0: " + ttl);
     }
-    return new Message(users, channel, data, idempotencyKey, ttl);
+    return new Message(users, channel, data, idempotencyKey, ttl, conflationKey);
+  }
+
+  /**
+   * A conflation key (1..128 characters, e.g. a market symbol): a newer message with the same key
+   * replaces this one on a connection that has not written it yet, so a slow client gets the latest
+   * value (docs/protocol.md, "Conflation"). Default: none.
+   */
+  public Message conflationKey(String key) {
+    Objects.requireNonNull(key, "key");
+    if (key.isEmpty() || key.length() > 128) {
+      throw new IllegalArgumentException("conflation key must be 1-128 characters: " + key);
+    }
+    return new Message(users, channel, data, idempotencyKey, ttl, key);
+  }
+
+  /** The conflation key, or null. */
+  public String conflationKey() {
+    return conflationKey;
   }
 
   /** The users, or an empty list for a channel message. */
@@ -131,6 +156,7 @@ public final class Message {
         + (channel != null ? "channel=" + channel : "users=" + users)
         + (idempotencyKey != null ? ", key=" + idempotencyKey : "")
         + (ttl != null ? ", ttl=" + ttl : "")
+        + (conflationKey != null ? ", conflationKey=" + conflationKey : "")
         + "}";
   }
 }

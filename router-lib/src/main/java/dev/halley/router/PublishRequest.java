@@ -337,6 +337,9 @@ final class PublishRequest {
         if (f.ttlMs != null) {
           g.writeNumberField("ttlMs", f.ttlMs);
         }
+        if (f.conflationKey != null) {
+          g.writeStringField("conflationKey", f.conflationKey);
+        }
         g.writeEndObject();
       }
       g.writeEndArray();
