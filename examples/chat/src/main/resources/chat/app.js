@@ -32,9 +32,9 @@ async function api(method, path, body, { keepSession = false } = {}) {
     const error = new Error(json.message || `HTTP ${response.status}`);
     error.code = json.error;
     error.status = response.status;
-    if (json.error === "not_logged_in" && chat.client && !keepSession) {
-      backToLogin();
-      error.handled = true; // the login form says why
+    if (json.error === "not_logged_in" && !keepSession) {
+      if (chat.client) backToLogin();
+      error.handled = chat.sessionEnded; // the login form says why
     }
     throw error;
   }
@@ -154,7 +154,9 @@ function renderOnline(users) {
 
 async function refreshOnline() {
   try {
-    renderOnline((await api("GET", "/api/online")).users);
+    // keepSession: a background refresh never ends the page's session by itself (getToken and the
+    // user's own actions do, each with its own message)
+    renderOnline((await api("GET", "/api/online", undefined, { keepSession: true })).users);
   } catch {
     // shown again at the next refresh; a lost session is handled by api()
   }
@@ -185,6 +187,7 @@ async function loadSuggestions() {
 
 async function enterChat() {
   const info = await api("GET", "/api/connect");
+  chat.sessionEnded = false;
   for (const name of info.rooms) rooms.set(name, new Map());
   currentRoom = info.rooms[0];
   $("login").hidden = true;

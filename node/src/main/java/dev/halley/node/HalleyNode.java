@@ -2,6 +2,7 @@ package dev.halley.node;
 
 import dev.halley.cluster.ClusterMap;
 import dev.halley.cluster.MapFileWatcher;
+import dev.halley.cluster.internal.BuildVersion;
 import dev.halley.node.admission.AdmissionHandler;
 import dev.halley.node.admission.UserAdmissionHandler;
 import dev.halley.node.api.AccessHandler;
@@ -38,7 +39,9 @@ import io.micrometer.core.instrument.MeterRegistry;
 import io.undertow.UndertowOptions;
 import io.undertow.server.HttpHandler;
 import java.io.IOException;
-import java.nio.file.Path;
+import java.net.BindException;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
 import java.time.Duration;
 import java.util.List;
 import java.util.Objects;
@@ -73,7 +76,13 @@ import org.xnio.OptionMap;
  * java -jar halley-node.jar --config node.yaml}.
  */
 public final class HalleyNode implements AutoCloseable {
-  private static final Logger LOG = LoggerFactory.getLogger(HalleyNode.class);
+  /**
+   * In a holder, so that running {@code main} (which sets up logging first) does not make a logger
+   * before the logging backend is configured.
+   */
+  private static final class Log {
+    static final Logger LOG = LoggerFactory.getLogger(HalleyNode.class);
+  }
 
   private final NodeContext node;
   private final NodeServer undertow;
@@ -103,7 +112,9 @@ public final class HalleyNode implements AutoCloseable {
    * Validates {@code config}, binds both listeners (port 0 picks a free port) and starts serving.
    *
    * @throws IllegalArgumentException naming the bad field of an invalid configuration
-   * @throws RuntimeException if a port cannot be bound
+   * @throws IllegalStateException if a port cannot be bound: the message names the listener, its
+   *     address and the reason ({@code cannot bind the public listener to 0.0.0.0:8080
+   *     (publicPort): Address already in use}); the cause is the {@link BindException}
    */
   public static HalleyNode start(NodeConfig config) {
     Objects.requireNonNull(config, "config").validate();
@@ -163,27 +174,34 @@ public final class HalleyNode implements AutoCloseable {
                 node.ops.readiness(),
                 node.ops.metrics()));
     OperationsConfig ops = config.operations();
-    NodeServer undertow =
-        NodeServer.start(
-            "halley-" + config.nodeId(),
-            config.ioThreads(),
-            OptionMap.builder()
-                .set(UndertowOptions.REQUEST_PARSE_TIMEOUT, millis(ops.requestParseTimeoutMs()))
-                .set(UndertowOptions.NO_REQUEST_TIMEOUT, millis(ops.noRequestTimeoutMs()))
-                .set(UndertowOptions.IDLE_TIMEOUT, millis(ops.idleTimeoutMs()))
-                .getMap(),
-            ops.maxHeaderBytes(),
-            List.of(
-                new NodeServer.Listener(
-                    config.publicHost(),
-                    config.publicPort(),
-                    publicSocketLimit(ops),
-                    new RequestDeadline(ops.requestBodyTimeoutMs(), publicHandler)),
-                new NodeServer.Listener(
-                    config.internalHost(),
-                    config.internalPort(),
-                    ops.maxInternalSockets(),
-                    new RequestDeadline(ops.requestBodyTimeoutMs(), internalHandler))));
+    NodeServer undertow;
+    try {
+      undertow =
+          NodeServer.start(
+              "halley-" + config.nodeId(),
+              config.ioThreads(),
+              OptionMap.builder()
+                  .set(UndertowOptions.REQUEST_PARSE_TIMEOUT, millis(ops.requestParseTimeoutMs()))
+                  .set(UndertowOptions.NO_REQUEST_TIMEOUT, millis(ops.noRequestTimeoutMs()))
+                  .set(UndertowOptions.IDLE_TIMEOUT, millis(ops.idleTimeoutMs()))
+                  .getMap(),
+              ops.maxHeaderBytes(),
+              List.of(
+                  new NodeServer.Listener(
+                      config.publicHost(),
+                      config.publicPort(),
+                      publicSocketLimit(ops),
+                      new RequestDeadline(ops.requestBodyTimeoutMs(), publicHandler)),
+                  new NodeServer.Listener(
+                      config.internalHost(),
+                      config.internalPort(),
+                      ops.maxInternalSockets(),
+                      new RequestDeadline(ops.requestBodyTimeoutMs(), internalHandler))));
+    } catch (RuntimeException e) {
+      publishThreads.shutdownNow();
+      node.ops.close();
+      throw bindFailure(e, config);
+    }
     bindResourceMeters(node, undertow);
     ScheduledExecutorService housekeeping =
         Executors.newSingleThreadScheduledExecutor(
@@ -199,7 +217,7 @@ public final class HalleyNode implements AutoCloseable {
             node.streams.sweep();
             node.access.sweep();
           } catch (RuntimeException e) {
-            LOG.warn("stream sweep failed", e);
+            Log.LOG.warn("stream sweep failed", e);
           }
         },
         period,
@@ -214,7 +232,7 @@ public final class HalleyNode implements AutoCloseable {
                 () -> node.ops.reloadMapFile("mapFile"),
                 "halley-" + config.nodeId() + "-mapfile");
       } catch (IOException | RuntimeException e) {
-        LOG.warn(
+        Log.LOG.warn(
             "event=map_watch_failed node={} file={} error=\"{}\" message=\"map changes need SIGHUP"
                 + " or POST /v1/admin/map\"",
             config.nodeId(),
@@ -223,13 +241,15 @@ public final class HalleyNode implements AutoCloseable {
       }
     }
     HalleyNode n = new HalleyNode(node, undertow, housekeeping, publishThreads, watcher);
-    LOG.info(
-        "node {} (epoch {}, map version {}) public port {}, internal port {}",
+    Log.LOG.info(
+        "node {} (version {}, epoch {}, map version {}) public port {}, internal port {}",
         config.nodeId(),
+        BuildVersion.get(),
         node.codec.epoch(),
         config.map().version(),
         n.publicPort,
         n.internalPort);
+    StartupChecks.warnings(config, n.publicPort, n.internalPort).forEach(Log.LOG::warn);
     return n;
   }
 
@@ -302,6 +322,58 @@ public final class HalleyNode implements AutoCloseable {
     return (int) Math.max(64, Math.min(Integer.MAX_VALUE, fds - ops.maxInternalSockets() - 512));
   }
 
+  /**
+   * {@code e} from starting the listeners, or for a port that cannot be bound, one naming the
+   * listener, its address and the reason in one line (its cause is the {@link BindException}).
+   */
+  private static RuntimeException bindFailure(RuntimeException e, NodeConfig config) {
+    BindException bind = bindCause(e);
+    if (bind == null) {
+      return e;
+    }
+    // NodeServer closed what it had bound. It binds the public listener first, so if that
+    // address is free now, the internal one failed.
+    boolean publicFree = canBind(config.publicHost(), config.publicPort());
+    String listener = publicFree ? "internal" : "public";
+    String host = publicFree ? config.internalHost() : config.publicHost();
+    int port = publicFree ? config.internalPort() : config.publicPort();
+    String option = publicFree ? "internalPort" : "publicPort";
+    return new IllegalStateException(
+        "cannot bind the "
+            + listener
+            + " listener to "
+            + host
+            + ":"
+            + port
+            + " ("
+            + option
+            + "): "
+            + (bind.getMessage() == null ? "address unavailable" : bind.getMessage()),
+        bind);
+  }
+
+  private static BindException bindCause(Throwable e) {
+    for (Throwable t = e; t != null; t = t.getCause()) {
+      if (t instanceof BindException b) {
+        return b;
+      }
+    }
+    return null;
+  }
+
+  private static boolean canBind(String host, int port) {
+    if (port == 0) {
+      return true;
+    }
+    try (ServerSocket socket = new ServerSocket()) {
+      socket.setReuseAddress(true);
+      socket.bind(new InetSocketAddress(host, port));
+      return true;
+    } catch (IOException e) {
+      return false;
+    }
+  }
+
   private static int millis(long ms) {
     return (int) Math.min(Integer.MAX_VALUE, ms);
   }
@@ -365,6 +437,11 @@ public final class HalleyNode implements AutoCloseable {
     }
   }
 
+  /** SIGHUP's reload ({@link NodeCommand}): failures are logged and counted, never thrown. */
+  void reloadMapFileOnSignal() {
+    node.ops.reloadMapFile("SIGHUP");
+  }
+
   private static MapChange change(NodeOperations.MapChange c) {
     return new MapChange(
         c.previousVersion(), c.version(), c.changed(), c.movedUsers(), c.movedConnections());
@@ -399,7 +476,7 @@ public final class HalleyNode implements AutoCloseable {
   public int drain(Duration period) {
     int told = startDrain(period);
     boolean all = node.ops.awaitNoConnections(Duration.ofSeconds(10));
-    LOG.info("event=drain_finished node={} told={} allClosed={}", node.nodeId, told, all);
+    Log.LOG.info("event=drain_finished node={} told={} allClosed={}", node.nodeId, told, all);
     close();
     return told;
   }
@@ -422,7 +499,7 @@ public final class HalleyNode implements AutoCloseable {
     undertow.close();
     publishThreads.shutdownNow();
     node.ops.close();
-    LOG.info("node {} stopped", node.nodeId);
+    Log.LOG.info("node {} stopped", node.nodeId);
   }
 
   @Override
@@ -438,40 +515,11 @@ public final class HalleyNode implements AutoCloseable {
         + ")";
   }
 
-  /** {@code java -jar halley-node.jar --config node.yaml}. */
+  /**
+   * {@code java -jar halley-node.jar --config node.yaml}: see {@link NodeCommand} ({@code --help}
+   * lists the options and exit codes).
+   */
   public static void main(String[] args) {
-    Path config = null;
-    for (int i = 0; i < args.length; i++) {
-      if (args[i].equals("--config") && i + 1 < args.length) {
-        config = Path.of(args[++i]);
-      } else if (args[i].startsWith("--config=")) {
-        config = Path.of(args[i].substring("--config=".length()));
-      } else {
-        System.err.println(
-            "usage: halley node --config node.yaml   (unknown argument: " + args[i] + ")");
-        System.exit(2);
-      }
-    }
-    if (config == null) {
-      System.err.println("usage: halley node --config node.yaml");
-      System.exit(2);
-    }
-    HalleyNode node;
-    try {
-      node = start(NodeConfig.load(config));
-    } catch (IllegalArgumentException e) {
-      System.err.println("halley node: invalid configuration: " + e.getMessage());
-      System.exit(2);
-      return;
-    }
-    Duration drainPeriod = Duration.ofMillis(node.config().operations().drainPeriodMs());
-    Runtime.getRuntime()
-        .addShutdownHook(new Thread(() -> node.drain(drainPeriod), "halley-shutdown"));
-    try {
-      sun.misc.Signal.handle(
-          new sun.misc.Signal("HUP"), s -> node.node.ops.reloadMapFile("SIGHUP"));
-    } catch (IllegalArgumentException e) {
-      LOG.info("SIGHUP is not available here; reload the map with POST /v1/admin/map");
-    }
+    NodeCommand.main(args);
   }
 }

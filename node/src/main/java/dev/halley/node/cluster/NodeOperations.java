@@ -344,7 +344,12 @@ public final class NodeOperations implements ConnectionObserver, AutoCloseable {
     } catch (IOException | RuntimeException e) {
       metrics.mapReload(node.map().version(), false);
       log.warn(
-          "event=map_rejected node={} source={} error=\"{}\"", node.nodeId, source, e.getMessage());
+          "event=map_rejected node={} source={} error=\"{}\"",
+          node.nodeId,
+          source,
+          e instanceof IOException io
+              ? node.config.mapFile() + ": " + dev.halley.node.config.NodeConfig.ioReason(io)
+              : e.getMessage());
     }
     return java.util.Optional.empty();
   }

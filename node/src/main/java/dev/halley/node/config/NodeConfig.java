@@ -182,7 +182,7 @@ public final class NodeConfig {
     try {
       root = new YAMLMapper().readTree(Files.readAllBytes(file));
     } catch (IOException e) {
-      throw new IllegalArgumentException(file + ": cannot read configuration: " + e.getMessage());
+      throw new IllegalArgumentException(file + ": cannot read configuration: " + ioReason(e), e);
     }
     if (root == null || root.isNull() || root.isMissingNode()) {
       root = new YAMLMapper().createObjectNode();
@@ -198,13 +198,8 @@ public final class NodeConfig {
   public void validate() {
     require(nodeId != null && !nodeId.isBlank(), "nodeId is required");
     require(map != null, "map is required (map or mapFile)");
-    require(
-        map.node(nodeId).isPresent(),
-        "nodeId "
-            + quote(nodeId)
-            + " is not a node of the cluster map (version "
-            + map.version()
-            + ")");
+    // A map without this node is allowed, as POST /v1/admin/map allows it (scaling in): the node
+    // owns no user and says so at start (event=map_without_this_node).
     require(publicHost != null && !publicHost.isBlank(), "publicHost is required");
     require(internalHost != null && !internalHost.isBlank(), "internalHost is required");
     requirePort("publicPort", publicPort);
@@ -575,7 +570,9 @@ public final class NodeConfig {
     public Builder mapFile(Path v) {
       try {
         map = ClusterMap.load(v);
-      } catch (IOException | IllegalArgumentException e) {
+      } catch (IOException e) {
+        throw new IllegalArgumentException("mapFile " + v + ": " + ioReason(e), e);
+      } catch (IllegalArgumentException e) {
         throw new IllegalArgumentException("mapFile " + v + ": " + e.getMessage(), e);
       }
       mapFile = v;
@@ -849,7 +846,8 @@ public final class NodeConfig {
           try {
             b.tokenPublicKeyPem(Files.readString(p));
           } catch (IOException e) {
-            throw new IllegalArgumentException("tokenPublicKeyFile: cannot read " + p, e);
+            throw new IllegalArgumentException(
+                "tokenPublicKeyFile: cannot read " + p + ": " + ioReason(e), e);
           }
         }
         case "tokenLeewayMs" -> b.tokenLeewayMs(integer(field, value, Long.MAX_VALUE));
@@ -936,5 +934,19 @@ public final class NodeConfig {
       }
       return out;
     }
+  }
+
+  /** Why a file could not be read, in words (an NIO exception's message is only the path). */
+  public static String ioReason(IOException e) {
+    if (e instanceof java.nio.file.NoSuchFileException) {
+      return "no such file";
+    }
+    if (e instanceof java.nio.file.AccessDeniedException) {
+      return "permission denied";
+    }
+    if (e instanceof java.nio.file.FileSystemException f && f.getReason() != null) {
+      return f.getReason();
+    }
+    return e.getMessage() != null ? e.getMessage() : e.getClass().getSimpleName();
   }
 }

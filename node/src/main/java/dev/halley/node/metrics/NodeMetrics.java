@@ -1,5 +1,6 @@
 package dev.halley.node.metrics;
 
+import dev.halley.cluster.internal.BuildVersion;
 import dev.halley.node.presence.PresenceWebhook;
 import dev.halley.node.wire.ErrorCodes;
 import io.micrometer.core.instrument.Counter;
@@ -11,10 +12,13 @@ import io.micrometer.core.instrument.binder.jvm.ClassLoaderMetrics;
 import io.micrometer.core.instrument.binder.jvm.JvmGcMetrics;
 import io.micrometer.core.instrument.binder.jvm.JvmMemoryMetrics;
 import io.micrometer.core.instrument.binder.jvm.JvmThreadMetrics;
+import io.micrometer.core.instrument.binder.system.FileDescriptorMetrics;
 import io.micrometer.core.instrument.binder.system.ProcessorMetrics;
 import io.micrometer.core.instrument.binder.system.UptimeMetrics;
+import io.micrometer.core.instrument.config.MeterFilter;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import java.lang.management.ManagementFactory;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
@@ -32,7 +36,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The node's Micrometer meters, in one place: connections, events, slow consumers, map moves,
- * drains, publish latency, connection rejections, plus JVM and GC meters.
+ * drains, publish latency, connection rejections, the build version, plus process (CPU seconds,
+ * open file descriptors and their limit) and JVM (memory, GC, threads) meters.
  *
  * <pre>{@code
  * NodeMetrics metrics = NodeMetrics.prometheus();           // or new NodeMetrics(anyRegistry)
@@ -43,8 +48,10 @@ import org.slf4j.LoggerFactory;
  * }</pre>
  *
  * <p>Tags are bounded by construction: {@code transport} is one of {@link #TRANSPORTS} (anything
- * else is counted as {@code other}), {@code reason} and {@code outcome} come from the constants of
- * this class. Never a user ID, channel or raw path. docs/operations.md lists every meter.
+ * else is counted as {@code other}, a guard that stays at 0), {@code reason} and {@code outcome}
+ * come from the constants of this class. Never a user ID, channel or raw path. docs/operations.md
+ * lists every meter and every tag value. Meters of an optional part (the presence webhook) exist
+ * only when the part is configured; every registered meter is counted somewhere.
  *
  * <p>Thread-safe; every method may be called from Undertow IO threads. Recording never throws: a
  * failing registry is logged once at WARN and counted in {@link #recordingFailures()}, and the
@@ -74,11 +81,7 @@ public final class NodeMetrics implements AutoCloseable {
   /** {@code reason} of {@code halley.events.dropped}: the user moved to another node. */
   public static final String DROP_MOVED = "moved";
 
-  /** {@code reason} of {@code halley.events.dropped}: a live-only message without a listener. */
-  public static final String DROP_NO_LISTENER = "no_listener";
-
-  private static final List<String> DROP_REASONS =
-      List.of(DROP_BUFFER_LIMIT, DROP_TTL, DROP_MOVED, DROP_NO_LISTENER);
+  private static final List<String> DROP_REASONS = List.of(DROP_BUFFER_LIMIT, DROP_TTL, DROP_MOVED);
 
   /** {@code reason} of {@code halley.resets}. */
   private static final List<String> RESET_REASONS = List.of("gap", "epoch");
@@ -225,11 +228,26 @@ public final class NodeMetrics implements AutoCloseable {
     Gauge.builder("halley.map.version", mapVersion, AtomicLong::get)
         .description("Version of the cluster map this node serves")
         .register(registry);
+    Gauge.builder("halley.build.info", () -> 1)
+        .description("Always 1; its version tag is the node's build version")
+        .tag("version", BuildVersion.get())
+        .register(registry);
+    // CPU in seconds, the Prometheus convention (process_cpu_seconds_total), in place of
+    // ProcessorMetrics' nanosecond counter (process_cpu_time_ns_total).
+    registry.config().meterFilter(MeterFilter.denyNameStartsWith("process.cpu.time"));
+    if (ManagementFactory.getOperatingSystemMXBean()
+        instanceof com.sun.management.OperatingSystemMXBean os) {
+      FunctionCounter.builder("process.cpu", os, o -> o.getProcessCpuTime() / 1e9)
+          .baseUnit("seconds")
+          .description("CPU time used by the node's process")
+          .register(registry);
+    }
     new JvmMemoryMetrics().bindTo(registry);
     new JvmThreadMetrics().bindTo(registry);
     new ClassLoaderMetrics().bindTo(registry);
     new ProcessorMetrics().bindTo(registry);
     new UptimeMetrics().bindTo(registry);
+    new FileDescriptorMetrics().bindTo(registry); // process_files_open_files, _max_files
     gcMetrics = new JvmGcMetrics();
     gcMetrics.bindTo(registry);
   }

@@ -2,6 +2,7 @@ package dev.halley.example.chat;
 
 import dev.halley.cluster.ClusterMap;
 import dev.halley.cluster.NodeInfo;
+import dev.halley.node.HalleyLogging;
 import dev.halley.node.HalleyNode;
 import dev.halley.node.config.NodeConfig;
 import dev.halley.router.MapSource;
@@ -18,8 +19,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
-import java.util.logging.Level;
-import java.util.logging.Logger;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -45,14 +44,6 @@ import picocli.CommandLine.Option;
 public final class Main implements Callable<Integer> {
   static final String DEV_API_KEY = "dev-api-key-not-secret";
   static final String DEV_TOKEN_SECRET = "dev-token-secret-not-secret-0123456789";
-
-  // Undertow and XNIO log their banners at INFO through java.util.logging; keep the console to
-  // what a user needs. Held in fields: JUL keeps loggers weakly.
-  private static final List<Logger> QUIET =
-      List.of(
-          Logger.getLogger("io.undertow"),
-          Logger.getLogger("org.xnio"),
-          Logger.getLogger("org.jboss"));
 
   @Option(
       names = "--host",
@@ -136,7 +127,12 @@ public final class Main implements Callable<Integer> {
   long heartbeatMs;
 
   public static void main(String[] args) {
-    QUIET.forEach(logger -> logger.setLevel(Level.WARNING));
+    // The node's logging: one line per event, asynchronous, Undertow and XNIO at WARN.
+    HalleyLogging.configure(
+        "json".equalsIgnoreCase(System.getenv("HALLEY_LOG_FORMAT"))
+            ? HalleyLogging.Format.JSON
+            : HalleyLogging.Format.TEXT,
+        HalleyLogging.Level.INFO);
     int code = new CommandLine(new Main()).execute(args);
     if (code != 0) {
       System.exit(code);
@@ -335,5 +331,6 @@ public final class Main implements Callable<Integer> {
     }
     System.out.println("stopped");
     System.out.flush();
+    HalleyLogging.flush();
   }
 }
