@@ -141,6 +141,9 @@ public final class NodeMetrics implements AutoCloseable {
   /** Registers every meter in {@code registry} (all at zero) and binds the JVM meters. */
   public NodeMetrics(MeterRegistry registry) {
     this.registry = registry;
+    // First, before any meter: CPU is exposed in seconds, the Prometheus convention
+    // (process_cpu_seconds_total), not as ProcessorMetrics' nanosecond process_cpu_time_ns_total.
+    registry.config().meterFilter(MeterFilter.denyNameStartsWith("process.cpu.time"));
     for (String t : allTransports()) {
       AtomicInteger n = new AtomicInteger();
       connections.put(t, n);
@@ -232,9 +235,6 @@ public final class NodeMetrics implements AutoCloseable {
         .description("Always 1; its version tag is the node's build version")
         .tag("version", BuildVersion.get())
         .register(registry);
-    // CPU in seconds, the Prometheus convention (process_cpu_seconds_total), in place of
-    // ProcessorMetrics' nanosecond counter (process_cpu_time_ns_total).
-    registry.config().meterFilter(MeterFilter.denyNameStartsWith("process.cpu.time"));
     if (ManagementFactory.getOperatingSystemMXBean()
         instanceof com.sun.management.OperatingSystemMXBean os) {
       FunctionCounter.builder("process.cpu", os, o -> o.getProcessCpuTime() / 1e9)
