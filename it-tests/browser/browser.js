@@ -82,9 +82,21 @@ export async function openChat(
         texts,
         { timeout: 60000 },
       ),
+    /**
+     * Posts and waits until the chat server answered: the page clears the field when the post was
+     * accepted, or shows an error. (Filling the field while an earlier post's answer is still on
+     * its way would race with the page clearing it.)
+     */
     post: async (text) => {
       await page.fill("#text", text);
       await page.click("#post button");
+      await page.waitForFunction(
+        () =>
+          document.getElementById("text").value === "" ||
+          !document.getElementById("error").hidden,
+        null,
+        { timeout: 60000 },
+      );
     },
     close: () => context.close(),
   };
