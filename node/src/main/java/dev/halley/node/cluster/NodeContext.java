@@ -14,11 +14,17 @@ import dev.halley.node.wire.EventCodec;
 import dev.halley.node.wire.HttpError;
 import dev.halley.node.wire.Json;
 import java.time.Clock;
+import java.util.concurrent.locks.Lock;
 import java.util.function.Function;
 
 /**
  * What every handler of one node shares: configuration, identity (node ID, epoch), the current
  * cluster map, the user streams and the token verifier. Thread-safe; the map is swapped atomically.
+ *
+ * <p>The map lock: a map switch takes its write lock; whatever decides from the map that this node
+ * owns a user and then acts on that user's stream (a connection registering, a publish) holds its
+ * read lock across both, so it either completes before the switch (and the map change then finds
+ * and moves it) or sees the new map. Read sections are short and never block on I/O.
  */
 public final class NodeContext {
   public final NodeConfig config;
@@ -65,6 +71,11 @@ public final class NodeContext {
     return core.map();
   }
 
+  /** The read side of the map lock ({@link NodeCore#mapReadLock()}). */
+  public Lock mapReadLock() {
+    return core.mapReadLock();
+  }
+
   /** The {@code hello} event for a client at stream {@code position}. */
   public Control hello(long position) {
     return codec.hello(nodeId, core.map().version(), position, config.heartbeatMs());
@@ -75,34 +86,58 @@ public final class NodeContext {
    * (null for none) through the sink that {@code sinkFor} makes for it, and returns that sink. A
    * stream can be evicted between lookup and open; then a fresh stream and a fresh sink are tried,
    * so no connection is left on a dead stream.
+   *
+   * <p>Ownership is checked again here, under the map lock, where the connection registers: a
+   * connection admitted under the previous map is refused (the 421 of {@link #requireOwner})
+   * instead of being stranded on a node that a map change no longer finds it on.
+   *
+   * @throws HttpError 421 {@code not_owner} if the map changed since the request was admitted
    */
   public <S extends UserStream.ReplaySink> S openStream(
       TokenVerifier.Principal principal,
       EventCodec.EventId resume,
       Function<UserStream, S> sinkFor) {
-    while (true) {
-      UserStream stream = streams.getOrCreate(principal.user());
-      streams.setTokenChannels(stream, principal.channels());
-      EventCodec.EventId from = resume;
-      if (resume == null && latest.enabled()) {
-        // Latest-value channels: their last messages go into the stream first, and the client
-        // starts just before the first of them (docs/protocol.md, "Latest-value channels").
-        long first = latest.deliver(stream, principal.channels(), clock.millis());
-        if (first < 0) {
-          continue; // evicted meanwhile
+    Lock lock = core.mapReadLock();
+    lock.lock();
+    try {
+      requireOwner(principal.user());
+      while (true) {
+        UserStream stream = streams.getOrCreate(principal.user());
+        EventCodec.EventId from = resume;
+        if (resume == null && latest.enabled()) {
+          // Latest-value channels: their last messages go into the stream first, and the client
+          // starts just before the first of them (docs/protocol.md, "Latest-value channels"). The
+          // token's grants come first, so the stream takes those channel messages.
+          if (!stream.grant(principal.channels(), principal.validUntilMs())) {
+            continue; // evicted meanwhile
+          }
+          long first = latest.deliver(stream, principal.channels(), clock.millis());
+          if (first < 0) {
+            continue; // evicted meanwhile
+          }
+          if (first > 0) {
+            from = new EventCodec.EventId(codec.epoch(), first - 1);
+          }
         }
-        if (first > 0) {
-          from = new EventCodec.EventId(codec.epoch(), first - 1);
+        S sink = sinkFor.apply(stream);
+        if (stream.open(
+            codec, from, principal.channels(), principal.validUntilMs(), clock.millis(), sink)) {
+          if (ops.channelEvents() != null) {
+            ops.channelEvents().changed(principal.user());
+          }
+          return sink;
         }
       }
-      S sink = sinkFor.apply(stream);
-      if (stream.open(codec, from, clock.millis(), sink)) {
-        if (ops.channelEvents() != null) {
-          ops.channelEvents().changed(principal.user());
-        }
-        return sink;
-      }
+    } finally {
+      lock.unlock();
     }
+  }
+
+  /** The {@code moved} event naming {@code user}'s owner under the current map. */
+  public byte[] movedEvent(String user) {
+    ClusterMap m = map;
+    NodeInfo owner = m.owner(user);
+    return EventCodec.moved(owner.id(), owner.publicUrl().toString(), m.version());
   }
 
   /** Whether this node owns {@code user} under the current map. */

@@ -5,6 +5,8 @@ import dev.halley.node.config.NodeConfig;
 import dev.halley.node.stream.BufferBudget;
 import dev.halley.node.stream.UserStreams;
 import java.time.Clock;
+import java.util.concurrent.locks.Lock;
+import java.util.concurrent.locks.ReentrantReadWriteLock;
 
 /**
  * The part of a node's shared state that its services ({@link NodeOperations}, {@link
@@ -19,6 +21,9 @@ public final class NodeCore {
   public final UserStreams streams;
 
   private volatile ClusterMap map;
+  // The map lock: the switch takes the write side; whatever acts on an ownership decision (a
+  // connection registering on a stream, a publish) holds the read side across check and action.
+  private final ReentrantReadWriteLock mapLock = new ReentrantReadWriteLock();
 
   public NodeCore(NodeConfig config) {
     this.config = config;
@@ -40,8 +45,21 @@ public final class NodeCore {
     return map;
   }
 
-  /** Serves {@code map} from now on (only {@link NodeOperations#applyMap} calls this). */
+  /**
+   * Serves {@code map} from now on (only {@link NodeOperations#applyMap} calls this), under the map
+   * lock's write side.
+   */
   void map(ClusterMap map) {
-    this.map = map;
+    mapLock.writeLock().lock();
+    try {
+      this.map = map;
+    } finally {
+      mapLock.writeLock().unlock();
+    }
+  }
+
+  /** The read side of the map lock: held while an ownership decision is acted on. */
+  public Lock mapReadLock() {
+    return mapLock.readLock();
   }
 }

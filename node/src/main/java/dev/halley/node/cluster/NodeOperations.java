@@ -355,12 +355,7 @@ public final class NodeOperations implements ConnectionObserver, AutoCloseable {
   }
 
   private static byte[] movedEvent(NodeInfo owner, int version) {
-    ObjectNode o = Json.MAPPER.createObjectNode();
-    o.put("type", EventTypes.MOVED);
-    o.put("node", owner.id());
-    o.put("url", owner.publicUrl().toString());
-    o.put("mapVersion", version);
-    return Json.bytes(o);
+    return dev.halley.node.wire.EventCodec.moved(owner.id(), owner.publicUrl().toString(), version);
   }
 
   /**

@@ -69,23 +69,32 @@ public final class Publisher {
    * looked at, so a retry never overtakes the attempt it repeats.
    */
   ObjectNode publish(List<Item> items) {
-    ObjectNode reply = Json.MAPPER.createObjectNode();
-    reply.put("node", node.nodeId);
-    reply.put("mapVersion", node.map().version());
-    ArrayNode results = reply.putArray("results");
-    boolean stopped = false;
-    HandOff batch = HandOff.begin(); // one flush task per IO thread for the whole request
+    // The map lock's read side: a user found owned is delivered to before a map switch (which
+    // then moves it) or found misdirected after it, never buffered on a stream the map change has
+    // already passed over.
+    java.util.concurrent.locks.Lock lock = node.mapReadLock();
+    lock.lock();
     try {
-      for (Item item : items) {
-        ObjectNode result = stopped ? pending(item) : publishOne(item);
-        stopped = stopped || PublishStatus.PENDING.equals(result.path("status").asText());
-        results.add(result);
-        node.streams.budget().enforce(); // no stream lock held here
+      ObjectNode reply = Json.MAPPER.createObjectNode();
+      reply.put("node", node.nodeId);
+      reply.put("mapVersion", node.map().version());
+      ArrayNode results = reply.putArray("results");
+      boolean stopped = false;
+      HandOff batch = HandOff.begin(); // one flush task per IO thread for the whole request
+      try {
+        for (Item item : items) {
+          ObjectNode result = stopped ? pending(item) : publishOne(item);
+          stopped = stopped || PublishStatus.PENDING.equals(result.path("status").asText());
+          results.add(result);
+          node.streams.budget().enforce(); // no stream lock held here
+        }
+      } finally {
+        batch.end();
       }
+      return reply;
     } finally {
-      batch.end();
+      lock.unlock();
     }
-    return reply;
   }
 
   private static ObjectNode pending(Item item) {
@@ -129,7 +138,12 @@ public final class Publisher {
       connections = known[1];
     } else {
       Message m =
-          new Message(tail(item.data(), item.channel()), now, expires, item.conflationKey());
+          new Message(
+              tail(item.data(), item.channel()),
+              item.channel(),
+              now,
+              expires,
+              item.conflationKey());
       long[] counts =
           node.latest.applies(item.channel())
               ? node.latest.publish(item.channel(), m, () -> fanOut(item.channel(), m, now))

@@ -26,6 +26,9 @@ public abstract class Connection {
 
   public final UserStream stream;
 
+  /** The channels this connection's token grants; set when it registers, guarded by the stream. */
+  java.util.Set<String> grants = java.util.Set.of();
+
   /** The connection's IO thread (an {@code XnioIoThread}; any executor in unit tests). */
   public final Executor io;
 
@@ -102,6 +105,15 @@ public abstract class Connection {
    * is full (then it is handed to {@link #onOverflow()}).
    */
   public final boolean offer(long seq, Object item) {
+    return offer(seq, item, 0, null);
+  }
+
+  /**
+   * {@link #offer(long, Object)}; a {@code finishCode} other than 0 is set in the same critical
+   * section that queues the item, so a flush can never see the code without the last event queued
+   * (and close before writing it).
+   */
+  private boolean offer(long seq, Object item, int finishCode, String finishReason) {
     boolean schedule;
     boolean accepted;
     synchronized (this) {
@@ -137,6 +149,10 @@ public abstract class Connection {
             keyed = new java.util.HashMap<>();
           }
           keyed.put(keyedItem.conflationKey, tail);
+        }
+        if (finishCode != 0) {
+          this.finishCode = finishCode;
+          this.finishReason = finishReason;
         }
       }
       schedule = !flushScheduled;
@@ -399,11 +415,7 @@ public abstract class Connection {
       return;
     }
     stream.detach(this);
-    synchronized (this) {
-      finishCode = code;
-      finishReason = reason;
-    }
-    if (!offer(-1, new Control(type, null, json))) {
+    if (!offer(-1, new Control(type, null, json), code, reason)) {
       close(code, reason);
       return;
     }

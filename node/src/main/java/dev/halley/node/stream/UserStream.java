@@ -5,6 +5,9 @@ import dev.halley.node.wire.EventCodec;
 import dev.halley.node.wire.EventTypes;
 import dev.halley.node.wire.Message;
 import java.util.Arrays;
+import java.util.HashMap;
+import java.util.Iterator;
+import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
 
@@ -15,10 +18,22 @@ import java.util.TreeSet;
  * <p>Honest resume: a client's last seq {@code s} is covered when {@code lossFloor <= s <= seq};
  * {@code lossFloor} is the highest seq dropped for lack of room or age (TTL expiry is the
  * publisher's choice and does not count as loss). A stream created after another incarnation of it
- * was evicted starts above every seq this node issued before, so IDs are never reused.
+ * was evicted (idle, or moved away by a map change) starts strictly above every seq and every
+ * position this node issued before ({@link UserStreams}), so an ID of an earlier incarnation is
+ * never taken for coverage: the other node may have held events meanwhile. A client that is not
+ * covered gets a {@code reset} positioned at {@code lossFloor}, followed by every event this
+ * incarnation still holds after it (issue 9 items 8 and 10).
+ *
+ * <p>Channels: a token's channels belong to the connection that presented it. The stream is
+ * subscribed to the union of its API subscriptions and the channels granted by its connections'
+ * tokens (a grant lasts until its token's validity ends, so a long-poll client between two requests
+ * keeps its channels); each connection receives, live and on replay, only the channel messages its
+ * own token grants or that an API subscription brings to the whole user. The stream keeps the
+ * {@link ChannelIndex} in step with its channel set under its own lock, and an evicted stream is
+ * never indexed again.
  *
  * <p>Threading: every method synchronizes on the stream; critical sections are short and never
- * block (connections only queue references).
+ * block (connections only queue references). Lock order: stream, connection, index.
  */
 public final class UserStream {
   private static final Connection[] NO_CONNECTIONS = new Connection[0];
@@ -30,6 +45,7 @@ public final class UserStream {
   private final BufferDrops drops;
   private final long maxBytes;
   private final BufferBudget budget;
+  private final ChannelIndex index;
 
   // Guarded by this.
   private long seq;
@@ -39,9 +55,13 @@ public final class UserStream {
   private int head;
   private int count;
   private Connection[] connections = NO_CONNECTIONS;
-  private Set<String> tokenChannels = Set.of();
+  // Channel -> the end of the longest-valid token that grants it (epoch ms).
+  private final Map<String, Long> tokenGrants = new HashMap<>();
   private final Set<String> apiChannels = new TreeSet<>();
+  // A connection opened or ended, or a message addressed to the user (not a channel message).
   private long lastActivityMs;
+  // A connection ended since the last sweep (which then counts it as activity at its own time).
+  private boolean connectionEnded;
   private boolean evicted;
   private long bytes;
   // Written under the lock, read without it by BufferBudget's compaction: only ever grows.
@@ -54,12 +74,20 @@ public final class UserStream {
   UserStream(
       String user, long baseSeq, int maxEvents, long maxAgeMs, long nowMs, BufferDrops drops) {
     this(
-        user, baseSeq, maxEvents, Long.MAX_VALUE, maxAgeMs, nowMs, drops, BufferBudget.unlimited());
+        user,
+        baseSeq,
+        maxEvents,
+        Long.MAX_VALUE,
+        maxAgeMs,
+        nowMs,
+        drops,
+        BufferBudget.unlimited(),
+        new ChannelIndex());
   }
 
   /**
    * {@code maxBytes}: bytes this buffer may hold ({@link #cost}); {@code budget}: the node-wide
-   * budget it counts against.
+   * budget it counts against; {@code index}: the channel index it keeps in step.
    */
   UserStream(
       String user,
@@ -69,11 +97,13 @@ public final class UserStream {
       long maxAgeMs,
       long nowMs,
       BufferDrops drops,
-      BufferBudget budget) {
+      BufferBudget budget,
+      ChannelIndex index) {
     this.maxBytes = maxBytes;
     this.budget = budget;
     this.user = user;
     this.drops = drops;
+    this.index = index;
     this.seq = baseSeq;
     this.lossFloor = baseSeq;
     this.maxEvents = maxEvents;
@@ -86,12 +116,13 @@ public final class UserStream {
   }
 
   /**
-   * Appends {@code m} (unless it is live-only), queues it on every connection, and returns the
-   * number of connections it was handed to. Returns -1 if the stream was evicted meanwhile (the
-   * caller retries with a fresh stream).
+   * Appends {@code m} (unless it is live-only), queues it on every connection entitled to it, and
+   * returns the number of connections it was handed to. Returns -1 if the stream was evicted
+   * meanwhile (the caller retries with a fresh stream) or, for a channel message, if the stream is
+   * no longer subscribed to its channel.
    */
   public synchronized int publish(Message m, long nowMs) {
-    if (evicted) {
+    if (evicted || (m.channel != null && !subscribed(m.channel, nowMs))) {
       return -1;
     }
     purge(nowMs);
@@ -99,11 +130,14 @@ public final class UserStream {
     if (!m.liveOnly()) {
       append(s, m, nowMs);
     }
-    lastActivityMs = nowMs;
+    if (m.channel == null) {
+      lastActivityMs = nowMs;
+    }
+    boolean toAll = m.channel == null || apiChannels.contains(m.channel);
     Connection[] conns = connections;
     int n = 0;
     for (Connection c : conns) {
-      if (c.offer(s, m)) {
+      if ((toAll || c.grants.contains(m.channel)) && c.offer(s, m)) {
         n++;
       }
     }
@@ -113,6 +147,11 @@ public final class UserStream {
   /** What one buffered event counts against {@code bufferMaxBytes}: its data plus the slot. */
   static long cost(Message m) {
     return m.tail.length + BufferBudget.ENTRY_BYTES;
+  }
+
+  /** Whether a connection with {@code grants} may receive {@code m}. */
+  private boolean entitled(Message m, Set<String> grants) {
+    return m.channel == null || apiChannels.contains(m.channel) || grants.contains(m.channel);
   }
 
   private void append(long s, Message m, long nowMs) {
@@ -226,40 +265,64 @@ public final class UserStream {
   }
 
   /**
-   * Atomically computes the replay for a client at {@code resume} (null: start at the current
-   * position), hands it to {@code sink}, and registers the connection the sink returns. Returns
-   * false if the stream was evicted meanwhile (the caller retries with a fresh stream).
+   * {@link #open(EventCodec, EventCodec.EventId, Set, long, long, ReplaySink)} with no channels.
    */
   public synchronized boolean open(
       EventCodec codec, EventCodec.EventId resume, long nowMs, ReplaySink sink) {
+    return open(codec, resume, Set.of(), Long.MAX_VALUE, nowMs, sink);
+  }
+
+  /**
+   * Atomically records the channels a connecting token grants (until {@code grantsValidUntilMs}),
+   * computes the replay for a client at {@code resume} (null: start at the current position)
+   * holding only the events that token is entitled to, hands it to {@code sink}, and registers the
+   * connection the sink returns with those grants. A resume that is not covered (another epoch or
+   * incarnation, a gap, a position ahead of the stream) gets a {@code reset} at {@code lossFloor}
+   * and then every event held after it. Returns false if the stream was evicted meanwhile (the
+   * caller retries with a fresh stream).
+   */
+  public synchronized boolean open(
+      EventCodec codec,
+      EventCodec.EventId resume,
+      Set<String> grants,
+      long grantsValidUntilMs,
+      long nowMs,
+      ReplaySink sink) {
     if (evicted) {
       return false;
     }
     purge(nowMs);
     lastActivityMs = nowMs;
+    addGrants(grants, grantsValidUntilMs);
     Connection register;
     if (resume == null) {
       register = sink.open(seq, seq, null, null, null, 0, nowMs);
-    } else if (!resume.epoch().equals(codec.epoch())) {
-      register =
-          sink.open(seq, seq, codec.reset(seq, EventTypes.RESET_EPOCH), null, null, 0, nowMs);
-    } else if (resume.seq() < lossFloor || resume.seq() > seq) {
-      register = sink.open(seq, seq, codec.reset(seq, EventTypes.RESET_GAP), null, null, 0, nowMs);
     } else {
+      Control reset = null;
+      long from = resume.seq();
+      if (!resume.epoch().equals(codec.epoch())) {
+        reset = codec.reset(lossFloor, EventTypes.RESET_EPOCH);
+        from = lossFloor;
+      } else if (resume.seq() < lossFloor || resume.seq() > seq) {
+        reset = codec.reset(lossFloor, EventTypes.RESET_GAP);
+        from = lossFloor;
+      }
       int n = 0;
       long[] rs = new long[count];
       Message[] rm = new Message[count];
       for (int i = 0; i < count; i++) {
         int at = (head + i) % seqs.length;
-        if (seqs[at] > resume.seq() && !messages[at].expired(nowMs)) {
+        Message m = messages[at];
+        if (seqs[at] > from && !m.expired(nowMs) && entitled(m, grants)) {
           rs[n] = seqs[at];
-          rm[n] = messages[at];
+          rm[n] = m;
           n++;
         }
       }
-      register = sink.open(resume.seq(), seq, null, rs, rm, n, nowMs);
+      register = sink.open(from, seq, reset, rs, rm, n, nowMs);
     }
     if (register != null) {
+      register.grants = Set.copyOf(grants);
       Connection[] c = Arrays.copyOf(connections, connections.length + 1);
       c[c.length - 1] = register;
       connections = c;
@@ -267,6 +330,7 @@ public final class UserStream {
     return true;
   }
 
+  /** Removes {@code c} from the live connections (a connection ending counts as activity). */
   synchronized void detach(Connection c) {
     Connection[] conns = connections;
     for (int i = 0; i < conns.length; i++) {
@@ -275,6 +339,7 @@ public final class UserStream {
         System.arraycopy(conns, 0, n, 0, i);
         System.arraycopy(conns, i + 1, n, i, conns.length - i - 1);
         connections = n.length == 0 ? NO_CONNECTIONS : n;
+        connectionEnded = true;
         return;
       }
     }
@@ -302,37 +367,119 @@ public final class UserStream {
     return count;
   }
 
-  // ---- channels (the registry keeps its index in step) ----
-
-  synchronized Set<String> tokenChannels() {
-    return tokenChannels;
+  /**
+   * The last activity for the sweep: a connection opened, or a message addressed to the user. A
+   * connection that ended since the previous call counts as activity at {@code nowMs}. Channel
+   * messages never count, so a stream is evicted when its user is offline, not kept alive by the
+   * traffic of its channels.
+   */
+  synchronized long lastActivityMs(long nowMs) {
+    if (connectionEnded) {
+      connectionEnded = false;
+      lastActivityMs = Math.max(lastActivityMs, nowMs);
+    }
+    return lastActivityMs;
   }
 
-  synchronized void tokenChannels(Set<String> channels) {
-    tokenChannels = Set.copyOf(channels);
+  // ---- channels (the stream keeps the index in step, under its lock) ----
+
+  /**
+   * Records the channels a connecting token grants until {@code validUntilMs}, before messages of
+   * those channels are put into the stream for it (latest values); false if the stream was evicted
+   * meanwhile. {@link #open} records them too.
+   */
+  public synchronized boolean grant(java.util.Collection<String> channels, long validUntilMs) {
+    if (evicted) {
+      return false;
+    }
+    addGrants(channels, validUntilMs);
+    return true;
+  }
+
+  /** Records token grants until {@code validUntilMs}, indexing channels that are new. */
+  private void addGrants(java.util.Collection<String> channels, long validUntilMs) {
+    for (String c : channels) {
+      Long before = tokenGrants.get(c);
+      if (before == null || before < validUntilMs) {
+        tokenGrants.put(c, validUntilMs);
+      }
+      if (before == null && !apiChannels.contains(c)) {
+        index.add(c, this);
+      }
+    }
+  }
+
+  /**
+   * Drops token grants whose tokens are no longer valid at {@code nowMs} and that no live
+   * connection holds (a live connection's token is valid: it is closed at expiry); returns how
+   * many.
+   */
+  synchronized int expireGrants(long nowMs) {
+    int n = 0;
+    for (Iterator<Map.Entry<String, Long>> it = tokenGrants.entrySet().iterator(); it.hasNext(); ) {
+      Map.Entry<String, Long> e = it.next();
+      if (e.getValue() > nowMs || heldByConnection(e.getKey())) {
+        continue;
+      }
+      it.remove();
+      n++;
+      if (!evicted && !apiChannels.contains(e.getKey())) {
+        index.remove(e.getKey(), this);
+      }
+    }
+    return n;
+  }
+
+  private boolean heldByConnection(String channel) {
+    for (Connection c : connections) {
+      if (c.grants.contains(channel)) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** The channels granted by tokens (connected or still valid), sorted. */
+  synchronized Set<String> tokenChannels() {
+    return new TreeSet<>(tokenGrants.keySet());
   }
 
   synchronized Set<String> apiChannels() {
     return Set.copyOf(apiChannels);
   }
 
+  /** Adds an API subscription; false if the stream was evicted meanwhile (retry on a fresh one). */
   synchronized boolean addApiChannel(String channel) {
-    return apiChannels.add(channel);
+    if (evicted) {
+      return false;
+    }
+    if (apiChannels.add(channel) && !tokenGrants.containsKey(channel)) {
+      index.add(channel, this);
+    }
+    return true;
   }
 
-  synchronized boolean removeApiChannel(String channel) {
-    return apiChannels.remove(channel);
+  /** Removes an API subscription (a token's grant of the same channel stays). */
+  synchronized void removeApiChannel(String channel) {
+    if (apiChannels.remove(channel) && !tokenGrants.containsKey(channel) && !evicted) {
+      index.remove(channel, this);
+    }
   }
 
   /** Token and API channels, sorted. */
   public synchronized Set<String> channels() {
-    TreeSet<String> all = new TreeSet<>(tokenChannels);
+    TreeSet<String> all = new TreeSet<>(tokenGrants.keySet());
     all.addAll(apiChannels);
     return all;
   }
 
-  synchronized boolean subscribed(String channel) {
-    return tokenChannels.contains(channel) || apiChannels.contains(channel);
+  /** Whether the stream receives {@code channel}'s messages at {@code nowMs}. */
+  synchronized boolean subscribed(String channel, long nowMs) {
+    if (apiChannels.contains(channel)) {
+      return true;
+    }
+    Long until = tokenGrants.get(channel);
+    return until != null && (until > nowMs || heldByConnection(channel));
   }
 
   /**
@@ -344,6 +491,9 @@ public final class UserStream {
       return -1;
     }
     evicted = true;
+    for (String c : channels()) {
+      index.remove(c, this);
+    }
     return seq;
   }
 

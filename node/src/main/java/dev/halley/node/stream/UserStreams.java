@@ -8,22 +8,27 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
- * All user streams of this node and the channel index (channel to subscribed streams).
+ * All user streams of this node and the {@link ChannelIndex} (channel to subscribed streams).
  *
  * <p>Streams are created on first use (a connection, a publish, a subscription) and evicted when
- * idle: no connection, no API subscription, and no activity for the buffer's age limit. Above
- * {@code maxUserStreams} the oldest of a sample of idle streams is evicted to make room (losing its
- * API subscriptions). An evicted stream's last seq raises a high-water mark that every new stream
- * starts from, so no event ID is ever issued twice by this node incarnation.
+ * idle: no connection, no API subscription, and for the buffer's age limit neither a connection nor
+ * a message addressed to the user (channel traffic does not keep a stream alive). Above {@code
+ * maxUserStreams} the oldest of a sample of idle streams is evicted to make room (losing its API
+ * subscriptions). An evicted stream's last seq raises a high-water mark; every new stream starts
+ * strictly above it, so no event ID is ever issued twice by this node incarnation and no position
+ * of an earlier incarnation of a stream is covered by a later one.
  *
- * <p>Thread-safe.
+ * <p>Thread-safe: the registry is a {@link ConcurrentHashMap}; a stream's channels and its entries
+ * in the index change only under the stream's lock (see {@link UserStream}), and eviction marks the
+ * stream evicted and unindexes it under that lock before it leaves the registry.
  */
 public final class UserStreams {
   private static final int EVICTION_SAMPLE = 32;
 
   private final ConcurrentHashMap<String, UserStream> streams = new ConcurrentHashMap<>();
-  private final ConcurrentHashMap<String, Set<UserStream>> channels = new ConcurrentHashMap<>();
-  private final AtomicLong evictedHighWater = new AtomicLong();
+  private final ChannelIndex index = new ChannelIndex();
+  // The highest seq of any evicted stream; -1 before the first eviction.
+  private final AtomicLong evictedHighWater = new AtomicLong(-1);
   private final int maxEvents;
   private final long maxAgeMs;
   private final int maxStreams;
@@ -78,13 +83,14 @@ public final class UserStreams {
         u ->
             new UserStream(
                 u,
-                evictedHighWater.get(),
+                evictedHighWater.get() + 1,
                 maxEvents,
                 maxBytes,
                 maxAgeMs,
                 clock.millis(),
                 drops,
-                budget));
+                budget,
+                index));
   }
 
   public int size() {
@@ -96,36 +102,14 @@ public final class UserStreams {
     return budget;
   }
 
-  /** Replaces the channels a user's token grants (index kept in step). */
-  public void setTokenChannels(UserStream s, Set<String> granted) {
-    synchronized (s) {
-      Set<String> old = s.tokenChannels();
-      if (old.equals(granted)) {
-        return;
-      }
-      s.tokenChannels(granted);
-      for (String c : old) {
-        if (!s.subscribed(c)) {
-          unindex(c, s);
-        }
-      }
-      for (String c : granted) {
-        index(c, s);
-      }
-    }
-  }
-
   /** Adds an API subscription; returns the user's channels. */
   public Set<String> subscribe(String user, String channel) {
     while (true) {
       UserStream s = getOrCreate(user);
       synchronized (s) {
-        if (s.isEvicted()) {
-          continue;
+        if (s.addApiChannel(channel)) {
+          return s.channels();
         }
-        s.addApiChannel(channel);
-        index(channel, s);
-        return s.channels();
       }
     }
   }
@@ -137,39 +121,32 @@ public final class UserStreams {
       return Set.of();
     }
     synchronized (s) {
-      if (s.removeApiChannel(channel) && !s.subscribed(channel)) {
-        unindex(channel, s);
-      }
+      s.removeApiChannel(channel);
       return s.channels();
     }
   }
 
   /** The streams subscribed to {@code channel} (a live view; iterate, do not keep). */
   public Set<UserStream> subscribers(String channel) {
-    Set<UserStream> set = channels.get(channel);
-    return set == null ? Set.of() : set;
+    return index.subscribers(channel);
   }
 
-  private void index(String channel, UserStream s) {
-    channels.computeIfAbsent(channel, c -> ConcurrentHashMap.newKeySet()).add(s);
+  /** The channel index (tests, metrics). */
+  ChannelIndex index() {
+    return index;
   }
 
-  private void unindex(String channel, UserStream s) {
-    channels.computeIfPresent(
-        channel,
-        (c, set) -> {
-          set.remove(s);
-          return set.isEmpty() ? null : set;
-        });
-  }
-
-  /** Evicts idle streams (periodic housekeeping); returns how many were evicted. */
+  /**
+   * Evicts idle streams and expires token grants (periodic housekeeping); returns how many streams
+   * were evicted.
+   */
   public int sweep() {
     long now = clock.millis();
     int n = 0;
     for (UserStream s : streams.values()) {
+      s.expireGrants(now);
       if (s.connectionCount() == 0
-          && s.lastActivityMs() + maxAgeMs <= now
+          && s.lastActivityMs(now) + maxAgeMs <= now
           && evict(s, true, true)) {
         n++;
       }
@@ -181,13 +158,15 @@ public final class UserStreams {
     UserStream oldest = null;
     long oldestActivity = Long.MAX_VALUE;
     int seen = 0;
+    long now = clock.millis();
     for (Iterator<UserStream> it = streams.values().iterator();
         it.hasNext() && seen < EVICTION_SAMPLE;
         seen++) {
       UserStream s = it.next();
-      if (s.connectionCount() == 0 && s.lastActivityMs() < oldestActivity) {
+      long last = s.lastActivityMs(now);
+      if (s.connectionCount() == 0 && last < oldestActivity) {
         oldest = s;
-        oldestActivity = s.lastActivityMs();
+        oldestActivity = last;
       }
     }
     if (oldest != null) {
@@ -208,9 +187,6 @@ public final class UserStreams {
         s.releaseBuffer();
       }
       evictedHighWater.accumulateAndGet(last, Math::max);
-      for (String c : s.channels()) {
-        unindex(c, s);
-      }
     }
     streams.remove(s.user, s);
     return true;

@@ -156,6 +156,16 @@ public final class EventCodec {
     return new Control(EventTypes.HELLO, null, Json.bytes(o));
   }
 
+  /** The JSON of a {@code moved} event naming the owner under map {@code version}. */
+  public static byte[] moved(String nodeId, String publicUrl, int version) {
+    ObjectNode o = Json.MAPPER.createObjectNode();
+    o.put("type", EventTypes.MOVED);
+    o.put("node", nodeId);
+    o.put("url", publicUrl);
+    o.put("mapVersion", version);
+    return Json.bytes(o);
+  }
+
   public Control reset(long position, String reason) {
     String id = id(position);
     String json = "{\"type\":\"reset\",\"id\":\"" + id + "\",\"reason\":\"" + reason + "\"}";

@@ -9,6 +9,9 @@ public final class Message {
   public final byte[] tail;
   public final long publishedAtMs;
 
+  /** The channel of a channel message (only connections entitled to it receive it), else null. */
+  public final String channel;
+
   /** {@link System#nanoTime()} when the publish request made it (issue #4: publish latency). */
   public final long acceptedAtNanos = System.nanoTime();
 
@@ -38,11 +41,21 @@ public final class Message {
   public final String conflationKey;
 
   public Message(byte[] tail, long publishedAtMs, long expiresAtMs) {
-    this(tail, publishedAtMs, expiresAtMs, null);
+    this(tail, null, publishedAtMs, expiresAtMs, null);
   }
 
   public Message(byte[] tail, long publishedAtMs, long expiresAtMs, String conflationKey) {
+    this(tail, null, publishedAtMs, expiresAtMs, conflationKey);
+  }
+
+  public Message(byte[] tail, String channel, long publishedAtMs, long expiresAtMs) {
+    this(tail, channel, publishedAtMs, expiresAtMs, null);
+  }
+
+  public Message(
+      byte[] tail, String channel, long publishedAtMs, long expiresAtMs, String conflationKey) {
     this.tail = tail;
+    this.channel = channel;
     this.publishedAtMs = publishedAtMs;
     this.expiresAtMs = expiresAtMs;
     this.conflationKey = conflationKey;

@@ -67,9 +67,15 @@ public final class PollTransport implements HttpHandler {
   }
 
   private void open(HttpServerExchange exchange, ConnectRequest req, long timeoutMs) {
-    PollReplay replay =
-        node.openStream(
-            req.principal(), req.resume(), stream -> new PollReplay(stream, exchange, timeoutMs));
+    PollReplay replay;
+    try {
+      replay =
+          node.openStream(
+              req.principal(), req.resume(), stream -> new PollReplay(stream, exchange, timeoutMs));
+    } catch (HttpError e) {
+      Json.sendError(exchange, e); // the map changed since admission: 421 naming the new owner
+      return;
+    }
     if (replay.held != null) {
       replay.held.start(timeoutMs);
       node.access.opened(replay.held, req.principal());

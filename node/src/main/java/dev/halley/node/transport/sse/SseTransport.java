@@ -40,24 +40,34 @@ public final class SseTransport implements HttpHandler {
   }
 
   private void connect(HttpServerExchange exchange, ConnectRequest req) {
-    StreamSinkChannel sink = exchange.getResponseChannel();
-    SseConnection conn =
-        node.openStream(
-                req.principal(),
-                req.resume(),
-                stream -> {
-                  SseConnection c =
-                      new SseConnection(
-                          stream,
-                          exchange,
-                          sink,
-                          node.codec,
-                          node.config.connectionQueueMaxEvents(),
-                          node.config.heartbeatMs());
-                  c.operations(node.ops, node.ops.config().connectionQueueMaxBytes());
-                  return new StreamingReplay<>(c, retry, node::hello);
-                })
-            .connection();
+    // Taken once, and only when the stream opens: a 421 below still needs the response sender.
+    StreamSinkChannel[] sink = {null};
+    SseConnection conn;
+    try {
+      conn =
+          node.openStream(
+                  req.principal(),
+                  req.resume(),
+                  stream -> {
+                    if (sink[0] == null) {
+                      sink[0] = exchange.getResponseChannel();
+                    }
+                    SseConnection c =
+                        new SseConnection(
+                            stream,
+                            exchange,
+                            sink[0],
+                            node.codec,
+                            node.config.connectionQueueMaxEvents(),
+                            node.config.heartbeatMs());
+                    c.operations(node.ops, node.ops.config().connectionQueueMaxBytes());
+                    return new StreamingReplay<>(c, retry, node::hello);
+                  })
+              .connection();
+    } catch (HttpError e) {
+      Json.sendError(exchange, e); // the map changed since admission: 421 naming the new owner
+      return;
+    }
     conn.start();
     node.access.opened(conn, req.principal());
     conn.closeAtTokenExpiry(req.principal().validUntilMs(), node.clock.millis());

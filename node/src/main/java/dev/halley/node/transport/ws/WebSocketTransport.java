@@ -69,22 +69,32 @@ public final class WebSocketTransport implements HttpHandler {
         org.xnio.IoUtils.safeClose(channel);
         return;
       }
-      WsConnection conn =
-          node.openStream(
-                  req.principal(),
-                  req.resume(),
-                  stream -> {
-                    WsConnection c =
-                        new WsConnection(
-                            stream,
-                            channel,
-                            node.codec,
-                            node.config.connectionQueueMaxEvents(),
-                            node.config.heartbeatMs());
-                    c.operations(node.ops, node.ops.config().connectionQueueMaxBytes());
-                    return new StreamingReplay<>(c, null, node::hello);
-                  })
-              .connection();
+      WsConnection conn;
+      try {
+        conn =
+            node.openStream(
+                    req.principal(),
+                    req.resume(),
+                    stream -> {
+                      WsConnection c =
+                          new WsConnection(
+                              stream,
+                              channel,
+                              node.codec,
+                              node.config.connectionQueueMaxEvents(),
+                              node.config.heartbeatMs());
+                      c.operations(node.ops, node.ops.config().connectionQueueMaxBytes());
+                      return new StreamingReplay<>(c, null, node::hello);
+                    })
+                .connection();
+      } catch (HttpError e) {
+        // The map changed after the upgrade was admitted: what a map change tells a registered
+        // connection, moved then close 4009, so the client goes to the new owner.
+        WebSockets.sendText(
+            java.nio.ByteBuffer.wrap(node.movedEvent(req.principal().user())), channel, null);
+        WebSockets.sendClose(CloseCodes.MOVED, "moved", channel, null);
+        return;
+      }
       channel.addCloseTask(ch -> conn.close(CloseCodes.NORMAL, "closed"));
       channel
           .getReceiveSetter()
