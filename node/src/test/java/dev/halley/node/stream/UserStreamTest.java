@@ -16,17 +16,21 @@ import java.util.List;
 import org.junit.jupiter.api.Test;
 
 /** The user stream's resume edge cases, with a fake clock and recording connections. */
-class UserStreamTest {
+public class UserStreamTest {
   private static final String EPOCH = "00112233445566ff";
   private final EventCodec codec = new EventCodec(EPOCH);
   private final FakeClock clock = new FakeClock();
 
   /** A connection that records what it is handed, in order ("seq:data" or the control type). */
-  static class Recorder extends Connection {
-    final List<String> got = new ArrayList<>();
+  public static class Recorder extends Connection {
+    public final List<String> got = new ArrayList<>();
 
-    Recorder(UserStream stream, int maxQueued) {
-      super(stream, Runnable::run, maxQueued);
+    public Recorder(UserStream stream, int maxQueued) {
+      this(stream, maxQueued, Runnable::run);
+    }
+
+    public Recorder(UserStream stream, int maxQueued, java.util.concurrent.Executor io) {
+      super(stream, io, maxQueued);
     }
 
     @Override
@@ -117,13 +121,16 @@ class UserStreamTest {
   }
 
   @Test
-  void bufferOverflowGivesAResetWithTheCurrentPosition() {
+  void bufferOverflowGivesAResetAtTheLossFloorThenEverythingStillHeld() {
     UserStream s = stream(3, 60_000);
     for (int i = 1; i <= 5; i++) {
       s.publish(msg("m" + i), clock.millis());
     }
-    // 1 and 2 were dropped: a client at 1 missed 2 -> reset; a client at 2 is covered.
-    assertEquals(List.of("hello", "reset@" + EPOCH + ":5"), connect(s, EPOCH + ":1").got);
+    // 1 and 2 were dropped: a client at 1 missed 2 -> reset at 2, then 3..5; a client at 2 is
+    // covered.
+    assertEquals(
+        List.of("hello", "reset@" + EPOCH + ":2", "3:\"m3\"}", "4:\"m4\"}", "5:\"m5\"}"),
+        connect(s, EPOCH + ":1").got);
     assertEquals(
         List.of("hello", "3:\"m3\"}", "4:\"m4\"}", "5:\"m5\"}"), connect(s, EPOCH + ":2").got);
   }
@@ -134,16 +141,20 @@ class UserStreamTest {
     s.publish(msg("old"), clock.millis());
     clock.millis += 1_000;
     s.publish(msg("new"), clock.millis());
-    assertEquals(List.of("hello", "reset@" + EPOCH + ":2"), connect(s, EPOCH + ":0").got);
+    assertEquals(
+        List.of("hello", "reset@" + EPOCH + ":1", "2:\"new\"}"), connect(s, EPOCH + ":0").got);
     assertEquals(List.of("hello", "2:\"new\"}"), connect(s, EPOCH + ":1").got);
   }
 
   @Test
-  void anotherEpochGivesAnEpochReset() {
+  void anotherEpochGivesAnEpochResetThenEverythingTheStreamHolds() {
+    // Issue 9 item 10: after a restart, events buffered by the new incarnation before the client
+    // came back follow the reset; they were reported BUFFERED to the publisher.
     UserStream s = stream(10, 60_000);
     s.publish(msg("x"), clock.millis());
+    s.publish(msg("y"), clock.millis());
     Recorder r = connect(s, "ffffffffffffffff:1");
-    assertEquals(List.of("hello", "reset@" + EPOCH + ":1"), r.got);
+    assertEquals(List.of("hello", "reset@" + EPOCH + ":0", "1:\"x\"}", "2:\"y\"}"), r.got);
   }
 
   @Test
@@ -213,11 +224,12 @@ class UserStreamTest {
     assertNull(streams.get("bob"));
     UserStream second = streams.getOrCreate("bob");
     second.publish(msg("fresh"), clock.millis());
-    assertEquals(6, second.seq());
-    // A client holding an ID of the first incarnation that missed events gets a reset.
+    assertEquals(7, second.seq()); // above 5, the first incarnation's last ID and position
+    // A client holding an ID of the first incarnation that missed events gets a reset, then what
+    // the second incarnation holds.
     Recorder r = new Recorder(second, 100);
     second.open(codec, EventCodec.parseId(EPOCH + ":3"), clock.millis(), replay(r));
-    assertEquals(List.of("hello", "reset@" + EPOCH + ":6"), r.got);
+    assertEquals(List.of("hello", "reset@" + EPOCH + ":6", "7:\"fresh\"}"), r.got);
   }
 
   @Test
@@ -235,7 +247,46 @@ class UserStreamTest {
     assertEquals(2, streams.size());
     assertNull(streams.get("a"));
     UserStream again = streams.getOrCreate("a");
-    assertEquals(3, again.seq()); // above a's last ID: 1..3 are never issued again
-    assertEquals(List.of("hello", "reset@" + EPOCH + ":3"), connect(again, EPOCH + ":1").got);
+    // Above a's last ID and above c (evicted to make room for it): 1..4 are never issued again.
+    assertEquals(5, again.seq());
+    assertEquals(List.of("hello", "reset@" + EPOCH + ":5"), connect(again, EPOCH + ":1").got);
+    assertEquals(List.of("hello", "reset@" + EPOCH + ":5"), connect(again, EPOCH + ":3").got);
+  }
+
+  @Test
+  void aStreamWhoseUserIsOfflineIsEvictedDespiteTrafficOnItsChannels() {
+    // Issue 9 item 7: eviction follows connection inactivity, not publish activity.
+    UserStreams streams = new UserStreams(10, 1_000, 100, clock);
+    UserStream s = streams.getOrCreate("carol");
+    Recorder r = new Recorder(s, 100);
+    s.open(codec, null, java.util.Set.of("room"), Long.MAX_VALUE, clock.millis(), replay(r));
+    r.close(1000, "bye");
+    for (int i = 0; i < 6; i++) {
+      clock.millis += 300;
+      for (UserStream sub : streams.subscribers("room")) {
+        sub.publish(
+            new Message(
+                "1}".getBytes(StandardCharsets.UTF_8), "room", clock.millis(), Long.MAX_VALUE),
+            clock.millis());
+      }
+      streams.sweep();
+    }
+    assertNull(streams.get("carol"));
+    assertEquals(java.util.Set.of(), streams.subscribers("room"));
+  }
+
+  @Test
+  void aTokenGrantOutlivesItsConnectionUntilTheTokenExpires() {
+    UserStreams streams = new UserStreams(10, 60_000, 100, clock);
+    UserStream s = streams.getOrCreate("dave");
+    Recorder r = new Recorder(s, 100);
+    s.open(codec, null, java.util.Set.of("room"), clock.millis() + 500, clock.millis(), replay(r));
+    r.close(1000, "bye"); // a long-poll between two requests keeps its channels
+    streams.sweep();
+    assertEquals(java.util.Set.of(s), streams.subscribers("room"));
+    clock.millis += 500;
+    streams.sweep();
+    assertEquals(java.util.Set.of(), streams.subscribers("room"));
+    assertEquals(java.util.Set.of(), s.channels());
   }
 }
