@@ -113,6 +113,8 @@ class TokenExpiryTest {
         expiring.ended.await(TransportClient.TIMEOUT.toMillis(), TimeUnit.MILLISECONDS),
         "the stream did not end after its token expired");
     assertTrue(System.currentTimeMillis() >= exp.toEpochMilli() - 50);
+    // Issue 9 item 9: the client is told why the stream ended, before it ends.
+    assertEquals("token_expired", expiring.awaitEvent().get("type").asText());
 
     RawHttp.Response again =
         Transport.SSE.attempt(
@@ -151,7 +153,9 @@ class TokenExpiryTest {
         RawHttp.request(node.publicPort(), "GET", "/v1/longpoll?timeoutMs=20000&" + q, Map.of());
     long answeredAt = System.currentTimeMillis();
     assertEquals(200, held.status(), held.body());
-    assertEquals(0, InternalApi.json(held.body()).get("events").size());
+    // Issue 9 item 9: the batch says why it was answered, so the client renews its token at once.
+    assertEquals(
+        "[{\"type\":\"token_expired\"}]", InternalApi.json(held.body()).get("events").toString());
     assertTrue(answeredAt >= exp.toEpochMilli() - 50, "answered before its token expired");
     assertTrue(answeredAt - start < 10_000, "held " + (answeredAt - start) + " ms");
 

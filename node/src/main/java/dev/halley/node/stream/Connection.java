@@ -440,9 +440,32 @@ public abstract class Connection {
       return;
     }
     long delayMs = Math.max(0, validUntilMs - nowMs);
-    expiryKey =
-        t.executeAfter(
-            () -> close(CloseCodes.UNAUTHORIZED, "token expired"), delayMs, TimeUnit.MILLISECONDS);
+    expiryKey = t.executeAfter(this::tokenExpired, delayMs, TimeUnit.MILLISECONDS);
+  }
+
+  private static final byte[] TOKEN_EXPIRED_JSON =
+      ("{\"type\":\"" + EventTypes.TOKEN_EXPIRED + "\"}")
+          .getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+
+  /** Longest wait for the {@code token_expired} event to be written before the end, ms. */
+  private static final long TOKEN_EXPIRED_GRACE_MS = 5_000;
+
+  /**
+   * IO thread: the token is no longer valid. The default (WebSocket) closes with 4001; transports
+   * without close codes override it to {@link #finishWithTokenExpired()}.
+   */
+  protected void tokenExpired() {
+    close(CloseCodes.UNAUTHORIZED, "token expired");
+  }
+
+  /** Queues a {@code token_expired} event after what is queued, then ends the connection. */
+  protected final void finishWithTokenExpired() {
+    finish(
+        EventTypes.TOKEN_EXPIRED,
+        TOKEN_EXPIRED_JSON,
+        CloseCodes.UNAUTHORIZED,
+        "token expired",
+        TOKEN_EXPIRED_GRACE_MS);
   }
 
   /**

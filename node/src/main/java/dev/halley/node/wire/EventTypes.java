@@ -14,6 +14,12 @@ public final class EventTypes {
   public static final String RECONNECT = "reconnect";
   public static final String PING = "ping";
   public static final String DISCONNECT = "disconnect";
+
+  /**
+   * Sent by SSE and long-poll just before the response ends because the token expired, so the
+   * client renews its token at once instead of learning it from a 401 (WebSocket closes with 4001).
+   */
+  public static final String TOKEN_EXPIRED = "token_expired";
   public static final String RESET_GAP = "gap";
   public static final String RESET_EPOCH = "epoch";
 }

@@ -49,10 +49,12 @@ final class LongPollConnection extends Connection {
   }
 
   /** IO thread: arms the timeout and close detection. */
-  void start(long timeoutMs) {
+  void start(long timeoutMs, boolean tokenExpires) {
     timeoutKey =
         ioThread.executeAfter(
-            () -> close(CloseCodes.NORMAL, "timeout"), timeoutMs, TimeUnit.MILLISECONDS);
+            tokenExpires ? this::finishWithTokenExpired : () -> close(CloseCodes.NORMAL, "timeout"),
+            timeoutMs,
+            TimeUnit.MILLISECONDS);
     ServerConnection connection = exchange.getConnection();
     LongPollConnection[] held = connection.getAttachment(HELD);
     if (held == null) {

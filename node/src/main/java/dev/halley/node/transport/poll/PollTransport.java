@@ -47,11 +47,14 @@ public final class PollTransport implements HttpHandler {
     exchange.getResponseHeaders().put(Headers.CONTENT_TYPE, "application/json");
     exchange.getResponseHeaders().put(Headers.CACHE_CONTROL, "no-cache");
     exchange.getResponseHeaders().put(X_ACCEL_BUFFERING, "no");
-    // A held request never outlives its token: at expiry it is answered with what it has, and the
-    // next request gets 401 token_expired. Capping the hold needs no timer of its own.
+    // A held request never outlives its token: at expiry it is answered with what it has and a
+    // token_expired event (a next request with that token gets 401 token_expired). Capping the
+    // hold needs no timer of its own.
     long tokenLeftMs = Math.max(0, req.principal().validUntilMs() - node.clock.millis());
     long timeout = hold ? Math.min(timeoutMs, tokenLeftMs) : 0;
-    exchange.dispatch(SameThreadExecutor.INSTANCE, () -> open(exchange, req, timeout));
+    boolean tokenExpires = hold && tokenLeftMs <= timeoutMs;
+    exchange.dispatch(
+        SameThreadExecutor.INSTANCE, () -> open(exchange, req, timeout, tokenExpires));
   }
 
   private static long parseTimeout(String t) {
@@ -66,7 +69,8 @@ public final class PollTransport implements HttpHandler {
     throw HttpError.badRequest("timeoutMs must be a non-negative integer: " + t);
   }
 
-  private void open(HttpServerExchange exchange, ConnectRequest req, long timeoutMs) {
+  private void open(
+      HttpServerExchange exchange, ConnectRequest req, long timeoutMs, boolean tokenExpires) {
     PollReplay replay;
     try {
       replay =
@@ -77,7 +81,7 @@ public final class PollTransport implements HttpHandler {
       return;
     }
     if (replay.held != null) {
-      replay.held.start(timeoutMs);
+      replay.held.start(timeoutMs, tokenExpires);
       node.access.opened(replay.held, req.principal());
     } else {
       exchange.getResponseSender().send(replay.immediate.encode(node.codec));

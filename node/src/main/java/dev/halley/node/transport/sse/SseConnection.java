@@ -145,6 +145,12 @@ final class SseConnection extends Connection {
     pending = null;
   }
 
+  /** SSE has no close code: tell the client before the response ends. */
+  @Override
+  protected void tokenExpired() {
+    finishWithTokenExpired();
+  }
+
   @Override
   protected void closeTransport(int code, String reason) {
     clearQueue();
