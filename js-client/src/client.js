@@ -22,6 +22,11 @@ import * as sse from "./transports/sse.js";
 import * as longpoll from "./transports/longpoll.js";
 
 export { DEFAULTS } from "./options.js";
+
+/** Failed attempts at a `moved` target (its map unfetchable) before the map is fetched again. */
+export const MOVED_TARGET_ATTEMPTS = 2;
+
+const TOKEN_TIMED_OUT = "timed out";
 export { decide } from "./decide.js";
 
 const TRANSPORT_MODULES = { websocket, sse, longpoll };
@@ -45,6 +50,7 @@ export class Client {
   #attempt = 0;
   #wsStrikes = 0;
   #moves = 0;
+  #overrideFailures = 0;
   #done = false;
   #handle;
   #cancel;
@@ -58,6 +64,7 @@ export class Client {
       setTimeout: d.setTimeout ?? ((fn, ms) => globalThis.setTimeout(fn, ms)),
       clearTimeout: d.clearTimeout ?? ((id) => globalThis.clearTimeout(id)),
       random: d.random ?? Math.random,
+      now: d.now ?? (() => Date.now()),
       storage:
         options.storage === undefined ? defaultStorage() : options.storage,
     };
@@ -135,20 +142,33 @@ export class Client {
       const error = await this.#loadMap();
       if (error) return this.#retryLater(error);
     }
-    if (
-      this.#token === undefined &&
-      !(await this.#refreshToken("no token yet"))
-    )
-      return null;
+    if (this.#token === undefined) {
+      const got = await this.#refreshToken("no token yet");
+      if (got === TOKEN_TIMED_OUT) return this.#retryLater(undefined);
+      if (!got) return null;
+    }
     if (this.#closed) return null; // close() while the map or token was being fetched
+    if (this.#overrideUrl && this.#overrideFailures >= MOVED_TARGET_ATTEMPTS) {
+      // The node we were moved to stays unreachable: the operator may have rolled the map back.
+      // Fetch the map again (from the owner under the map we have) and follow it.
+      this.#overrideUrl = undefined;
+      this.#overrideFailures = 0;
+      const error = await this.#loadMap(
+        owner(this.#o.userId, this.#map).publicUrl,
+      );
+      if (error) this.#emitError(error);
+      if (this.#closed) return null;
+    }
     const node = owner(this.#o.userId, this.#map);
     this.#node = this.#overrideUrl ? undefined : node.id;
     this.#url = this.#overrideUrl ?? node.publicUrl;
     this.#transport =
       this.#o.transport ?? this.#o.transports[this.#transportIndex];
+    const usedOverride = this.#overrideUrl !== undefined;
     const result = await this.#open(this.#transport, this.#url);
     if (this.#closed) return null;
     if (result.ready) this.#attempt = 0;
+    if (usedOverride && !result.ready) this.#overrideFailures += 1;
     let action = decide(result, { forced: this.#o.transport !== undefined });
     if (action === Action.PROBE) action = await this.#probe(result);
     return this.#act(action, result);
@@ -190,8 +210,12 @@ export class Client {
           );
           return null;
         }
-        await this.#refreshToken(serverError?.message ?? "401");
-        return null;
+        const got = await this.#refreshToken(
+          result.control?.type === EventType.TOKEN_EXPIRED
+            ? "token expired"
+            : (serverError?.message ?? "401"),
+        );
+        return got === TOKEN_TIMED_OUT ? this.#retryLater(undefined) : null;
       }
       case Action.MOVED: {
         const target = movedTarget(result);
@@ -200,8 +224,10 @@ export class Client {
         if (
           target.url &&
           (error || (target.mapVersion ?? 0) > this.#map.version)
-        )
+        ) {
+          if (this.#overrideUrl !== target.url) this.#overrideFailures = 0;
           this.#overrideUrl = target.url;
+        }
         this.#moves += 1;
         // Go at once; back off only if nodes keep sending us around without a connection.
         return result.ready || this.#moves <= 2
@@ -278,6 +304,7 @@ export class Client {
           epoch: hello?.epoch,
         });
         this.#overrideUrl = undefined;
+        this.#overrideFailures = 0;
       };
       const handlers = {
         onDebug: (message) =>
@@ -315,6 +342,7 @@ export class Client {
               break;
             case EventType.MOVED:
             case EventType.RECONNECT:
+            case EventType.TOKEN_EXPIRED:
               control = event;
               break;
             case EventType.DISCONNECT:
@@ -347,16 +375,14 @@ export class Client {
   /**
    * The WebSocket never opened and the browser hides the HTTP status, so ask the node over plain
    * HTTP (`GET /v1/poll` answers at once). A 200 means the node is fine and WebSocket is blocked
-   * on the way: after two such strikes in a row, fall back.
+   * on the way: after two such strikes in a row, fall back. The probe sends no `lastEventId`, so
+   * the node answers from the current position instead of replaying the buffer to be thrown away.
    */
   async #probe(result) {
     let response;
     try {
       response = await this.#deps.fetch(
-        transportUrl(this.#url, "/v1/poll", {
-          token: this.#token,
-          lastEventId: this.#lastEventId,
-        }),
+        transportUrl(this.#url, "/v1/poll", { token: this.#token }),
         { cache: "no-store" },
       );
     } catch {
@@ -406,12 +432,38 @@ export class Client {
     }
   }
 
-  /** Asks getToken; on refusal stops for good and returns false. */
+  /**
+   * Asks getToken, waiting up to getTokenTimeoutMs. Returns true with a new token; on refusal stops
+   * for good and returns false; on timeout reports token_timeout and returns TOKEN_TIMED_OUT (the
+   * caller retries with backoff).
+   */
   async #refreshToken(why) {
     let token;
+    let timer;
     try {
-      token = await this.#o.getToken({ reason: why });
+      const timeout = new Promise((resolve) => {
+        timer = this.#deps.setTimeout(
+          () => resolve(TOKEN_TIMED_OUT),
+          this.#o.getTokenTimeoutMs,
+        );
+      });
+      token = await Promise.race([
+        Promise.resolve(this.#o.getToken({ reason: why })),
+        timeout,
+      ]);
+      this.#deps.clearTimeout(timer);
+      if (token === TOKEN_TIMED_OUT) {
+        if (!this.#closed)
+          this.#emitError(
+            new HalleyError(
+              ErrorCode.TOKEN_TIMEOUT,
+              `getToken did not answer within ${this.#o.getTokenTimeoutMs} ms`,
+            ),
+          );
+        return TOKEN_TIMED_OUT;
+      }
     } catch (err) {
+      this.#deps.clearTimeout(timer);
       this.#stop(
         new HalleyError(
           ErrorCode.TOKEN_REFUSED,
@@ -489,18 +541,40 @@ export class Client {
     this.#emitter.emit("state", state, detail);
   }
 
-  #remembered() {
+  /** The stored `{transport, since}`, or undefined (none, unreadable, or another format). */
+  #stored() {
     try {
-      const name = this.#deps.storage?.getItem(this.#o.storageKey);
-      return this.#o.transports.includes(name) ? name : undefined;
+      const v = JSON.parse(this.#deps.storage?.getItem(this.#o.storageKey));
+      return v && this.#o.transports.includes(v.transport) ? v : undefined;
     } catch {
       return undefined;
     }
   }
 
+  /**
+   * The transport that worked last time, unless it was chosen more than rememberTransportMs ago:
+   * then the client starts from the first transport again (a slow deploy does not demote a
+   * browser to long-polling for good).
+   */
+  #remembered() {
+    const v = this.#stored();
+    if (!v || !(this.#deps.now() - v.since < this.#o.rememberTransportMs))
+      return undefined;
+    return v.transport;
+  }
+
   #remember(name) {
     try {
-      this.#deps.storage?.setItem(this.#o.storageKey, name);
+      const before = this.#stored();
+      // Keep the time it was first chosen, so it is re-probed after rememberTransportMs.
+      const since =
+        before?.transport === name && Number.isFinite(before.since)
+          ? before.since
+          : this.#deps.now();
+      this.#deps.storage?.setItem(
+        this.#o.storageKey,
+        JSON.stringify({ transport: name, since }),
+      );
     } catch {}
   }
 }

@@ -55,6 +55,8 @@ export const ErrorCode = Object.freeze({
   // Client-side codes (never on the wire).
   /** getToken threw, returned nothing, or its fresh token was rejected at once. */
   TOKEN_REFUSED: "token_refused",
+  /** getToken did not answer within getTokenTimeoutMs; the client retries with backoff. */
+  TOKEN_TIMEOUT: "token_timeout",
   /** The map could not be loaded or parsed. */
   MAP_UNAVAILABLE: "map_unavailable",
   /** The forced transport (or every transport) is blocked; the client keeps retrying. */
@@ -74,6 +76,8 @@ export const EventType = Object.freeze({
   RECONNECT: "reconnect",
   PING: "ping",
   DISCONNECT: "disconnect",
+  /** The token ends now: SSE and long-poll send it before their response ends (WebSocket: 4001). */
+  TOKEN_EXPIRED: "token_expired",
 });
 
 /** Transport names, in the default fallback order. */

@@ -25,6 +25,7 @@ export function decide(result, { forced }) {
   if (result.control?.type === EventType.RECONNECT) return Action.RECONNECT;
   if (result.control?.type === EventType.DISCONNECT)
     return actionForDisconnect(result.control.code);
+  if (result.control?.type === EventType.TOKEN_EXPIRED) return Action.TOKEN;
   if (result.status !== undefined) return actionForStatus(result.status);
   if (result.code !== undefined) {
     if (result.code === CloseCode.ABNORMAL && !result.opened)

@@ -100,6 +100,16 @@ export interface CommonOptions {
   /** Upper bound for a draining node's `reconnect` delay, milliseconds; default 60000. */
   maxReconnectDelayMs?: number;
   /**
+   * How long `getToken` may take, milliseconds; default 10000. On timeout the client reports
+   * `token_timeout` and retries with backoff.
+   */
+  getTokenTimeoutMs?: number;
+  /**
+   * How long a remembered transport is used before the first transport is tried again,
+   * milliseconds from when it was first chosen; default 3600000 (one hour).
+   */
+  rememberTransportMs?: number;
+  /**
    * Where the transport that worked is remembered, so the next connection starts with it;
    * default `sessionStorage` when available. `null` disables remembering.
    */
@@ -221,6 +231,7 @@ export declare const CloseCode: Readonly<{
 
 export declare const ErrorCode: Readonly<Record<string, string>> & {
   readonly TOKEN_REFUSED: "token_refused";
+  readonly TOKEN_TIMEOUT: "token_timeout";
   readonly MAP_UNAVAILABLE: "map_unavailable";
   readonly TRANSPORT_UNAVAILABLE: "transport_unavailable";
   readonly PROTOCOL_ERROR: "protocol_error";
@@ -237,6 +248,7 @@ export declare const EventType: Readonly<{
   RECONNECT: "reconnect";
   PING: "ping";
   DISCONNECT: "disconnect";
+  TOKEN_EXPIRED: "token_expired";
 }>;
 
 export declare const TRANSPORTS: readonly TransportName[];

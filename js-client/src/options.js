@@ -10,6 +10,8 @@ export const DEFAULTS = Object.freeze({
   longPollTimeoutMs: DEFAULT_LONGPOLL_TIMEOUT_MS,
   heartbeatMs: 30000,
   maxReconnectDelayMs: 60000,
+  getTokenTimeoutMs: 10000,
+  rememberTransportMs: 3600000,
   storageKey: "halley.transport",
 });
 
@@ -78,6 +80,8 @@ export function checkOptions(options) {
     "longPollTimeoutMs",
     "heartbeatMs",
     "maxReconnectDelayMs",
+    "getTokenTimeoutMs",
+    "rememberTransportMs",
   ]) {
     if (!Number.isFinite(o[key]) || o[key] <= 0)
       throw new TypeError(`${key} must be a number > 0: ${o[key]}`);

@@ -353,7 +353,15 @@ test("WebSocket blocked on the way: probes, falls back to SSE, and remembers it"
     "connected",
   ]);
   assert.equal(rec.events.at(-1).detail.transport, "sse");
-  assert.equal(storage.getItem("halley.transport"), "sse");
+  assert.equal(
+    JSON.parse(storage.getItem("halley.transport")).transport,
+    "sse",
+  );
+  // The probe asked for no replay: no lastEventId, only the token.
+  assert.deepEqual(
+    [...fetch.callsTo("/v1/poll")[0].url.searchParams.keys()],
+    ["token"],
+  );
   c.close();
 
   const again = client({ storage }, routes);
@@ -612,4 +620,177 @@ test("a revoked token (4032, or 401 token_revoked) asks getToken once, then stop
   assert.deepEqual(b.rec.errors(), [ErrorCode.USER_BLOCKED]);
   assert.equal(b.rec.events.at(-1).detail.error.until, 1767225600000);
   assert.equal(b.rec.events.at(-1).detail.willRetry, false);
+});
+
+// ---- issue 9 item 9 ----
+
+test("moved to a node that stays unreachable: after two failures the map is fetched again and followed", async () => {
+  const moving = ["alice", "bob", "carol", "dave", "erin", "frank"].find(
+    (u) => owner(u, parseMap(JSON.stringify(TWO))).id === "b",
+  );
+  const mapFrom = [];
+  const { c, rec } = client(
+    { userId: moving },
+    {
+      "/v1/map": (url) => {
+        mapFrom.push(url.origin);
+        if (url.origin === "http://b.test:7102")
+          throw new TypeError("unreachable");
+        return json(200, { ...ONE, version: 3 }); // the operator rolled the map back
+      },
+      "/v1/poll": () => {
+        throw new TypeError("unreachable"); // b does not answer the probe either
+      },
+    },
+  );
+  const socket = await connectWs(c);
+  socket.send({
+    type: "moved",
+    node: "b",
+    url: "http://b.test:7102",
+    mapVersion: 2,
+  });
+  socket.serverClose(4009);
+  await settle();
+  assert.match(FakeWebSocket.last().url, /^ws:\/\/b\.test:7102\//);
+  FakeWebSocket.last().serverClose(1006); // b: first failure
+  await settle();
+  await clock.advance(clock.pending()[0]);
+  assert.match(FakeWebSocket.last().url, /^ws:\/\/b\.test:7102\//);
+  FakeWebSocket.last().serverClose(1006); // b: second failure
+  await settle();
+  await clock.advance(clock.pending()[0]);
+  assert.deepEqual(mapFrom, ["http://b.test:7102", "http://a.test:7101"]);
+  assert.match(FakeWebSocket.last().url, /^ws:\/\/a\.test:7101\//);
+  FakeWebSocket.last().open();
+  FakeWebSocket.last().send(hello());
+  assert.equal(c.state, "connected");
+  assert.equal(rec.events.at(-1).detail.url, "http://a.test:7101");
+  c.close();
+});
+
+test("a remembered transport is probed again after rememberTransportMs", async () => {
+  const storage = new MemoryStorage();
+  storage.setItem(
+    "halley.transport",
+    JSON.stringify({ transport: "sse", since: 0 }),
+  );
+  const sse = {
+    "/v1/sse": () => {
+      const body = streamBody();
+      body.write(`event: hello\ndata: ${JSON.stringify(hello())}\n\n`);
+      return new Response(body.stream, { status: 200 });
+    },
+  };
+  clock.now = 3599999;
+  const early = client({ storage, deps: { now: () => clock.now } }, sse);
+  early.c.connect();
+  await settle();
+  assert.equal(FakeWebSocket.instances.length, 0, "still within the hour: sse");
+  assert.equal(early.c.info.transport, "sse");
+  early.c.close();
+  assert.equal(JSON.parse(storage.getItem("halley.transport")).since, 0);
+
+  clock.now = 3600000;
+  const late = client({ storage, deps: { now: () => clock.now } }, sse);
+  const socket = await connectWs(late.c);
+  assert.equal(late.c.info.transport, "websocket");
+  assert.ok(socket);
+  assert.deepEqual(JSON.parse(storage.getItem("halley.transport")), {
+    transport: "websocket",
+    since: 3600000,
+  });
+  late.c.close();
+});
+
+test("token_expired before an SSE response ends: a new token at once, no 401 round trip", async () => {
+  let calls = 0;
+  const getToken = async () => `fresh${++calls}`;
+  const tokens = [];
+  const { c, rec, fetch } = client(
+    { token: undefined, getToken, transport: "sse" },
+    {
+      "/v1/sse": (url) => {
+        tokens.push(url.searchParams.get("token"));
+        const body = streamBody();
+        body.write(`event: hello\ndata: ${JSON.stringify(hello())}\n\n`);
+        if (tokens.length === 1) {
+          body.write(
+            `event: token_expired\ndata: {"type":"token_expired"}\n\n`,
+          );
+          body.end();
+        }
+        return new Response(body.stream, { status: 200 });
+      },
+    },
+  );
+  c.connect();
+  await settle();
+  assert.deepEqual(tokens, ["fresh1", "fresh2"]);
+  assert.equal(fetch.callsTo("/v1/sse").length, 2);
+  assert.deepEqual(rec.errors(), []);
+  assert.deepEqual(rec.states(), [
+    "connecting",
+    "connected",
+    "connecting",
+    "connected",
+  ]);
+  c.close();
+});
+
+test("token_expired in a long-poll batch ends the loop and renews the token", async () => {
+  let calls = 0;
+  const getToken = async () => `fresh${++calls}`;
+  const polls = [];
+  const { c, fetch } = client(
+    { token: undefined, getToken, transport: "longpoll" },
+    {
+      "/v1/poll": (url) => {
+        polls.push(url.searchParams.get("token"));
+        return json(200, { events: [], lastEventId: "00000000000000aa:0" });
+      },
+      "/v1/longpoll": (url) =>
+        url.searchParams.get("token") === "fresh1"
+          ? json(200, {
+              events: [{ type: "token_expired" }],
+              lastEventId: "00000000000000aa:0",
+            })
+          : new Promise(() => {}),
+    },
+  );
+  c.connect();
+  await settle();
+  assert.deepEqual(polls, ["fresh1", "fresh2"]);
+  assert.equal(
+    fetch
+      .callsTo("/v1/longpoll")
+      .filter((x) => x.url.searchParams.get("token") === "fresh1").length,
+    1,
+    "no request with the expired token after the signal",
+  );
+  c.close();
+});
+
+test("getToken that never answers times out with token_timeout and is retried with backoff", async () => {
+  let calls = 0;
+  const getToken = () => {
+    calls += 1;
+    return calls === 1 ? new Promise(() => {}) : Promise.resolve("late");
+  };
+  const { c, rec } = client({
+    token: undefined,
+    getToken,
+    getTokenTimeoutMs: 5000,
+  });
+  c.connect();
+  await settle();
+  await clock.advance(4999);
+  assert.deepEqual(rec.errors(), []);
+  await clock.advance(1);
+  assert.deepEqual(rec.errors(), [ErrorCode.TOKEN_TIMEOUT]);
+  assert.equal(rec.events.at(-1).detail.willRetry, true);
+  await clock.advance(clock.pending()[0]);
+  assert.equal(calls, 2);
+  assert.match(FakeWebSocket.last().url, /token=late/);
+  c.close();
 });

@@ -14,7 +14,8 @@ export const DEFAULT_LONGPOLL_TIMEOUT_MS = 25000;
  * Polls `${baseUrl}`. Handlers: `onOpen()` after the first 200, `onEvent(event)` per event,
  * `onPosition(lastEventId)` after each batch, `onEnd(result)` exactly once unless close() came
  * first. `result`: `{ opened, status, body }` for an HTTP error, `{ opened, error }` for a network
- * failure or a bad body, `{ opened }` after a batch that held `moved`, `reconnect` or `disconnect`.
+ * failure or a bad body, `{ opened }` after a batch that held `moved`, `reconnect`,
+ * `disconnect` or `token_expired`.
  */
 export function connect(
   { baseUrl, token, lastEventId, timeoutMs },
@@ -72,7 +73,8 @@ export function connect(
         if (
           event.type === EventType.MOVED ||
           event.type === EventType.RECONNECT ||
-          event.type === EventType.DISCONNECT
+          event.type === EventType.DISCONNECT ||
+          event.type === EventType.TOKEN_EXPIRED
         )
           control = true;
       }
