@@ -20,6 +20,7 @@ public final class EventTypes {
    * client renews its token at once instead of learning it from a 401 (WebSocket closes with 4001).
    */
   public static final String TOKEN_EXPIRED = "token_expired";
+
   public static final String RESET_GAP = "gap";
   public static final String RESET_EPOCH = "epoch";
 }

@@ -3,6 +3,8 @@ package dev.halley.node.transport.sse;
 import dev.halley.node.cluster.NodeContext;
 import dev.halley.node.stream.StreamingReplay;
 import dev.halley.node.transport.ConnectRequest;
+import dev.halley.node.wire.HttpError;
+import dev.halley.node.wire.Json;
 import io.undertow.server.HttpHandler;
 import io.undertow.server.HttpServerExchange;
 import io.undertow.util.Headers;

@@ -5,6 +5,7 @@ import dev.halley.node.stream.StreamingReplay;
 import dev.halley.node.transport.ConnectRequest;
 import dev.halley.node.wire.CloseCodes;
 import dev.halley.node.wire.ErrorCodes;
+import dev.halley.node.wire.HttpError;
 import dev.halley.node.wire.Json;
 import io.undertow.connector.PooledByteBuffer;
 import io.undertow.server.HttpHandler;
