@@ -5,7 +5,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.halley.cluster.ClusterMap;
-import dev.halley.node.TransportClient.Transport;
+import dev.halley.testing.RawHttp;
+import dev.halley.testing.TransportClient;
+import dev.halley.testing.TransportClient.Transport;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -44,7 +46,7 @@ class DeliveryGuaranteeTest {
   }
 
   private TransportClient client(Transport t) {
-    TransportClient c = t.client(node);
+    TransportClient c = t.client(node.publicPort());
     clients.add(c);
     return c;
   }

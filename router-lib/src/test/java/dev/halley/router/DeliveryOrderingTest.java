@@ -102,7 +102,8 @@ class DeliveryOrderingTest {
                           if (k % 3 == 2) {
                             sent.computeIfAbsent(key(thread, CHANNEL), x -> new ArrayList<>())
                                 .add(
-                                    new Sent(k, CHANNEL, publisher.publishToChannel(CHANNEL, data)));
+                                    new Sent(
+                                        k, CHANNEL, publisher.publishToChannel(CHANNEL, data)));
                           } else {
                             String user = users.get((thread * 7 + k) % users.size());
                             sent.computeIfAbsent(key(thread, user), x -> new ArrayList<>())
@@ -411,8 +412,7 @@ class DeliveryOrderingTest {
         }
         case "message" -> {
           JsonNode d = e.get("data");
-          got.add(
-              new Got(d.get("p").asInt(), d.get("k").asInt(), e.has("channel"), resets.get()));
+          got.add(new Got(d.get("p").asInt(), d.get("k").asInt(), e.has("channel"), resets.get()));
           lastEventId = e.get("id").asText();
         }
         case "reset" -> {
@@ -595,7 +595,8 @@ class DeliveryOrderingTest {
                   b.header(h, v);
                 }
               }
-              HttpResponse<byte[]> r = HTTP.send(b.build(), HttpResponse.BodyHandlers.ofByteArray());
+              HttpResponse<byte[]> r =
+                  HTTP.send(b.build(), HttpResponse.BodyHandlers.ofByteArray());
               r.headers()
                   .firstValue("Content-Type")
                   .ifPresent(v -> ex.getResponseHeaders().add("Content-Type", v));
