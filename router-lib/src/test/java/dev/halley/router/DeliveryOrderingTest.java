@@ -167,6 +167,7 @@ class DeliveryOrderingTest {
         int checkedSequences = 0;
         int delivered = 0;
         int gaps = 0;
+        int userGaps = 0;
         int gapsWithoutReset = 0;
         int duplicatesAcrossReset = 0;
         List<String> violations = new ArrayList<>();
@@ -179,6 +180,9 @@ class DeliveryOrderingTest {
               delivered += got.size();
               Check c = check(published, got, r.resets.get() > 0);
               gaps += c.missing;
+              if (!recipient.equals(CHANNEL)) {
+                userGaps += c.missing;
+              }
               duplicatesAcrossReset += c.repeatedAfterReset;
               if (c.violation != null) {
                 violations.add(r + " thread " + p + " " + recipient + ": " + c.violation);
@@ -195,8 +199,8 @@ class DeliveryOrderingTest {
             "delivery e2e: %d threads, %d receivers (%s), %d messages published: %d reported"
                 + " delivered/buffered, %d failed/unknown; storm: %d requests answered 503;"
                 + " map change: %d moved or 421, %d resets; %d sequences checked, %d messages"
-                + " received, %d missing after a reset (%d without), %d repeated across a"
-                + " reset, %d violations%n",
+                + " received, %d missing after a reset (%d of them user messages, %d without a"
+                + " reset), %d repeated across a reset, %d violations%n",
             THREADS,
             receivers.size(),
             String.join("/", TRANSPORTS),
@@ -209,6 +213,7 @@ class DeliveryOrderingTest {
             checkedSequences,
             delivered,
             gaps,
+            userGaps,
             gapsWithoutReset,
             duplicatesAcrossReset,
             violations.size());
