@@ -135,7 +135,7 @@ public final class NodeContext {
 
   /** The {@code moved} event naming {@code user}'s owner under the current map. */
   public byte[] movedEvent(String user) {
-    ClusterMap m = map;
+    ClusterMap m = core.map();
     NodeInfo owner = m.owner(user);
     return EventCodec.moved(owner.id(), owner.publicUrl().toString(), m.version());
   }
