@@ -129,9 +129,15 @@ class DeliveryOrderingTest {
         viaProxy[0] = TestCluster.rewrite(after, "b", proxyB.url());
         // Phase 2 published: end the storm once b has answered 503 a while.
         phase.await(60, TimeUnit.SECONDS);
+        // The storm lasts until b has refused 5 requests; the main thread keeps publishing to a
+        // user on b meanwhile (as publisher "thread" THREADS), so there are requests to refuse.
+        String onB = TestCluster.userOn(before, "b", 0);
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-        while (proxyB.refused.get() < 5 && System.nanoTime() < deadline) {
-          Thread.onSpinWait();
+        for (int k = 0; proxyB.refused.get() < 5 && System.nanoTime() < deadline; k++) {
+          Map<String, Object> data = Map.of("p", THREADS, "k", k);
+          sent.computeIfAbsent(key(THREADS, onB), x -> new ArrayList<>())
+              .add(new Sent(k, onB, publisher.publish(onB, data)));
+          Thread.sleep(10); // the feeder's pace, not a wait for a condition
         }
         proxyB.failing = false;
         phase.await(60, TimeUnit.SECONDS);
@@ -172,7 +178,7 @@ class DeliveryOrderingTest {
         int duplicatesAcrossReset = 0;
         List<String> violations = new ArrayList<>();
         for (Receiver r : receivers) {
-          for (int p = 0; p < THREADS; p++) {
+          for (int p = 0; p <= THREADS; p++) {
             for (String recipient : List.of(r.user, CHANNEL)) {
               List<Sent> published = sent.getOrDefault(key(p, recipient), List.of());
               List<Got> got = r.got(p, recipient.equals(CHANNEL));
@@ -196,7 +202,7 @@ class DeliveryOrderingTest {
         int resets = receivers.stream().mapToInt(r -> r.resets.get()).sum();
         int moves = receivers.stream().mapToInt(r -> r.moves.get()).sum();
         System.out.printf(
-            "delivery e2e: %d threads, %d receivers (%s), %d messages published: %d reported"
+            "delivery e2e: %d threads (+ a storm feeder), %d receivers (%s), %d messages published: %d reported"
                 + " delivered/buffered, %d failed/unknown; storm: %d requests answered 503;"
                 + " map change: %d moved or 421, %d resets; %d sequences checked, %d messages"
                 + " received, %d missing after a reset (%d of them user messages, %d without a"
@@ -235,7 +241,7 @@ class DeliveryOrderingTest {
 
   private static boolean allArrived(List<Receiver> receivers, Map<String, List<Sent>> sent) {
     for (Receiver r : receivers) {
-      for (int p = 0; p < THREADS; p++) {
+      for (int p = 0; p <= THREADS; p++) {
         for (String recipient : List.of(r.user, CHANNEL)) {
           List<Sent> published = sent.getOrDefault(key(p, recipient), List.of());
           Sent last = null;
