@@ -97,10 +97,12 @@ class BufferBoundsTest {
       String epoch = start.substring(0, start.indexOf(':'));
       long base = Long.parseLong(start.substring(start.indexOf(':') + 1));
       // Each event costs its ~1 KB of data plus 48 bytes: the newest nine fit 10000 bytes.
+      // The reset stands where the buffer is whole again; the nine events held follow it.
       JsonNode reset = poll(node, user, start).get("events");
-      assertEquals(1, reset.size(), reset.toString());
+      assertEquals(10, reset.size(), reset.toString());
       assertEquals("reset", reset.get(0).get("type").asText());
       assertEquals("gap", reset.get(0).get("reason").asText());
+      assertEquals(21, reset.get(1).get("data").get("i").asInt());
       assertEquals(
           "reset",
           poll(node, user, epoch + ":" + (base + 20)).get("events").get(0).get("type").asText());
