@@ -45,8 +45,10 @@ import org.junit.jupiter.api.Timeout;
  * one channel while fast and slow raw-socket readers on both IO threads take them. Each reader
  * parses the frames itself: header bits, declared length, a payload read in full, valid UTF-8, one
  * complete JSON event whose content is the one published, every message once and in each
- * publisher's order, sequence numbers contiguous. A slow reader may be cut with 4008 (then what it
- * read must still be intact and in order); nothing else may end a connection.
+ * publisher's order, sequence numbers contiguous. Beside them sit clients that never read (their
+ * frames stay in flight until the byte bound cuts them, as in {@code SlowConsumerTest}). A slow
+ * reader may be cut with 4008 (then what it read must still be intact and in order); nothing else
+ * may end a connection.
  */
 class WsWritePathStressTest {
   private static final String CHANNEL = "stress";
@@ -54,6 +56,9 @@ class WsWritePathStressTest {
   private static final int MESSAGES_PER_PUBLISHER = 24;
   private static final int FAST_READERS = 12;
   private static final int SLOW_READERS = 6;
+  private static final int STALLED = 2;
+  private static final int FLOOD_MESSAGES = 160;
+  private static final String FLOOD_PAD = "f".repeat(60 * 1024);
   private static final int POOLED = 16 * 1024;
 
   /** Strict JSON: one value per frame, nothing after it. */
@@ -80,7 +85,7 @@ class WsWritePathStressTest {
                         .newConnectionBurstPerAddress(1_000_000)
                         .maxConnectionsPerUser(10_000)
                         // Slow readers are usually not cut; some may be on a busy machine.
-                        .connectionQueueMaxBytes(2 * 1024 * 1024)
+                        .connectionQueueMaxBytes(1024 * 1024)
                         .build())
                 .build());
     api = new InternalApi(node);
@@ -125,8 +130,17 @@ class WsWritePathStressTest {
       String user = TestNodes.userOwnedBy("a", "wsstress", i);
       all.add(new Reader(user, slow, connect(user, slow)));
     }
+    List<String> stalled = new ArrayList<>();
+    for (int i = 0; i < STALLED; i++) {
+      String user = TestNodes.userOwnedBy("a", "wsstalled", i);
+      connect(user, true); // reads nothing, not even the upgrade response
+      stalled.add(user);
+    }
     for (Reader r : all) {
       api.awaitConnections(r.user, 1);
+    }
+    for (String user : stalled) {
+      api.awaitConnections(user, 1);
     }
     List<Thread> threads = new ArrayList<>();
     for (Reader r : all) {
@@ -175,6 +189,33 @@ class WsWritePathStressTest {
       th.start();
       publishers.add(th);
     }
+    // A fourth publisher floods the stalled clients alone (60 KiB messages to their users), so
+    // they are cut while the readers' frames are in flight on the same IO threads.
+    Thread flood =
+        new Thread(
+            () -> {
+              try {
+                go.await();
+                for (int i = 0; i < FLOOD_MESSAGES; i++) {
+                  ObjectNode body = InternalApi.JSON.createObjectNode();
+                  ObjectNode m = body.putArray("messages").addObject();
+                  ArrayNode users = m.putArray("users");
+                  stalled.forEach(users::add);
+                  m.putObject("data").put("flood", i).put("pad", FLOOD_PAD);
+                  InternalApi.Reply r = api.publish(body.toString());
+                  if (r.status() != 200) {
+                    publishErrors.add("flood: " + r);
+                    return;
+                  }
+                }
+              } catch (Throwable e) {
+                publishErrors.add("flood: " + e);
+              }
+            },
+            "ws-flood");
+    flood.setDaemon(true);
+    flood.start();
+    publishers.add(flood);
     go.countDown();
     for (Thread th : publishers) {
       th.join(TimeUnit.SECONDS.toMillis(60));
@@ -187,6 +228,10 @@ class WsWritePathStressTest {
 
     int total = PUBLISHERS * MESSAGES_PER_PUBLISHER;
     int cut = 0;
+    // 160 x 60 KiB each is far over the byte bound plus what the kernel's socket buffers take.
+    for (String user : stalled) {
+      api.awaitConnections(user, 0);
+    }
     long frames = 0;
     long bytes = 0;
     for (Reader r : all) {
@@ -205,8 +250,9 @@ class WsWritePathStressTest {
       assertEquals(total, r.messages, r.user + (r.slow ? " (slow)" : " (fast)") + " messages");
     }
     System.out.printf(
-        "ws write-path stress: %d readers (%d slow, %d cut), %d message frames, %d payload bytes%n",
-        readers, SLOW_READERS, cut, frames, bytes);
+        "ws write-path stress: %d readers (%d slow, %d cut), %d stalled cut, %d message frames,"
+            + " %d payload bytes%n",
+        readers, SLOW_READERS, cut, STALLED, frames, bytes);
   }
 
   private Socket connect(String user, boolean slow) throws IOException {
