@@ -97,6 +97,9 @@ class StoppedNodeProcessTest {
 
         signal("STOP", node);
         stopped = true;
+        // kill(2) only queues SIGSTOP; each thread stops when it next handles signals. Until all
+        // of them have, the node may still read and deliver what is published here.
+        awaitStopped(node);
         List<CompletableFuture<PublishResult>> futures = new ArrayList<>();
         long t0 = System.nanoTime();
         for (int i = 0; i < 20; i++) {
@@ -165,6 +168,56 @@ class StoppedNodeProcessTest {
   private static void signal(String signal, Process node) throws Exception {
     Process kill = new ProcessBuilder("kill", "-" + signal, Long.toString(node.pid())).start();
     assertEquals(0, kill.waitFor(), "kill -" + signal);
+  }
+
+  /**
+   * Waits until every thread of {@code node} is in the stopped state ({@code T} in {@code
+   * /proc/<pid>/task/<tid>/stat} on Linux, {@code ps -o state=} elsewhere).
+   */
+  private static void awaitStopped(Process node) throws Exception {
+    long start = System.nanoTime();
+    long deadline = start + TimeUnit.SECONDS.toNanos(30);
+    int polls = 0;
+    while (!isStopped(node.pid())) {
+      polls++;
+      assertTrue(node.isAlive(), "node exited instead of stopping");
+      assertTrue(System.nanoTime() < deadline, "node " + node.pid() + " did not stop within 30 s");
+      Thread.sleep(5); // polling the process state
+    }
+    System.out.println(
+        "stopped node: every thread in state T after "
+            + TimeUnit.NANOSECONDS.toMicros(System.nanoTime() - start)
+            + " us, "
+            + polls
+            + " polls found a thread still running");
+  }
+
+  static boolean isStopped(long pid) throws Exception {
+    Path tasks = Path.of("/proc", Long.toString(pid), "task");
+    if (!Files.isDirectory(tasks)) {
+      Process ps = new ProcessBuilder("ps", "-o", "state=", "-p", Long.toString(pid)).start();
+      String state = new String(ps.getInputStream().readAllBytes(), StandardCharsets.US_ASCII);
+      ps.waitFor();
+      return state.trim().startsWith("T");
+    }
+    List<Path> threads;
+    try (var list = Files.list(tasks)) {
+      threads = list.toList();
+    }
+    for (Path t : threads) {
+      String stat;
+      try {
+        stat = Files.readString(t.resolve("stat"), StandardCharsets.US_ASCII);
+      } catch (java.io.IOException gone) {
+        continue; // the thread ended meanwhile
+      }
+      // "tid (comm) S ...": comm may hold spaces and parentheses, the state follows the last ')'.
+      char state = stat.charAt(stat.lastIndexOf(')') + 2);
+      if (state != 'T' && state != 't') {
+        return false;
+      }
+    }
+    return !threads.isEmpty();
   }
 
   private static int[] ports(Process node, Path log) throws Exception {
