@@ -27,25 +27,9 @@ public final class SubscriptionHandler implements HttpHandler {
     try {
       UserPath path = UserPath.parse(exchange);
       String channel = path.channel();
-      node.requireOwner(path.user());
-      Set<String> channels;
-      if (!exchange.getRequestMethod().equals(Methods.PUT)) {
-        channels = node.streams.unsubscribe(path.user(), channel);
-      } else if (node.latest.applies(channel)) {
-        // A new subscriber of a latest-value channel gets its last message first.
-        channels =
-            node.latest.subscribe(
-                channel,
-                () -> {
-                  UserStream s = node.streams.get(path.user());
-                  return s != null && s.channels().contains(channel);
-                },
-                () -> node.streams.subscribe(path.user(), channel),
-                () -> node.streams.get(path.user()),
-                node.clock.millis());
-      } else {
-        channels = node.streams.subscribe(path.user(), channel);
-      }
+      // Under the map lock's read side, as a connect: see NodeContext.whileOwner.
+      Set<String> channels =
+          node.whileOwner(path.user(), () -> change(exchange, path.user(), channel));
       if (node.ops.channelEvents() != null) {
         node.ops.channelEvents().changed(path.user());
       }
@@ -56,6 +40,29 @@ public final class SubscriptionHandler implements HttpHandler {
     } catch (HttpError e) {
       Json.sendError(exchange, e);
     }
+  }
+
+  /** Adds or removes the API subscription; the caller holds the user's ownership. */
+  private Set<String> change(HttpServerExchange exchange, String user, String channel) {
+    Set<String> channels;
+    if (!exchange.getRequestMethod().equals(Methods.PUT)) {
+      channels = node.streams.unsubscribe(user, channel);
+    } else if (node.latest.applies(channel)) {
+      // A new subscriber of a latest-value channel gets its last message first.
+      channels =
+          node.latest.subscribe(
+              channel,
+              () -> {
+                UserStream s = node.streams.get(user);
+                return s != null && s.channels().contains(channel);
+              },
+              () -> node.streams.subscribe(user, channel),
+              () -> node.streams.get(user),
+              node.clock.millis());
+    } else {
+      channels = node.streams.subscribe(user, channel);
+    }
+    return channels;
   }
 
   @Override

@@ -162,4 +162,21 @@ public final class NodeContext {
           extra);
     }
   }
+
+  /**
+   * Runs {@code change} (an API change to {@code user}'s stream, such as a subscription) while this
+   * node owns the user, under the map lock's read side: the change happens before a map switch
+   * (which then moves the stream away) or is refused with 421 after it, never applied to a stream
+   * of a user the node no longer owns.
+   */
+  public <T> T whileOwner(String user, java.util.function.Supplier<T> change) {
+    Lock lock = core.mapReadLock();
+    lock.lock();
+    try {
+      requireOwner(user);
+      return change.get();
+    } finally {
+      lock.unlock();
+    }
+  }
 }
