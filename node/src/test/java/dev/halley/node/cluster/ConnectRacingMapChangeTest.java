@@ -23,7 +23,8 @@ import org.junit.jupiter.api.Test;
  * is held by the map lock; either way the connection must end up told {@code moved}.
  */
 class ConnectRacingMapChangeTest {
-  private static final ClusterMap ONLY_B =
+  /** A map without this node: every user moves to {@code b}. */
+  static final ClusterMap ONLY_B =
       ClusterMap.parse(
           "{\"version\": 4, \"nodes\": [{\"id\": \"b\", \"publicUrl\": \""
               + TestNodes.OTHER_URL
@@ -75,7 +76,7 @@ class ConnectRacingMapChangeTest {
   }
 
   /** Waits until {@code t} has finished or is parked (on the map lock), 20 s at most. */
-  private static void awaitDoneOrParked(Thread t) {
+  static void awaitDoneOrParked(Thread t) {
     long deadline = System.nanoTime() + 20_000_000_000L;
     while (System.nanoTime() < deadline) {
       Thread.State s = t.getState();

@@ -3,7 +3,6 @@ package dev.halley.node.cluster;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
-import dev.halley.cluster.ClusterMap;
 import dev.halley.node.TestNodes;
 import dev.halley.node.wire.HttpError;
 import java.util.Set;
@@ -15,15 +14,9 @@ import org.junit.jupiter.api.Test;
  * An API subscription ({@code PUT /v1/users/{user}/channels/{channel}}) found owned and applied
  * while a map change takes its user away must not leave a stream on this node: the map change is
  * started between the ownership check and the subscription (from inside the change) and the test
- * waits until it has finished or is held by the map lock.
+ * waits until it has finished or is held by the map lock, as in {@link ConnectRacingMapChangeTest}.
  */
 class SubscribeRacingMapChangeTest {
-  private static final ClusterMap ONLY_B =
-      ClusterMap.parse(
-          "{\"version\": 4, \"nodes\": [{\"id\": \"b\", \"publicUrl\": \""
-              + TestNodes.OTHER_URL
-              + "\", \"internalUrl\": \"http://127.0.0.1:3\"}]}");
-
   private final NodeContext node = new NodeContext(TestNodes.config().build());
 
   @AfterEach
@@ -39,10 +32,12 @@ class SubscribeRacingMapChangeTest {
         node.whileOwner(
             user,
             () -> {
-              Thread t = new Thread(() -> node.ops.applyMap(ONLY_B), "map-change");
+              Thread t =
+                  new Thread(
+                      () -> node.ops.applyMap(ConnectRacingMapChangeTest.ONLY_B), "map-change");
               mapChange.set(t);
               t.start();
-              awaitDoneOrParked(t);
+              ConnectRacingMapChangeTest.awaitDoneOrParked(t);
               return node.streams.subscribe(user, "room:1");
             });
     mapChange.get().join();
@@ -53,18 +48,5 @@ class SubscribeRacingMapChangeTest {
             HttpError.class, () -> node.whileOwner(user, () -> node.streams.subscribe(user, "x")));
     assertEquals(421, after.status());
     assertEquals(0, node.streams.size());
-  }
-
-  /** Waits until {@code t} has finished or is parked (on the map lock), 20 s at most. */
-  private static void awaitDoneOrParked(Thread t) {
-    long deadline = System.nanoTime() + 20_000_000_000L;
-    while (System.nanoTime() < deadline) {
-      Thread.State s = t.getState();
-      if (s == Thread.State.TERMINATED || s == Thread.State.WAITING) {
-        return;
-      }
-      Thread.onSpinWait();
-    }
-    throw new AssertionError("map change neither finished nor waited: " + t.getState());
   }
 }
