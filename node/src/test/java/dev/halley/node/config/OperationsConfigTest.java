@@ -25,7 +25,7 @@ class OperationsConfigTest {
     assertEquals(40, c.limits().newConnectionBurstPerAddress());
     assertEquals(100_000, c.limits().maxTrackedAddresses());
     assertEquals(false, c.rateLimitLoopback());
-    assertEquals(1_048_576, c.connectionQueueMaxBytes());
+    assertEquals(1_048_576, TestNodes.config().build().connectionQueueMaxBytes());
     assertEquals(10_000, c.requestParseTimeoutMs());
     assertEquals(30_000, c.noRequestTimeoutMs());
     assertEquals(120_000, c.idleTimeoutMs());

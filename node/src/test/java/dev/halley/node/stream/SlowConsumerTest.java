@@ -39,11 +39,11 @@ class SlowConsumerTest {
                 .bufferMaxEvents(BUFFER)
                 .connectionQueueMaxEvents(BUFFER + 2)
                 .maxBodyBytes(256 * 1024)
+                .connectionQueueMaxBytes(256 * 1024)
                 .operations(
                     OperationsConfig.builder()
                         .newConnectionsPerSecondPerAddress(1_000)
                         .newConnectionBurstPerAddress(1_000)
-                        .connectionQueueMaxBytes(256 * 1024)
                         .build())
                 .build());
     api = new InternalApi(node);

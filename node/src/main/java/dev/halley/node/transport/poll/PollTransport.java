@@ -119,7 +119,7 @@ public final class PollTransport implements HttpHandler {
         held =
             new LongPollConnection(
                 stream, exchange, node.codec, node.config.connectionQueueMaxEvents(), current);
-        held.operations(node.ops, node.ops.config().connectionQueueMaxBytes());
+        held.operations(node.ops, node.config.connectionQueueMaxBytes());
         return held;
       }
       Batch b = new Batch(current);

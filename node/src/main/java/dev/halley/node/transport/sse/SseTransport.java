@@ -62,7 +62,7 @@ public final class SseTransport implements HttpHandler {
                             node.codec,
                             node.config.connectionQueueMaxEvents(),
                             node.config.heartbeatMs());
-                    c.operations(node.ops, node.ops.config().connectionQueueMaxBytes());
+                    c.operations(node.ops, node.config.connectionQueueMaxBytes());
                     return new StreamingReplay<>(c, retry, node::hello);
                   })
               .connection();

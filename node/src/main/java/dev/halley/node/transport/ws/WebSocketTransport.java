@@ -84,7 +84,7 @@ public final class WebSocketTransport implements HttpHandler {
                               node.codec,
                               node.config.connectionQueueMaxEvents(),
                               node.config.heartbeatMs());
-                      c.operations(node.ops, node.ops.config().connectionQueueMaxBytes());
+                      c.operations(node.ops, node.config.connectionQueueMaxBytes());
                       return new StreamingReplay<>(c, null, node::hello);
                     })
                 .connection();
