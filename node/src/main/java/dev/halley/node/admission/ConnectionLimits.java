@@ -215,7 +215,6 @@ public final class ConnectionLimits {
       double newConnectionsPerSecondPerAddress,
       int newConnectionBurstPerAddress,
       int maxTrackedAddresses) {
-    public static final Options DEFAULTS = new Options(100_000, 10, 20, 40, 100_000);
 
     public Options {
       positive("maxConnections", maxConnections);

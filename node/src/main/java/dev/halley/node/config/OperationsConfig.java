@@ -237,15 +237,15 @@ public final class OperationsConfig {
       throw new IllegalArgumentException(
           "presenceWebhookUrl is not a URL: \"" + presenceWebhookUrl + "\"");
     }
-    return PresenceWebhook.Options.builder(url)
-        .secret(presenceWebhookSecret)
-        .batchMaxEvents(presenceWebhookBatchMaxEvents)
-        .queueMaxEvents(presenceWebhookQueueMaxEvents)
-        .maxAttempts(presenceWebhookMaxAttempts)
-        .initialBackoffMs(presenceWebhookInitialBackoffMs)
-        .maxBackoffMs(presenceWebhookMaxBackoffMs)
-        .timeoutMs(presenceWebhookTimeoutMs)
-        .build();
+    return new PresenceWebhook.Options(
+        url,
+        presenceWebhookSecret,
+        presenceWebhookBatchMaxEvents,
+        presenceWebhookQueueMaxEvents,
+        presenceWebhookMaxAttempts,
+        presenceWebhookInitialBackoffMs,
+        presenceWebhookMaxBackoffMs,
+        presenceWebhookTimeoutMs);
   }
 
   /**

@@ -27,8 +27,8 @@ import org.slf4j.LoggerFactory;
  *
  * <pre>{@code
  * PresenceWebhook webhook = new PresenceWebhook(
- *     PresenceWebhook.Options.builder(URI.create("http://app:8000/halley/presence"))
- *         .secret("shared-secret-for-the-app").build(),
+ *     OperationsConfig.builder().presenceWebhookUrl("http://app:8000/halley/presence")
+ *         .presenceWebhookSecret("shared-secret-for-the-app").build().presenceWebhook(),
  *     "node-a", Clock.systemUTC());
  * webhook.online("alice");   // never blocks; false when the queue is full (counted as dropped)
  * webhook.close();
@@ -248,36 +248,42 @@ public final class PresenceWebhook implements AutoCloseable {
   }
 
   /**
-   * Settings of the webhook. Defaults: batches of at most 100 events, a queue of 10000 events, 5
-   * attempts per batch, backoff from 200 ms doubling up to 10000 ms, 5000 ms per request.
+   * Settings of the webhook, named as their options {@code presenceWebhook*}; their defaults are
+   * declared once, in {@link dev.halley.node.config.OperationsConfig}, which builds these. The
+   * constructor checks them; the message names the bad option.
    */
-  public static final class Options {
-    final URI url;
-    final String secret;
-    final int batchMaxEvents;
-    final int queueMaxEvents;
-    final int maxAttempts;
-    final long initialBackoffMs;
-    final long maxBackoffMs;
-    final long timeoutMs;
-
-    private Options(Builder b) {
-      url = b.url;
-      secret = b.secret;
-      batchMaxEvents = b.batchMaxEvents;
-      queueMaxEvents = b.queueMaxEvents;
-      maxAttempts = b.maxAttempts;
-      initialBackoffMs = b.initialBackoffMs;
-      maxBackoffMs = b.maxBackoffMs;
-      timeoutMs = b.timeoutMs;
+  public record Options(
+      URI url,
+      String secret,
+      int batchMaxEvents,
+      int queueMaxEvents,
+      int maxAttempts,
+      long initialBackoffMs,
+      long maxBackoffMs,
+      long timeoutMs) {
+    public Options {
+      if (url == null
+          || !("http".equals(url.getScheme()) || "https".equals(url.getScheme()))
+          || url.getHost() == null) {
+        throw new IllegalArgumentException(
+            "presenceWebhookUrl must be an absolute http(s) URL: " + url);
+      }
+      positive("presenceWebhookBatchMaxEvents", batchMaxEvents);
+      positive("presenceWebhookQueueMaxEvents", queueMaxEvents);
+      positive("presenceWebhookMaxAttempts", maxAttempts);
+      positive("presenceWebhookInitialBackoffMs", initialBackoffMs);
+      positive("presenceWebhookTimeoutMs", timeoutMs);
+      if (maxBackoffMs < initialBackoffMs) {
+        throw new IllegalArgumentException(
+            "presenceWebhookMaxBackoffMs must be >= presenceWebhookInitialBackoffMs: "
+                + maxBackoffMs);
+      }
     }
 
-    public static Builder builder(URI url) {
-      return new Builder(url);
-    }
-
-    public URI url() {
-      return url;
+    private static void positive(String field, long v) {
+      if (v <= 0) {
+        throw new IllegalArgumentException(field + " must be > 0: " + v);
+      }
     }
 
     @Override
@@ -297,91 +303,6 @@ public final class PresenceWebhook implements AutoCloseable {
           + ", timeoutMs="
           + timeoutMs
           + "}";
-    }
-
-    /** Builds {@link Options}; every value starts at its documented default. */
-    public static final class Builder {
-      private final URI url;
-      private String secret;
-      private int batchMaxEvents = 100;
-      private int queueMaxEvents = 10_000;
-      private int maxAttempts = 5;
-      private long initialBackoffMs = 200;
-      private long maxBackoffMs = 10_000;
-      private long timeoutMs = 5_000;
-
-      private Builder(URI url) {
-        this.url = url;
-      }
-
-      /** Sent as {@code Authorization: Bearer <secret>}; default none. */
-      public Builder secret(String v) {
-        secret = v;
-        return this;
-      }
-
-      /** Most events in one POST; default 100. */
-      public Builder batchMaxEvents(int v) {
-        batchMaxEvents = v;
-        return this;
-      }
-
-      /** Events waiting at most; more are dropped; default 10000. */
-      public Builder queueMaxEvents(int v) {
-        queueMaxEvents = v;
-        return this;
-      }
-
-      /** Tries per batch, first one included; default 5. */
-      public Builder maxAttempts(int v) {
-        maxAttempts = v;
-        return this;
-      }
-
-      /** Backoff before the first retry, milliseconds; doubles each retry; default 200. */
-      public Builder initialBackoffMs(long v) {
-        initialBackoffMs = v;
-        return this;
-      }
-
-      /** Longest backoff, milliseconds; default 10000. */
-      public Builder maxBackoffMs(long v) {
-        maxBackoffMs = v;
-        return this;
-      }
-
-      /** Connect and request timeout of one call, milliseconds; default 5000. */
-      public Builder timeoutMs(long v) {
-        timeoutMs = v;
-        return this;
-      }
-
-      /** Validates; the message names the bad field. */
-      public Options build() {
-        if (url == null
-            || !("http".equals(url.getScheme()) || "https".equals(url.getScheme()))
-            || url.getHost() == null) {
-          throw new IllegalArgumentException(
-              "presenceWebhookUrl must be an absolute http(s) URL: " + url);
-        }
-        positive("presenceWebhookBatchMaxEvents", batchMaxEvents);
-        positive("presenceWebhookQueueMaxEvents", queueMaxEvents);
-        positive("presenceWebhookMaxAttempts", maxAttempts);
-        positive("presenceWebhookInitialBackoffMs", initialBackoffMs);
-        positive("presenceWebhookTimeoutMs", timeoutMs);
-        if (maxBackoffMs < initialBackoffMs) {
-          throw new IllegalArgumentException(
-              "presenceWebhookMaxBackoffMs must be >= presenceWebhookInitialBackoffMs: "
-                  + maxBackoffMs);
-        }
-        return new Options(this);
-      }
-
-      private static void positive(String field, long v) {
-        if (v <= 0) {
-          throw new IllegalArgumentException(field + " must be > 0: " + v);
-        }
-      }
     }
   }
 }

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.halley.node.MutableClock;
 import dev.halley.node.RecordingPresenceListener;
+import dev.halley.node.config.OperationsConfig;
 import dev.halley.node.metrics.NodeMetrics;
 import dev.halley.node.presence.Presence;
 import dev.halley.node.wire.HttpError;
@@ -103,7 +104,7 @@ class ConnectionLimitsTest {
   void refusesEverythingWhileNotReadyOrDraining() {
     ConnectionLimits limits =
         new ConnectionLimits(
-            ConnectionLimits.Options.DEFAULTS, clock, readiness, presence, metrics);
+            OperationsConfig.defaults().limits(), clock, readiness, presence, metrics);
     HttpError e = assertThrows(HttpError.class, () -> limits.checkNew("10.0.0.1"));
     assertEquals(503, e.status());
     assertEquals("not_ready", e.code());
@@ -117,7 +118,7 @@ class ConnectionLimitsTest {
 
   @Test
   void leasesDrivePresenceTransitions() {
-    ConnectionLimits limits = limits(ConnectionLimits.Options.DEFAULTS);
+    ConnectionLimits limits = limits(OperationsConfig.defaults().limits());
     ConnectionLimits.Lease a1 = limits.acquire("alice");
     ConnectionLimits.Lease a2 = limits.acquire("alice");
     a1.close();

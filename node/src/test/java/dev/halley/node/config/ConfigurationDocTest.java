@@ -2,13 +2,10 @@ package dev.halley.node.config;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assertions.fail;
 
 import dev.halley.node.TestNodes;
 import java.io.IOException;
 import java.lang.reflect.Field;
-import java.lang.reflect.Method;
-import java.lang.reflect.RecordComponent;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -29,12 +26,12 @@ class ConfigurationDocTest {
   private static final List<Path> DOCS =
       List.of(Path.of("../docs/configuration.md"), Path.of("../docs/operations.md"));
 
-  /** Options the defaults config must set (required ones, and the webhook URL). */
+  /** Options the defaults config must set (the required ones). */
   private static final java.util.Set<String> SET_ABOVE =
-      java.util.Set.of("nodeId", "map", "apiKeys", "tokenHmacSecret", "presenceWebhookUrl");
+      java.util.Set.of("nodeId", "map", "apiKeys", "tokenHmacSecret");
 
   /** A row of an option table: its option name, documented default and where it stands. */
-  record Row(String option, String defaultValue, String where) {}
+  record Row(String option, String unit, String defaultValue, String where) {}
 
   static Map<String, Row> documentedOptions() throws IOException {
     Map<String, Row> rows = new LinkedHashMap<>();
@@ -57,7 +54,7 @@ class ConfigurationDocTest {
         String[] cells = line.split("\\|");
         String option = cells[1].trim().replace("`", "");
         String def = cells[3].trim();
-        Row row = new Row(option, def, doc.getFileName() + ":" + (i + 1));
+        Row row = new Row(option, cells[2].trim(), def, doc.getFileName() + ":" + (i + 1));
         Row before = rows.putIfAbsent(option, row);
         if (before != null) {
           assertEquals(
@@ -84,9 +81,6 @@ class ConfigurationDocTest {
             .map(TestNodes.MAP)
             .apiKeys(List.of(TestNodes.API_KEY))
             .tokenHmacSecret(TestNodes.SECRET)
-            // Only to make the webhook's other options (and their defaults) exist.
-            .operations(
-                OperationsConfig.builder().presenceWebhookUrl("http://127.0.0.1:1/p").build())
             .build();
     List<String> checked = new ArrayList<>();
     for (Row row : documentedOptions().values()) {
@@ -119,48 +113,25 @@ class ConfigurationDocTest {
     assertTrue(checked.size() > 30, "checked only " + checked);
   }
 
-  /**
-   * The value of {@code option} in {@code config}: its accessor on NodeConfig or OperationsConfig,
-   * a component of the connection limits, or a field of the presence webhook's options.
-   */
-  private static Object valueOf(NodeConfig config, String option) throws Exception {
-    Object found = accessor(config, option);
-    if (found != NOT_FOUND) {
-      return found;
+  @Test
+  void documentedUnitsAreTheDeclaredUnits() throws IOException {
+    for (Row row : documentedOptions().values()) {
+      Field f = ConfigBinder.field(row.option());
+      String declared = f == null ? "path" : f.getAnnotation(Option.class).unit();
+      assertEquals(declared, row.unit(), row.where() + ": unit of " + row.option());
     }
-    OperationsConfig ops = config.operations();
-    found = accessor(ops, option);
-    if (found != NOT_FOUND) {
-      return found;
-    }
-    for (RecordComponent c : ops.limits().getClass().getRecordComponents()) {
-      if (c.getName().equals(option)) {
-        return c.getAccessor().invoke(ops.limits());
-      }
-    }
-    String prefix = "presenceWebhook";
-    if (option.startsWith(prefix) && ops.presenceWebhook() != null) {
-      String name = option.substring(prefix.length());
-      name = Character.toLowerCase(name.charAt(0)) + name.substring(1);
-      Field f = ops.presenceWebhook().getClass().getDeclaredField(name);
-      f.setAccessible(true);
-      return f.get(ops.presenceWebhook());
-    }
-    if (option.equals("map") || option.equals("tokenPublicKeyFile")) {
-      return null; // file-only forms of map and tokenPublicKeyPem
-    }
-    fail("no value for documented option " + option);
-    return null;
   }
 
-  private static final Object NOT_FOUND = new Object();
-
-  private static Object accessor(Object target, String name) throws Exception {
-    try {
-      Method m = target.getClass().getMethod(name);
-      return m.invoke(target);
-    } catch (NoSuchMethodException e) {
-      return NOT_FOUND;
+  /**
+   * The value of {@code option} in {@code config}: its declaration, a field of NodeConfig or
+   * OperationsConfig (the same field the reader binds and the builder sets).
+   */
+  private static Object valueOf(NodeConfig config, String option) throws Exception {
+    Field f = ConfigBinder.field(option);
+    if (f == null) {
+      assertEquals(ConfigBinder.TOKEN_PUBLIC_KEY_FILE, option, "no declaration of " + option);
+      return null; // file-only form of tokenPublicKeyPem
     }
+    return f.get(f.getDeclaringClass() == NodeConfig.class ? config : config.operations());
   }
 }

@@ -8,10 +8,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.sun.net.httpserver.HttpServer;
 import dev.halley.node.MutableClock;
+import dev.halley.node.config.OperationsConfig;
 import dev.halley.node.wire.Json;
 import java.io.IOException;
 import java.net.InetSocketAddress;
-import java.net.URI;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -72,19 +72,23 @@ public class PresenceWebhookTest {
     server.stop(0);
   }
 
-  private PresenceWebhook.Options.Builder options() {
-    return PresenceWebhook.Options.builder(
-            URI.create("http://127.0.0.1:" + server.getAddress().getPort() + "/presence"))
-        .initialBackoffMs(5)
-        .maxBackoffMs(20)
-        .timeoutMs(10_000);
+  /** The webhook's options come from the node's configuration, where their defaults live. */
+  private OperationsConfig.Builder options() {
+    return OperationsConfig.builder()
+        .presenceWebhookUrl("http://127.0.0.1:" + server.getAddress().getPort() + "/presence")
+        .presenceWebhookInitialBackoffMs(5)
+        .presenceWebhookMaxBackoffMs(20)
+        .presenceWebhookTimeoutMs(10_000);
   }
 
   @Test
   void retriesFailedCallsWithBackoffAndDeliversEveryEventInOrder() {
     failFirst = 2;
     webhook =
-        new PresenceWebhook(options().secret("s3cret").build(), "node-a", new MutableClock(1000));
+        new PresenceWebhook(
+            options().presenceWebhookSecret("s3cret").build().presenceWebhook(),
+            "node-a",
+            new MutableClock(1000));
     assertTrue(webhook.online("alice"));
     assertTrue(webhook.offline("alice"));
     assertTrue(webhook.online("bob"));
@@ -107,7 +111,11 @@ public class PresenceWebhookTest {
   @Test
   void batchesEventsThatQueuedWhileACallWasInFlight() {
     gate = new CountDownLatch(1);
-    webhook = new PresenceWebhook(options().batchMaxEvents(50).build(), "a", new MutableClock(0));
+    webhook =
+        new PresenceWebhook(
+            options().presenceWebhookBatchMaxEvents(50).build().presenceWebhook(),
+            "a",
+            new MutableClock(0));
     webhook.online("first");
     await(() -> arrived.get() == 1, "the first call held at the app");
     for (int i = 0; i < 20; i++) {
@@ -122,7 +130,11 @@ public class PresenceWebhookTest {
   @Test
   void dropsAndCountsEventsWhenTheQueueIsFullWithoutBlocking() {
     gate = new CountDownLatch(1);
-    webhook = new PresenceWebhook(options().queueMaxEvents(3).build(), "a", new MutableClock(0));
+    webhook =
+        new PresenceWebhook(
+            options().presenceWebhookQueueMaxEvents(3).build().presenceWebhook(),
+            "a",
+            new MutableClock(0));
     webhook.online("first");
     await(() -> arrived.get() == 1, "the first call held at the app");
     int accepted = 0;
@@ -140,7 +152,11 @@ public class PresenceWebhookTest {
   @Test
   void givesUpAfterMaxAttemptsAndCountsTheFailure() {
     failFirst = Integer.MAX_VALUE;
-    webhook = new PresenceWebhook(options().maxAttempts(3).build(), "a", new MutableClock(0));
+    webhook =
+        new PresenceWebhook(
+            options().presenceWebhookMaxAttempts(3).build().presenceWebhook(),
+            "a",
+            new MutableClock(0));
     // One event, so one batch: two events may be taken as one batch or two, depending on timing.
     webhook.online("alice");
     await(() -> webhook.failed() == 1, "the batch failed");
@@ -153,7 +169,11 @@ public class PresenceWebhookTest {
   void doesNotRetryAClientError() {
     failFirst = Integer.MAX_VALUE;
     failStatus = 400;
-    webhook = new PresenceWebhook(options().maxAttempts(5).build(), "a", new MutableClock(0));
+    webhook =
+        new PresenceWebhook(
+            options().presenceWebhookMaxAttempts(5).build().presenceWebhook(),
+            "a",
+            new MutableClock(0));
     webhook.online("alice");
     await(() -> webhook.failed() == 1, "the batch failed");
     assertEquals(1, calls.get());
@@ -168,10 +188,12 @@ public class PresenceWebhookTest {
     }
     webhook =
         new PresenceWebhook(
-            PresenceWebhook.Options.builder(URI.create("http://127.0.0.1:" + port + "/x"))
-                .maxAttempts(2)
-                .initialBackoffMs(1)
-                .build(),
+            OperationsConfig.builder()
+                .presenceWebhookUrl("http://127.0.0.1:" + port + "/x")
+                .presenceWebhookMaxAttempts(2)
+                .presenceWebhookInitialBackoffMs(1)
+                .build()
+                .presenceWebhook(),
             "a",
             new MutableClock(0));
     webhook.online("alice");
@@ -181,7 +203,7 @@ public class PresenceWebhookTest {
 
   @Test
   void closedWebhookRefusesEvents() {
-    webhook = new PresenceWebhook(options().build(), "a", new MutableClock(0));
+    webhook = new PresenceWebhook(options().build().presenceWebhook(), "a", new MutableClock(0));
     webhook.close();
     assertFalse(webhook.online("alice"));
     assertEquals(1, webhook.dropped());
@@ -192,9 +214,12 @@ public class PresenceWebhookTest {
     IllegalArgumentException e =
         assertThrows(
             IllegalArgumentException.class,
-            () -> PresenceWebhook.Options.builder(URI.create("ftp://x/")).build());
+            () -> OperationsConfig.builder().presenceWebhookUrl("ftp://x/").build());
     assertTrue(e.getMessage().startsWith("presenceWebhookUrl"), e.getMessage());
-    e = assertThrows(IllegalArgumentException.class, () -> options().queueMaxEvents(0).build());
+    e =
+        assertThrows(
+            IllegalArgumentException.class,
+            () -> options().presenceWebhookQueueMaxEvents(0).build().presenceWebhook());
     assertTrue(e.getMessage().startsWith("presenceWebhookQueueMaxEvents"), e.getMessage());
   }
 
@@ -202,7 +227,13 @@ public class PresenceWebhookTest {
   void backoffDoublesUpToTheCap() {
     webhook =
         new PresenceWebhook(
-            options().initialBackoffMs(100).maxBackoffMs(1000).build(), "a", new MutableClock(0));
+            options()
+                .presenceWebhookInitialBackoffMs(100)
+                .presenceWebhookMaxBackoffMs(1000)
+                .build()
+                .presenceWebhook(),
+            "a",
+            new MutableClock(0));
     assertEquals(100, webhook.backoffMs(1));
     assertEquals(200, webhook.backoffMs(2));
     assertEquals(800, webhook.backoffMs(4));
