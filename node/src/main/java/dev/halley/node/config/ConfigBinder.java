@@ -76,7 +76,7 @@ final class ConfigBinder {
     List<String> names = new ArrayList<>(NODE_OPTIONS.keySet());
     names.add(names.indexOf("tokenPublicKeyPem") + 1, TOKEN_PUBLIC_KEY_FILE);
     names.addAll(OPERATIONS_OPTIONS.keySet());
-    return names;
+    return List.copyOf(names);
   }
 
   /** The declaration of an option (its field), or null. */

@@ -259,6 +259,14 @@ public final class NodeConfig {
   private final OperationsConfig operations = OperationsConfig.defaults();
 
   /**
+   * Every option a configuration file accepts (those of {@link OperationsConfig} included), in
+   * declaration order; {@code HALLEY_} plus the name in upper snake case is its environment form.
+   */
+  public static List<String> optionNames() {
+    return ConfigBinder.names();
+  }
+
+  /**
    * Loads a YAML or JSON file (JSON is YAML), then applies {@code HALLEY_*} environment overrides:
    * each option's name in upper snake case, e.g. {@code HALLEY_PUBLIC_PORT=8080}, {@code
    * HALLEY_API_KEYS=k1,k2} (lists are comma-separated). A relative {@code mapFile}, {@code
