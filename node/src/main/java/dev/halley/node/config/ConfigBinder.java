@@ -122,6 +122,9 @@ final class ConfigBinder {
             TOKEN_PUBLIC_KEY_FILE + ": cannot read " + p + ": " + NodeConfig.ioReason(e), e);
       }
     }
+    // Loaded by the builder itself, outside Jackson (which would report only the cause's message).
+    Path mapFile =
+        root.has("mapFile") ? dir.resolve(text("mapFile", root.remove("mapFile"))) : null;
     ObjectNode ops = JsonNodeFactory.instance.objectNode();
     for (String name : OPERATIONS_OPTIONS.keySet()) {
       if (root.has(name)) {
@@ -136,6 +139,9 @@ final class ConfigBinder {
     NodeConfig.Builder b = bind(root, NodeConfig.class).toBuilder();
     if (map != null) {
       b.map(map);
+    }
+    if (mapFile != null) {
+      b.mapFile(mapFile);
     }
     return b.operations(bind(ops, OperationsConfig.class).toBuilder().build()).build();
   }
