@@ -79,13 +79,13 @@ class WsWritePathStressTest {
                 .bufferMaxEvents(4_000)
                 .connectionQueueMaxEvents(4_002)
                 .maxBodyBytes(512 * 1024)
+                // Slow readers are usually not cut; some may be on a busy machine.
+                .connectionQueueMaxBytes(1024 * 1024)
                 .operations(
                     OperationsConfig.builder()
                         .newConnectionsPerSecondPerAddress(1_000_000)
                         .newConnectionBurstPerAddress(1_000_000)
                         .maxConnectionsPerUser(10_000)
-                        // Slow readers are usually not cut; some may be on a busy machine.
-                        .connectionQueueMaxBytes(1024 * 1024)
                         .build())
                 .build());
     api = new InternalApi(node);
