@@ -83,10 +83,17 @@ describe("the chat example in a real browser on a 3-node cluster", () => {
     });
 
   before(async () => {
-    [cluster, browser] = await Promise.all([
+    // allSettled, not all: when one fails, the other is still kept so that after() closes it
+    // (a missing browser must not leave the cluster's node processes running).
+    const [c, b] = await Promise.allSettled([
       Cluster.start(["a", "b", "c"]),
       launchBrowser(),
     ]);
+    cluster = c.value;
+    browser = b.value;
+    for (const r of [c, b]) {
+      if (r.status === "rejected") throw r.reason;
+    }
     poster = await apiUser(cluster.chatUrl, "poster");
   });
 
