@@ -77,15 +77,19 @@ class ScaleIT {
             Duration.ofSeconds(60));
         traffic.awaitRounds(10);
 
-        // Scale in: map 3 without d to every node (d included), then to the publishers; then stop
-        // d.
-        for (NodeContainer n : fleet.nodes()) {
-          fleet.writeMap(n, v3);
+        // Scale in, runbook order: map 3 without d to the nodes that gain its users, and only once
+        // they apply it, to d itself (else d's `moved` can reach a node still on map 2, which
+        // sends the client back); then the publishers; then stop d. The mapFile watchers apply
+        // asynchronously, so writing the files in that order is not enough: wait on each.
+        for (String id : List.of("a", "b", "c")) {
+          fleet.writeMap(fleet.node(id), v3);
         }
+        for (String id : List.of("a", "b", "c")) {
+          Fleet.awaitMapVersion(fleet.node(id), 3);
+        }
+        fleet.writeMap(d, v3);
         fleet.writePublisherMap(v3);
-        for (NodeContainer n : fleet.nodes()) {
-          Fleet.awaitMapVersion(n, 3);
-        }
+        Fleet.awaitMapVersion(d, 3);
         Await.until(
             () -> publisher.map().version() == 3, "publisher on map 3", Duration.ofSeconds(30));
         Await.until(
