@@ -144,7 +144,10 @@ class ScaleIT {
                 .sum();
         assertEquals(
             m.failed, misdirectedFailures, "the only failures are misdirected reports: " + m);
-        assertTrue(misdirected > 0, "nodes answered misdirected and router-lib re-routed");
+        // How many publishes met an old owner depends on which watcher applies a map first (the
+        // nodes' or the publisher's), so the count is recorded, not asserted; router-lib's re-route
+        // after misdirected is asserted deterministically in router-lib's PublisherTest and
+        // PublishOrderTest.
         assertEquals(0, m.duplicates + m.acceptedOutOfOrder, m.toString());
         assertEquals(m.published, m.received + m.failed + m.resetCovered, m.toString());
       } finally {
