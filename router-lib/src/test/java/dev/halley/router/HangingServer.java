@@ -9,12 +9,14 @@ import java.net.URI;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 
 /** A real TCP server that accepts connections and never answers: a hung node, for tests. */
 final class HangingServer implements AutoCloseable {
   private final ServerSocket server;
   private final List<Socket> accepted = new CopyOnWriteArrayList<>();
   private final AtomicInteger connections = new AtomicInteger();
+  private final AtomicLong bytesReceived = new AtomicLong();
   private boolean closed; // guarded by this, with the adding to accepted
 
   HangingServer() throws IOException {
@@ -32,6 +34,7 @@ final class HangingServer implements AutoCloseable {
                       s.close(); // accepted while close() ran: it must end too
                     } else {
                       accepted.add(s);
+                      startReading(s);
                     }
                   }
                 } catch (IOException e) {
@@ -42,6 +45,32 @@ final class HangingServer implements AutoCloseable {
             "hanging-server");
     t.setDaemon(true);
     t.start();
+  }
+
+  /**
+   * Counts what a client sends, so a test can wait until a request was written, not just connected.
+   */
+  private void startReading(Socket s) {
+    Thread r =
+        new Thread(
+            () -> {
+              byte[] buf = new byte[4096];
+              try {
+                for (int n; (n = s.getInputStream().read(buf)) > 0; ) {
+                  bytesReceived.addAndGet(n);
+                }
+              } catch (IOException e) {
+                // closed: nothing more to count
+              }
+            },
+            "hanging-server-reader");
+    r.setDaemon(true);
+    r.start();
+  }
+
+  /** Bytes received on every connection so far (a request written to this server counts here). */
+  long bytesReceived() {
+    return bytesReceived.get();
   }
 
   URI url() {

@@ -354,6 +354,8 @@ class PublisherTest {
             .maxBlock(Duration.ofMinutes(1))
             .build()) {
       CompletableFuture<PublishResult> inFlight = p.publish("u1", 1);
+      // u1's request must be on the wire before the server goes away, else it is `unreachable`
+      awaitCondition(() -> hanging.bytesReceived() > 0, "u1's request reaches the server");
       CompletableFuture<PublishResult> queued = p.publish("u2", 2);
       CompletableFuture<CompletableFuture<PublishResult>> blocked = new CompletableFuture<>();
       Thread caller = new Thread(() -> blocked.complete(p.publish("u3", 3)), "blocked-caller");
