@@ -42,6 +42,8 @@ export class Client {
   #token;
   #freshToken = false;
   #lastEventId;
+  /** `{ handoff, lastEventId }` from the last `moved` that carried one; used while it matches. */
+  #handoff;
   #node;
   #url;
   #overrideUrl;
@@ -219,6 +221,15 @@ export class Client {
       }
       case Action.MOVED: {
         const target = movedTarget(result);
+        if (result.control?.type === EventType.MOVED) {
+          // The old owner's handoff goes verbatim to the new owner with the position it is about
+          // (docs/protocol.md, "Resharding"); a `moved` without one (or a 421) resumes as before.
+          const h = result.control.handoff;
+          this.#handoff =
+            typeof h === "string" && h !== "" && this.#lastEventId
+              ? { handoff: h, lastEventId: this.#lastEventId }
+              : undefined;
+        }
         const error = await this.#loadMap(target.url);
         if (error) this.#emitError(error);
         if (
@@ -328,6 +339,7 @@ export class Client {
               this.#lastEventId = event.id;
               const message = { id: event.id, data: event.data };
               if (event.channel !== undefined) message.channel = event.channel;
+              if (typeof event.key === "string") message.key = event.key;
               this.#emitter.emit("message", message);
               if (event.channel !== undefined)
                 this.#emitter.emit(`channel:${event.channel}`, message);
@@ -366,10 +378,22 @@ export class Client {
         baseUrl,
         token: this.#token,
         lastEventId: this.#lastEventId,
+        handoff: this.#currentHandoff(),
         timeoutMs: this.#o.longPollTimeoutMs,
       };
       this.#handle = module.connect(params, handlers, deps);
     });
+  }
+
+  /**
+   * The handoff of the last `moved`, while the client still resumes from the position it came
+   * with: once a new owner answered (hello, a message, a reset or a poll batch moved the
+   * position on), it is spent and forgotten.
+   */
+  #currentHandoff() {
+    if (this.#handoff && this.#handoff.lastEventId !== this.#lastEventId)
+      this.#handoff = undefined;
+    return this.#handoff?.handoff;
   }
 
   /**

@@ -120,10 +120,16 @@ export interface CommonOptions {
 
 /** A message event. `data` is the JSON value the app published. */
 export interface Message {
+  /** The event ID (opaque; the client resumes from it). */
   id: string;
   data: unknown;
   /** Set for channel messages. */
   channel?: string;
+  /**
+   * The message's key (its idempotency key, router-lib's `PublishResult.id()`), when the node sent
+   * one: the same on every node, so an app can tell one message from another across a move.
+   */
+  key?: string;
 }
 
 /** The resume point was not covered (`gap`) or the node restarted (`epoch`): reload app state. */

@@ -794,3 +794,288 @@ test("getToken that never answers times out with token_timeout and is retried wi
   assert.match(FakeWebSocket.last().url, /token=late/);
   c.close();
 });
+
+// ---- resharding: `moved` with `handoff` (docs/protocol.md) ----
+
+/** A user that `owner` puts on b under TWO (a under ONE). */
+const MOVER = ["alice", "bob", "carol", "dave", "erin", "frank"].find(
+  (u) => owner(u, parseMap(JSON.stringify(TWO))).id === "b",
+);
+/** Characters a query must escape, so "verbatim" is checked, not only "present". */
+const HANDOFF = "5f0c1e2d3a4b5c6d:17:42 +&=/?#%";
+const movedWithHandoff = (handoff = HANDOFF) => ({
+  type: "moved",
+  node: "b",
+  url: "http://b.test:7102",
+  mapVersion: 2,
+  handoff,
+});
+const query = (call) => Object.fromEntries(call.url.searchParams);
+
+test("message key: a message event's key is passed to the app, and absent when the node sent none", async () => {
+  const { c, rec } = client();
+  const room = [];
+  c.onChannel("room:1", (m) => room.push(m));
+  const socket = await connectWs(c);
+  socket.send({
+    type: "message",
+    id: "00000000000000aa:1",
+    data: 1,
+    key: "k-1",
+  });
+  socket.send({
+    type: "message",
+    id: "00000000000000aa:2",
+    data: 2,
+    channel: "room:1",
+    key: "k-2",
+  });
+  socket.send({ type: "message", id: "00000000000000aa:3", data: 3 });
+  const messages = rec.events.filter((e) => e.kind === "message");
+  assert.deepEqual(messages, [
+    { kind: "message", id: "00000000000000aa:1", data: 1, key: "k-1" },
+    {
+      kind: "message",
+      id: "00000000000000aa:2",
+      data: 2,
+      channel: "room:1",
+      key: "k-2",
+    },
+    { kind: "message", id: "00000000000000aa:3", data: 3 },
+  ]);
+  assert.equal(room[0].key, "k-2");
+  assert.equal("key" in messages[2], false);
+  c.close();
+});
+
+test("moved with handoff (WebSocket): the new owner gets lastEventId and the handoff verbatim, until it answers", async () => {
+  const { c, rec, fetch } = client(
+    { userId: MOVER },
+    {
+      "/v1/map": () => json(200, TWO),
+      "/v1/poll": () =>
+        json(200, { events: [], lastEventId: "00000000000000bb:0" }),
+    },
+  );
+  const socket = await connectWs(c);
+  socket.send({ type: "message", id: "00000000000000aa:41", data: 1 });
+  socket.send({ type: "message", id: "00000000000000aa:42", data: 2 });
+  socket.send(movedWithHandoff());
+  socket.serverClose(4009);
+  await settle();
+  const toB = new URL(FakeWebSocket.last().url);
+  assert.equal(toB.origin, "ws://b.test:7102");
+  assert.deepEqual(Object.fromEntries(toB.searchParams), {
+    token: "tok1",
+    lastEventId: "00000000000000aa:42",
+    handoff: HANDOFF,
+  });
+
+  // The new owner does not answer this time: the retry still carries the handoff (the probe,
+  // which sends no lastEventId, never does).
+  FakeWebSocket.last().serverClose(1006);
+  await settle();
+  assert.equal(query(fetch.callsTo("/v1/poll")[0]).handoff, undefined);
+  await clock.advance(backoffCeiling(0));
+  const retry = new URL(FakeWebSocket.last().url);
+  assert.equal(FakeWebSocket.instances.length, 3);
+  assert.equal(retry.searchParams.get("handoff"), HANDOFF);
+  assert.equal(retry.searchParams.get("lastEventId"), "00000000000000aa:42");
+
+  // It answers: the handoff is spent; a later drop resumes on b from b's IDs, without it.
+  FakeWebSocket.last().open();
+  FakeWebSocket.last().send(
+    hello({
+      node: "b",
+      epoch: "00000000000000bb",
+      lastEventId: "00000000000000bb:7",
+    }),
+  );
+  FakeWebSocket.last().send({
+    type: "message",
+    id: "00000000000000bb:8",
+    data: 3,
+  });
+  FakeWebSocket.last().serverClose(1006);
+  await settle();
+  await clock.advance(backoffCeiling(0));
+  const later = new URL(FakeWebSocket.last().url);
+  assert.equal(FakeWebSocket.instances.length, 4);
+  assert.deepEqual(Object.fromEntries(later.searchParams), {
+    token: "tok1",
+    lastEventId: "00000000000000bb:8",
+  });
+  assert.deepEqual(rec.messages(), [1, 2, 3]);
+  assert.equal(rec.events.filter((e) => e.kind === "reset").length, 0);
+  c.close();
+});
+
+test("moved with handoff (SSE): the new owner gets lastEventId and the handoff verbatim", async () => {
+  const { c, rec, fetch } = client(
+    { userId: MOVER, transport: "sse" },
+    {
+      "/v1/map": () => json(200, TWO),
+      "/v1/sse": (url) => {
+        const body = streamBody();
+        if (url.origin === "http://a.test:7101") {
+          body.write(`event: hello\ndata: ${JSON.stringify(hello())}\n\n`);
+          body.write(
+            `id: 00000000000000aa:9\nevent: message\ndata: ${JSON.stringify({ type: "message", id: "00000000000000aa:9", data: 9, key: "k9" })}\n\n`,
+          );
+          body.write(
+            `event: moved\ndata: ${JSON.stringify(movedWithHandoff())}\n\n`,
+          );
+          body.end();
+        } else {
+          body.write(
+            `event: hello\ndata: ${JSON.stringify(hello({ node: "b", epoch: "00000000000000bb", lastEventId: "00000000000000bb:3" }))}\n\n`,
+          );
+        }
+        return new Response(body.stream, { status: 200 });
+      },
+    },
+  );
+  c.connect();
+  await settle();
+  const calls = fetch.callsTo("/v1/sse");
+  assert.equal(calls.length, 2);
+  assert.equal(calls[1].url.origin, "http://b.test:7102");
+  assert.deepEqual(query(calls[1]), {
+    token: "tok1",
+    lastEventId: "00000000000000aa:9",
+    handoff: HANDOFF,
+  });
+  assert.deepEqual(query(calls[0]), { token: "tok1" });
+  assert.deepEqual(rec.states(), [
+    "connecting",
+    "connected",
+    "connecting",
+    "connected",
+  ]);
+  assert.equal(c.info.node, "b");
+  c.close();
+});
+
+test("moved with handoff (long-poll): the first poll on the new owner carries it, the long-polls after it do not", async () => {
+  const held = [];
+  const { c, rec, fetch } = client(
+    { userId: MOVER, transport: "longpoll" },
+    {
+      "/v1/map": () => json(200, TWO),
+      "/v1/poll": (url) =>
+        url.origin === "http://a.test:7101"
+          ? json(200, { events: [], lastEventId: "00000000000000aa:3" })
+          : json(200, {
+              events: [
+                {
+                  type: "message",
+                  id: "00000000000000bb:12",
+                  data: 5,
+                  key: "k5",
+                },
+              ],
+              lastEventId: "00000000000000bb:12",
+            }),
+      "/v1/longpoll": (url) => {
+        if (url.origin === "http://a.test:7101")
+          return json(200, {
+            events: [
+              { type: "message", id: "00000000000000aa:4", data: 4, key: "k4" },
+              movedWithHandoff(),
+            ],
+            lastEventId: "00000000000000aa:4",
+          });
+        return new Promise((resolve) => held.push(resolve));
+      },
+    },
+  );
+  c.connect();
+  await settle();
+  const polls = fetch.callsTo("/v1/poll");
+  assert.equal(polls.length, 2);
+  assert.equal(polls[1].url.origin, "http://b.test:7102");
+  assert.deepEqual(query(polls[1]), {
+    token: "tok1",
+    lastEventId: "00000000000000aa:4",
+    handoff: HANDOFF,
+  });
+  const onB = fetch
+    .callsTo("/v1/longpoll")
+    .filter((call) => call.url.origin === "http://b.test:7102");
+  assert.equal(onB.length, 1);
+  assert.equal(query(onB[0]).handoff, undefined);
+  assert.equal(query(onB[0]).lastEventId, "00000000000000bb:12");
+  assert.deepEqual(
+    rec.events.filter((e) => e.kind === "message").map((m) => m.key),
+    ["k4", "k5"],
+  );
+  assert.equal(held.length, 1);
+  c.close();
+});
+
+test("a poll-only resume (the long-poll transport's first request) on the old owner's finishing stream: replay, then moved with handoff", async () => {
+  // The client was between two long-polls when the map moved its user: its next request meets
+  // the old owner's finishing stream, which replays and then sends moved with handoff.
+  const { c, fetch } = client(
+    {
+      userId: MOVER,
+      transport: "longpoll",
+      lastEventId: "00000000000000aa:20",
+    },
+    {
+      "/v1/map": () => json(200, TWO),
+      "/v1/poll": (url) =>
+        url.origin === "http://a.test:7101"
+          ? json(200, {
+              events: [
+                { type: "message", id: "00000000000000aa:21", data: 21 },
+                movedWithHandoff("e:21:21"),
+              ],
+              lastEventId: "00000000000000aa:21",
+            })
+          : json(200, { events: [], lastEventId: "00000000000000bb:1" }),
+      "/v1/longpoll": () => new Promise(() => {}),
+    },
+  );
+  c.connect();
+  await settle();
+  const polls = fetch.callsTo("/v1/poll");
+  assert.deepEqual(query(polls[0]), {
+    token: "tok1",
+    lastEventId: "00000000000000aa:20",
+  });
+  assert.deepEqual(query(polls[1]), {
+    token: "tok1",
+    lastEventId: "00000000000000aa:21",
+    handoff: "e:21:21",
+  });
+  c.close();
+});
+
+test("a moved without handoff after one with it: the old handoff is not reused", async () => {
+  const { c } = client({ userId: MOVER }, { "/v1/map": () => json(200, TWO) });
+  const socket = await connectWs(c);
+  socket.send({ type: "message", id: "00000000000000aa:5", data: 1 });
+  socket.send(movedWithHandoff());
+  socket.serverClose(4009);
+  await settle();
+  assert.equal(
+    new URL(FakeWebSocket.last().url).searchParams.get("handoff"),
+    HANDOFF,
+  );
+  // b (say, before it got the pending map) sends the client back without a handoff.
+  FakeWebSocket.last().open();
+  FakeWebSocket.last().send({
+    type: "moved",
+    node: "b",
+    url: "http://b.test:7102",
+    mapVersion: 2,
+  });
+  FakeWebSocket.last().serverClose(4009);
+  await settle();
+  assert.deepEqual(
+    Object.fromEntries(new URL(FakeWebSocket.last().url).searchParams),
+    { token: "tok1", lastEventId: "00000000000000aa:5" },
+  );
+  c.close();
+});

@@ -286,3 +286,43 @@ test("parseBatch checks every event", () => {
     /not a string/,
   );
 });
+
+test("handoff: every transport puts it in the query verbatim next to lastEventId, never without one", async () => {
+  const handoff = "00ab:3:7 &=+";
+  const ws = recorder();
+  websocket.connect({ ...base, handoff }, ws.handlers, {
+    WebSocket: FakeWebSocket,
+  });
+  assert.equal(
+    new URL(FakeWebSocket.last().url).searchParams.get("handoff"),
+    handoff,
+  );
+  websocket.connect({ ...base, lastEventId: undefined, handoff }, ws.handlers, {
+    WebSocket: FakeWebSocket,
+  });
+  assert.equal(
+    FakeWebSocket.last().url,
+    "ws://127.0.0.1:7101/v1/ws?token=t.k.n",
+  );
+
+  const fetch = fakeFetch({
+    "/v1/sse": () => new Response(streamBody().stream, { status: 200 }),
+    "/v1/poll": () => json(200, { events: [], lastEventId: "00ab:7" }),
+    "/v1/longpoll": () => new Promise(() => {}),
+  });
+  const handles = [
+    sse.connect({ ...base, handoff }, recorder().handlers, { fetch }),
+    longpoll.connect({ ...base, handoff }, recorder().handlers, { fetch }),
+  ];
+  await settle();
+  assert.deepEqual(
+    fetch.calls.map((c) => [c.url.pathname, c.url.searchParams.get("handoff")]),
+    [
+      ["/v1/sse", handoff],
+      ["/v1/poll", handoff],
+      // the poll answered the same position (nothing new yet): still resuming from it
+      ["/v1/longpoll", handoff],
+    ],
+  );
+  handles.forEach((h) => h.close());
+});

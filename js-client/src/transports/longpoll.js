@@ -11,14 +11,15 @@ export const name = "longpoll";
 export const DEFAULT_LONGPOLL_TIMEOUT_MS = 25000;
 
 /**
- * Polls `${baseUrl}`. Handlers: `onOpen()` after the first 200, `onEvent(event)` per event,
+ * Polls `${baseUrl}` (`handoff` as in websocket.js, on each request that resumes from the given
+ * `lastEventId`). Handlers: `onOpen()` after the first 200, `onEvent(event)` per event,
  * `onPosition(lastEventId)` after each batch, `onEnd(result)` exactly once unless close() came
  * first. `result`: `{ opened, status, body }` for an HTTP error, `{ opened, error }` for a network
  * failure or a bad body, `{ opened }` after a batch that held `moved`, `reconnect`,
  * `disconnect` or `token_expired`.
  */
 export function connect(
-  { baseUrl, token, lastEventId, timeoutMs },
+  { baseUrl, token, lastEventId, timeoutMs, handoff },
   handlers,
   deps = {},
 ) {
@@ -38,11 +39,20 @@ export function connect(
 
   (async () => {
     for (let first = true; !ended; first = false) {
+      // The handoff belongs to the old owner's position: it goes with every request that still
+      // resumes from it (in practice the first; the answer's lastEventId is the new owner's).
+      const withHandoff =
+        handoff && position && position === lastEventId ? handoff : undefined;
       const url = first
-        ? transportUrl(baseUrl, "/v1/poll", { token, lastEventId: position })
+        ? transportUrl(baseUrl, "/v1/poll", {
+            token,
+            lastEventId: position,
+            handoff: withHandoff,
+          })
         : transportUrl(baseUrl, "/v1/longpoll", {
             token,
             lastEventId: position,
+            handoff: withHandoff,
             timeoutMs: holdMs,
           });
       let batch;

@@ -7,14 +7,22 @@ import { parseEvent, readErrorBody, transportUrl } from "../event.js";
 export const name = "sse";
 
 /**
- * Opens `${baseUrl}/v1/sse`. Handlers: `onOpen()` on a 200 response, `onEvent(event)` per
+ * Opens `${baseUrl}/v1/sse` (`handoff` as in websocket.js). Handlers: `onOpen()` on a 200 response, `onEvent(event)` per
  * event, `onActivity()` per heartbeat comment, `onEnd(result)` exactly once unless close() came
  * first. `result`: `{ opened, status, body }` for an HTTP error, `{ opened, error }` for a network
  * failure or a bad event, `{ opened }` when the stream ended.
  */
-export function connect({ baseUrl, token, lastEventId }, handlers, deps = {}) {
+export function connect(
+  { baseUrl, token, lastEventId, handoff },
+  handlers,
+  deps = {},
+) {
   const fetchImpl = deps.fetch ?? globalThis.fetch.bind(globalThis);
-  const url = transportUrl(baseUrl, "/v1/sse", { token, lastEventId });
+  const url = transportUrl(baseUrl, "/v1/sse", {
+    token,
+    lastEventId,
+    handoff: lastEventId ? handoff : undefined,
+  });
   const abort = new AbortController();
   let opened = false;
   let ended = false;

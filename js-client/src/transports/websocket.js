@@ -8,17 +8,23 @@ import { parseEvent, transportUrl } from "../event.js";
 export const name = "websocket";
 
 /**
- * Opens `${baseUrl}/v1/ws`. Handlers: `onOpen()` when the socket is open, `onEvent(event)` per
+ * Opens `${baseUrl}/v1/ws` (`handoff`, the string of an earlier `moved`, goes in the query with
+ * `lastEventId`, never without it). Handlers: `onOpen()` when the socket is open, `onEvent(event)` per
  * event, `onEnd(result)` exactly once unless close() came first. `result`: `{ opened, code,
  * reason }` where `code` is the close code (1006 when the socket dropped or never opened: the
  * browser does not tell why), or `{ opened, error }` for a frame that is not a protocol event.
  */
-export function connect({ baseUrl, token, lastEventId }, handlers, deps = {}) {
+export function connect(
+  { baseUrl, token, lastEventId, handoff },
+  handlers,
+  deps = {},
+) {
   const WebSocketImpl = deps.WebSocket ?? globalThis.WebSocket;
-  const url = transportUrl(baseUrl, "/v1/ws", { token, lastEventId }).replace(
-    /^http/,
-    "ws",
-  );
+  const url = transportUrl(baseUrl, "/v1/ws", {
+    token,
+    lastEventId,
+    handoff: lastEventId ? handoff : undefined,
+  }).replace(/^http/, "ws");
   let opened = false;
   let ended = false;
   let socket;

@@ -31,6 +31,12 @@ const client = createClient({
   mapUrl: "http://127.0.0.1:7101/v1/map",
 });
 client.on("message", (m) => console.log(m.id, m.data, m.channel));
+client.on("message", (m) => {
+  const key: string | undefined = m.key;
+  // @ts-expect-error a key may be absent
+  const sure: string = m.key;
+  return [key, sure];
+});
 client.on("debug", (d) => console.log(d.transport, d.message));
 client.on("state", (state, detail) => console.log(state, detail.node));
 client.connect().close();
