@@ -73,6 +73,7 @@ class ConflationTest {
     assertEquals("start", first.awaitMessage().get("data").asText());
     String from = first.lastEventId();
     first.close();
+    double conflatedBefore = conflatedMetric(t);
 
     publish(
         List.of(
@@ -101,12 +102,31 @@ class ConflationTest {
       got.add(e.get("data").asText());
     }
     assertEquals(List.of("A", "usd 1", "B", "eur 4"), got);
+    assertEquals(
+        3.0,
+        conflatedMetric(t) - conflatedBefore,
+        "eur 1, eur 2 and eur 3 counted in halley_messages_conflated_total");
+  }
+
+  /** {@code halley_messages_conflated_total} of this transport, from the node's /metrics. */
+  private static double conflatedMetric(Transport t) {
+    String tag =
+        switch (t) {
+          case WS -> "websocket";
+          case SSE -> "sse";
+          case LONGPOLL -> "longpoll";
+          case POLL -> "poll";
+        };
+    return Scrape.sample(
+        Scrape.get(node.internalPort(), "/metrics").body(),
+        "halley_messages_conflated_total{transport=\"" + tag + "\"}");
   }
 
   @Test
   void aSlowWebSocketGetsTheLatestValueInsteadOfBeingCut() throws Exception {
     String user = TestNodes.userOwnedBy("a", "conf-slow", 0);
     String big = "x".repeat(60_000);
+    double conflatedBefore = conflatedMetric(Transport.WS);
     try (RawWebSocket slow = RawWebSocket.connect(node.publicPort(), TestNodes.token(user, null))) {
       api.awaitConnections(user, 1);
       int updates = 0;
@@ -148,6 +168,10 @@ class ConflationTest {
       assertEquals(expected, markers, "every message without a key arrives, in order");
       assertEquals(Integer.toString(updates), lastPrice, "the latest value arrives");
       assertTrue(prices < updates, "nothing was conflated: " + prices + " of " + updates);
+      assertEquals(
+          updates - prices,
+          conflatedMetric(Transport.WS) - conflatedBefore,
+          "every update that did not arrive is counted as conflated");
     }
   }
 

@@ -179,6 +179,11 @@ public final class NodeOperations implements ConnectionObserver, AutoCloseable {
     metrics.reset(reason);
   }
 
+  @Override
+  public void conflated(String transport, int n) {
+    metrics.conflated(transport, n);
+  }
+
   /** A connection went over its queue bound and is being cut (WebSocket: 4008). */
   @Override
   public void slowConsumer(String transport, String user) {

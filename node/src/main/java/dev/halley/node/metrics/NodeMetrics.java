@@ -116,6 +116,7 @@ public final class NodeMetrics implements AutoCloseable {
   private final Map<String, Counter> delivered;
   private final Map<String, Counter> slowConsumers;
   private final Map<String, Counter> connectionErrors;
+  private final Map<String, Counter> conflated;
   private final Map<String, Counter> moved;
   private final Map<String, Counter> drained;
   private final Map<String, Counter> dropped;
@@ -176,6 +177,12 @@ public final class NodeMetrics implements AutoCloseable {
             "halley.connection.errors",
             "transport",
             "Connections closed (WebSocket 1011) because their write path threw, an Error included");
+    conflated =
+        counters(
+            allTransports(),
+            "halley.messages.conflated",
+            "transport",
+            "Messages replaced by a newer one with the same conflationKey before they were written");
     moved =
         counters(
             allTransports(),
@@ -351,6 +358,19 @@ public final class NodeMetrics implements AutoCloseable {
   /** A connection was cut because it did not read fast enough (close code 4008). */
   public void slowConsumerDisconnected(String transport) {
     record(() -> slowConsumers.get(transport(transport)).increment());
+  }
+
+  /**
+   * {@code n} messages for a connection of this transport were conflated away (a newer one with
+   * their conflation key replaced them before they were written). Called under a connection's lock:
+   * no lambda, no allocation.
+   */
+  public void conflated(String transport, int n) {
+    try {
+      conflated.get(transport(transport)).increment(n);
+    } catch (RuntimeException e) {
+      failed(e);
+    }
   }
 
   /** A connection's write path threw (an {@link Error} included) and it was closed (1011). */

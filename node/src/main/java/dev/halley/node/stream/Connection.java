@@ -193,6 +193,9 @@ public abstract class Connection {
     items[at] = CONFLATED;
     tombstones++;
     conflatedTotal++;
+    if (ops != null) {
+      ops.conflated(transport(), 1);
+    }
   }
 
   /** Under the lock: copies the live entries into arrays of {@code n} slots, from index 0. */
@@ -225,6 +228,19 @@ public abstract class Connection {
   /** Messages replaced by a newer one with the same conflation key before they were written. */
   public final synchronized long conflated() {
     return conflatedTotal;
+  }
+
+  /**
+   * {@code n} messages this connection took from its queue were conflated away afterwards (a poll
+   * answer keeps only the last of each key): counted with the queue's own conflations.
+   */
+  protected final synchronized void conflatedInBatch(int n) {
+    if (n > 0) {
+      conflatedTotal += n;
+      if (ops != null) {
+        ops.conflated(transport(), n);
+      }
+    }
   }
 
   /** IO thread: takes the next queued event into {@link #polledSeq}/{@link #polledItem}. */

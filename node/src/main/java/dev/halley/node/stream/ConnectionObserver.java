@@ -16,6 +16,13 @@ public interface ConnectionObserver {
   /** A {@code reset} event ({@code reason}: epoch or gap) was taken to be written. */
   void reset(String reason);
 
+  /**
+   * {@code n} messages queued for (or batched into a poll answer of) a {@code transport} connection
+   * were replaced by a newer one with the same conflation key before they were written. Called with
+   * the connection's lock held: cheap, must not throw.
+   */
+  default void conflated(String transport, int n) {}
+
   /** A connection went over its queue bound and is being cut (WebSocket: 4008). */
   void slowConsumer(String transport, String user);
 

@@ -18,6 +18,7 @@ final class Batch {
   private int n;
   private java.util.HashMap<String, Integer> keyed; // conflation key -> index of its message
   private long position;
+  private int conflated;
 
   Batch(long position) {
     this.position = position;
@@ -32,6 +33,7 @@ final class Batch {
       Integer at = keyed.put(m.conflationKey, n);
       if (at != null) {
         items[at] = null;
+        conflated++;
       }
     }
     if (n == seqs.length) {
@@ -49,6 +51,11 @@ final class Batch {
   /** Sets the position after the events (e.g. the stream's current seq after a replay). */
   void position(long p) {
     position = p;
+  }
+
+  /** Messages of this batch replaced by a newer one with the same conflation key. */
+  int conflated() {
+    return conflated;
   }
 
   int size() {

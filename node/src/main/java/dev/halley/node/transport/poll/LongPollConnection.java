@@ -97,6 +97,7 @@ final class LongPollConnection extends Connection {
     while (poll()) {
       batch.add(polledSeq, polledItem);
     }
+    conflatedInBatch(batch.conflated());
     if (exchange.isComplete() || !exchange.getConnection().isOpen()) {
       return;
     }

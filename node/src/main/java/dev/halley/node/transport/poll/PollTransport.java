@@ -84,6 +84,9 @@ public final class PollTransport implements HttpHandler {
       replay.held.start(timeoutMs, tokenExpires);
       node.access.opened(replay.held, req.principal());
     } else {
+      if (replay.immediate.conflated() > 0) {
+        node.ops.conflated(hold ? "longpoll" : "poll", replay.immediate.conflated());
+      }
       exchange.getResponseSender().send(replay.immediate.encode(node.codec));
     }
   }
