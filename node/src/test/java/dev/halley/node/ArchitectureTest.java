@@ -18,7 +18,8 @@ import org.junit.jupiter.api.Test;
 /**
  * The package rules of docs/architecture.md, checked on the node's compiled main classes: no cycle
  * between packages (the root package, holding {@link HalleyNode}, is a package like the others),
- * {@code stream} depends on nothing of Halley but {@code wire}, and {@code wire} on nothing at all.
+ * {@code stream} depends on nothing of Halley but {@code wire}, {@code wire} on nothing at all, and
+ * {@code config} on no other package of the node.
  */
 class ArchitectureTest {
   private static final String NODE = "dev.halley.node";
@@ -79,6 +80,17 @@ class ArchitectureTest {
         .should()
         .dependOnClassesThat(
             resideInAPackage("dev.halley..").and(not(resideInAPackage(NODE + ".wire.."))))
+        .check(classes);
+  }
+
+  @Test
+  void configIsALeaf() {
+    noClasses()
+        .that()
+        .resideInAPackage(NODE + ".config..")
+        .should()
+        .dependOnClassesThat(
+            resideInAPackage(NODE + "..").and(not(resideInAPackage(NODE + ".config.."))))
         .check(classes);
   }
 

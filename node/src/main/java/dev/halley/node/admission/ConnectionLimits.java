@@ -1,5 +1,6 @@
 package dev.halley.node.admission;
 
+import dev.halley.node.config.OperationsConfig;
 import dev.halley.node.metrics.NodeMetrics;
 import dev.halley.node.presence.Presence;
 import dev.halley.node.wire.HttpError;
@@ -225,6 +226,16 @@ public final class ConnectionLimits {
       }
       positive("newConnectionBurstPerAddress", newConnectionBurstPerAddress);
       positive("maxTrackedAddresses", maxTrackedAddresses);
+    }
+
+    /** The five admission options of {@code c}. */
+    public static Options of(OperationsConfig c) {
+      return new Options(
+          c.maxConnections(),
+          c.maxConnectionsPerUser(),
+          c.newConnectionsPerSecondPerAddress(),
+          c.newConnectionBurstPerAddress(),
+          c.maxTrackedAddresses());
     }
 
     private static void positive(String field, long v) {

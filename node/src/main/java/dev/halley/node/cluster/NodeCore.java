@@ -32,11 +32,11 @@ public final class NodeCore {
     this.streams =
         new UserStreams(
             config.bufferMaxEvents(),
-            config.operations().bufferMaxBytes(),
+            config.bufferMaxBytes(),
             config.bufferMaxAgeMs(),
             config.maxUserStreams(),
             clock,
-            new BufferBudget(config.operations().bufferBudgetBytes()));
+            new BufferBudget(config.bufferBudgetBytes()));
     this.map = config.map();
   }
 

@@ -64,7 +64,7 @@ public final class NodeOperations implements ConnectionObserver, AutoCloseable {
     this.node = node;
     this.config = node.config.operations();
     this.metrics = metrics;
-    PresenceWebhook.Options w = config.presenceWebhook();
+    PresenceWebhook.Options w = PresenceWebhook.Options.of(config);
     this.webhook = w == null ? null : new PresenceWebhook(w, node.nodeId, node.clock);
     this.channelEvents =
         webhook == null
@@ -100,7 +100,9 @@ public final class NodeOperations implements ConnectionObserver, AutoCloseable {
     if (webhook != null) {
       metrics.bindPresenceWebhook(webhook);
     }
-    this.limits = new ConnectionLimits(config.limits(), node.clock, readiness, presence, metrics);
+    this.limits =
+        new ConnectionLimits(
+            ConnectionLimits.Options.of(config), node.clock, readiness, presence, metrics);
     node.streams.bufferDrops(metrics::droppedFromBuffer);
     metrics.mapVersion(node.config.map().version());
     readiness.mapLoaded();

@@ -154,6 +154,24 @@ public final class NodeConfig {
   @Builder.Default
   private final long bufferMaxAgeMs = 300_000;
 
+  /**
+   * Bytes of events one user's resume buffer may hold, counted as each event's JSON. The oldest go
+   * first, and a client that missed them gets {@code reset} ({@code gap}); must be >= {@code
+   * maxMessageBytes}.
+   */
+  @Option(unit = "bytes", positive = true)
+  @Builder.Default
+  private final long bufferMaxBytes = 1_048_576;
+
+  /**
+   * Bytes all resume buffers of the node may hold together (a message buffered for many users
+   * counts once, plus 48 bytes per user holding it); must be >= {@code bufferMaxBytes}. At the
+   * budget the node's oldest buffered events go first, whoever they belong to.
+   */
+  @Option(unit = "bytes", positive = true)
+  @Builder.Default
+  private final long bufferBudgetBytes = 268_435_456;
+
   /** Most user streams (buffers) held; idle ones are evicted first. */
   @Option(unit = "streams", positive = true)
   @Builder.Default
@@ -344,6 +362,16 @@ public final class NodeConfig {
         connectionQueueMaxBytes >= maxBodyBytes,
         "connectionQueueMaxBytes must be >= maxBodyBytes (a full publish request must fit): "
             + connectionQueueMaxBytes);
+    require(
+        bufferMaxBytes >= maxMessageBytes,
+        "bufferMaxBytes must be >= maxMessageBytes (a largest message must fit): "
+            + bufferMaxBytes);
+    require(
+        bufferBudgetBytes >= bufferMaxBytes,
+        "bufferBudgetBytes must be >= bufferMaxBytes ("
+            + bufferMaxBytes
+            + "): "
+            + bufferBudgetBytes);
     require(latestValueChannels != null, "latestValueChannels is required");
     for (int i = 0; i < latestValueChannels.size(); i++) {
       String c = latestValueChannels.get(i);

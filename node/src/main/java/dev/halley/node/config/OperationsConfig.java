@@ -1,7 +1,5 @@
 package dev.halley.node.config;
 
-import dev.halley.node.admission.ConnectionLimits;
-import dev.halley.node.presence.PresenceWebhook;
 import java.net.URI;
 import lombok.AccessLevel;
 import lombok.AllArgsConstructor;
@@ -10,9 +8,9 @@ import lombok.Getter;
 import lombok.extern.jackson.Jacksonized;
 
 /**
- * The operations settings of a node (admission limits, listener timeouts and sockets, buffer
- * budget, drain, presence webhook), kept apart from the core settings of {@link NodeConfig} which
- * holds one of these; in a configuration file they are plain top-level options like the others.
+ * The operations settings of a node (admission limits, listener timeouts and sockets, drain,
+ * presence webhook), kept apart from the core settings of {@link NodeConfig} which holds one of
+ * these; in a configuration file they are plain top-level options like the others.
  *
  * <pre>{@code
  * NodeConfig config = NodeConfig.builder()...
@@ -133,25 +131,6 @@ public final class OperationsConfig {
   @Builder.Default
   private final int wsClientFrameMaxBytes = 4_096;
 
-  // Buffers.
-
-  /**
-   * Bytes of events one user's resume buffer may hold, counted as each event's JSON. The oldest go
-   * first, and a client that missed them gets {@code reset} ({@code gap}).
-   */
-  @Option(unit = "bytes", positive = true)
-  @Builder.Default
-  private final long bufferMaxBytes = 1_048_576;
-
-  /**
-   * Bytes all resume buffers of the node may hold together (a message buffered for many users
-   * counts once, plus 48 bytes per user holding it); must be >= {@code bufferMaxBytes}. At the
-   * budget the node's oldest buffered events go first, whoever they belong to.
-   */
-  @Option(unit = "bytes", positive = true)
-  @Builder.Default
-  private final long bufferBudgetBytes = 268_435_456;
-
   // Drain.
 
   /**
@@ -215,59 +194,63 @@ public final class OperationsConfig {
     return DEFAULTS;
   }
 
-  /** Connection admission limits, from the five admission options above. */
-  public ConnectionLimits.Options limits() {
-    return new ConnectionLimits.Options(
-        maxConnections,
-        maxConnectionsPerUser,
-        newConnectionsPerSecondPerAddress,
-        newConnectionBurstPerAddress,
-        maxTrackedAddresses);
-  }
-
-  /** The presence webhook, or null when {@code presenceWebhookUrl} is not set (the default). */
-  public PresenceWebhook.Options presenceWebhook() {
-    if (presenceWebhookUrl == null || presenceWebhookUrl.isBlank()) {
-      return null;
-    }
-    URI url;
-    try {
-      url = URI.create(presenceWebhookUrl);
-    } catch (IllegalArgumentException e) {
-      throw new IllegalArgumentException(
-          "presenceWebhookUrl is not a URL: \"" + presenceWebhookUrl + "\"");
-    }
-    return new PresenceWebhook.Options(
-        url,
-        presenceWebhookSecret,
-        presenceWebhookBatchMaxEvents,
-        presenceWebhookQueueMaxEvents,
-        presenceWebhookMaxAttempts,
-        presenceWebhookInitialBackoffMs,
-        presenceWebhookMaxBackoffMs,
-        presenceWebhookTimeoutMs);
-  }
-
   /**
    * The validation pass of these options: each one's range ({@link Option}), then the rules between
    * them; the message starts with the bad option's name.
    */
   void validate() {
     ConfigBinder.check(this);
-    if (bufferBudgetBytes < bufferMaxBytes) {
-      throw new IllegalArgumentException(
-          "bufferBudgetBytes must be >= bufferMaxBytes ("
-              + bufferMaxBytes
-              + "): "
-              + bufferBudgetBytes);
+    if (presenceWebhookUrl != null && !presenceWebhookUrl.isBlank()) {
+      URI url;
+      try {
+        url = URI.create(presenceWebhookUrl);
+      } catch (IllegalArgumentException e) {
+        throw new IllegalArgumentException(
+            "presenceWebhookUrl is not a URL: \"" + presenceWebhookUrl + "\"");
+      }
+      require(
+          ("http".equals(url.getScheme()) || "https".equals(url.getScheme()))
+              && url.getHost() != null,
+          "presenceWebhookUrl must be an absolute http(s) URL: " + url);
+      positive("presenceWebhookBatchMaxEvents", presenceWebhookBatchMaxEvents);
+      positive("presenceWebhookQueueMaxEvents", presenceWebhookQueueMaxEvents);
+      positive("presenceWebhookMaxAttempts", presenceWebhookMaxAttempts);
+      positive("presenceWebhookInitialBackoffMs", presenceWebhookInitialBackoffMs);
+      positive("presenceWebhookTimeoutMs", presenceWebhookTimeoutMs);
+      require(
+          presenceWebhookMaxBackoffMs >= presenceWebhookInitialBackoffMs,
+          "presenceWebhookMaxBackoffMs must be >= presenceWebhookInitialBackoffMs: "
+              + presenceWebhookMaxBackoffMs);
     }
-    presenceWebhook();
+  }
+
+  /** Whether the presence webhook is on ({@code presenceWebhookUrl} set; off by default). */
+  public boolean presenceWebhookEnabled() {
+    return presenceWebhookUrl != null && !presenceWebhookUrl.isBlank();
+  }
+
+  private static void positive(String option, long v) {
+    require(v > 0, option + " must be > 0: " + v);
+  }
+
+  private static void require(boolean ok, String message) {
+    if (!ok) {
+      throw new IllegalArgumentException(message);
+    }
   }
 
   @Override
   public String toString() {
-    return "OperationsConfig{"
-        + limits()
+    return "OperationsConfig{maxConnections="
+        + maxConnections
+        + ", maxConnectionsPerUser="
+        + maxConnectionsPerUser
+        + ", newConnectionsPerSecondPerAddress="
+        + newConnectionsPerSecondPerAddress
+        + ", newConnectionBurstPerAddress="
+        + newConnectionBurstPerAddress
+        + ", maxTrackedAddresses="
+        + maxTrackedAddresses
         + ", requestParseTimeoutMs="
         + requestParseTimeoutMs
         + ", noRequestTimeoutMs="

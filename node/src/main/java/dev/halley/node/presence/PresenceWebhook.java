@@ -2,6 +2,7 @@ package dev.halley.node.presence;
 
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.halley.node.config.OperationsConfig;
 import dev.halley.node.wire.Json;
 import java.io.IOException;
 import java.net.URI;
@@ -27,8 +28,9 @@ import org.slf4j.LoggerFactory;
  *
  * <pre>{@code
  * PresenceWebhook webhook = new PresenceWebhook(
- *     OperationsConfig.builder().presenceWebhookUrl("http://app:8000/halley/presence")
- *         .presenceWebhookSecret("shared-secret-for-the-app").build().presenceWebhook(),
+ *     PresenceWebhook.Options.of(OperationsConfig.builder()
+ *         .presenceWebhookUrl("http://app:8000/halley/presence")
+ *         .presenceWebhookSecret("shared-secret-for-the-app").build()),
  *     "node-a", Clock.systemUTC());
  * webhook.online("alice");   // never blocks; false when the queue is full (counted as dropped)
  * webhook.close();
@@ -248,9 +250,8 @@ public final class PresenceWebhook implements AutoCloseable {
   }
 
   /**
-   * Settings of the webhook, named as their options {@code presenceWebhook*}; their defaults are
-   * declared once, in {@link dev.halley.node.config.OperationsConfig}, which builds these. The
-   * constructor checks them; the message names the bad option.
+   * Settings of the webhook, named as their options {@code presenceWebhook*}; their defaults and
+   * checks are declared once, in {@link OperationsConfig} (validated there).
    */
   public record Options(
       URI url,
@@ -261,29 +262,21 @@ public final class PresenceWebhook implements AutoCloseable {
       long initialBackoffMs,
       long maxBackoffMs,
       long timeoutMs) {
-    public Options {
-      if (url == null
-          || !("http".equals(url.getScheme()) || "https".equals(url.getScheme()))
-          || url.getHost() == null) {
-        throw new IllegalArgumentException(
-            "presenceWebhookUrl must be an absolute http(s) URL: " + url);
-      }
-      positive("presenceWebhookBatchMaxEvents", batchMaxEvents);
-      positive("presenceWebhookQueueMaxEvents", queueMaxEvents);
-      positive("presenceWebhookMaxAttempts", maxAttempts);
-      positive("presenceWebhookInitialBackoffMs", initialBackoffMs);
-      positive("presenceWebhookTimeoutMs", timeoutMs);
-      if (maxBackoffMs < initialBackoffMs) {
-        throw new IllegalArgumentException(
-            "presenceWebhookMaxBackoffMs must be >= presenceWebhookInitialBackoffMs: "
-                + maxBackoffMs);
-      }
-    }
 
-    private static void positive(String field, long v) {
-      if (v <= 0) {
-        throw new IllegalArgumentException(field + " must be > 0: " + v);
+    /** The webhook of a validated config, or null when {@code presenceWebhookUrl} is not set. */
+    public static Options of(OperationsConfig c) {
+      if (!c.presenceWebhookEnabled()) {
+        return null;
       }
+      return new Options(
+          URI.create(c.presenceWebhookUrl()),
+          c.presenceWebhookSecret(),
+          c.presenceWebhookBatchMaxEvents(),
+          c.presenceWebhookQueueMaxEvents(),
+          c.presenceWebhookMaxAttempts(),
+          c.presenceWebhookInitialBackoffMs(),
+          c.presenceWebhookMaxBackoffMs(),
+          c.presenceWebhookTimeoutMs());
     }
 
     @Override

@@ -104,7 +104,11 @@ class ConnectionLimitsTest {
   void refusesEverythingWhileNotReadyOrDraining() {
     ConnectionLimits limits =
         new ConnectionLimits(
-            OperationsConfig.defaults().limits(), clock, readiness, presence, metrics);
+            ConnectionLimits.Options.of(OperationsConfig.defaults()),
+            clock,
+            readiness,
+            presence,
+            metrics);
     HttpError e = assertThrows(HttpError.class, () -> limits.checkNew("10.0.0.1"));
     assertEquals(503, e.status());
     assertEquals("not_ready", e.code());
@@ -118,7 +122,7 @@ class ConnectionLimitsTest {
 
   @Test
   void leasesDrivePresenceTransitions() {
-    ConnectionLimits limits = limits(OperationsConfig.defaults().limits());
+    ConnectionLimits limits = limits(ConnectionLimits.Options.of(OperationsConfig.defaults()));
     ConnectionLimits.Lease a1 = limits.acquire("alice");
     ConnectionLimits.Lease a2 = limits.acquire("alice");
     a1.close();

@@ -85,10 +85,10 @@ class ConfigBindingTest {
                 "HALLEY_PRESENCE_WEBHOOK_MAX_ATTEMPTS", "3",
                 "HALLEY_MAP", "ignored: the inline map has no environment form"));
     assertTrue(c.operations().rateLimitLoopback());
-    assertEquals(2.5, c.operations().limits().newConnectionsPerSecondPerAddress());
+    assertEquals(2.5, c.operations().newConnectionsPerSecondPerAddress());
     assertEquals(List.of("prices:*", "news"), c.latestValueChannels());
     assertEquals(2_097_152, c.connectionQueueMaxBytes());
-    assertEquals(3, c.operations().presenceWebhook().maxAttempts());
+    assertEquals(3, c.operations().presenceWebhookMaxAttempts());
     String m = failure(MINIMAL, Map.of("HALLEY_RATE_LIMIT_LOOPBACK", "yes"));
     assertEquals("rateLimitLoopback must be true or false: \"yes\"", m);
     m = failure(MINIMAL, Map.of("HALLEY_DRAIN_PERIOD_MS", "soon"));

@@ -133,4 +133,20 @@ class NodeConfigTest {
     assertTrue(e.getMessage().startsWith("connectionQueueMaxEvents"), e.getMessage());
     assertThrows(IllegalArgumentException.class, () -> TestNodes.config().nodeId(null).build());
   }
+
+  @Test
+  void theBufferBoundsAreCheckedTogether(@TempDir Path dir) throws IOException {
+    NodeConfig c =
+        NodeConfig.load(
+            write(dir, MINIMAL + "bufferMaxBytes: 100000\nbufferBudgetBytes: 200000\n"), Map.of());
+    assertEquals(100_000, c.bufferMaxBytes());
+    assertEquals(200_000, c.bufferBudgetBytes());
+    assertTrue(
+        failure(dir, MINIMAL + "bufferMaxBytes: 100000\nbufferBudgetBytes: 99999\n", Map.of())
+            .startsWith("bufferBudgetBytes must be >= bufferMaxBytes"));
+    // docs/configuration.md: a largest message must fit in one user's buffer.
+    assertTrue(
+        failure(dir, MINIMAL + "maxMessageBytes: 65536\nbufferMaxBytes: 65535\n", Map.of())
+            .startsWith("bufferMaxBytes must be >= maxMessageBytes"));
+  }
 }

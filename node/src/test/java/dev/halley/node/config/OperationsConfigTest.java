@@ -1,7 +1,7 @@
 package dev.halley.node.config;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -19,18 +19,18 @@ class OperationsConfigTest {
   @Test
   void defaultsAreTheDocumentedOnes() {
     OperationsConfig c = OperationsConfig.defaults();
-    assertEquals(100_000, c.limits().maxConnections());
-    assertEquals(10, c.limits().maxConnectionsPerUser());
-    assertEquals(20.0, c.limits().newConnectionsPerSecondPerAddress());
-    assertEquals(40, c.limits().newConnectionBurstPerAddress());
-    assertEquals(100_000, c.limits().maxTrackedAddresses());
+    assertEquals(100_000, c.maxConnections());
+    assertEquals(10, c.maxConnectionsPerUser());
+    assertEquals(20.0, c.newConnectionsPerSecondPerAddress());
+    assertEquals(40, c.newConnectionBurstPerAddress());
+    assertEquals(100_000, c.maxTrackedAddresses());
     assertEquals(false, c.rateLimitLoopback());
     assertEquals(1_048_576, TestNodes.config().build().connectionQueueMaxBytes());
     assertEquals(10_000, c.requestParseTimeoutMs());
     assertEquals(30_000, c.noRequestTimeoutMs());
     assertEquals(120_000, c.idleTimeoutMs());
     assertEquals(30_000, c.drainPeriodMs());
-    assertNull(c.presenceWebhook());
+    assertFalse(c.presenceWebhookEnabled());
     assertEquals(5_000, c.presenceOfflineDelayMs());
   }
 
@@ -52,10 +52,10 @@ class OperationsConfigTest {
             ""));
     Files.writeString(dir.resolve("map.json"), TestNodes.MAP.toJson());
     NodeConfig c = NodeConfig.load(file, Map.of("HALLEY_DRAIN_PERIOD_MS", "1234"));
-    assertEquals(5000, c.operations().limits().maxConnections());
-    assertEquals(2.5, c.operations().limits().newConnectionsPerSecondPerAddress());
+    assertEquals(5000, c.operations().maxConnections());
+    assertEquals(2.5, c.operations().newConnectionsPerSecondPerAddress());
     assertEquals(1234, c.operations().drainPeriodMs());
-    assertEquals("http://127.0.0.1:1/presence", c.operations().presenceWebhook().url().toString());
+    assertEquals("http://127.0.0.1:1/presence", c.operations().presenceWebhookUrl());
   }
 
   @Test

@@ -31,13 +31,13 @@ class BufferBoundsTest {
     return HalleyNode.start(
         TestNodes.config()
             .maxMessageBytes(2_000)
+            .bufferMaxBytes(perUser)
+            .bufferBudgetBytes(budget)
             .operations(
                 OperationsConfig.builder()
                     .newConnectionsPerSecondPerAddress(1_000_000)
                     .newConnectionBurstPerAddress(1_000_000)
                     .maxConnectionsPerUser(10_000)
-                    .bufferMaxBytes(perUser)
-                    .bufferBudgetBytes(budget)
                     .build())
             .build());
   }

@@ -86,7 +86,7 @@ public class PresenceWebhookTest {
     failFirst = 2;
     webhook =
         new PresenceWebhook(
-            options().presenceWebhookSecret("s3cret").build().presenceWebhook(),
+            PresenceWebhook.Options.of(options().presenceWebhookSecret("s3cret").build()),
             "node-a",
             new MutableClock(1000));
     assertTrue(webhook.online("alice"));
@@ -113,7 +113,7 @@ public class PresenceWebhookTest {
     gate = new CountDownLatch(1);
     webhook =
         new PresenceWebhook(
-            options().presenceWebhookBatchMaxEvents(50).build().presenceWebhook(),
+            PresenceWebhook.Options.of(options().presenceWebhookBatchMaxEvents(50).build()),
             "a",
             new MutableClock(0));
     webhook.online("first");
@@ -132,7 +132,7 @@ public class PresenceWebhookTest {
     gate = new CountDownLatch(1);
     webhook =
         new PresenceWebhook(
-            options().presenceWebhookQueueMaxEvents(3).build().presenceWebhook(),
+            PresenceWebhook.Options.of(options().presenceWebhookQueueMaxEvents(3).build()),
             "a",
             new MutableClock(0));
     webhook.online("first");
@@ -154,7 +154,7 @@ public class PresenceWebhookTest {
     failFirst = Integer.MAX_VALUE;
     webhook =
         new PresenceWebhook(
-            options().presenceWebhookMaxAttempts(3).build().presenceWebhook(),
+            PresenceWebhook.Options.of(options().presenceWebhookMaxAttempts(3).build()),
             "a",
             new MutableClock(0));
     // One event, so one batch: two events may be taken as one batch or two, depending on timing.
@@ -171,7 +171,7 @@ public class PresenceWebhookTest {
     failStatus = 400;
     webhook =
         new PresenceWebhook(
-            options().presenceWebhookMaxAttempts(5).build().presenceWebhook(),
+            PresenceWebhook.Options.of(options().presenceWebhookMaxAttempts(5).build()),
             "a",
             new MutableClock(0));
     webhook.online("alice");
@@ -188,12 +188,12 @@ public class PresenceWebhookTest {
     }
     webhook =
         new PresenceWebhook(
-            OperationsConfig.builder()
-                .presenceWebhookUrl("http://127.0.0.1:" + port + "/x")
-                .presenceWebhookMaxAttempts(2)
-                .presenceWebhookInitialBackoffMs(1)
-                .build()
-                .presenceWebhook(),
+            PresenceWebhook.Options.of(
+                OperationsConfig.builder()
+                    .presenceWebhookUrl("http://127.0.0.1:" + port + "/x")
+                    .presenceWebhookMaxAttempts(2)
+                    .presenceWebhookInitialBackoffMs(1)
+                    .build()),
             "a",
             new MutableClock(0));
     webhook.online("alice");
@@ -203,7 +203,9 @@ public class PresenceWebhookTest {
 
   @Test
   void closedWebhookRefusesEvents() {
-    webhook = new PresenceWebhook(options().build().presenceWebhook(), "a", new MutableClock(0));
+    webhook =
+        new PresenceWebhook(
+            PresenceWebhook.Options.of(options().build()), "a", new MutableClock(0));
     webhook.close();
     assertFalse(webhook.online("alice"));
     assertEquals(1, webhook.dropped());
@@ -219,7 +221,7 @@ public class PresenceWebhookTest {
     e =
         assertThrows(
             IllegalArgumentException.class,
-            () -> options().presenceWebhookQueueMaxEvents(0).build().presenceWebhook());
+            () -> PresenceWebhook.Options.of(options().presenceWebhookQueueMaxEvents(0).build()));
     assertTrue(e.getMessage().startsWith("presenceWebhookQueueMaxEvents"), e.getMessage());
   }
 
@@ -227,11 +229,11 @@ public class PresenceWebhookTest {
   void backoffDoublesUpToTheCap() {
     webhook =
         new PresenceWebhook(
-            options()
-                .presenceWebhookInitialBackoffMs(100)
-                .presenceWebhookMaxBackoffMs(1000)
-                .build()
-                .presenceWebhook(),
+            PresenceWebhook.Options.of(
+                options()
+                    .presenceWebhookInitialBackoffMs(100)
+                    .presenceWebhookMaxBackoffMs(1000)
+                    .build()),
             "a",
             new MutableClock(0));
     assertEquals(100, webhook.backoffMs(1));
