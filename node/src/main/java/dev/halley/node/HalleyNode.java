@@ -10,6 +10,8 @@ import dev.halley.node.api.AdminMapHandler;
 import dev.halley.node.api.ChannelPresenceHandler;
 import dev.halley.node.api.MapHandler;
 import dev.halley.node.api.PresenceHandler;
+import dev.halley.node.api.PublisherHeaders;
+import dev.halley.node.api.ReshardHandler;
 import dev.halley.node.api.SubscriptionHandler;
 import dev.halley.node.auth.ApiKeyHandler;
 import dev.halley.node.auth.TokenHandler;
@@ -89,6 +91,7 @@ public final class HalleyNode implements AutoCloseable {
   private final ScheduledExecutorService housekeeping;
   private final ExecutorService publishThreads;
   private final MapFileWatcher mapFileWatcher; // null without mapFile
+  private final MapFileWatcher pendingMapFileWatcher; // null without pendingMapFile
   private final int publicPort;
   private final int internalPort;
   private final AtomicBoolean closed = new AtomicBoolean();
@@ -98,8 +101,10 @@ public final class HalleyNode implements AutoCloseable {
       NodeServer undertow,
       ScheduledExecutorService housekeeping,
       ExecutorService publishThreads,
-      MapFileWatcher mapFileWatcher) {
+      MapFileWatcher mapFileWatcher,
+      MapFileWatcher pendingMapFileWatcher) {
     this.node = node;
+    this.pendingMapFileWatcher = pendingMapFileWatcher;
     this.publishThreads = publishThreads;
     this.mapFileWatcher = mapFileWatcher;
     this.undertow = undertow;
@@ -140,6 +145,7 @@ public final class HalleyNode implements AutoCloseable {
             });
     SubscriptionHandler subscriptions = new SubscriptionHandler(node);
     AccessHandler access = new AccessHandler(node);
+    ReshardHandler reshard = new ReshardHandler(node, config.maxBodyBytes());
     HttpHandler publicHandler =
         new ErrorHandler(
             new CorsHandler(
@@ -157,20 +163,27 @@ public final class HalleyNode implements AutoCloseable {
             new OperationsHandler(
                 new ApiKeyHandler(
                     config.apiKeys(),
-                    new Routes()
-                        .exact(
-                            "POST",
-                            "/v1/publish",
-                            new PublishHandler(node, publisher, publishThreads))
-                        .prefix("PUT", "/v1/users/", subscriptions)
-                        .prefix("DELETE", "/v1/users/", subscriptions)
-                        .prefix("GET", "/v1/users/", new PresenceHandler(node, access))
-                        .prefix("POST", "/v1/users/", access)
-                        .prefix("GET", "/v1/channels/", new ChannelPresenceHandler(node))
-                        .exact(
-                            "POST",
-                            "/v1/admin/map",
-                            new AdminMapHandler(node.ops, config.maxBodyBytes()))),
+                    new PublisherHeaders(
+                        node.ops.publishers(),
+                        new Routes()
+                            .exact(
+                                "POST",
+                                "/v1/publish",
+                                new PublishHandler(node, publisher, publishThreads))
+                            .prefix("PUT", "/v1/users/", subscriptions)
+                            .prefix("DELETE", "/v1/users/", subscriptions)
+                            .prefix("GET", "/v1/users/", new PresenceHandler(node, access))
+                            .prefix("POST", "/v1/users/", access)
+                            .prefix("GET", "/v1/channels/", new ChannelPresenceHandler(node))
+                            .exact(
+                                "POST",
+                                "/v1/admin/map",
+                                new AdminMapHandler(node.ops, config.maxBodyBytes()))
+                            .exact("GET", ReshardHandler.PENDING, reshard)
+                            .exact("POST", ReshardHandler.PENDING, reshard)
+                            .exact("DELETE", ReshardHandler.PENDING, reshard)
+                            .exact("POST", ReshardHandler.ACTIVATE, reshard)
+                            .exact("GET", ReshardHandler.STATE, reshard))),
                 node.ops.readiness(),
                 node.ops.metrics()));
     OperationsConfig ops = config.operations();
@@ -240,7 +253,26 @@ public final class HalleyNode implements AutoCloseable {
             e.getMessage());
       }
     }
-    HalleyNode n = new HalleyNode(node, undertow, housekeeping, publishThreads, watcher);
+    MapFileWatcher pendingWatcher = null;
+    if (config.pendingMapFile() != null) {
+      node.ops.reloadPendingMapFile("pendingMapFile");
+      try {
+        pendingWatcher =
+            MapFileWatcher.start(
+                config.pendingMapFile(),
+                () -> node.ops.reloadPendingMapFile("pendingMapFile"),
+                "halley-" + config.nodeId() + "-pendingmapfile");
+      } catch (IOException | RuntimeException e) {
+        Log.LOG.warn(
+            "event=map_watch_failed node={} file={} error=\"{}\" message=\"pending maps need"
+                + " POST /v1/admin/map/pending\"",
+            config.nodeId(),
+            config.pendingMapFile(),
+            e.getMessage());
+      }
+    }
+    HalleyNode n =
+        new HalleyNode(node, undertow, housekeeping, publishThreads, watcher, pendingWatcher);
     Log.LOG.info(
         "node {} (version {}, epoch {}, map version {}) public port {}, internal port {}",
         config.nodeId(),
@@ -494,6 +526,9 @@ public final class HalleyNode implements AutoCloseable {
     }
     if (mapFileWatcher != null) {
       mapFileWatcher.close();
+    }
+    if (pendingMapFileWatcher != null) {
+      pendingMapFileWatcher.close();
     }
     housekeeping.shutdownNow();
     undertow.close();

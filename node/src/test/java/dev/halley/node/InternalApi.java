@@ -53,7 +53,7 @@ public final class InternalApi {
     return call(b.build());
   }
 
-  static Reply call(HttpRequest request) {
+  public static Reply call(HttpRequest request) {
     try {
       HttpResponse<String> r = HTTP.send(request, HttpResponse.BodyHandlers.ofString());
       JsonNode body = r.body().isEmpty() ? JSON.nullNode() : JSON.readTree(r.body());

@@ -42,21 +42,28 @@ public final class AdminMapHandler implements HttpHandler {
 
   private void apply(HttpServerExchange exchange, byte[] body) {
     try {
-      ClusterMap map;
-      try {
-        Json.MAPPER.readTree(body);
-      } catch (java.io.IOException e) {
-        throw new HttpError(400, ErrorCodes.INVALID_JSON, "the body is not JSON");
-      }
-      try {
-        map = ClusterMap.parse(new String(body, StandardCharsets.UTF_8));
-      } catch (RuntimeException e) {
-        throw new HttpError(
-            400, ErrorCodes.INVALID_FIELD, "not a valid cluster map: " + e.getMessage());
-      }
-      Json.send(exchange, 200, ops.applyMap(map).toJson(ops.nodeId()));
+      Json.send(exchange, 200, ops.applyMap(parseMap(body)).toJson(ops.nodeId()));
     } catch (HttpError e) {
       Json.sendError(exchange, e);
+    }
+  }
+
+  /**
+   * A map document from a request body.
+   *
+   * @throws HttpError 400 {@code invalid_json} or {@code invalid_field}
+   */
+  static ClusterMap parseMap(byte[] body) {
+    try {
+      Json.MAPPER.readTree(body);
+    } catch (java.io.IOException e) {
+      throw new HttpError(400, ErrorCodes.INVALID_JSON, "the body is not JSON");
+    }
+    try {
+      return ClusterMap.parse(new String(body, StandardCharsets.UTF_8));
+    } catch (RuntimeException e) {
+      throw new HttpError(
+          400, ErrorCodes.INVALID_FIELD, "not a valid cluster map: " + e.getMessage());
     }
   }
 

@@ -161,7 +161,12 @@ public final class AccessControl {
           case ErrorCodes.TOKEN_REVOKED -> CloseCodes.TOKEN_REVOKED;
           default -> CloseCodes.DISCONNECTED;
         };
-    c.finish(EventTypes.DISCONNECT, Json.bytes(e), close, code, NodeOperations.FINISH_GRACE_MS);
+    c.finish(
+        EventTypes.DISCONNECT,
+        Json.bytes(e),
+        close,
+        code,
+        node.config.operations().finishGraceMs());
   }
 
   /**

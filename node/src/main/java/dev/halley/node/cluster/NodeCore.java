@@ -21,6 +21,10 @@ public final class NodeCore {
   public final UserStreams streams;
 
   private volatile ClusterMap map;
+  // Issue 14: the pending map (null: none) and the map before the last switch (null: none yet);
+  // both swapped under the write side of the map lock, like the map.
+  private volatile ClusterMap pending;
+  private volatile ClusterMap previous;
   // The map lock: the switch takes the write side; whatever acts on an ownership decision (a
   // connection registering on a stream, a publish) holds the read side across check and action.
   private final ReentrantReadWriteLock mapLock = new ReentrantReadWriteLock();
@@ -52,10 +56,31 @@ public final class NodeCore {
   void map(ClusterMap map) {
     mapLock.writeLock().lock();
     try {
+      this.previous = this.map;
       this.map = map;
     } finally {
       mapLock.writeLock().unlock();
     }
+  }
+
+  /** The pending map (issue 14), or null when none is installed. */
+  public ClusterMap pending() {
+    return pending;
+  }
+
+  /** The map served before the last switch, or null. */
+  public ClusterMap previous() {
+    return previous;
+  }
+
+  /** Installs ({@code null}: removes) the pending map; caller holds the map lock's write side. */
+  void pending(ClusterMap pending) {
+    this.pending = pending;
+  }
+
+  /** The write side of the map lock: held while the maps (active, pending) change. */
+  java.util.concurrent.locks.Lock mapWriteLock() {
+    return mapLock.writeLock();
   }
 
   /** The read side of the map lock: held while an ownership decision is acted on. */

@@ -47,9 +47,6 @@ import org.slf4j.LoggerFactory;
 public final class NodeOperations implements ConnectionObserver, AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(NodeOperations.class);
 
-  /** Longest wait for a connection to write its last control event before it is cut, ms. */
-  static final long FINISH_GRACE_MS = 5_000;
-
   private final NodeCore node;
   private final OperationsConfig config;
   private final NodeMetrics metrics;
@@ -59,6 +56,7 @@ public final class NodeOperations implements ConnectionObserver, AutoCloseable {
   private final ChannelEvents channelEvents;
   private final java.util.concurrent.ScheduledExecutorService presenceTimer;
   private final ConnectionLimits limits;
+  private final Publishers publishers;
 
   public NodeOperations(NodeCore node, NodeMetrics metrics) {
     this.node = node;
@@ -103,6 +101,8 @@ public final class NodeOperations implements ConnectionObserver, AutoCloseable {
     this.limits =
         new ConnectionLimits(
             ConnectionLimits.Options.of(config), node.clock, readiness, presence, metrics);
+    this.publishers =
+        new Publishers(config.publisherSeenWindowMs(), config.maxTrackedPublishers(), node.clock);
     node.streams.bufferDrops(metrics::droppedFromBuffer);
     metrics.mapVersion(node.config.map().version());
     readiness.mapLoaded();
@@ -141,6 +141,11 @@ public final class NodeOperations implements ConnectionObserver, AutoCloseable {
         channelEvents.offline(user);
       }
     };
+  }
+
+  /** The publishers seen ({@code Halley-Publisher}, {@code Halley-Map-Versions}). */
+  public Publishers publishers() {
+    return publishers;
   }
 
   public Presence presence() {
@@ -268,6 +273,11 @@ public final class NodeOperations implements ConnectionObserver, AutoCloseable {
     if (next.equals(prev)) {
       return new MapChange(prev.version(), next.version(), false, 0, 0);
     }
+    ClusterMap pending = node.pending();
+    if (pending != null && next.version() >= pending.version()) {
+      // The pending map activated (the same document), or superseded by a newer map.
+      clearPending();
+    }
     if (next.version() <= prev.version()) {
       metrics.mapReload(next.version(), false);
       log.warn(
@@ -301,7 +311,7 @@ public final class NodeOperations implements ConnectionObserver, AutoCloseable {
       users++;
       byte[] moved = movedEvent(owner, next.version());
       for (Connection c : s.connections()) {
-        c.finish(EventTypes.MOVED, moved, CloseCodes.MOVED, "moved", FINISH_GRACE_MS);
+        c.finish(EventTypes.MOVED, moved, CloseCodes.MOVED, "moved", config.finishGraceMs());
         metrics.clientMoved(c.transport());
         conns++;
       }
@@ -322,6 +332,213 @@ public final class NodeOperations implements ConnectionObserver, AutoCloseable {
         conns,
         droppedEvents);
     return new MapChange(prev.version(), next.version(), true, users, conns);
+  }
+
+  // ---- the pending map (issue 14) ----
+
+  /** What the pending-map endpoints answer: {@code {"node", "active", "pending"}}. */
+  public ObjectNode mapVersions() {
+    ObjectNode o = Json.MAPPER.createObjectNode();
+    o.put("node", node.nodeId);
+    o.put("active", node.map().version());
+    ClusterMap p = node.pending();
+    if (p == null) {
+      o.putNull("pending");
+    } else {
+      o.put("pending", p.version());
+    }
+    return o;
+  }
+
+  /**
+   * Installs {@code next} as the pending map: from now on this node accepts publishes for the users
+   * it gains under it (pre-streams) and reports the positions of the users it loses. The same
+   * document again changes nothing.
+   *
+   * @throws HttpError 409 {@code map_version_conflict} if its version is not above the active one,
+   *     or another pending map is installed
+   */
+  public synchronized ObjectNode installPending(ClusterMap next) {
+    ClusterMap active = node.map();
+    ClusterMap pending = node.pending();
+    if (next.equals(pending)) {
+      return mapVersions();
+    }
+    if (next.version() <= active.version()) {
+      throw new HttpError(
+          409,
+          ErrorCodes.MAP_VERSION_CONFLICT,
+          "a pending map's version must be above the active map's version "
+              + active.version()
+              + ": "
+              + next.version());
+    }
+    if (pending != null) {
+      throw new HttpError(
+          409,
+          ErrorCodes.MAP_VERSION_CONFLICT,
+          "another pending map (version "
+              + pending.version()
+              + ") is installed; DELETE /v1/admin/map/pending first");
+    }
+    java.util.concurrent.locks.Lock w = node.mapWriteLock();
+    w.lock();
+    try {
+      node.pending(next);
+    } finally {
+      w.unlock();
+    }
+    log.info(
+        "event=pending_map_installed node={} active={} pending={}",
+        node.nodeId,
+        active.version(),
+        next.version());
+    return mapVersions();
+  }
+
+  /**
+   * {@code GET /v1/admin/map/state}: the map versions, the publishers seen with the versions they
+   * declared, what the pre-streams hold, and the handoffs.
+   */
+  public ObjectNode state() {
+    ObjectNode o = mapVersions();
+    o.set("publishers", publishers.toJson());
+    long[] pre = preStreams();
+    ObjectNode p = o.putObject("preStreams");
+    p.put("users", pre[0]);
+    p.put("events", pre[1]);
+    p.put("bytes", pre[2]);
+    ObjectNode h = o.putObject("handoffs");
+    h.put("finishing", finishingStreams());
+    h.put("served", handoffsServed.get());
+    h.put("reset", handoffsReset.get());
+    return o;
+  }
+
+  /** Handoff resumes covered on this node. */
+  final java.util.concurrent.atomic.AtomicLong handoffsServed =
+      new java.util.concurrent.atomic.AtomicLong();
+
+  /** Handoff resumes that got a reset on this node. */
+  final java.util.concurrent.atomic.AtomicLong handoffsReset =
+      new java.util.concurrent.atomic.AtomicLong();
+
+  /** Streams of users this node keeps after an activated map moved them away. */
+  public int finishingStreams() {
+    return 0;
+  }
+
+  /**
+   * {users, events, bytes} of the pre-streams: streams of users the pending map brings here that
+   * the active map does not (none without a pending map).
+   */
+  public long[] preStreams() {
+    ClusterMap pending = node.pending();
+    long[] out = new long[3];
+    if (pending == null) {
+      return out;
+    }
+    ClusterMap active = node.map();
+    for (UserStream s : node.streams.snapshot().values()) {
+      if (!active.owner(s.user()).id().equals(node.nodeId)
+          && pending.owner(s.user()).id().equals(node.nodeId)) {
+        out[0]++;
+        out[1] += s.bufferedEvents();
+        out[2] += s.bufferedBytes();
+      }
+    }
+    return out;
+  }
+
+  /** Removes the pending map, dropping the pre-streams of the users it would have brought here. */
+  public synchronized ObjectNode abortPending() {
+    ClusterMap pending = node.pending();
+    if (pending != null) {
+      int dropped = clearPending();
+      log.info(
+          "event=pending_map_aborted node={} pending={} droppedPreStreams={}",
+          node.nodeId,
+          pending.version(),
+          dropped);
+    }
+    return mapVersions();
+  }
+
+  /** Under this object's lock: no pending map; returns the pre-streams dropped. */
+  private int clearPending() {
+    ClusterMap active = node.map();
+    ClusterMap pending = node.pending();
+    java.util.concurrent.locks.Lock w = node.mapWriteLock();
+    w.lock();
+    try {
+      node.pending(null);
+    } finally {
+      w.unlock();
+    }
+    int dropped = 0;
+    if (pending == null) {
+      return 0;
+    }
+    for (UserStream s : node.streams.snapshot().values()) {
+      if (!active.owner(s.user()).id().equals(node.nodeId)
+          && pending.owner(s.user()).id().equals(node.nodeId)
+          && node.streams.drop(s) >= 0) {
+        dropped++;
+      }
+    }
+    return dropped;
+  }
+
+  /**
+   * Activates the pending map of {@code version} ({@link #applyMap}); the same version already
+   * active changes nothing.
+   *
+   * @throws HttpError 409 {@code map_version_conflict} if no pending map of that version is held
+   */
+  public synchronized MapChange activate(int version) {
+    ClusterMap active = node.map();
+    ClusterMap pending = node.pending();
+    if (pending == null || pending.version() != version) {
+      if (active.version() == version) {
+        return new MapChange(version, version, false, 0, 0);
+      }
+      throw new HttpError(
+          409,
+          ErrorCodes.MAP_VERSION_CONFLICT,
+          "no pending map of version "
+              + version
+              + " (active "
+              + active.version()
+              + (pending == null ? ", none pending)" : ", pending " + pending.version() + ")"));
+    }
+    return applyMap(pending);
+  }
+
+  /**
+   * Reads the configured {@code pendingMapFile}: a map there with a version above the active one is
+   * installed as pending (a lower or equal version is an activated or stale one: ignored). Never
+   * throws: a file that cannot be read, or a map refused, is logged as {@code
+   * event=pending_map_rejected}.
+   */
+  public void reloadPendingMapFile(String source) {
+    Path file = node.config.pendingMapFile();
+    if (file == null) {
+      return;
+    }
+    try {
+      ClusterMap next = ClusterMap.load(file);
+      if (next.version() > node.map().version()) {
+        installPending(next);
+      }
+    } catch (IOException | RuntimeException e) {
+      log.warn(
+          "event=pending_map_rejected node={} source={} error=\"{}\"",
+          node.nodeId,
+          source,
+          e instanceof IOException io
+              ? file + ": " + dev.halley.node.config.NodeConfig.ioReason(io)
+              : e.getMessage());
+    }
   }
 
   /** Re-reads the configured {@code mapFile} and applies it (SIGHUP). */
@@ -388,7 +605,8 @@ public final class NodeOperations implements ConnectionObserver, AutoCloseable {
       byte[] json =
           ("{\"type\":\"" + EventTypes.RECONNECT + "\",\"delayMs\":" + delays[i] + "}")
               .getBytes(java.nio.charset.StandardCharsets.US_ASCII);
-      c.finish(EventTypes.RECONNECT, json, CloseCodes.RECONNECT, "draining", FINISH_GRACE_MS);
+      c.finish(
+          EventTypes.RECONNECT, json, CloseCodes.RECONNECT, "draining", config.finishGraceMs());
       metrics.clientDrained(c.transport());
     }
     log.info(

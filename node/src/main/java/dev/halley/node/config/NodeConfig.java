@@ -63,6 +63,13 @@ public final class NodeConfig {
   @Option(unit = "path")
   private final Path mapFile;
 
+  /**
+   * A file watched like {@code mapFile} for a pending map (issue 14): a map there with a version
+   * above the active one is installed as pending; default none.
+   */
+  @Option(unit = "path")
+  private final Path pendingMapFile;
+
   /** The cluster map the node starts with. Required (given directly or as {@link #mapFile()}). */
   @Option(unit = "object")
   @JsonIgnore

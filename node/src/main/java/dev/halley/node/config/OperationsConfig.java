@@ -141,6 +141,51 @@ public final class OperationsConfig {
   @Builder.Default
   private final long drainPeriodMs = 30_000;
 
+  /**
+   * Longest wait for a connection told to go ({@code moved}, {@code reconnect}, {@code
+   * token_expired}) to write what it has queued and that last event before it is cut.
+   */
+  @Option(unit = "ms", positive = true)
+  @Builder.Default
+  private final long finishGraceMs = 5_000;
+
+  // Lossless resharding (issue 14, docs/protocol.md "Resharding").
+
+  /**
+   * Period over which the old owner spreads the {@code moved} events of the users an activated map
+   * moves away (all connections of one user at the same instant); 0 sends them at once.
+   */
+  @Option(unit = "ms", min = 0)
+  @Builder.Default
+  private final long movedSpreadMs = 2_000;
+
+  /**
+   * How long the old owner keeps the stream of a user the activated map moved away (a finishing
+   * stream), so a client reconnecting meanwhile gets its replay and {@code moved} with {@code
+   * handoff}.
+   */
+  @Option(unit = "ms", positive = true)
+  @Builder.Default
+  private final long handoffRetentionMs = 60_000;
+
+  /**
+   * Longest time the new owner holds a connection resuming with {@code handoff} while relays of the
+   * old owner's last events are still missing; then it gets {@code reset} ({@code gap}).
+   */
+  @Option(unit = "ms", positive = true)
+  @Builder.Default
+  private final long handoffWaitMs = 5_000;
+
+  /** Publishers ({@code Halley-Publisher}) not seen for this long leave the state endpoint. */
+  @Option(unit = "ms", positive = true)
+  @Builder.Default
+  private final long publisherSeenWindowMs = 60_000;
+
+  /** Publisher IDs tracked at most; a new one beyond it replaces the least recently seen. */
+  @Option(unit = "publishers", positive = true)
+  @Builder.Default
+  private final int maxTrackedPublishers = 1_000;
+
   // Presence webhook (PresenceWebhook); off unless presenceWebhookUrl is set.
 
   /** Where presence events are POSTed (absolute http(s) URL); default none (off). */

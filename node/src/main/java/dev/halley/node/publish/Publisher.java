@@ -78,6 +78,10 @@ public final class Publisher {
       ObjectNode reply = Json.MAPPER.createObjectNode();
       reply.put("node", node.nodeId);
       reply.put("mapVersion", node.map().version());
+      dev.halley.cluster.ClusterMap pendingMap = node.core.pending();
+      if (pendingMap != null) {
+        reply.put("pendingMapVersion", pendingMap.version());
+      }
       ArrayNode results = reply.putArray("results");
       boolean stopped = false;
       HandOff batch = HandOff.begin(); // one flush task per IO thread for the whole request

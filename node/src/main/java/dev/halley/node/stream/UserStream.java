@@ -225,8 +225,13 @@ public final class UserStream {
     return firstSeq;
   }
 
+  /** Events the buffer holds. */
+  public synchronized int bufferedEvents() {
+    return count;
+  }
+
   /** Bytes the buffer holds ({@link #cost} of each event). */
-  synchronized long bufferedBytes() {
+  public synchronized long bufferedBytes() {
     return bytes;
   }
 

@@ -26,6 +26,8 @@ public final class ErrorCodes {
   public static final String MESSAGE_TOO_LARGE = "message_too_large";
   public static final String TOO_MANY_RECIPIENTS = "too_many_recipients";
   public static final String NOT_OWNER = "not_owner";
+  public static final String MAP_VERSION_CONFLICT = "map_version_conflict";
+  public static final String NO_PENDING_MAP = "no_pending_map";
   public static final String TOO_MANY_CONNECTIONS = "too_many_connections";
   public static final String RATE_LIMITED = "rate_limited";
   public static final String DRAINING = "draining";

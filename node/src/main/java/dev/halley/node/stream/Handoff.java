@@ -1,0 +1,313 @@
+package dev.halley.node.stream;
+
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.Map;
+
+/**
+ * The handoff resume of lossless resharding (issue 14, docs/protocol.md "Handoff resume"): one pure
+ * decision, {@link #decide}, whether a client arriving from the old owner of its user with its last
+ * event ID {@code X} (an ID of the old owner) and the opaque {@code handoff} string of the old
+ * owner's {@code moved} event is covered by what this node (the new owner) holds, must wait for
+ * relays still in flight, or gets a {@code reset}.
+ *
+ * <pre>{@code
+ * Handoff.Token t = Handoff.Token.parse(query);          // null for a malformed string
+ * Handoff.Decision d = Handoff.decide(x, t, positions, now >= deadline);
+ * if (d.outcome() == Handoff.Outcome.COVERED) ... deliver the events whose old seq > d.skipThrough()
+ * }</pre>
+ *
+ * <p>Pure and thread-confined: no clocks, no I/O; {@link Positions} is mutable and guarded by its
+ * owner (the user stream's lock). Reused by the fleet simulation (bench/).
+ */
+public final class Handoff {
+  private Handoff() {}
+
+  /** The old position of an event relayed with {@code null}: the old owner's outcome is unknown. */
+  public static final Object UNKNOWN_POSITION = new Object();
+
+  /**
+   * One handoff resume as a user stream evaluates it: the client's last event ID (of the old owner)
+   * and its handoff (or null); {@link UserStream} writes the {@link #decision} it took. Confined to
+   * one connect attempt.
+   */
+  public static final class Resume {
+    public final String epoch;
+    public final long x;
+    public final Token token;
+    public final boolean waitExpired;
+    public Decision decision;
+
+    public Resume(String epoch, long x, Token token, boolean waitExpired) {
+      this.epoch = epoch;
+      this.x = x;
+      this.token = token;
+      this.waitExpired = waitExpired;
+    }
+  }
+
+  /** What the client gets. */
+  public enum Outcome {
+    /** Covered: every event whose old position is not at or before X, then live events. */
+    COVERED,
+    /** Relays of [S, F] are still missing: hold the connection (until {@code handoffWaitMs}). */
+    WAIT,
+    /** Not covered: {@code reset} reason {@code gap}. */
+    RESET_GAP,
+    /** Not covered: {@code reset} reason {@code epoch} (nothing of the old owner is held). */
+    RESET_EPOCH
+  }
+
+  /**
+   * A decision; {@code skipThrough} (only for {@link Outcome#COVERED}) is X's seq: events whose old
+   * position (of X's epoch) is at or before it are not sent. {@code rule} names the rule of the
+   * contract that decided (for logs and tests).
+   */
+  public record Decision(Outcome outcome, long skipThrough, String rule) {
+    static Decision covered(long x, String rule) {
+      return new Decision(Outcome.COVERED, x, rule);
+    }
+
+    static Decision of(Outcome o, String rule) {
+      return new Decision(o, -1, rule);
+    }
+  }
+
+  /**
+   * The handoff string of a {@code moved} event: {@code <epoch>:<S>:<F>}, or {@code <epoch>::<F>}
+   * when the old owner added no event while the pending map was installed. {@code first} is S (-1:
+   * none), {@code last} is F (the seq of the last event of the stream on the old owner).
+   */
+  public record Token(String epoch, long first, long last) {
+    /** Longest handoff string accepted (16 hex + 2 colons + two 19-digit seqs). */
+    public static final int MAX_LENGTH = 16 + 2 + 19 + 19;
+
+    public Token {
+      if (epoch == null || last < 0 || first < -1 || (first >= 0 && first > last)) {
+        throw new IllegalArgumentException("bad handoff " + epoch + ":" + first + ":" + last);
+      }
+    }
+
+    /** Whether the old owner added events while the pending map was installed (S is present). */
+    public boolean relayed() {
+      return first >= 0;
+    }
+
+    /** The opaque string handed to the client. */
+    public String encode() {
+      return epoch + ":" + (first >= 0 ? Long.toString(first) : "") + ":" + last;
+    }
+
+    /** Parses a client's {@code handoff} parameter; null if it is not one this node issues. */
+    public static Token parse(String s) {
+      if (s == null || s.length() > MAX_LENGTH) {
+        return null;
+      }
+      int a = s.indexOf(':');
+      int b = a < 0 ? -1 : s.indexOf(':', a + 1);
+      if (a != 16 || b < 0 || s.indexOf(':', b + 1) >= 0) {
+        return null;
+      }
+      for (int i = 0; i < 16; i++) {
+        char c = s.charAt(i);
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+          return null;
+        }
+      }
+      try {
+        long first = b == a + 1 ? -1 : parseSeq(s.substring(a + 1, b));
+        long last = parseSeq(s.substring(b + 1));
+        if (first > last) {
+          return null;
+        }
+        return new Token(s.substring(0, 16), first, last);
+      } catch (NumberFormatException e) {
+        return null;
+      }
+    }
+
+    private static long parseSeq(String d) {
+      if (d.isEmpty() || d.charAt(0) == '+' || d.charAt(0) == '-') {
+        throw new NumberFormatException(d);
+      }
+      return Long.parseLong(d);
+    }
+
+    @Override
+    public String toString() {
+      return encode();
+    }
+  }
+
+  /**
+   * The old positions a stream holds: per old epoch, the set of old seqs it has an event (or, for
+   * {@code ttlMs: 0} and expired events, an entry kept for contiguity) for; whether an event has an
+   * unknown old position (a relay of {@code null}); whether the stream dropped an event for room or
+   * age. Bounded by {@code maxEntries}: beyond it the stream counts as {@link #lost}. Not
+   * thread-safe: the user stream guards it.
+   */
+  public static final class Positions {
+    private final int maxEntries;
+    private final Map<String, long[]> byEpoch = new HashMap<>(2);
+    private final Map<String, Integer> sizes = new HashMap<>(2);
+    private int entries;
+    private boolean unknown;
+    private boolean lost;
+
+    public Positions(int maxEntries) {
+      this.maxEntries = maxEntries;
+    }
+
+    /** Records an event relayed with old position {@code epoch:seq}; false if already held. */
+    public boolean add(String epoch, long seq) {
+      long[] a = byEpoch.get(epoch);
+      int n = sizes.getOrDefault(epoch, 0);
+      if (a == null) {
+        a = new long[4];
+      }
+      int at = Arrays.binarySearch(a, 0, n, seq);
+      if (at >= 0) {
+        return false;
+      }
+      if (entries >= maxEntries) {
+        lost = true;
+        return false;
+      }
+      int ins = -at - 1;
+      if (n == a.length) {
+        a = Arrays.copyOf(a, a.length * 2);
+      }
+      System.arraycopy(a, ins, a, ins + 1, n - ins);
+      a[ins] = seq;
+      byEpoch.put(epoch, a);
+      sizes.put(epoch, n + 1);
+      entries++;
+      return true;
+    }
+
+    /** Whether {@code epoch:seq} is held. */
+    public boolean contains(String epoch, long seq) {
+      long[] a = byEpoch.get(epoch);
+      return a != null && Arrays.binarySearch(a, 0, sizes.get(epoch), seq) >= 0;
+    }
+
+    /** An event arrived with an unknown old position (relay {@code null}). */
+    public void unknown() {
+      unknown = true;
+    }
+
+    /** The stream dropped an event for room or age: no handoff to it is covered. */
+    public void lost() {
+      lost = true;
+    }
+
+    public boolean hasUnknown() {
+      return unknown;
+    }
+
+    public boolean hasLost() {
+      return lost;
+    }
+
+    /** Old seqs held of {@code epoch}. */
+    public int count(String epoch) {
+      return sizes.getOrDefault(epoch, 0);
+    }
+
+    /** Every old position held, over all epochs. */
+    public int entries() {
+      return entries;
+    }
+
+    /** The highest old seq of {@code epoch} held, or -1. */
+    public long max(String epoch) {
+      int n = count(epoch);
+      return n == 0 ? -1 : byEpoch.get(epoch)[n - 1];
+    }
+
+    /** Whether every seq in {@code [from, to]} of {@code epoch} is held (true when empty). */
+    public boolean coversAll(String epoch, long from, long to) {
+      if (from > to) {
+        return true;
+      }
+      long[] a = byEpoch.get(epoch);
+      if (a == null) {
+        return false;
+      }
+      int n = sizes.get(epoch);
+      int lo = Arrays.binarySearch(a, 0, n, from);
+      int hi = Arrays.binarySearch(a, 0, n, to);
+      return lo >= 0 && hi >= 0 && hi - lo == to - from;
+    }
+  }
+
+  /**
+   * The decision for a client whose last event ID is {@code xEpoch:x} (an ID of the old owner),
+   * with the old owner's {@code handoff} (null: the client sent none, or a malformed one), against
+   * the old positions {@code held} of the user's stream here. {@code waitExpired}: the connection
+   * was held for {@code handoffWaitMs} already, so a {@link Outcome#WAIT} becomes {@link
+   * Outcome#RESET_GAP}. Rules (numbers as in the contract, docs/protocol.md):
+   *
+   * <ol>
+   *   <li>nothing of epoch E held: covered with nothing to skip iff the handoff says nothing was
+   *       relayed (no S) and X == F; otherwise {@code reset epoch};
+   *   <li>with a handoff (of epoch E, X <= F): X < S - 1 is not covered; otherwise wait until every
+   *       seq of [S, F] is held, then covered (a handoff with no S is covered iff X == F);
+   *   <li>without a handoff: covered iff every seq from X + 1 to the highest held is held;
+   *   <li>an event with an unknown old position, or a drop for room or age: not covered.
+   * </ol>
+   *
+   * A handoff of another epoch than X's, or with X > F, counts as no handoff.
+   */
+  public static Decision decide(String xEpoch, long x, Token handoff, Positions held) {
+    return decide(xEpoch, x, handoff, held, false);
+  }
+
+  /** {@link #decide(String, long, Token, Positions)}, with the wait already expired or not. */
+  public static Decision decide(
+      String xEpoch, long x, Token handoff, Positions held, boolean waitExpired) {
+    Token h =
+        handoff != null && handoff.epoch().equals(xEpoch) && x <= handoff.last() ? handoff : null;
+    boolean any = held.count(xEpoch) > 0;
+    if (!any) {
+      // Rule 1.
+      if (h != null && !h.relayed() && x == h.last()) {
+        return held.hasLost() || held.hasUnknown()
+            ? Decision.of(Outcome.RESET_GAP, "4")
+            : Decision.covered(x, "1");
+      }
+      if (h != null && h.relayed() && x >= h.first() - 1) {
+        // Relays of [S, F] may still be on their way: rule 2 applies.
+        return waitOrGap(held, waitExpired, "2");
+      }
+      return Decision.of(Outcome.RESET_EPOCH, "1");
+    }
+    if (held.hasLost() || held.hasUnknown()) {
+      return Decision.of(Outcome.RESET_GAP, "4");
+    }
+    if (h != null) {
+      // Rule 2.
+      if (!h.relayed()) {
+        return x == h.last() ? Decision.covered(x, "2") : Decision.of(Outcome.RESET_GAP, "2");
+      }
+      if (x < h.first() - 1) {
+        return Decision.of(Outcome.RESET_GAP, "2");
+      }
+      if (held.coversAll(xEpoch, h.first(), h.last())) {
+        return Decision.covered(x, "2");
+      }
+      return waitOrGap(held, waitExpired, "2");
+    }
+    // Rule 3: a late client, relays long done.
+    return held.coversAll(xEpoch, x + 1, held.max(xEpoch))
+        ? Decision.covered(x, "3")
+        : Decision.of(Outcome.RESET_GAP, "3");
+  }
+
+  private static Decision waitOrGap(Positions held, boolean waitExpired, String rule) {
+    if (held.hasLost() || held.hasUnknown()) {
+      return Decision.of(Outcome.RESET_GAP, "4");
+    }
+    return waitExpired ? Decision.of(Outcome.RESET_GAP, rule) : Decision.of(Outcome.WAIT, rule);
+  }
+}
