@@ -8,7 +8,11 @@ import com.nimbusds.jwt.JWTClaimsSet;
 import com.nimbusds.jwt.SignedJWT;
 import dev.halley.cluster.ClusterMap;
 import dev.halley.node.config.NodeConfig;
+import dev.halley.testing.NodeProcess;
+import java.io.IOException;
+import java.nio.file.Path;
 import java.time.Instant;
+import java.util.ArrayList;
 import java.util.Date;
 import java.util.List;
 
@@ -49,6 +53,30 @@ public final class TestNodes {
                 .newConnectionBurstPerAddress(1_000_000)
                 .maxConnectionsPerUser(10_000)
                 .build());
+  }
+
+  /**
+   * Node "a" of {@link #MAP} as a real process with the settings of {@link #config()}, plus extra
+   * YAML option lines (e.g. {@code "drainPeriodMs: 2000"}); returns once it logged its ports.
+   */
+  public static NodeProcess process(Path dir, String heap, String... options) throws IOException {
+    List<String> lines =
+        new ArrayList<>(
+            List.of(
+                "nodeId: a",
+                "map: " + MAP.toJson(),
+                "publicHost: 127.0.0.1",
+                "publicPort: 0",
+                "internalHost: 127.0.0.1",
+                "internalPort: 0",
+                "apiKeys: [" + API_KEY + "]",
+                "tokenHmacSecret: " + SECRET,
+                "ioThreads: 2",
+                "newConnectionsPerSecondPerAddress: 1000000",
+                "newConnectionBurstPerAddress: 1000000",
+                "maxConnectionsPerUser: 10000"));
+    lines.addAll(List.of(options));
+    return NodeProcess.start(dir, heap, lines);
   }
 
   /** The {@code n}-th user ID with this prefix that node {@code nodeId} owns. */

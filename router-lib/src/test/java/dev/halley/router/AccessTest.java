@@ -9,8 +9,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.halley.cluster.ClusterMap;
+import dev.halley.testing.RawHttp;
+import dev.halley.testing.SseTestClient;
 import java.net.URI;
-import java.net.http.HttpResponse;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
@@ -49,7 +50,7 @@ class AccessTest {
         String user = userOn(cluster.map(), nodeId, 0);
         URI url = cluster.publicUrl(nodeId);
         String token = MINTER.mint(user, TTL);
-        try (EventStream s = EventStream.open(url, token)) {
+        try (SseTestClient s = SseTestClient.open(url, token)) {
           UserAccess d = await(p.disconnect(user, "maintenance"));
           assertEquals(new UserAccess(user, nodeId, 1, null, null, List.of()), d);
           JsonNode e = s.awaitEvent("disconnect");
@@ -57,19 +58,19 @@ class AccessTest {
           assertEquals("maintenance", e.get("reason").asText());
         }
         Instant until = Instant.now().plus(Duration.ofMinutes(10)).truncatedTo(ChronoUnit.MILLIS);
-        try (EventStream s = EventStream.open(url, token)) {
+        try (SseTestClient s = SseTestClient.open(url, token)) {
           UserAccess b = await(p.block(user, until, null));
           assertEquals(1, b.disconnected());
           assertEquals(until, b.blockedUntil());
           assertEquals("user_blocked", s.awaitEvent("disconnect").get("code").asText());
         }
-        HttpResponse<String> refused = EventStream.tryOpen(url, token);
-        assertEquals(403, refused.statusCode());
+        RawHttp.Response refused = SseTestClient.attempt(url, token);
+        assertEquals(403, refused.status());
         assertTrue(refused.body().contains("user_blocked"), refused.body());
         assertEquals(until, await(p.access(user)).blockedUntil());
 
         assertNull(await(p.unblock(user)).blockedUntil());
-        EventStream.open(url, token).close();
+        SseTestClient.open(url, token).close();
       }
     }
   }
@@ -82,25 +83,25 @@ class AccessTest {
       URI url = cluster.publicUrl("b");
       String phone = MINTER.mint(user, TTL, Set.of(), "phone");
       String laptop = MINTER.mint(user, TTL, Set.of(), "laptop");
-      try (EventStream onPhone = EventStream.open(url, phone);
-          EventStream onLaptop = EventStream.open(url, laptop)) {
+      try (SseTestClient onPhone = SseTestClient.open(url, phone);
+          SseTestClient onLaptop = SseTestClient.open(url, laptop)) {
         UserAccess r = await(p.revokeToken(user, "phone", Instant.now().plus(TTL)));
         assertEquals(1, r.disconnected());
         assertEquals(List.of("phone"), r.revokedJtis());
         assertEquals("token_revoked", onPhone.awaitEvent("disconnect").get("code").asText());
-        assertEquals(401, EventStream.tryOpen(url, phone).statusCode());
+        assertEquals(401, SseTestClient.attempt(url, phone).status());
 
         // Every token minted before now (whole seconds of iat) is refused from here on.
         Instant cut = Instant.now().plusSeconds(1);
         assertEquals(1, await(p.revokeTokensIssuedBefore(user, cut)).disconnected());
         assertEquals("token_revoked", onLaptop.awaitEvent("disconnect").get("code").asText());
-        assertEquals(401, EventStream.tryOpen(url, laptop).statusCode());
+        assertEquals(401, SseTestClient.attempt(url, laptop).status());
         String later =
             MINTER
                 .withClock(
                     java.time.Clock.offset(java.time.Clock.systemUTC(), Duration.ofSeconds(2)))
                 .mint(user, TTL);
-        EventStream.open(url, later).close();
+        SseTestClient.open(url, later).close();
       }
     }
   }

@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.halley.cluster.ClusterMap;
+import dev.halley.testing.SseTestClient;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
@@ -37,13 +38,13 @@ class ChannelPresenceTest {
       String onB = userOn(m, "b", 0);
       String onC = userOn(m, "c", 0);
       try (Publisher p = publisher(m);
-          EventStream a =
-              EventStream.open(cluster.publicUrl("a"), MINTER.mint(onA, TTL, Set.of("room:1")));
-          EventStream a2 =
-              EventStream.open(cluster.publicUrl("a"), MINTER.mint(onA, TTL, Set.of("room:1")));
-          EventStream b = EventStream.open(cluster.publicUrl("b"), MINTER.mint(onB, TTL));
-          EventStream c =
-              EventStream.open(cluster.publicUrl("c"), MINTER.mint(onC, TTL, Set.of("room:1")))) {
+          SseTestClient a =
+              SseTestClient.open(cluster.publicUrl("a"), MINTER.mint(onA, TTL, Set.of("room:1")));
+          SseTestClient a2 =
+              SseTestClient.open(cluster.publicUrl("a"), MINTER.mint(onA, TTL, Set.of("room:1")));
+          SseTestClient b = SseTestClient.open(cluster.publicUrl("b"), MINTER.mint(onB, TTL));
+          SseTestClient c =
+              SseTestClient.open(cluster.publicUrl("c"), MINTER.mint(onC, TTL, Set.of("room:1")))) {
         p.subscribe(onB, "room:1").get(20, TimeUnit.SECONDS);
 
         ChannelPresence all = p.channelPresence("room:1").get(20, TimeUnit.SECONDS);

@@ -9,6 +9,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import dev.halley.cluster.ClusterMap;
 import dev.halley.cluster.NodeInfo;
 import dev.halley.router.PublishResult.Status;
+import dev.halley.testing.SseTestClient;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashSet;
@@ -34,14 +35,14 @@ class PublishOrderTest {
     return Publisher.builder().mapSource(source).apiKey(API_KEY).build();
   }
 
-  private static EventStream connect(Publisher p, String user, Set<String> channels)
+  private static SseTestClient connect(Publisher p, String user, Set<String> channels)
       throws Exception {
     ConnectInfo ci = p.connectInfo(user, MINTER, Duration.ofMinutes(5), channels);
-    return EventStream.open(java.net.URI.create(ci.url()), ci.token());
+    return SseTestClient.open(java.net.URI.create(ci.url()), ci.token());
   }
 
   /** Reads message data (ints) until {@code count} arrived or nothing more comes for a while. */
-  private static List<Integer> read(EventStream s, int count) throws InterruptedException {
+  private static List<Integer> read(SseTestClient s, int count) throws InterruptedException {
     List<Integer> got = new ArrayList<>();
     while (got.size() < count) {
       JsonNode e = s.nextEvent(Duration.ofSeconds(10));
@@ -82,7 +83,7 @@ class PublishOrderTest {
     try (TestCluster cluster = new TestCluster("a")) {
       String user = userOn(cluster.map(), "a", 0);
       try (Publisher p = defaults(MapSource.of(cluster::map));
-          EventStream client = connect(p, user, Set.of())) {
+          SseTestClient client = connect(p, user, Set.of())) {
         List<CompletableFuture<PublishResult>> futures = new ArrayList<>();
         for (int i = 0; i < N; i++) {
           futures.add(p.publish(user, i));
@@ -106,8 +107,8 @@ class PublishOrderTest {
       String onA = userOn(cluster.map(), "a", 0);
       String onB = userOn(cluster.map(), "b", 0);
       try (Publisher p = defaults(MapSource.of(cluster::map));
-          EventStream a = connect(p, onA, Set.of("room:1"));
-          EventStream b = connect(p, onB, Set.of("room:1"))) {
+          SseTestClient a = connect(p, onA, Set.of("room:1"));
+          SseTestClient b = connect(p, onB, Set.of("room:1"))) {
         List<CompletableFuture<PublishResult>> futures = new ArrayList<>();
         for (int i = 0; i < N; i++) {
           futures.add(p.publishToChannel("room:1", i));
@@ -115,7 +116,7 @@ class PublishOrderTest {
         for (PublishResult r : all(futures)) {
           assertTrue(r.succeeded(), r.toString());
         }
-        for (EventStream s : List.of(a, b)) {
+        for (SseTestClient s : List.of(a, b)) {
           List<Integer> got = read(s, N);
           System.out.println("channel: received " + got.size() + ", inversions " + inversions(got));
           assertEquals(0, inversions(got), "inversions");
@@ -137,7 +138,7 @@ class PublishOrderTest {
               userOn(cluster.map(), "b", 0),
               userOn(cluster.map(), "b", 1));
       try (Publisher p = defaults(MapSource.of(cluster::map))) {
-        List<EventStream> clients = new ArrayList<>();
+        List<SseTestClient> clients = new ArrayList<>();
         try {
           for (String u : users) {
             clients.add(connect(p, u, Set.of()));
@@ -202,7 +203,7 @@ class PublishOrderTest {
           System.out.println("threads: inversions per (thread, user) " + inversions);
           assertEquals(0, inversions, "inversions per (thread, user)");
         } finally {
-          clients.forEach(EventStream::close);
+          clients.forEach(SseTestClient::close);
         }
       }
     }
@@ -227,7 +228,7 @@ class PublishOrderTest {
                         }
                       })
                   .build();
-          EventStream client = connect(p, user, Set.of())) {
+          SseTestClient client = connect(p, user, Set.of())) {
         List<CompletableFuture<PublishResult>> futures = new ArrayList<>();
         for (int i = 0; i < N; i++) {
           if (i == N / 3) {
@@ -269,7 +270,7 @@ class PublishOrderTest {
       String moved = found;
       AtomicReference<ClusterMap> source = new AtomicReference<>(v2);
       try (Publisher p = defaults(MapSource.of(source::get));
-          EventStream onA = connect(p, moved, Set.of())) {
+          SseTestClient onA = connect(p, moved, Set.of())) {
         List<CompletableFuture<PublishResult>> futures = new ArrayList<>();
         for (int i = 0; i < N; i++) {
           if (i == N / 2) {
@@ -284,11 +285,11 @@ class PublishOrderTest {
         List<Integer> fromB;
         ConnectInfo ci = p.connectInfo(moved, MINTER, Duration.ofMinutes(5), Set.of());
         String epoch;
-        try (EventStream probe = EventStream.open(java.net.URI.create(ci.url()), ci.token())) {
+        try (SseTestClient probe = SseTestClient.open(java.net.URI.create(ci.url()), ci.token())) {
           epoch = probe.hello().get("epoch").asText();
         }
-        try (EventStream onB =
-            EventStream.open(java.net.URI.create(ci.url()), ci.token(), epoch + ":0")) {
+        try (SseTestClient onB =
+            SseTestClient.open(java.net.URI.create(ci.url()), ci.token(), epoch + ":0")) {
           fromB = read(onB, N);
         }
         long rerouted = results.stream().filter(r -> "b".equals(r.outcome(moved).node())).count();

@@ -10,6 +10,7 @@ import dev.halley.cluster.ClusterMap;
 import dev.halley.cluster.NodeInfo;
 import dev.halley.router.PublishResult.Outcome;
 import dev.halley.router.PublishResult.Status;
+import dev.halley.testing.SseTestClient;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -26,9 +27,9 @@ import org.junit.jupiter.api.Test;
 class PublishOutcomeTest {
   private static final TokenMinter MINTER = TokenMinter.hs256(TestCluster.SECRET);
 
-  private static EventStream connect(Publisher p, String user) throws Exception {
+  private static SseTestClient connect(Publisher p, String user) throws Exception {
     ConnectInfo ci = p.connectInfo(user, MINTER, Duration.ofMinutes(5), Set.of());
-    return EventStream.open(java.net.URI.create(ci.url()), ci.token());
+    return SseTestClient.open(java.net.URI.create(ci.url()), ci.token());
   }
 
   private static <T> T await(CompletableFuture<T> f) throws Exception {
@@ -66,12 +67,12 @@ class PublishOutcomeTest {
         cluster.node("a").updateMap(v3);
         source.set(v3);
         p.refreshMap().get(10, TimeUnit.SECONDS);
-        try (EventStream movedClient = connect(p, onB)) {
+        try (SseTestClient movedClient = connect(p, onB)) {
           PublishResult retry = await(p.publish(x));
 
           assertEquals(new Outcome(Status.BUFFERED, "a", null), retry.outcome(onA), "as first");
           assertEquals(new Outcome(Status.DELIVERED, "a", null), retry.outcome(onB));
-          assertEquals("X", movedClient.awaitMessage().asText());
+          assertEquals("X", movedClient.awaitData().asText());
         }
       }
     }
@@ -107,7 +108,7 @@ class PublishOutcomeTest {
                   .requestTimeout(Duration.ofMillis(500))
                   .retryBackoff(Duration.ofMillis(10), Duration.ofMillis(50))
                   .build();
-          EventStream client = connect(p, user)) {
+          SseTestClient client = connect(p, user)) {
         proxy.swallowRepliesOfFirst(1_000); // the node handles every attempt; no reply arrives
 
         PublishResult r = await(p.publish(user, "once"));
@@ -115,7 +116,7 @@ class PublishOutcomeTest {
         assertEquals(new Outcome(Status.UNKNOWN, "a", "timeout"), r.outcome(user));
         assertEquals(Set.of(user), r.unknown().keySet());
         assertTrue(!r.succeeded());
-        assertEquals("once", client.awaitMessage().asText(), "it was in fact delivered");
+        assertEquals("once", client.awaitData().asText(), "it was in fact delivered");
 
         proxy.swallowRepliesOfFirst(0);
         try (Publisher healthy =
@@ -125,7 +126,7 @@ class PublishOutcomeTest {
           assertEquals(Status.DELIVERED, retry.outcome(user).status(), "the node's first outcome");
           await(healthy.publish(user, "marker"));
         }
-        assertEquals("marker", client.awaitMessage().asText(), "the app retry was not delivered");
+        assertEquals("marker", client.awaitData().asText(), "the app retry was not delivered");
       }
     }
   }

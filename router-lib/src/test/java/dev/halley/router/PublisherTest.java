@@ -14,6 +14,7 @@ import dev.halley.cluster.NodeInfo;
 import dev.halley.router.PublishResult.Outcome;
 import dev.halley.router.PublishResult.Status;
 import dev.halley.router.micrometer.MicrometerPublisherListener;
+import dev.halley.testing.SseTestClient;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -45,10 +46,10 @@ class PublisherTest {
     return f.get(60, TimeUnit.SECONDS);
   }
 
-  private static EventStream connect(Publisher p, String user, Set<String> channels)
+  private static SseTestClient connect(Publisher p, String user, Set<String> channels)
       throws Exception {
     ConnectInfo ci = p.connectInfo(user, MINTER, TTL, channels);
-    return EventStream.open(java.net.URI.create(ci.url()), ci.token());
+    return SseTestClient.open(java.net.URI.create(ci.url()), ci.token());
   }
 
   @Test
@@ -70,7 +71,7 @@ class PublisherTest {
       all.addAll(onB);
       all.add(onC);
       try (Publisher p = publisher(viaProxies).build();
-          EventStream live = connect(p, onA.get(0), Set.of())) {
+          SseTestClient live = connect(p, onA.get(0), Set.of())) {
         PublishResult r = await(p.publish(all, Map.of("text", "hi")));
 
         assertEquals(1, pa.publishRequests(), "requests at node a");
@@ -82,7 +83,7 @@ class PublisherTest {
         assertEquals(new Outcome(Status.BUFFERED, "b", null), r.outcome(onB.get(1)));
         assertEquals(new Outcome(Status.BUFFERED, "c", null), r.outcome(onC));
         assertTrue(r.succeeded());
-        assertEquals("hi", live.awaitMessage().path("text").asText());
+        assertEquals("hi", live.awaitData().path("text").asText());
       }
     }
   }
@@ -98,7 +99,7 @@ class PublisherTest {
       String user = "a/b c\u20ac";
       String odd = "x+y%2F z/";
       try (Publisher p = publisher(m).build();
-          EventStream s = connect(p, user, Set.of())) {
+          SseTestClient s = connect(p, user, Set.of())) {
         assertEquals(Set.of("room/a"), await(p.subscribe(user, "room/a")));
         assertEquals(new Presence(user, "a", true, 1), await(p.presence(user)));
         assertEquals(new Presence(odd, "a", false, 0), await(p.presence(odd)));
@@ -124,8 +125,8 @@ class PublisherTest {
       String viaToken = userOn(m, "a", 0);
       String viaApi = userOn(m, "b", 0);
       try (Publisher p = publisher(m).build();
-          EventStream sa = connect(p, viaToken, Set.of("room:1"));
-          EventStream sb = connect(p, viaApi, Set.of())) {
+          SseTestClient sa = connect(p, viaToken, Set.of("room:1"));
+          SseTestClient sb = connect(p, viaApi, Set.of())) {
         assertTrue(await(p.subscribe(viaApi, "room:1")).contains("room:1"));
         assertEquals(new Presence(viaApi, "b", true, 1), await(p.presence(viaApi)));
         assertFalse(await(p.isOnline(userOn(m, "b", 1))));
@@ -142,7 +143,7 @@ class PublisherTest {
         JsonNode ea = sa.awaitEvent("message");
         assertEquals("hello room", ea.get("data").asText());
         assertEquals("room:1", ea.get("channel").asText());
-        assertEquals("hello room", sb.awaitMessage().asText());
+        assertEquals("hello room", sb.awaitData().asText());
 
         assertFalse(await(p.unsubscribe(viaApi, "room:1")).contains("room:1"));
         PublishResult again = await(p.publishToChannel("room:1", "only a"));
@@ -171,7 +172,7 @@ class PublisherTest {
                   .maxAttempts(10)
                   .listener(counting)
                   .build();
-          EventStream live = connect(p, user, Set.of())) {
+          SseTestClient live = connect(p, user, Set.of())) {
         proxy.swallowRepliesOfFirst(1); // the node gets the request; its reply is lost
 
         PublishResult r =
@@ -184,8 +185,8 @@ class PublisherTest {
         assertTrue(retries.get() >= 1, "a retry happened");
         assertTrue(proxy.publishRequests() >= 2, "the node saw the request again");
         await(p.publish(user, "marker"));
-        assertEquals("once", live.awaitMessage().asText());
-        assertEquals("marker", live.awaitMessage().asText(), "no second copy of the message");
+        assertEquals("once", live.awaitData().asText());
+        assertEquals("marker", live.awaitData().asText(), "no second copy of the message");
       }
     }
   }

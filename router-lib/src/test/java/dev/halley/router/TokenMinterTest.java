@@ -9,8 +9,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.halley.cluster.ClusterMap;
+import dev.halley.testing.RawHttp;
+import dev.halley.testing.SseTestClient;
 import java.net.URI;
-import java.net.http.HttpResponse;
 import java.security.KeyPair;
 import java.security.KeyPairGenerator;
 import java.security.interfaces.ECPrivateKey;
@@ -47,9 +48,9 @@ class TokenMinterTest {
         JsonNode json = JSON.readTree(ci.toJson());
         assertEquals(2, json.path("map").path("nodes").size());
         assertFalse(ci.toString().contains(ci.token()), "toString leaks the token");
-        try (EventStream stream = EventStream.open(URI.create(ci.url()), ci.token())) {
+        try (SseTestClient stream = SseTestClient.open(URI.create(ci.url()), ci.token())) {
           p.publishToChannel("room:1", "token channels work").get();
-          assertEquals("token channels work", stream.awaitMessage().asText());
+          assertEquals("token channels work", stream.awaitData().asText());
         }
 
         String expired =
@@ -79,7 +80,7 @@ class TokenMinterTest {
       String user = "alice";
       TokenMinter minter = TokenMinter.es256((ECPrivateKey) keys.getPrivate());
 
-      try (EventStream stream = EventStream.open(url, minter.mint(user, TTL))) {
+      try (SseTestClient stream = SseTestClient.open(url, minter.mint(user, TTL))) {
         // the hello arrived: accepted
       }
 
@@ -111,8 +112,8 @@ class TokenMinterTest {
   }
 
   private static void assertRejected(URI url, String token, String code) throws Exception {
-    HttpResponse<String> response = EventStream.tryOpen(url, token);
-    assertEquals(401, response.statusCode(), response.body());
+    RawHttp.Response response = SseTestClient.attempt(url, token);
+    assertEquals(401, response.status(), response.body());
     assertEquals(code, JSON.readTree(response.body()).path("error").asText(), response.body());
   }
 }

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.Socket;
+import java.net.URI;
 import java.net.URLEncoder;
 import java.nio.charset.StandardCharsets;
 import java.util.Map;
@@ -25,6 +26,49 @@ public final class SseTestClient extends TransportClient {
 
   public SseTestClient(int port) {
     super(port);
+  }
+
+  /**
+   * Connects to the node at {@code publicUrl} (a loopback URL such as a router-lib {@code
+   * ConnectInfo} names) as the token's user and returns once its {@code hello} arrived.
+   */
+  public static SseTestClient open(URI publicUrl, String token) {
+    return open(publicUrl, token, null);
+  }
+
+  /** The same, resuming after {@code lastEventId} (null: from now). */
+  public static SseTestClient open(URI publicUrl, String token, String lastEventId) {
+    SseTestClient c = new SseTestClient(loopbackPort(publicUrl));
+    c.connect(token, lastEventId);
+    return c;
+  }
+
+  /**
+   * Tries to connect and returns the node's answer: its refusal with its body, or 200 with the
+   * headers only (the stream is closed at once).
+   */
+  public static RawHttp.Response attempt(URI publicUrl, String token) throws IOException {
+    int port = loopbackPort(publicUrl);
+    String target = "/v1/sse?token=" + URLEncoder.encode(token, StandardCharsets.UTF_8);
+    try (Socket s = RawHttp.open(port, "GET", target, Map.of("Accept", "text/event-stream"))) {
+      InputStream in = s.getInputStream();
+      int status = RawHttp.readStatus(in);
+      Map<String, String> headers = RawHttp.readHeaders(in);
+      if (status == 200) {
+        return new RawHttp.Response(status, headers, "");
+      }
+      String len = headers.get("content-length");
+      byte[] body = len != null ? in.readNBytes(Integer.parseInt(len)) : in.readAllBytes();
+      return new RawHttp.Response(status, headers, new String(body, StandardCharsets.UTF_8));
+    }
+  }
+
+  private static int loopbackPort(URI url) {
+    String host = url.getHost();
+    if (!("127.0.0.1".equals(host) || "localhost".equals(host))) {
+      throw new IllegalArgumentException("the test clients speak to 127.0.0.1 only: " + url);
+    }
+    return url.getPort();
   }
 
   @Override

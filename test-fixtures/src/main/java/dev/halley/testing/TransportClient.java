@@ -65,13 +65,40 @@ public abstract class TransportClient implements AutoCloseable {
     }
   }
 
-  /** The next message event's data, failing on anything else. */
-  public JsonNode awaitMessage() {
+  /** The next event, which must be of {@code type} ({@code message}, {@code moved}, ...). */
+  public JsonNode awaitEvent(String type) {
     JsonNode e = awaitEvent();
-    if (!e.path("type").asText().equals("message")) {
-      throw new AssertionError(transport() + ": expected a message, got " + e);
+    if (!e.path("type").asText().equals(type)) {
+      throw new AssertionError(transport() + ": expected " + type + ", got " + e);
     }
     return e;
+  }
+
+  /** The next message event, failing on anything else. */
+  public JsonNode awaitMessage() {
+    return awaitEvent("message");
+  }
+
+  /** The next message event's {@code data}, failing on anything else. */
+  public JsonNode awaitData() {
+    return awaitMessage().get("data");
+  }
+
+  /**
+   * The next event, or null when none comes within {@code wait} (for reading up to the end of what
+   * a test published).
+   */
+  public JsonNode nextEvent(Duration wait) {
+    try {
+      Object e = events.poll(wait.toNanos(), TimeUnit.NANOSECONDS);
+      if (e instanceof Throwable t) {
+        throw new AssertionError(transport() + ": client failed", t);
+      }
+      return (JsonNode) e;
+    } catch (InterruptedException ex) {
+      Thread.currentThread().interrupt();
+      throw new AssertionError(ex);
+    }
   }
 
   /** Hands an event from the node to the recorder (hello and ping are kept apart). */

@@ -4,6 +4,8 @@ import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.halley.node.TestNodes;
+import dev.halley.testing.NodeProcess;
 import dev.halley.testing.RawHttp;
 import java.io.IOException;
 import java.io.InputStream;
@@ -44,7 +46,7 @@ class ResourceExhaustionTest {
   @Test
   void bodiesThatNeverArriveHoldAtMostTheSocketLimitAndAreClosed() throws Exception {
     try (NodeProcess node =
-        NodeProcess.start(
+        TestNodes.process(
             dir, "96m", "maxPublicSockets: " + MAX_PUBLIC_SOCKETS, "requestBodyTimeoutMs: 1500")) {
       int baseline = node.openFds();
       List<Socket> sockets = new ArrayList<>();
@@ -86,7 +88,7 @@ class ResourceExhaustionTest {
 
   @Test
   void manyJsMissesWithLongNamesLeaveASmallHeapAlive() throws Exception {
-    try (NodeProcess node = NodeProcess.start(dir, "48m")) {
+    try (NodeProcess node = TestNodes.process(dir, "48m")) {
       String name = "/js/" + "m".repeat(12_000);
       try (Socket s = open(node.publicPort)) {
         OutputStream out = s.getOutputStream();

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.halley.node.TestNodes;
+import dev.halley.testing.NodeProcess;
 import dev.halley.testing.RawHttp;
 import java.io.IOException;
 import java.io.InputStream;
@@ -138,7 +139,7 @@ class WsClientFrameLimitTest {
 
   @Test
   void hugeClientFramesFromManyClientsAreCutBeforeTheyAreBuffered() throws Exception {
-    try (NodeProcess node = NodeProcess.start(dir, "96m")) {
+    try (NodeProcess node = TestNodes.process(dir, "96m")) {
       ExecutorService pool = Executors.newFixedThreadPool(CLIENTS);
       try {
         List<Future<Long>> sent = new ArrayList<>();
