@@ -25,10 +25,8 @@ import java.util.Date;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
@@ -39,32 +37,7 @@ import org.junit.jupiter.params.provider.EnumSource;
  * connects get 403 {@code user_blocked} or 401 {@code token_revoked}.
  */
 class AccessTest {
-  private static HalleyNode node;
-  private static InternalApi api;
-  private final List<TransportClient> clients = new ArrayList<>();
-
-  @BeforeAll
-  static void start() {
-    node = HalleyNode.start(TestNodes.config().build());
-    api = new InternalApi(node);
-  }
-
-  @AfterAll
-  static void stop() {
-    node.close();
-  }
-
-  @AfterEach
-  void closeClients() {
-    clients.forEach(TransportClient::close);
-  }
-
-  private TransportClient connect(Transport t, String token) {
-    TransportClient c = t.client(node.publicPort());
-    clients.add(c);
-    c.connect(token, null);
-    return c;
-  }
+  @RegisterExtension static final OneNode NODE = new OneNode();
 
   static String token(String user, String jti, Instant iat) {
     JWTClaimsSet.Builder claims =
@@ -92,18 +65,20 @@ class AccessTest {
       return attempt(t, token).status();
     }
     String q = "/v1/sse?token=" + URLEncoder.encode(token, StandardCharsets.UTF_8);
-    try (java.net.Socket s = RawHttp.open(node.publicPort(), "GET", q, Map.of())) {
+    try (java.net.Socket s = RawHttp.open(NODE.node().publicPort(), "GET", q, Map.of())) {
       return RawHttp.readStatus(s.getInputStream());
     }
   }
 
   private static RawHttp.Response attempt(Transport t, String token) throws Exception {
     return t.attempt(
-        node.publicPort(), "token=" + URLEncoder.encode(token, StandardCharsets.UTF_8), Map.of());
+        NODE.node().publicPort(),
+        "token=" + URLEncoder.encode(token, StandardCharsets.UTF_8),
+        Map.of());
   }
 
   private static InternalApi.Reply post(String user, String action, String body) {
-    return api.send("POST", "/v1/users/" + user + "/" + action, body);
+    return NODE.api().send("POST", "/v1/users/" + user + "/" + action, body);
   }
 
   /**
@@ -128,11 +103,11 @@ class AccessTest {
     String user = TestNodes.userOwnedBy("a", "acc-dc", 0);
     String other = TestNodes.userOwnedBy("a", "acc-dc", 1);
     String token = TestNodes.token(user, null);
-    TransportClient ws = connect(Transport.WS, token);
-    TransportClient sse = connect(Transport.SSE, token);
-    TransportClient lp = connect(Transport.LONGPOLL, token);
-    TransportClient bystander = connect(Transport.WS, TestNodes.token(other, null));
-    api.awaitConnections(user, 3);
+    TransportClient ws = NODE.connect(Transport.WS, token);
+    TransportClient sse = NODE.connect(Transport.SSE, token);
+    TransportClient lp = NODE.connect(Transport.LONGPOLL, token);
+    TransportClient bystander = NODE.connect(Transport.WS, TestNodes.token(other, null));
+    NODE.api().awaitConnections(user, 3);
 
     InternalApi.Reply r = post(user, "disconnect", "{\"reason\": \"moderator\"}");
     assertEquals(200, r.status(), r.toString());
@@ -143,7 +118,7 @@ class AccessTest {
     assertDisconnected(lp, "disconnected", 0);
 
     // Only the user's own connections ended; a plain disconnect does not refuse the next connect.
-    api.publishToUsers(InternalApi.json("\"still here\""), other);
+    NODE.api().publishToUsers(InternalApi.json("\"still here\""), other);
     assertEquals("still here", bystander.awaitMessage().get("data").asText());
     assertEquals(101, status(Transport.WS, token));
   }
@@ -155,8 +130,8 @@ class AccessTest {
   void blockEndsLiveConnectionsAndRefusesConnectsUntilLifted(Transport t) throws Exception {
     String user = TestNodes.userOwnedBy("a", "acc-block-" + t, 0);
     String token = TestNodes.token(user, null);
-    TransportClient c = connect(t, token);
-    api.awaitConnections(user, 1);
+    TransportClient c = NODE.connect(t, token);
+    NODE.api().awaitConnections(user, 1);
     long until = System.currentTimeMillis() + 600_000;
 
     InternalApi.Reply r = post(user, "block", "{\"until\": " + until + ", \"reason\": \"spam\"}");
@@ -196,7 +171,11 @@ class AccessTest {
     assertEquals(t == Transport.WS ? 101 : 200, status);
     assertTrue(System.currentTimeMillis() >= until, "admitted before the block ended");
     assertTrue(
-        api.send("GET", "/v1/users/" + user + "/access", null).body().get("blockedUntil").isNull());
+        NODE.api()
+            .send("GET", "/v1/users/" + user + "/access", null)
+            .body()
+            .get("blockedUntil")
+            .isNull());
   }
 
   @ParameterizedTest
@@ -207,9 +186,9 @@ class AccessTest {
     String user = TestNodes.userOwnedBy("a", "acc-jti-" + t, 0);
     String phone = token(user, "phone", Instant.now());
     String laptop = token(user, "laptop", Instant.now());
-    TransportClient onPhone = connect(t, phone);
-    TransportClient onLaptop = connect(t, laptop);
-    api.awaitConnections(user, 2);
+    TransportClient onPhone = NODE.connect(t, phone);
+    TransportClient onLaptop = NODE.connect(t, laptop);
+    NODE.api().awaitConnections(user, 2);
 
     InternalApi.Reply r = post(user, "revoke", "{\"jti\": \"phone\"}");
     assertEquals(200, r.status(), r.toString());
@@ -221,7 +200,7 @@ class AccessTest {
     assertEquals(401, refused.status());
     assertEquals("token_revoked", refused.error());
 
-    api.publishToUsers(InternalApi.json("\"laptop only\""), user);
+    NODE.api().publishToUsers(InternalApi.json("\"laptop only\""), user);
     assertEquals("laptop only", onLaptop.awaitMessage().get("data").asText());
   }
 
@@ -329,7 +308,7 @@ class AccessTest {
                   try {
                     java.net.Socket s =
                         RawHttp.open(
-                            node.publicPort(),
+                            NODE.node().publicPort(),
                             "GET",
                             "/v1/sse?token=" + URLEncoder.encode(token, StandardCharsets.UTF_8),
                             Map.of());
@@ -346,7 +325,7 @@ class AccessTest {
         th.join();
       }
       try {
-        api.awaitConnections(user, 0);
+        NODE.api().awaitConnections(user, 0);
       } finally {
         for (java.net.Socket s : sockets) {
           s.close();

@@ -10,10 +10,8 @@ import dev.halley.testing.TransportClient;
 import dev.halley.testing.TransportClient.Transport;
 import java.util.ArrayList;
 import java.util.List;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
@@ -23,25 +21,7 @@ import org.junit.jupiter.params.provider.EnumSource;
  * messages without a key are never dropped, and order is kept.
  */
 class ConflationTest {
-  private static HalleyNode node;
-  private static InternalApi api;
-  private final List<TransportClient> clients = new ArrayList<>();
-
-  @BeforeAll
-  static void start() {
-    node = HalleyNode.start(TestNodes.config().build());
-    api = new InternalApi(node);
-  }
-
-  @AfterAll
-  static void stop() {
-    node.close();
-  }
-
-  @AfterEach
-  void closeClients() {
-    clients.forEach(TransportClient::close);
-  }
+  @RegisterExtension static final OneNode NODE = new OneNode();
 
   private static ObjectNode message(String user, String data, String key) {
     ObjectNode m = InternalApi.JSON.createObjectNode();
@@ -57,7 +37,7 @@ class ConflationTest {
     ObjectNode root = InternalApi.JSON.createObjectNode();
     ArrayNode ms = root.putArray("messages");
     messages.forEach(ms::add);
-    InternalApi.Reply r = api.publish(root.toString());
+    InternalApi.Reply r = NODE.api().publish(root.toString());
     assertEquals(200, r.status(), r.toString());
   }
 
@@ -66,10 +46,9 @@ class ConflationTest {
   void aResumeGetsOnlyTheLatestOfEachKeyAndEveryUnkeyedMessageInOrder(Transport t) {
     String user = TestNodes.userOwnedBy("a", "conf-" + t, 0);
     String token = TestNodes.token(user, null);
-    TransportClient first = t.client(node.publicPort());
-    clients.add(first);
+    TransportClient first = NODE.client(t);
     first.connect(token, null);
-    api.publishToUsers(InternalApi.json("\"start\""), user);
+    NODE.api().publishToUsers(InternalApi.json("\"start\""), user);
     assertEquals("start", first.awaitMessage().get("data").asText());
     String from = first.lastEventId();
     first.close();
@@ -85,10 +64,9 @@ class ConflationTest {
             message(user, "B", null),
             message(user, "eur 4", "eur")));
 
-    TransportClient again = t.client(node.publicPort());
-    clients.add(again);
+    TransportClient again = NODE.client(t);
     again.connect(token, from);
-    api.publishToUsers(InternalApi.json("\"end\""), user);
+    NODE.api().publishToUsers(InternalApi.json("\"end\""), user);
     List<String> got = new ArrayList<>();
     long lastSeq = -1;
     while (true) {
@@ -118,7 +96,7 @@ class ConflationTest {
           case POLL -> "poll";
         };
     return Scrape.sample(
-        Scrape.get(node.internalPort(), "/metrics").body(),
+        Scrape.get(NODE.node().internalPort(), "/metrics").body(),
         "halley_messages_conflated_total{transport=\"" + tag + "\"}");
   }
 
@@ -127,8 +105,9 @@ class ConflationTest {
     String user = TestNodes.userOwnedBy("a", "conf-slow", 0);
     String big = "x".repeat(60_000);
     double conflatedBefore = conflatedMetric(Transport.WS);
-    try (RawWebSocket slow = RawWebSocket.connect(node.publicPort(), TestNodes.token(user, null))) {
-      api.awaitConnections(user, 1);
+    try (RawWebSocket slow =
+        RawWebSocket.connect(NODE.node().publicPort(), TestNodes.token(user, null))) {
+      NODE.api().awaitConnections(user, 1);
       int updates = 0;
       for (int request = 0; request < 40; request++) {
         List<ObjectNode> batch = new ArrayList<>();
@@ -141,7 +120,7 @@ class ConflationTest {
       }
       // 24 MB of updates to a client that reads nothing: without conflation its queue would go
       // over connectionQueueMaxBytes and the node would cut it (4008). Now end it and read all.
-      InternalApi.Reply r = api.send("POST", "/v1/users/" + user + "/disconnect", null);
+      InternalApi.Reply r = NODE.api().send("POST", "/v1/users/" + user + "/disconnect", null);
       assertEquals(200, r.status());
       RawWebSocket.Frames frames = slow.readUntilClose();
       assertEquals(4030, frames.closeCode(), "the connection was cut instead of conflated");
@@ -181,10 +160,10 @@ class ConflationTest {
     m.put("conflationKey", "");
     ObjectNode root = InternalApi.JSON.createObjectNode();
     root.putArray("messages").add(m);
-    InternalApi.Reply r = api.publish(root.toString());
+    InternalApi.Reply r = NODE.api().publish(root.toString());
     assertEquals(400, r.status());
     assertEquals("invalid_field", r.error());
     m.put("conflationKey", 7);
-    assertEquals("invalid_field", api.publish(root.toString()).error());
+    assertEquals("invalid_field", NODE.api().publish(root.toString()).error());
   }
 }

@@ -12,42 +12,17 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicInteger;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
 /** Every delivery scenario over real sockets, on each of the four transports. */
 class NodeTransportTest {
-  private static HalleyNode node;
-  private static InternalApi api;
+  @RegisterExtension
+  static final OneNode NODE =
+      new OneNode(TestNodes.config().bufferMaxEvents(4).connectionQueueMaxEvents(64));
+
   private static final AtomicInteger USERS = new AtomicInteger();
-  private final List<TransportClient> clients = new ArrayList<>();
-
-  @BeforeAll
-  static void start() {
-    node =
-        HalleyNode.start(
-            TestNodes.config().bufferMaxEvents(4).connectionQueueMaxEvents(64).build());
-    api = new InternalApi(node);
-  }
-
-  @AfterAll
-  static void stop() {
-    node.close();
-  }
-
-  @AfterEach
-  void closeClients() {
-    clients.forEach(TransportClient::close);
-  }
-
-  private TransportClient client(Transport t) {
-    TransportClient c = t.client(node.publicPort());
-    clients.add(c);
-    return c;
-  }
 
   private static String freshUser(Transport t) {
     return TestNodes.userOwnedBy("a", "u" + t.name().toLowerCase(), USERS.getAndIncrement());
@@ -61,17 +36,17 @@ class NodeTransportTest {
   @EnumSource(Transport.class)
   void receivesAPublishedMessageWithAnEventId(Transport t) {
     String user = freshUser(t);
-    TransportClient c = client(t);
+    TransportClient c = NODE.client(t);
     c.connect(TestNodes.token(user, null), null);
     if (c.hello() != null) {
       assertEquals("a", c.hello().get("node").asText());
-      assertEquals(node.epoch(), c.hello().get("epoch").asText());
+      assertEquals(NODE.node().epoch(), c.hello().get("epoch").asText());
       assertEquals(3, c.hello().get("mapVersion").asInt());
     }
-    api.publishToUsers(InternalApi.json("{\"text\":\"hi\",\"n\":[1,2]}"), user);
+    NODE.api().publishToUsers(InternalApi.json("{\"text\":\"hi\",\"n\":[1,2]}"), user);
     JsonNode e = c.awaitMessage();
     assertEquals(InternalApi.json("{\"text\":\"hi\",\"n\":[1,2]}"), e.get("data"));
-    assertTrue(e.get("id").asText().startsWith(node.epoch() + ":"), e.toString());
+    assertTrue(e.get("id").asText().startsWith(NODE.node().epoch() + ":"), e.toString());
     assertTrue(!e.has("channel"));
   }
 
@@ -80,20 +55,20 @@ class NodeTransportTest {
   void resumesAfterDisconnectWithoutLossOrDuplicates(Transport t) {
     String user = freshUser(t);
     String token = TestNodes.token(user, null);
-    TransportClient first = client(t);
+    TransportClient first = NODE.client(t);
     first.connect(token, null);
-    api.publishToUsers(text("m1"), user);
+    NODE.api().publishToUsers(text("m1"), user);
     JsonNode m1 = first.awaitMessage();
     assertEquals("m1", m1.get("data").asText());
     first.close();
-    api.publishToUsers(text("m2"), user);
-    api.publishToUsers(text("m3"), user);
+    NODE.api().publishToUsers(text("m2"), user);
+    NODE.api().publishToUsers(text("m3"), user);
 
-    TransportClient second = client(t);
+    TransportClient second = NODE.client(t);
     second.connect(token, m1.get("id").asText());
     JsonNode m2 = second.awaitMessage();
     JsonNode m3 = second.awaitMessage();
-    api.publishToUsers(text("m4"), user);
+    NODE.api().publishToUsers(text("m4"), user);
     JsonNode m4 = second.awaitMessage();
     assertEquals(
         List.of("m2", "m3", "m4"),
@@ -108,15 +83,15 @@ class NodeTransportTest {
   void resetsWhenTheBufferOverflowedSinceTheLastEventId(Transport t) {
     String user = freshUser(t);
     String token = TestNodes.token(user, null);
-    TransportClient first = client(t);
+    TransportClient first = NODE.client(t);
     first.connect(token, null);
-    api.publishToUsers(text("seen"), user);
+    NODE.api().publishToUsers(text("seen"), user);
     String last = first.awaitMessage().get("id").asText();
     first.close();
     for (int i = 0; i < 6; i++) { // the buffer holds 4
-      api.publishToUsers(text("missed-" + i), user);
+      NODE.api().publishToUsers(text("missed-" + i), user);
     }
-    TransportClient second = client(t);
+    TransportClient second = NODE.client(t);
     second.connect(token, last);
     JsonNode reset = second.awaitEvent();
     assertEquals("reset", reset.get("type").asText(), reset.toString());
@@ -127,7 +102,7 @@ class NodeTransportTest {
       assertEquals("missed-" + i, held.get("data").asText());
       assertEquals(seq(reset) + i - 1, seq(held));
     }
-    api.publishToUsers(text("after"), user);
+    NODE.api().publishToUsers(text("after"), user);
     JsonNode after = second.awaitMessage();
     assertEquals("after", after.get("data").asText());
     assertEquals(seq(reset) + 5, seq(after));
@@ -142,21 +117,21 @@ class NodeTransportTest {
     String oldEpoch;
     try (HalleyNode before = HalleyNode.start(TestNodes.config().build())) {
       TransportClient c = t.client(before.publicPort());
-      clients.add(c);
+      NODE.closeAfterTest(c);
       c.connect(token, null);
       new InternalApi(before).publishToUsers(text("before"), user);
       last = c.awaitMessage().get("id").asText();
       oldEpoch = before.epoch();
       c.close();
     }
-    assertNotEquals(oldEpoch, node.epoch());
-    TransportClient c = client(t);
+    assertNotEquals(oldEpoch, NODE.node().epoch());
+    TransportClient c = NODE.client(t);
     c.connect(token, last);
     JsonNode reset = c.awaitEvent();
     assertEquals("reset", reset.get("type").asText(), reset.toString());
     assertEquals("epoch", reset.get("reason").asText());
-    assertTrue(reset.get("id").asText().startsWith(node.epoch() + ":"));
-    api.publishToUsers(text("after"), user);
+    assertTrue(reset.get("id").asText().startsWith(NODE.node().epoch() + ":"));
+    NODE.api().publishToUsers(text("after"), user);
     assertEquals("after", c.awaitMessage().get("data").asText());
   }
 
@@ -164,15 +139,15 @@ class NodeTransportTest {
   @EnumSource(Transport.class)
   void deliversChannelMessagesFromTokenAndApiSubscriptions(Transport t) {
     String user = freshUser(t);
-    TransportClient c = client(t);
+    TransportClient c = NODE.client(t);
     c.connect(TestNodes.token(user, List.of("room:" + t)), null);
-    assertEquals(200, api.subscribe(user, "news/" + t).status());
-    JsonNode r1 = api.publishToChannel("room:" + t, text("to room"));
+    assertEquals(200, NODE.api().subscribe(user, "news/" + t).status());
+    JsonNode r1 = NODE.api().publishToChannel("room:" + t, text("to room"));
     assertEquals(1, r1.get("users").asInt(), r1.toString());
     JsonNode e1 = c.awaitMessage();
     assertEquals("to room", e1.get("data").asText());
     assertEquals("room:" + t, e1.get("channel").asText());
-    api.publishToChannel("news/" + t, text("to news"));
+    NODE.api().publishToChannel("news/" + t, text("to news"));
     JsonNode e2 = c.awaitMessage();
     assertEquals("news/" + t, e2.get("channel").asText());
     assertEquals(seq(e1) + 1, seq(e2));
@@ -183,12 +158,12 @@ class NodeTransportTest {
   void everyConnectionOfAUserReceivesEveryEvent(Transport t) {
     String user = freshUser(t);
     String token = TestNodes.token(user, null);
-    TransportClient a = client(t);
-    TransportClient b = client(t);
+    TransportClient a = NODE.client(t);
+    TransportClient b = NODE.client(t);
     a.connect(token, null);
     b.connect(token, null);
-    api.publishToUsers(text("x"), user);
-    api.publishToUsers(text("y"), user);
+    NODE.api().publishToUsers(text("x"), user);
+    NODE.api().publishToUsers(text("y"), user);
     for (TransportClient c : List.of(a, b)) {
       assertEquals("x", c.awaitMessage().get("data").asText());
       assertEquals("y", c.awaitMessage().get("data").asText());
@@ -199,15 +174,15 @@ class NodeTransportTest {
   @EnumSource(Transport.class)
   void publishReportsDeliveredToLiveConnectionsAndBufferedOtherwise(Transport t) {
     String user = freshUser(t);
-    TransportClient c = client(t);
+    TransportClient c = NODE.client(t);
     c.connect(TestNodes.token(user, null), null);
     if (t == Transport.POLL) {
-      JsonNode r = api.publishToUsers(text("p"), user);
+      JsonNode r = NODE.api().publishToUsers(text("p"), user);
       assertEquals(List.of(user), InternalApi.texts(r.get("buffered")), r.toString());
       assertEquals(0, r.get("connections").asInt());
     } else {
-      api.awaitConnections(user, 1);
-      JsonNode r = api.publishToUsers(text("p"), user);
+      NODE.api().awaitConnections(user, 1);
+      JsonNode r = NODE.api().publishToUsers(text("p"), user);
       assertEquals(List.of(user), InternalApi.texts(r.get("delivered")), r.toString());
       assertEquals(1, r.get("connections").asInt());
     }
@@ -218,7 +193,7 @@ class NodeTransportTest {
   @EnumSource(Transport.class)
   void refusesBadTokensWith401(Transport t) throws Exception {
     String user = freshUser(t);
-    int port = node.publicPort();
+    int port = NODE.node().publicPort();
     Map<String, String> none = Map.of();
     RawHttp.Response missing = t.attempt(port, "", none);
     assertEquals(401, missing.status());
@@ -248,7 +223,7 @@ class NodeTransportTest {
   void refusesAUserOwnedByAnotherNodeWith421(Transport t) throws Exception {
     String remote = TestNodes.remoteUser("r" + t);
     RawHttp.Response r =
-        t.attempt(node.publicPort(), "token=" + TestNodes.token(remote, null), Map.of());
+        t.attempt(NODE.node().publicPort(), "token=" + TestNodes.token(remote, null), Map.of());
     assertEquals(421, r.status());
     JsonNode body = InternalApi.json(r.body());
     assertEquals("not_owner", body.get("error").asText());
@@ -262,11 +237,12 @@ class NodeTransportTest {
   void refusesAMalformedLastEventIdWith400AndAForeignOriginWith403(Transport t) throws Exception {
     String token = TestNodes.token(freshUser(t), null);
     RawHttp.Response r =
-        t.attempt(node.publicPort(), "token=" + token + "&lastEventId=nonsense", Map.of());
+        t.attempt(NODE.node().publicPort(), "token=" + token + "&lastEventId=nonsense", Map.of());
     assertEquals(400, r.status());
     assertEquals("bad_request", r.error());
     RawHttp.Response o =
-        t.attempt(node.publicPort(), "token=" + token, Map.of("Origin", "https://evil.example"));
+        t.attempt(
+            NODE.node().publicPort(), "token=" + token, Map.of("Origin", "https://evil.example"));
     assertEquals(403, o.status());
     assertEquals("origin_forbidden", o.error());
   }
@@ -280,11 +256,11 @@ class NodeTransportTest {
     }
   }
 
-  private void concurrentPublishers(Transport t, HalleyNode roomy, InternalApi api)
+  private void concurrentPublishers(Transport t, HalleyNode roomy, InternalApi roomyApi)
       throws Exception {
     String user = freshUser(t);
     TransportClient c = t.client(roomy.publicPort());
-    clients.add(c);
+    NODE.closeAfterTest(c);
     c.connect(TestNodes.token(user, null), null);
     int threads = 4;
     int each = 25;
@@ -295,7 +271,7 @@ class NodeTransportTest {
           new Thread(
               () -> {
                 for (int i = 0; i < each; i++) {
-                  api.publishToUsers(text(publisher + ":" + i), user);
+                  roomyApi.publishToUsers(text(publisher + ":" + i), user);
                 }
               });
       publishers.add(th);
@@ -316,7 +292,7 @@ class NodeTransportTest {
       int publisher = Integer.parseInt(parts[0]);
       assertEquals(next[publisher]++, Integer.parseInt(parts[1]), "each publisher's order");
     }
-    api.publishToUsers(text("end"), user);
+    roomyApi.publishToUsers(text("end"), user);
     assertEquals("end", c.awaitMessage().get("data").asText()); // nothing extra in between
   }
 

@@ -14,14 +14,10 @@ import java.net.URLEncoder;
 import java.nio.charset.StandardCharsets;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * An open connection does not outlive its token: over real sockets, with tokens whose {@code exp}
@@ -29,32 +25,7 @@ import org.junit.jupiter.api.Test;
  * these tests wait for a real expiry rather than a faked clock).
  */
 class TokenExpiryTest {
-  private static HalleyNode node;
-  private static InternalApi api;
-  private final List<TransportClient> clients = new ArrayList<>();
-
-  @BeforeAll
-  static void start() {
-    node = HalleyNode.start(TestNodes.config().build());
-    api = new InternalApi(node);
-  }
-
-  @AfterAll
-  static void stop() {
-    node.close();
-  }
-
-  @AfterEach
-  void closeClients() {
-    clients.forEach(TransportClient::close);
-  }
-
-  private <T extends TransportClient> T client(Transport t) {
-    @SuppressWarnings("unchecked")
-    T c = (T) t.client(node.publicPort());
-    clients.add(c);
-    return c;
-  }
+  @RegisterExtension static final OneNode NODE = new OneNode();
 
   /** An {@code exp} 2 to 3 seconds from now (whole seconds, as the JWT carries it). */
   private static Instant shortExp() {
@@ -74,12 +45,12 @@ class TokenExpiryTest {
     String user = TestNodes.userOwnedBy("a", "exp-ws", 0);
     String other = TestNodes.userOwnedBy("a", "exp-ws", 1);
     Instant exp = shortExp();
-    WsTestClient expiring = client(Transport.WS);
+    WsTestClient expiring = NODE.client(Transport.WS);
     expiring.connect(token(user, exp), null);
-    WsTestClient valid = client(Transport.WS);
+    WsTestClient valid = NODE.client(Transport.WS);
     valid.connect(TestNodes.token(other, null), null);
 
-    api.publishToUsers(text("before expiry"), user);
+    NODE.api().publishToUsers(text("before expiry"), user);
     assertEquals(text("before expiry"), expiring.awaitMessage().get("data"));
     assertFalse(expiring.closeCode.isDone(), "closed before its token expired");
 
@@ -89,7 +60,7 @@ class TokenExpiryTest {
     assertTrue(closedAt >= exp.toEpochMilli() - 50, "closed at " + closedAt + ", exp " + exp);
 
     // A connection with a valid token is unaffected.
-    api.publishToUsers(text("after"), other);
+    NODE.api().publishToUsers(text("after"), other);
     assertEquals(text("after"), valid.awaitMessage().get("data"));
     assertFalse(valid.closeCode.isDone());
   }
@@ -100,12 +71,12 @@ class TokenExpiryTest {
     String other = TestNodes.userOwnedBy("a", "exp-sse", 1);
     Instant exp = shortExp();
     String token = token(user, exp);
-    SseTestClient expiring = client(Transport.SSE);
+    SseTestClient expiring = NODE.client(Transport.SSE);
     expiring.connect(token, null);
-    SseTestClient valid = client(Transport.SSE);
+    SseTestClient valid = NODE.client(Transport.SSE);
     valid.connect(TestNodes.token(other, null), null);
 
-    api.publishToUsers(text("before expiry"), user);
+    NODE.api().publishToUsers(text("before expiry"), user);
     assertEquals(text("before expiry"), expiring.awaitMessage().get("data"));
     assertEquals(1, expiring.ended.getCount(), "ended before its token expired");
 
@@ -118,13 +89,13 @@ class TokenExpiryTest {
 
     RawHttp.Response again =
         Transport.SSE.attempt(
-            node.publicPort(),
+            NODE.node().publicPort(),
             "token=" + URLEncoder.encode(token, StandardCharsets.UTF_8),
             Map.of());
     assertEquals(401, again.status());
     assertEquals("token_expired", again.error());
 
-    api.publishToUsers(text("after"), other);
+    NODE.api().publishToUsers(text("after"), other);
     assertEquals(text("after"), valid.awaitMessage().get("data"));
     assertEquals(1, valid.ended.getCount());
   }
@@ -135,7 +106,7 @@ class TokenExpiryTest {
       String user = TestNodes.userOwnedBy("a", "exp-leeway", 0);
       Instant exp = Instant.now().minusSeconds(1).truncatedTo(ChronoUnit.SECONDS);
       WsTestClient ws = new WsTestClient(lenient.publicPort());
-      clients.add(ws);
+      NODE.closeAfterTest(ws);
       ws.connect(token(user, exp), null); // accepted: exp is 1 to 2 s ago, within the leeway
       int code = ws.closeCode.get(TransportClient.TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
       assertEquals(4001, code);
@@ -150,7 +121,8 @@ class TokenExpiryTest {
     String q = "token=" + URLEncoder.encode(token(user, exp), StandardCharsets.UTF_8);
     long start = System.currentTimeMillis();
     RawHttp.Response held =
-        RawHttp.request(node.publicPort(), "GET", "/v1/longpoll?timeoutMs=20000&" + q, Map.of());
+        RawHttp.request(
+            NODE.node().publicPort(), "GET", "/v1/longpoll?timeoutMs=20000&" + q, Map.of());
     long answeredAt = System.currentTimeMillis();
     assertEquals(200, held.status(), held.body());
     // Issue 9 item 9: the batch says why it was answered, so the client renews its token at once.
@@ -160,7 +132,7 @@ class TokenExpiryTest {
     assertTrue(answeredAt - start < 10_000, "held " + (answeredAt - start) + " ms");
 
     RawHttp.Response next =
-        RawHttp.request(node.publicPort(), "GET", "/v1/longpoll?" + q, Map.of());
+        RawHttp.request(NODE.node().publicPort(), "GET", "/v1/longpoll?" + q, Map.of());
     assertEquals(401, next.status());
     assertEquals("token_expired", next.error());
   }
