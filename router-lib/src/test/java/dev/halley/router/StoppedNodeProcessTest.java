@@ -69,9 +69,18 @@ class StoppedNodeProcessTest {
                   .retryBackoff(Duration.ofMillis(50), Duration.ofMillis(100))
                   .build();
           SseTestClient client = open(p, "alice")) {
-        assertEquals(
-            Status.DELIVERED,
-            p.publish("alice", -1).get(30, TimeUnit.SECONDS).outcome("alice").status());
+        // The freshly started node's first answers may outlast the short timeout on a loaded
+        // machine (class loading, JIT): the warm-up message is retried with its key until the
+        // node reports it delivered, so the client gets it once.
+        Message warmUp = Message.toUsers("alice").data(-1).idempotencyKey("warm-up");
+        Status warm = null;
+        int tries = 0;
+        while (tries < 20 && warm != Status.DELIVERED) {
+          tries++;
+          warm = p.publish(warmUp).get(30, TimeUnit.SECONDS).outcome("alice").status();
+        }
+        assertEquals(Status.DELIVERED, warm, "the warm-up message within 20 tries");
+        System.out.println("stopped node: warm-up delivered at try " + tries);
         assertEquals(-1, client.awaitData().asInt());
 
         // kill(2) only queues SIGSTOP; each thread stops when it next handles signals. Until all
