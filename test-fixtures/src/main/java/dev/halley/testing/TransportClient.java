@@ -50,19 +50,11 @@ public abstract class TransportClient implements AutoCloseable {
 
   /** The next message or reset event, waiting up to 20 s. */
   public JsonNode awaitEvent() {
-    try {
-      Object e = events.poll(TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
-      if (e == null) {
-        throw new AssertionError(transport() + ": no event within " + TIMEOUT);
-      }
-      if (e instanceof Throwable t) {
-        throw new AssertionError(transport() + ": client failed", t);
-      }
-      return (JsonNode) e;
-    } catch (InterruptedException ex) {
-      Thread.currentThread().interrupt();
-      throw new AssertionError(ex);
+    JsonNode e = nextEvent(TIMEOUT);
+    if (e == null) {
+      throw new AssertionError(transport() + ": no event within " + TIMEOUT);
     }
+    return e;
   }
 
   /** The next event, which must be of {@code type} ({@code message}, {@code moved}, ...). */
