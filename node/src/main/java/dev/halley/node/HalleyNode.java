@@ -469,7 +469,7 @@ public final class HalleyNode implements AutoCloseable {
     }
   }
 
-  /** SIGHUP's reload ({@link NodeCommand}): failures are logged and counted, never thrown. */
+  /** SIGHUP's reload (the command line's): failures are logged and counted, never thrown. */
   void reloadMapFileOnSignal() {
     node.ops.reloadMapFile("SIGHUP");
   }
@@ -548,13 +548,5 @@ public final class HalleyNode implements AutoCloseable {
         + ", internal :"
         + internalPort
         + ")";
-  }
-
-  /**
-   * {@code java -jar halley-node.jar --config node.yaml}: see {@link NodeCommand} ({@code --help}
-   * lists the options and exit codes).
-   */
-  public static void main(String[] args) {
-    NodeCommand.main(args);
   }
 }

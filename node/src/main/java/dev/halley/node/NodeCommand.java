@@ -41,7 +41,7 @@ import picocli.CommandLine.Option;
       "2:bad usage, an invalid configuration, or a port that cannot be bound",
       "143:stopped by SIGTERM, after draining (128 + 15)"
     })
-final class NodeCommand implements Callable<Integer> {
+public final class NodeCommand implements Callable<Integer> {
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
   // Checked in call(), not by picocli: its missing-option error would hide an unknown option.
@@ -81,8 +81,11 @@ final class NodeCommand implements Callable<Integer> {
     }
   }
 
-  /** Runs the command line; exits with its code unless a node is running. */
-  static void main(String[] args) {
+  /**
+   * {@code java -jar halley-node.jar --config node.yaml} (this is the jar's main class): runs the
+   * command line; exits with its code unless a node is running.
+   */
+  public static void main(String[] args) {
     int code = commandLine().execute(args);
     System.exit(code);
   }

@@ -83,6 +83,36 @@ class ArchitectureTest {
         .check(classes);
   }
 
+  /**
+   * The files of the root package (the public API) do not use each other in a circle either: {@code
+   * NodeCommand} starts a {@code HalleyNode}, so {@code HalleyNode} must not call back into the
+   * command line.
+   */
+  @Test
+  void theRootPackagesFilesAreFreeOfCycles() {
+    slices()
+        .assignedFrom(
+            new SliceAssignment() {
+              @Override
+              public SliceIdentifier getIdentifierOf(JavaClass c) {
+                if (!c.getPackageName().equals(NODE)) {
+                  return SliceIdentifier.ignore();
+                }
+                String name = c.getName().substring(NODE.length() + 1);
+                int nested = name.indexOf('$');
+                return SliceIdentifier.of(nested < 0 ? name : name.substring(0, nested));
+              }
+
+              @Override
+              public String getDescription() {
+                return "files of " + NODE;
+              }
+            })
+        .should()
+        .beFreeOfCycles()
+        .check(classes);
+  }
+
   @Test
   void configIsALeaf() {
     noClasses()

@@ -25,7 +25,7 @@ import picocli.CommandLine;
 
 /**
  * {@code halley node}: usage, version and exit codes in process; configuration, bind and logging
- * behaviour as a real process ({@code HalleyNode.main} on the test classpath).
+ * behaviour as a real process ({@code NodeCommand.main} on the test classpath).
  */
 class NodeCommandTest {
   @TempDir Path dir;
@@ -132,7 +132,8 @@ class NodeCommandTest {
   void aMissingMapFileSaysWhy() throws Exception {
     Path missing = dir.resolve("nope.json");
     Result r =
-        process("dev.halley.node.HalleyNode", "--config", config("mapFile: " + missing).toString());
+        process(
+            "dev.halley.node.NodeCommand", "--config", config("mapFile: " + missing).toString());
     assertEquals(2, r.code(), r.toString());
     assertEquals(
         "halley node: invalid configuration: mapFile " + missing + ": no such file",
@@ -146,7 +147,7 @@ class NodeCommandTest {
       taken.bind(new InetSocketAddress("127.0.0.1", 0));
       int port = taken.getLocalPort();
       Path cfg = config("mapFile: " + mapFile(), "publicPort: 0", "internalPort: " + port);
-      Result r = process("dev.halley.node.HalleyNode", "--config", cfg.toString());
+      Result r = process("dev.halley.node.NodeCommand", "--config", cfg.toString());
       assertEquals(2, r.code(), r.toString());
       List<String> lines = r.err().lines().filter(l -> !l.isBlank()).toList();
       assertEquals(1, lines.size(), r.err());
@@ -169,7 +170,7 @@ class NodeCommandTest {
     Files.copy(Path.of("../docs/examples/cluster-3.json"), map);
     Path cfg = config("mapFile: " + map, "publicPort: 8080", "internalPort: 9080");
     Files.writeString(cfg, Files.readString(cfg).replace("nodeId: a", "nodeId: node-1"));
-    Result r = process("dev.halley.node.HalleyNode", "--config", cfg.toString(), "--check");
+    Result r = process("dev.halley.node.NodeCommand", "--config", cfg.toString(), "--check");
     assertEquals(0, r.code(), r.toString());
     assertTrue(r.out().startsWith("configuration is valid: node node-1, map version 1"), r.out());
     assertTrue(

@@ -17,11 +17,12 @@ import java.util.regex.Pattern;
 import java.util.stream.Stream;
 
 /**
- * A node as a real process ({@code dev.halley.node.HalleyNode}'s main on this JVM's class path),
- * for tests that signal it (SIGTERM, SIGSTOP) or measure what the operating system sees (open file
- * descriptors, resident memory, survival after an attack): {@link #start} writes {@code node.yaml}
- * into a directory, starts the process with its output in {@code node.log} there, and returns once
- * the node logged its ports. {@link #close()} kills it (after SIGCONT, should it be stopped).
+ * A node as a real process ({@code dev.halley.node.NodeCommand}'s main, the jar's on this JVM's
+ * class path), for tests that signal it (SIGTERM, SIGSTOP) or measure what the operating system
+ * sees (open file descriptors, resident memory, survival after an attack): {@link #start} writes
+ * {@code node.yaml} into a directory, starts the process with its output in {@code node.log} there,
+ * and returns once the node logged its ports. {@link #close()} kills it (after SIGCONT, should it
+ * be stopped).
  *
  * <pre>{@code
  * try (NodeProcess node = NodeProcess.start(dir, "128m", List.of("nodeId: a", "map: ...", ...))) {
@@ -64,7 +65,7 @@ public final class NodeProcess implements AutoCloseable {
     command.add("-XX:+ExitOnOutOfMemoryError");
     command.add("-cp");
     command.add(System.getProperty("java.class.path"));
-    command.add("dev.halley.node.HalleyNode");
+    command.add("dev.halley.node.NodeCommand");
     command.add("--config");
     command.add(config.toString());
     Process p =

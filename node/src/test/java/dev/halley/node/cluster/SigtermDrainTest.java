@@ -15,8 +15,8 @@ import org.junit.jupiter.api.condition.OS;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * The node as a real process ({@code HalleyNode.main}): SIGTERM drains it, so a connected client is
- * told to reconnect within the drain period, and the process exits on its own.
+ * The node as a real process ({@code NodeCommand.main}): SIGTERM drains it, so a connected client
+ * is told to reconnect within the drain period, and the process exits on its own.
  */
 @EnabledOnOs({OS.LINUX, OS.MAC})
 class SigtermDrainTest {
