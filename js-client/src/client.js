@@ -380,6 +380,7 @@ export class Client {
         lastEventId: this.#lastEventId,
         handoff: this.#currentHandoff(),
         timeoutMs: this.#o.longPollTimeoutMs,
+        conflationIntervalMs: this.#o.conflationIntervalMs,
       };
       this.#handle = module.connect(params, handlers, deps);
     });

@@ -93,6 +93,13 @@ export interface CommonOptions {
   /** Milliseconds a node holds a long-poll request (`timeoutMs`); default 25000. */
   longPollTimeoutMs?: number;
   /**
+   * The frequency limit: at most one message per conflation key per this many milliseconds, the
+   * newest (`conflationIntervalMs` on every transport; docs/protocol.md "Frequency limit"); 0 (the
+   * default) for none. An integer below `helloTimeoutMs`, at most the node's
+   * `conflationIntervalMaxMs` (10000 by default).
+   */
+  conflationIntervalMs?: number;
+  /**
    * Heartbeat interval assumed until `hello` says otherwise, in milliseconds; default 30000.
    * A connection silent for 2 heartbeats + 5 s (long-poll: timeout + 15 s) is dropped and resumed.
    */

@@ -13,6 +13,7 @@ export const DEFAULTS = Object.freeze({
   getTokenTimeoutMs: 10000,
   rememberTransportMs: 3600000,
   storageKey: "halley.transport",
+  conflationIntervalMs: 0,
 });
 
 export function toMap(raw) {
@@ -86,5 +87,15 @@ export function checkOptions(options) {
     if (!Number.isFinite(o[key]) || o[key] <= 0)
       throw new TypeError(`${key} must be a number > 0: ${o[key]}`);
   }
+  // The frequency limit (docs/protocol.md): a poll answer waits for it, so it must end before the
+  // connect times out.
+  if (
+    !Number.isInteger(o.conflationIntervalMs) ||
+    o.conflationIntervalMs < 0 ||
+    o.conflationIntervalMs >= o.helloTimeoutMs
+  )
+    throw new TypeError(
+      `conflationIntervalMs must be an integer >= 0 and < helloTimeoutMs: ${o.conflationIntervalMs}`,
+    );
   return o;
 }

@@ -466,6 +466,28 @@ test("the map can come from a URL; bad options fail fast", async () => {
       createClient({ userId: "u", token: "t", map: ONE, helloTimeoutMs: -1 }),
     /helloTimeoutMs must be a number > 0: -1/,
   );
+  for (const bad of [-1, 1.5, "500", 10000]) {
+    assert.throws(
+      () =>
+        createClient({
+          userId: "u",
+          token: "t",
+          map: ONE,
+          conflationIntervalMs: bad,
+        }),
+      /conflationIntervalMs must be an integer >= 0 and < helloTimeoutMs/,
+    );
+  }
+});
+
+test("conflationIntervalMs is sent on connect (the frequency limit)", async () => {
+  const { c } = client({ conflationIntervalMs: 500 });
+  const socket = await connectWs(c);
+  assert.equal(
+    socket.url,
+    "ws://a.test:7101/v1/ws?token=tok1&conflationIntervalMs=500",
+  );
+  c.close();
 });
 
 test("close() during a backoff wait cancels it; nothing is emitted afterwards", async () => {

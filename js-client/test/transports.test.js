@@ -326,3 +326,61 @@ test("handoff: every transport puts it in the query verbatim next to lastEventId
   );
   handles.forEach((h) => h.close());
 });
+
+test("conflationIntervalMs: every transport puts it in the query of every request; 0 leaves it out", async () => {
+  websocket.connect(
+    { ...base, conflationIntervalMs: 500 },
+    recorder().handlers,
+    {
+      WebSocket: FakeWebSocket,
+    },
+  );
+  assert.equal(
+    new URL(FakeWebSocket.last().url).searchParams.get("conflationIntervalMs"),
+    "500",
+  );
+  websocket.connect({ ...base, conflationIntervalMs: 0 }, recorder().handlers, {
+    WebSocket: FakeWebSocket,
+  });
+  assert.equal(
+    new URL(FakeWebSocket.last().url).searchParams.has("conflationIntervalMs"),
+    false,
+  );
+
+  const answers = [
+    { events: [], lastEventId: "00ab:7" },
+    { events: [], lastEventId: "00ab:8" },
+  ];
+  const fetch = fakeFetch({
+    "/v1/sse": () => new Response(streamBody().stream, { status: 200 }),
+    "/v1/poll": () => json(200, answers.shift()),
+    "/v1/longpoll": () =>
+      answers.length > 0 ? json(200, answers.shift()) : new Promise(() => {}),
+  });
+  const handles = [
+    sse.connect({ ...base, conflationIntervalMs: 250 }, recorder().handlers, {
+      fetch,
+    }),
+    longpoll.connect(
+      { ...base, conflationIntervalMs: 250 },
+      recorder().handlers,
+      {
+        fetch,
+      },
+    ),
+  ];
+  await settle();
+  assert.deepEqual(
+    fetch.calls.map((c) => [
+      c.url.pathname,
+      c.url.searchParams.get("conflationIntervalMs"),
+    ]),
+    [
+      ["/v1/sse", "250"],
+      ["/v1/poll", "250"],
+      ["/v1/longpoll", "250"],
+      ["/v1/longpoll", "250"],
+    ],
+  );
+  handles.forEach((h) => h.close());
+});

@@ -19,7 +19,7 @@ export const DEFAULT_LONGPOLL_TIMEOUT_MS = 25000;
  * `disconnect` or `token_expired`.
  */
 export function connect(
-  { baseUrl, token, lastEventId, timeoutMs, handoff },
+  { baseUrl, token, lastEventId, timeoutMs, handoff, conflationIntervalMs },
   handlers,
   deps = {},
 ) {
@@ -48,12 +48,14 @@ export function connect(
             token,
             lastEventId: position,
             handoff: withHandoff,
+            conflationIntervalMs: conflationIntervalMs || undefined,
           })
         : transportUrl(baseUrl, "/v1/longpoll", {
             token,
             lastEventId: position,
             handoff: withHandoff,
             timeoutMs: holdMs,
+            conflationIntervalMs: conflationIntervalMs || undefined,
           });
       let batch;
       try {

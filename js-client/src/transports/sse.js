@@ -13,7 +13,7 @@ export const name = "sse";
  * failure or a bad event, `{ opened }` when the stream ended.
  */
 export function connect(
-  { baseUrl, token, lastEventId, handoff },
+  { baseUrl, token, lastEventId, handoff, conflationIntervalMs },
   handlers,
   deps = {},
 ) {
@@ -22,6 +22,7 @@ export function connect(
     token,
     lastEventId,
     handoff: lastEventId ? handoff : undefined,
+    conflationIntervalMs: conflationIntervalMs || undefined,
   });
   const abort = new AbortController();
   let opened = false;

@@ -15,7 +15,7 @@ export const name = "websocket";
  * browser does not tell why), or `{ opened, error }` for a frame that is not a protocol event.
  */
 export function connect(
-  { baseUrl, token, lastEventId, handoff },
+  { baseUrl, token, lastEventId, handoff, conflationIntervalMs },
   handlers,
   deps = {},
 ) {
@@ -24,6 +24,7 @@ export function connect(
     token,
     lastEventId,
     handoff: lastEventId ? handoff : undefined,
+    conflationIntervalMs: conflationIntervalMs || undefined,
   }).replace(/^http/, "ws");
   let opened = false;
   let ended = false;

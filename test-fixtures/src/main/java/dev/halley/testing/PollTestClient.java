@@ -77,6 +77,7 @@ public final class PollTestClient extends TransportClient {
     if (last != null) {
       q += "&lastEventId=" + URLEncoder.encode(last, StandardCharsets.UTF_8);
     }
+    q += extraQuerySuffix();
     HttpRequest req =
         HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path + "?" + q))
             .timeout(TIMEOUT.plusSeconds(30))

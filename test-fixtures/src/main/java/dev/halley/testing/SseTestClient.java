@@ -87,7 +87,12 @@ public final class SseTestClient extends TransportClient {
     try {
       socket =
           RawHttp.open(
-              port, "GET", "/v1/sse?token=" + URLEncoder.encode(token, StandardCharsets.UTF_8), h);
+              port,
+              "GET",
+              "/v1/sse?token="
+                  + URLEncoder.encode(token, StandardCharsets.UTF_8)
+                  + extraQuerySuffix(),
+              h);
       socket.setSoTimeout(0);
       InputStream in = socket.getInputStream();
       int status = RawHttp.readStatus(in);

@@ -20,6 +20,12 @@ public abstract class TransportClient implements AutoCloseable {
   protected volatile String lastEventId;
   protected volatile int pings;
 
+  /** More query parameters for every request ({@code a=1&b=2}), or empty. */
+  protected volatile String extraQuery = "";
+
+  private final java.util.Map<JsonNode, Long> receivedAt =
+      java.util.Collections.synchronizedMap(new java.util.IdentityHashMap<>());
+
   protected TransportClient(int port) {
     this.port = port;
   }
@@ -33,6 +39,30 @@ public abstract class TransportClient implements AutoCloseable {
 
   /** The transport's name as the node uses it. */
   public abstract String transport();
+
+  /**
+   * Adds query parameters ({@code "conflationIntervalMs=500"}) to every request this client makes;
+   * call before {@link #connect}.
+   */
+  public TransportClient query(String extra) {
+    this.extraQuery = extra;
+    return this;
+  }
+
+  /** {@code extraQuery} as a suffix to append to a query string: empty, or {@code &...}. */
+  protected final String extraQuerySuffix() {
+    String q = extraQuery;
+    return q.isEmpty() ? "" : "&" + q;
+  }
+
+  /** When this client read {@code event} (one returned by {@link #awaitEvent()}), nanoTime. */
+  public long receivedAtNanos(JsonNode event) {
+    Long at = receivedAt.get(event);
+    if (at == null) {
+      throw new IllegalArgumentException("not an event of this client: " + event);
+    }
+    return at;
+  }
 
   /** The {@code hello} event (WebSocket and SSE), else null. */
   public JsonNode hello() {
@@ -103,6 +133,7 @@ public abstract class TransportClient implements AutoCloseable {
         if (event.hasNonNull("id")) {
           lastEventId = event.get("id").asText();
         }
+        receivedAt.put(event, System.nanoTime());
         events.add(event);
       }
     }

@@ -32,6 +32,7 @@ public final class WsTestClient extends TransportClient {
     if (lastEventId != null) {
       q += "&lastEventId=" + URLEncoder.encode(lastEventId, StandardCharsets.UTF_8);
     }
+    q += extraQuerySuffix();
     java.util.concurrent.CountDownLatch helloSeen = new java.util.concurrent.CountDownLatch(1);
     try {
       ws =

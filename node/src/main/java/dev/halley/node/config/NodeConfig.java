@@ -273,6 +273,15 @@ public final class NodeConfig {
   @Builder.Default
   private final int latestValueMaxChannels = 10_000;
 
+  /**
+   * Longest frequency limit a connection may ask for with {@code conflationIntervalMs} (at most one
+   * message per conflation key per interval); a larger value is a 400. Must be <= {@code
+   * heartbeatMs}, since events (heartbeats included) wait behind a held message up to the interval.
+   */
+  @Option(unit = "ms", min = 0)
+  @Builder.Default
+  private final long conflationIntervalMaxMs = 10_000;
+
   /** The clock for buffer ages, TTLs, token expiry and idempotency windows (not in files). */
   @JsonIgnore @Builder.Default private final Clock clock = Clock.systemUTC();
 
@@ -389,6 +398,10 @@ public final class NodeConfig {
               + "] must be a channel name or a prefix ending in *: "
               + quote(c));
     }
+    require(
+        conflationIntervalMaxMs <= heartbeatMs,
+        "conflationIntervalMaxMs must be <= heartbeatMs (events wait behind a held message): "
+            + conflationIntervalMaxMs);
     require(clock != null, "clock is required");
     require(operations != null, "operations is required");
     operations.validate();

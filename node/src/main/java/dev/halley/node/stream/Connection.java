@@ -59,6 +59,18 @@ public abstract class Connection {
   private boolean flushScheduled;
   private boolean overflowed;
 
+  // Frequency limit (issue #16), guarded by this: with keyIntervalNanos > 0, a keyed message is
+  // taken for writing only when its key's last one was taken at least that long ago; until then it
+  // waits at its place in the queue (a newer one with its key replaces it there, see supersede),
+  // and so do the events behind it. keyNext: key -> System.nanoTime() at which the key may be
+  // written again; entries in the past are swept once the map doubles.
+  private long keyIntervalNanos;
+  private java.util.HashMap<String, Long> keyNext;
+  private int keySweepAt;
+  private long wakeAt;
+  private boolean wakeArmed;
+  private Runnable wake;
+
   // Issue #4: set by operations() before the connection is registered; guarded by this after.
   private ConnectionObserver ops;
   private long maxQueuedBytes = Long.MAX_VALUE;
@@ -243,6 +255,65 @@ public abstract class Connection {
     }
   }
 
+  /**
+   * The frequency limit (docs/protocol.md, "Frequency limit"): at most one message per conflation
+   * key every {@code intervalMs} ms is taken for writing (0: no limit). Call before the connection
+   * is registered on its stream; it needs an XNIO IO thread for its wake-ups.
+   */
+  public final synchronized void keyInterval(long intervalMs) {
+    keyIntervalNanos = TimeUnit.MILLISECONDS.toNanos(intervalMs);
+  }
+
+  /**
+   * Under the lock, IO thread: whether the head message {@code m} must wait for its key's interval
+   * (then a wake-up is armed for that instant), else records that its key is written now. A
+   * finishing connection writes everything at once: its last event must not wait.
+   */
+  private boolean heldByInterval(Message m) {
+    if (keyIntervalNanos <= 0 || m.conflationKey == null || finishCode != 0) {
+      return false;
+    }
+    long now = System.nanoTime();
+    if (keyNext == null) {
+      keyNext = new java.util.HashMap<>();
+      keySweepAt = 64;
+    }
+    Long next = keyNext.get(m.conflationKey);
+    if (next != null && next - now > 0) {
+      armWake(next, now);
+      return true;
+    }
+    keyNext.put(m.conflationKey, now + keyIntervalNanos);
+    if (keyNext.size() >= keySweepAt) {
+      keyNext.values().removeIf(t -> t - now <= 0);
+      keySweepAt = Math.max(64, keyNext.size() * 2);
+    }
+    return false;
+  }
+
+  /** Under the lock: flushes again at {@code at} (nanoTime), unless a wake-up comes earlier. */
+  private void armWake(long at, long now) {
+    if (wakeArmed && wakeAt - at <= 0) {
+      return;
+    }
+    if (!(io instanceof org.xnio.XnioIoThread t)) {
+      return;
+    }
+    if (wake == null) {
+      wake =
+          () -> {
+            synchronized (this) {
+              wakeArmed = false;
+            }
+            flushGuarded();
+          };
+    }
+    wakeArmed = true;
+    wakeAt = at;
+    long delayMs = Math.max(1, TimeUnit.NANOSECONDS.toMillis(at - now + 999_999));
+    t.executeAfter(wake, delayMs, TimeUnit.MILLISECONDS);
+  }
+
   /** IO thread: takes the next queued event into {@link #polledSeq}/{@link #polledItem}. */
   public final synchronized boolean poll() {
     while (size > 0 && items[head] == CONFLATED) {
@@ -253,6 +324,9 @@ public abstract class Connection {
     }
     if (size == 0) {
       head = 0;
+      return false;
+    }
+    if (items[head] instanceof Message held && heldByInterval(held)) {
       return false;
     }
     polledSeq = seqs[head];

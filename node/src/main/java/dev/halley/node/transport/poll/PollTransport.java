@@ -3,6 +3,7 @@ package dev.halley.node.transport.poll;
 import dev.halley.node.cluster.NodeContext;
 import dev.halley.node.stream.Connection;
 import dev.halley.node.stream.UserStream;
+import dev.halley.node.transport.ConflationInterval;
 import dev.halley.node.transport.ConnectRequest;
 import dev.halley.node.wire.Control;
 import dev.halley.node.wire.HttpError;
@@ -35,11 +36,13 @@ public final class PollTransport implements HttpHandler {
   public void handleRequest(HttpServerExchange exchange) {
     ConnectRequest req = ConnectRequest.of(exchange);
     long timeoutMs = node.config.longPollTimeoutMs();
+    long interval;
     try {
       String t = Params.query(exchange, Params.TIMEOUT_MS);
       if (t != null) {
         timeoutMs = Math.min(timeoutMs, parseTimeout(t));
       }
+      interval = ConflationInterval.of(exchange, node.config.conflationIntervalMaxMs());
     } catch (HttpError e) {
       Json.sendError(exchange, e);
       return;
@@ -53,8 +56,36 @@ public final class PollTransport implements HttpHandler {
     long tokenLeftMs = Math.max(0, req.principal().validUntilMs() - node.clock.millis());
     long timeout = hold ? Math.min(timeoutMs, tokenLeftMs) : 0;
     boolean tokenExpires = hold && tokenLeftMs <= timeoutMs;
+    if (interval == 0) {
+      exchange.dispatch(
+          SameThreadExecutor.INSTANCE, () -> open(exchange, req, timeout, tokenExpires));
+      return;
+    }
+    // The frequency limit (docs/protocol.md): the answer waits until the interval has passed since
+    // the request arrived, so everything up to then goes in one conflated batch (at most one
+    // message per key), and a client that polls again at once gets at most one per interval.
+    long delay = hold ? Math.min(interval, timeout) : interval;
     exchange.dispatch(
-        SameThreadExecutor.INSTANCE, () -> open(exchange, req, timeout, tokenExpires));
+        SameThreadExecutor.INSTANCE,
+        () ->
+            exchange
+                .getIoThread()
+                .executeAfter(
+                    () -> {
+                      if (!exchange.getConnection().isOpen()) {
+                        exchange.endExchange();
+                        return;
+                      }
+                      try {
+                        node.access.admit(req.principal()); // blocked or revoked meanwhile
+                      } catch (HttpError e) {
+                        Json.sendError(exchange, e);
+                        return;
+                      }
+                      open(exchange, req, timeout - (hold ? delay : 0), tokenExpires);
+                    },
+                    delay,
+                    java.util.concurrent.TimeUnit.MILLISECONDS));
   }
 
   private static long parseTimeout(String t) {

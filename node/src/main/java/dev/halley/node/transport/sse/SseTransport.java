@@ -2,6 +2,7 @@ package dev.halley.node.transport.sse;
 
 import dev.halley.node.cluster.NodeContext;
 import dev.halley.node.stream.StreamingReplay;
+import dev.halley.node.transport.ConflationInterval;
 import dev.halley.node.transport.ConnectRequest;
 import dev.halley.node.wire.HttpError;
 import dev.halley.node.wire.Json;
@@ -33,15 +34,22 @@ public final class SseTransport implements HttpHandler {
   @Override
   public void handleRequest(HttpServerExchange exchange) {
     ConnectRequest req = ConnectRequest.of(exchange);
+    long interval;
+    try {
+      interval = ConflationInterval.of(exchange, node.config.conflationIntervalMaxMs());
+    } catch (HttpError e) {
+      Json.sendError(exchange, e);
+      return;
+    }
     exchange.setStatusCode(200);
     exchange.getResponseHeaders().put(Headers.CONTENT_TYPE, "text/event-stream; charset=utf-8");
     exchange.getResponseHeaders().put(Headers.CACHE_CONTROL, "no-cache");
     exchange.getResponseHeaders().put(X_ACCEL_BUFFERING, "no");
     exchange.setPersistent(false);
-    exchange.dispatch(SameThreadExecutor.INSTANCE, () -> connect(exchange, req));
+    exchange.dispatch(SameThreadExecutor.INSTANCE, () -> connect(exchange, req, interval));
   }
 
-  private void connect(HttpServerExchange exchange, ConnectRequest req) {
+  private void connect(HttpServerExchange exchange, ConnectRequest req, long interval) {
     // Taken once, and only when the stream opens: a 421 below still needs the response sender.
     StreamSinkChannel[] sink = {null};
     SseConnection conn;
@@ -63,6 +71,7 @@ public final class SseTransport implements HttpHandler {
                             node.config.connectionQueueMaxEvents(),
                             node.config.heartbeatMs());
                     c.operations(node.ops, node.config.connectionQueueMaxBytes());
+                    c.keyInterval(interval);
                     return new StreamingReplay<>(c, retry, node::hello);
                   })
               .connection();

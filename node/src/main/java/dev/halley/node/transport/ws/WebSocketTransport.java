@@ -2,6 +2,7 @@ package dev.halley.node.transport.ws;
 
 import dev.halley.node.cluster.NodeContext;
 import dev.halley.node.stream.StreamingReplay;
+import dev.halley.node.transport.ConflationInterval;
 import dev.halley.node.transport.ConnectRequest;
 import dev.halley.node.wire.CloseCodes;
 import dev.halley.node.wire.ErrorCodes;
@@ -35,6 +36,7 @@ import org.xnio.IoUtils;
 public final class WebSocketTransport implements HttpHandler {
   private static final AttachmentKey<ConnectRequest> REQUEST =
       AttachmentKey.create(ConnectRequest.class);
+  private static final AttachmentKey<Long> INTERVAL = AttachmentKey.create(Long.class);
 
   private final NodeContext node;
   private final HttpHandler handshake;
@@ -57,6 +59,14 @@ public final class WebSocketTransport implements HttpHandler {
 
   @Override
   public void handleRequest(HttpServerExchange exchange) throws Exception {
+    long interval;
+    try {
+      interval = ConflationInterval.of(exchange, node.config.conflationIntervalMaxMs());
+    } catch (HttpError e) {
+      Json.sendError(exchange, e);
+      return;
+    }
+    exchange.putAttachment(INTERVAL, interval);
     exchange.putAttachment(REQUEST, ConnectRequest.of(exchange));
     handshake.handleRequest(exchange);
   }
@@ -70,6 +80,7 @@ public final class WebSocketTransport implements HttpHandler {
         org.xnio.IoUtils.safeClose(channel);
         return;
       }
+      Long interval = exchange.getAttachment(INTERVAL);
       WsConnection conn;
       try {
         conn =
@@ -85,6 +96,7 @@ public final class WebSocketTransport implements HttpHandler {
                               node.config.connectionQueueMaxEvents(),
                               node.config.heartbeatMs());
                       c.operations(node.ops, node.config.connectionQueueMaxBytes());
+                      c.keyInterval(interval == null ? 0 : interval);
                       return new StreamingReplay<>(c, null, node::hello);
                     })
                 .connection();
