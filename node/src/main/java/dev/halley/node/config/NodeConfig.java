@@ -275,8 +275,8 @@ public final class NodeConfig {
 
   /**
    * Longest frequency limit a connection may ask for with {@code conflationIntervalMs} (at most one
-   * message per conflation key per interval); a larger value is a 400. Must be <= {@code
-   * heartbeatMs}, since events (heartbeats included) wait behind a held message up to the interval.
+   * message per conflation key per interval); a larger value is a 400. {@code heartbeatMs} caps it
+   * too, since events (heartbeats included) wait behind a held message up to the interval.
    */
   @Option(unit = "ms", min = 0)
   @Builder.Default
@@ -398,10 +398,6 @@ public final class NodeConfig {
               + "] must be a channel name or a prefix ending in *: "
               + quote(c));
     }
-    require(
-        conflationIntervalMaxMs <= heartbeatMs,
-        "conflationIntervalMaxMs must be <= heartbeatMs (events wait behind a held message): "
-            + conflationIntervalMaxMs);
     require(clock != null, "clock is required");
     require(operations != null, "operations is required");
     operations.validate();

@@ -1,5 +1,6 @@
 package dev.halley.node.transport;
 
+import dev.halley.node.config.NodeConfig;
 import dev.halley.node.wire.HttpError;
 import dev.halley.node.wire.Params;
 import io.undertow.server.HttpServerExchange;
@@ -10,18 +11,23 @@ import io.undertow.server.HttpServerExchange;
  * limit.
  *
  * <pre>{@code
- * long ms = ConflationInterval.of(exchange, node.config.conflationIntervalMaxMs()); // 400 if bad
+ * long ms = ConflationInterval.of(exchange, node.config); // 400 if bad
  * }</pre>
  */
 public final class ConflationInterval {
   private ConflationInterval() {}
 
   /**
-   * The interval the request asks for, ms (0 when absent).
+   * The interval the request asks for, ms (0 when absent), at most {@code conflationIntervalMaxMs}
+   * and {@code heartbeatMs} (events wait behind a held message, heartbeats included).
    *
-   * @throws HttpError 400 {@code bad_request} unless it is an integer in {@code 0..maxMs}
+   * @throws HttpError 400 {@code bad_request} unless it is an integer in that range
    */
-  public static long of(HttpServerExchange exchange, long maxMs) {
+  public static long of(HttpServerExchange exchange, NodeConfig config) {
+    return of(exchange, Math.min(config.conflationIntervalMaxMs(), config.heartbeatMs()));
+  }
+
+  static long of(HttpServerExchange exchange, long maxMs) {
     String v = Params.query(exchange, Params.CONFLATION_INTERVAL_MS);
     if (v == null) {
       return 0;

@@ -42,7 +42,7 @@ public final class PollTransport implements HttpHandler {
       if (t != null) {
         timeoutMs = Math.min(timeoutMs, parseTimeout(t));
       }
-      interval = ConflationInterval.of(exchange, node.config.conflationIntervalMaxMs());
+      interval = ConflationInterval.of(exchange, node.config);
     } catch (HttpError e) {
       Json.sendError(exchange, e);
       return;

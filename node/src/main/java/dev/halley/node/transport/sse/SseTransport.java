@@ -36,7 +36,7 @@ public final class SseTransport implements HttpHandler {
     ConnectRequest req = ConnectRequest.of(exchange);
     long interval;
     try {
-      interval = ConflationInterval.of(exchange, node.config.conflationIntervalMaxMs());
+      interval = ConflationInterval.of(exchange, node.config);
     } catch (HttpError e) {
       Json.sendError(exchange, e);
       return;

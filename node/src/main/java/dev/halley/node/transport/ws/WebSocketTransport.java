@@ -61,7 +61,7 @@ public final class WebSocketTransport implements HttpHandler {
   public void handleRequest(HttpServerExchange exchange) throws Exception {
     long interval;
     try {
-      interval = ConflationInterval.of(exchange, node.config.conflationIntervalMaxMs());
+      interval = ConflationInterval.of(exchange, node.config);
     } catch (HttpError e) {
       Json.sendError(exchange, e);
       return;
