@@ -1,13 +1,11 @@
 package dev.halley.bench.reshard;
 
-import java.util.BitSet;
+import dev.halley.node.stream.Handoff;
 
 /**
- * The two pure decisions of issue 14 the simulation runs: router-lib's dual-mode routing of one
- * message to a moving user, and the new owner's handoff resume ({@code Handoff.decide}). Written
- * against docs/reshard-contract (rules 1-4 of "handoff resume", the three outcomes of "dual mode")
- * while the node's and router-lib's classes are not on main; the simulation calls only these two
- * methods, so they are where the real classes plug in.
+ * The node-side decision the simulation runs: the new owner's handoff resume, the node's own {@link
+ * Handoff#decide} plus the channel check the contract added later (change 5). The routing decision
+ * is router-lib's {@code DualRoute}, called directly.
  */
 final class Decisions {
   private Decisions() {}
@@ -32,60 +30,36 @@ final class Decisions {
   }
 
   /**
-   * The handoff resume on the new owner.
+   * The node's handoff resume: {@link Handoff#decide} (rules 1-4 of the contract), after the
+   * channel check of contract change 5, which the node's class does not make yet: a client whose
+   * token grants a channel that is not relay-subscribed on the stream is covered only with a
+   * handoff while every publisher is still dual (else a channel message may have reached neither
+   * owner).
    *
+   * @param epoch the old owner's epoch (X's)
    * @param x the client's last old seq
-   * @param handoff whether the client brought a {@code handoff}
-   * @param s its S (0: none was added while pending), {@code f} its F
-   * @param oldSeqs old seqs (of the client's epoch) the new owner's stream holds
-   * @param uncovered an event with an unknown old position, or one dropped for room or age
+   * @param handoff the client's handoff, or null
+   * @param held the old positions the new owner's stream holds
    * @param waitExpired {@code handoffWaitMs} passed since the connect
-   * @param channelsRelayed every channel the connecting token grants is relay-subscribed on the
-   *     stream (contract change 5: else a channel message may have reached neither owner)
-   * @param publishersDual no publisher this node saw has left dual mode
+   * @param channelsRelayed every channel the token grants is relay-subscribed on the stream
+   * @param publishersDual no publisher the node saw has left dual mode
    */
   static Resume handoff(
+      String epoch,
       long x,
-      boolean handoff,
-      long s,
-      long f,
-      BitSet oldSeqs,
-      boolean uncovered,
+      Handoff.Token handoff,
+      Handoff.Positions held,
       boolean waitExpired,
       boolean channelsRelayed,
       boolean publishersDual) {
-    if (uncovered) {
+    if (!channelsRelayed && !(handoff != null && publishersDual)) {
       return Resume.RESET_GAP;
     }
-    // With a handoff, the finishing stream stored every channel message while publishers were
-    // dual, and they relayed it; without one (after retention) only relay-subscribed channels
-    // reached the new owner.
-    if (!channelsRelayed && !(handoff && publishersDual)) {
-      return Resume.RESET_GAP;
-    }
-    if (handoff && s > 0) {
-      if (x > f || x < s - 1) {
-        return Resume.RESET_GAP;
-      }
-      int missing = oldSeqs.nextClearBit((int) s);
-      if (missing > f) {
-        return Resume.COVERED;
-      }
-      return waitExpired ? Resume.RESET_GAP : Resume.WAIT;
-    }
-    if (handoff) {
-      // No event was added while pending before moved (no S): covered iff the client has all the
-      // old owner had (X == F). Relayed events after F (stored by the finishing stream, contract
-      // change 1) are new to the client either way.
-      return x == f ? Resume.COVERED : oldSeqs.isEmpty() ? Resume.RESET_EPOCH : Resume.RESET_GAP;
-    }
-    if (oldSeqs.isEmpty()) {
-      return Resume.RESET_EPOCH;
-    }
-    int highest = oldSeqs.length() - 1;
-    if (x >= highest) {
-      return Resume.COVERED;
-    }
-    return oldSeqs.nextClearBit((int) x + 1) > highest ? Resume.COVERED : Resume.RESET_GAP;
+    return switch (Handoff.decide(epoch, x, handoff, held, waitExpired).outcome()) {
+      case COVERED -> Resume.COVERED;
+      case WAIT -> Resume.WAIT;
+      case RESET_GAP -> Resume.RESET_GAP;
+      case RESET_EPOCH -> Resume.RESET_EPOCH;
+    };
   }
 }

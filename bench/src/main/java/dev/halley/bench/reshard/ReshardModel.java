@@ -5,11 +5,11 @@ import dev.halley.bench.reshard.Decisions.Resume;
 import dev.halley.cluster.ClusterMap;
 import dev.halley.cluster.MapChange;
 import dev.halley.cluster.NodeInfo;
+import dev.halley.node.stream.Handoff;
 import dev.halley.router.internal.DualRoute;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.BitSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -99,10 +99,13 @@ public final class ReshardModel {
     public long resetEpoch;
     public long waited;
     public double maxWaitMs;
+    public long coveredAfterWait;
+    public double maxCoveredWaitMs;
     public long resetsOfConnected;
     public long resetsOfReturning;
     public long resetsOfChurned;
     public long resetsWhileDual;
+    public long resetSkippedAfterDelivered;
     public long relaysRefused;
     public long afterRetention;
     public long movedSent;
@@ -151,8 +154,7 @@ public final class ReshardModel {
     long[] newKeys = new long[8];
     int[] newOld = new int[8];
     int newCount;
-    final BitSet relayed = new BitSet();
-    boolean uncovered;
+    final Handoff.Positions held = new Handoff.Positions(Integer.MAX_VALUE);
     int relaySubscribed;
     int preCount;
     // Client.
@@ -1034,9 +1036,9 @@ public final class ReshardModel {
 
   private void note(MU u, int code) {
     if (code > 0) {
-      u.relayed.set(code);
+      u.held.add(epochs[u.oldN], code);
     } else if (code < 0) {
-      u.uncovered = true;
+      u.held.unknown();
     }
   }
 
@@ -1045,6 +1047,19 @@ public final class ReshardModel {
     u.connectedWhileDual = allDual();
     reconnects.add(new long[] {now, u.newN});
     decide(u, false);
+  }
+
+  /** Whether every event the handoff skips (old seq <= X) precedes every event it delivers. */
+  private static boolean skippedBeforeDelivered(MU u) {
+    boolean delivered = false;
+    for (int i = 0; i < u.newCount; i++) {
+      boolean skipped = u.newOld[i] > 0 && u.newOld[i] <= u.x;
+      if (skipped && delivered) {
+        return false;
+      }
+      delivered |= !skipped;
+    }
+    return true;
   }
 
   /** Whether no publisher left dual mode (what a node learns from Halley-Map-Versions). */
@@ -1060,9 +1075,16 @@ public final class ReshardModel {
   private void decide(MU u, boolean expired) {
     boolean channelsRelayed = u.relaySubscribed == (1 << u.ch.length) - 1 || !c.checkChannels();
     boolean dual = allDual();
+    Handoff.Token token =
+        u.hadHandoff ? new Handoff.Token(epochs[u.oldN], u.hs > 0 ? u.hs : -1, u.hf) : null;
     Resume r =
-        Decisions.handoff(
-            u.x, u.hadHandoff, u.hs, u.hf, u.relayed, u.uncovered, expired, channelsRelayed, dual);
+        Decisions.handoff(epochs[u.oldN], u.x, token, u.held, expired, channelsRelayed, dual);
+    if (r == Resume.COVERED && !skippedBeforeDelivered(u)) {
+      // The node's rule 5 addition: a skipped event after a delivered one would be repeated by a
+      // later resume from a new-node ID.
+      f.resetSkippedAfterDelivered++;
+      r = Resume.RESET_GAP;
+    }
     if (r == Resume.WAIT) {
       u.state = WAITING;
       if (!u.waitScheduled) {
@@ -1083,6 +1105,10 @@ public final class ReshardModel {
     }
     if (r == Resume.COVERED) {
       f.covered++;
+      if (u.waitScheduled) {
+        f.coveredAfterWait++;
+        f.maxCoveredWaitMs = Math.max(f.maxCoveredWaitMs, (now - u.connectAt) / 1000.0);
+      }
       for (int i = 0; i < u.newCount; i++) {
         int old = u.newOld[i];
         if (!(old > 0 && old <= u.x)) {

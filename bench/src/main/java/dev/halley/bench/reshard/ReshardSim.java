@@ -119,12 +119,13 @@ public final class ReshardSim {
         f.outOfOrder);
     out.printf(
         Locale.ROOT,
-        "  handoffs: %,d covered (%,d waited for relays, longest %.1f ms), resets: %d of clients"
+        "  handoffs: %,d covered (%,d after waiting for relays, longest %.1f ms; %,d waited in all), resets: %d of clients"
             + " online at the cut-over, %d of clients that dropped during it, %d of clients offline through it (gap %d, epoch %d;"
-            + " %,d messages covered by them; %,d came after retention); resets of clients that reached the new owner while every publisher was dual: %d; relays refused %d%n",
+            + " %,d messages covered by them; %,d came after retention); resets of clients that reached the new owner while every publisher was dual: %d; resets because a skipped event followed a delivered one: %d; relays refused %d%n",
         f.covered,
+        f.coveredAfterWait,
+        f.maxCoveredWaitMs,
         f.waited,
-        f.maxWaitMs,
         f.resetsOfConnected,
         f.resetsOfChurned,
         f.resetsOfReturning,
@@ -133,6 +134,7 @@ public final class ReshardSim {
         f.coveredByReset,
         f.afterRetention,
         f.resetsWhileDual,
+        f.resetSkippedAfterDelivered,
         f.relaysRefused);
     out.printf(
         Locale.ROOT,
