@@ -5,6 +5,7 @@ import dev.halley.cluster.ClusterMap;
 import dev.halley.cluster.NodeInfo;
 import dev.halley.router.PublishResult.Status;
 import dev.halley.router.internal.Backoff;
+import dev.halley.router.internal.DualRoute;
 import dev.halley.router.internal.Ids;
 import dev.halley.router.internal.NodeClient;
 import dev.halley.router.internal.Wire;
@@ -52,6 +53,7 @@ final class ClusterPublisher implements Publisher {
   private final ExecutorService mapLoader;
   // Set once in start(), before the publisher is shared; closed in close().
   private volatile AutoCloseable mapWatch = () -> {};
+  private volatile AutoCloseable pendingWatch = () -> {};
   private final Map<String, NodeLane> lanes = new ConcurrentHashMap<>();
   // Generated keys: 96 random bits per publisher instance, then a counter. Unique across app
   // servers and restarts without a SecureRandom call (a contended lock) per publish.
@@ -60,6 +62,32 @@ final class ClusterPublisher implements Publisher {
   private volatile ClusterMap map;
   private volatile boolean closed;
   private CompletableFuture<ClusterMap> refreshing; // guarded by this
+
+  /** Dual mode: set while a pending map is known (and for dualGrace after it became active). */
+  private volatile Dual dual;
+
+  private CompletableFuture<DualRoute> pendingFetch; // guarded by this
+  private long nextPendingFetchNanos = System.nanoTime(); // guarded by this
+
+  /**
+   * Dual mode's state: the routing between the active and the pending map, where the pending map
+   * came from (a node's ID, or {@link #PENDING_SOURCE}), and whether it was seen active.
+   */
+  static final class Dual {
+    final DualRoute route;
+    final String source;
+    volatile boolean activeSeen;
+
+    Dual(DualRoute route, String source) {
+      this.route = route;
+      this.source = source;
+    }
+  }
+
+  private static final String PENDING_SOURCE = "pendingMapSource";
+
+  /** Failed pending-map fetches are not repeated sooner than this. */
+  private static final long PENDING_FETCH_BACKOFF_NANOS = TimeUnit.SECONDS.toNanos(1);
 
   private ClusterPublisher(Settings settings, ClusterMap map) {
     this.settings = settings;
@@ -86,7 +114,9 @@ final class ClusterPublisher implements Publisher {
             new Backoff(settings.retryBaseDelay(), settings.retryMaxDelay()),
             timer,
             listener,
-            () -> closed);
+            () -> closed,
+            settings.publisherId(),
+            this::versionsHeader);
     this.budgetNanos = client.budget().toNanos();
     this.map = map;
     for (NodeInfo node : map.nodes()) {
@@ -114,6 +144,16 @@ final class ClusterPublisher implements Publisher {
     } catch (IOException | RuntimeException e) {
       publisher.close();
       throw new IOException("cannot watch " + settings.mapSource() + ": " + e.getMessage(), e);
+    }
+    if (settings.pendingMapSource() != null) {
+      publisher.loadPending();
+      try {
+        publisher.pendingWatch = settings.pendingMapSource().watch(() -> publisher.refreshMap());
+      } catch (IOException | RuntimeException e) {
+        publisher.close();
+        throw new IOException(
+            "cannot watch " + settings.pendingMapSource() + ": " + e.getMessage(), e);
+      }
     }
     long every = settings.mapRefreshInterval().toNanos();
     if (every > 0) {
@@ -149,8 +189,32 @@ final class ClusterPublisher implements Publisher {
     long deadline = System.nanoTime() + budgetNanos;
     PublishTracker tracker = new PublishTracker(id, message.channel());
     ClusterMap current = map;
+    Dual d = dual;
     List<Fragment> fragments = new ArrayList<>();
-    if (message.channel() != null) {
+    ChannelPhases phases = null;
+    if (message.channel() != null && d != null) {
+      phases = new ChannelPhases(d.route);
+      int k = 0;
+      for (List<NodeInfo> phase : d.route.channelPhases()) {
+        for (NodeInfo node : phase) {
+          Fragment f =
+              new Fragment(
+                  id,
+                  node.id(),
+                  null,
+                  message.channel(),
+                  dataJson,
+                  ttlMs,
+                  message.conflationKey(),
+                  tracker,
+                  0,
+                  deadline);
+          phases.add(f, k);
+          fragments.add(f);
+        }
+        k++;
+      }
+    } else if (message.channel() != null) {
       for (NodeInfo node : current.nodes()) {
         fragments.add(
             new Fragment(
@@ -167,12 +231,12 @@ final class ClusterPublisher implements Publisher {
       }
     } else {
       for (Map.Entry<NodeInfo, List<String>> e :
-          groupByOwner(current, message.users()).entrySet()) {
+          groupByOwner(current, d, message.users()).entrySet()) {
         int max = settings.maxUsersPerRequest();
         List<String> users = e.getValue();
         for (int from = 0; from < users.size(); from += max) {
           List<String> slice = List.copyOf(users.subList(from, Math.min(users.size(), from + max)));
-          fragments.add(
+          Fragment f =
               new Fragment(
                   id,
                   e.getKey().id(),
@@ -183,7 +247,9 @@ final class ClusterPublisher implements Publisher {
                   message.conflationKey(),
                   tracker,
                   0,
-                  deadline));
+                  deadline);
+          f.route = d == null ? null : d.route;
+          fragments.add(f);
         }
       }
     }
@@ -204,7 +270,7 @@ final class ClusterPublisher implements Publisher {
       for (Fragment f : fragments) {
         NodeLane lane = lanes.get(f.nodeId);
         if (lane == null) {
-          lane = current.node(f.nodeId).map(this::lane).orElse(null);
+          lane = nodeInfo(f.nodeId, current, d).map(this::lane).orElse(null);
         }
         if (lane == null) {
           fail(f, Status.FAILED, Wire.NO_NODE);
@@ -218,7 +284,14 @@ final class ClusterPublisher implements Publisher {
       order.register(admitted);
       Set<NodeLane> touched = new LinkedHashSet<>();
       for (int i = 0; i < admitted.size(); i++) {
-        enqueue(admitted.get(i), admittedLanes.get(i), false, touched);
+        if (admitted.get(i).phases == null) {
+          enqueue(admitted.get(i), admittedLanes.get(i), false, touched);
+        }
+      }
+      if (phases != null) {
+        for (Fragment f : phases.start()) {
+          enqueue(f, lanes.get(f.nodeId), false, touched);
+        }
       }
       touched.forEach(NodeLane::pump);
     }
@@ -237,13 +310,23 @@ final class ClusterPublisher implements Publisher {
     }
   }
 
+  /** Users by owner: under the map, or in dual mode by their old owner (the first send). */
   private static Map<NodeInfo, List<String>> groupByOwner(
-      ClusterMap map, Collection<String> users) {
+      ClusterMap map, Dual d, Collection<String> users) {
     Map<NodeInfo, List<String>> byNode = new LinkedHashMap<>();
     for (String user : users) {
-      byNode.computeIfAbsent(map.owner(user), k -> new ArrayList<>()).add(user);
+      NodeInfo owner = d == null ? map.owner(user) : d.route.user(user).oldOwner();
+      byNode.computeIfAbsent(owner, k -> new ArrayList<>()).add(user);
     }
     return byNode;
+  }
+
+  private static java.util.Optional<NodeInfo> nodeInfo(String id, ClusterMap map, Dual d) {
+    java.util.Optional<NodeInfo> node = map.node(id);
+    if (node.isEmpty() && d != null) {
+      node = d.route.pending().node(id).or(() -> d.route.active().node(id));
+    }
+    return node;
   }
 
   /** Gives every recipient of an unsent or finished fragment {@code status} and releases it. */
@@ -262,6 +345,98 @@ final class ClusterPublisher implements Publisher {
         lane.pump();
       }
     }
+    if (f.phases != null) {
+      List<Fragment> next = f.phases.settled(f);
+      if (!next.isEmpty()) {
+        Set<NodeLane> touched = new LinkedHashSet<>();
+        for (Fragment n : next) {
+          NodeLane lane = lanes.get(n.nodeId);
+          if (lane == null) {
+            fail(n, Status.FAILED, Wire.NO_NODE); // room was reserved on a lane that exists
+          } else {
+            enqueue(n, lane, true, touched);
+          }
+        }
+        touched.forEach(NodeLane::pump);
+      }
+    }
+  }
+
+  /**
+   * A moving user's second send (dual mode): the user at {@code index} of a fragment, what to send
+   * to its new owner, and whether that send's outcome is left unreported ({@code silent}: the old
+   * owner's outcome stands).
+   */
+  record SecondSend(int index, DualRoute.Second second, boolean silent) {}
+
+  /**
+   * Sends {@code f}'s users in {@code sends} to their new owners under {@code route}, ahead of
+   * everything queued there. Each part joins its users' lists of second sends in the order keeper
+   * (so the second sends of one user reach its new owner in publish order, and a later message sent
+   * straight there waits for them), while {@code f}'s own places are settled by the caller: a
+   * user's next first send does not wait for this one. A second send's own part (a held one) is
+   * split instead.
+   */
+  void sendSeconds(Fragment f, List<SecondSend> sends, DualRoute route) {
+    Map<String, List<SecondSend>> groups = new LinkedHashMap<>();
+    for (SecondSend s : sends) {
+      String owner = route.user(f.users.get(s.index())).newOwner().id();
+      groups.computeIfAbsent(owner + "\n" + s.silent(), k -> new ArrayList<>()).add(s);
+    }
+    Set<NodeLane> touched = new LinkedHashSet<>();
+    for (List<SecondSend> group : groups.values()) {
+      int[] idx = new int[group.size()];
+      Map<String, String> relay = new LinkedHashMap<>();
+      for (int j = 0; j < idx.length; j++) {
+        SecondSend s = group.get(j);
+        idx[j] = s.index();
+        if (s.second().relay()) {
+          relay.put(f.users.get(s.index()), s.second().position());
+        }
+      }
+      NodeInfo owner = route.user(f.users.get(idx[0])).newOwner();
+      Fragment part = secondPart(f, idx, owner.id());
+      part.silent = group.get(0).silent();
+      part.relay = relay.isEmpty() ? null : relay;
+      NodeLane lane = lane(owner);
+      if (closed) {
+        fail(part, Status.FAILED, NodeClient.CLOSED);
+      } else if (!lane.reserve(false)) {
+        fail(part, Status.FAILED, Wire.BACKLOG_FULL);
+      } else {
+        enqueue(part, lane, true, touched);
+      }
+    }
+    touched.forEach(NodeLane::pump);
+  }
+
+  /**
+   * Positions a node returned for users while this publisher did not know the pending map (it
+   * learns it from the same reply): the users' places are held until the pending map is fetched,
+   * then each is relayed to its new owner (silently: the first outcome stands). If the fetch fails,
+   * no relay is sent (the handoff of those users ends in an honest reset).
+   */
+  void lateSeconds(Fragment f, int[] indices, Map<String, String> positions) {
+    Fragment held = secondPart(f, indices, f.nodeId + "\n?");
+    held.silent = true;
+    pendingRoute()
+        .whenComplete(
+            (route, error) -> {
+              if (route != null && !closed) {
+                List<SecondSend> sends = new ArrayList<>();
+                for (int i = 0; i < held.users.size(); i++) {
+                  String user = held.users.get(i);
+                  if (route.user(user).moving() && positions.get(user) != null) {
+                    sends.add(new SecondSend(i, DualRoute.Second.relay(positions.get(user)), true));
+                  }
+                }
+                if (!sends.isEmpty()) {
+                  sendSeconds(held, sends, route);
+                }
+              }
+              settled(held, null);
+              held.tracker.release();
+            });
   }
 
   /**
@@ -357,6 +532,199 @@ final class ClusterPublisher implements Publisher {
     }
   }
 
+  /**
+   * A second send of {@code f}'s users at {@code indices} to {@code node}, held on the tracker and
+   * registered in the users' lists of second sends (a part of a second send takes its places).
+   */
+  private Fragment secondPart(Fragment f, int[] indices, String node) {
+    if (f.second) {
+      return split(f, indices, node, f.reroutes, false);
+    }
+    List<String> subset = new ArrayList<>(indices.length);
+    for (int i : indices) {
+      subset.add(f.users.get(i));
+    }
+    Fragment part = f.derive(node, List.copyOf(subset), f.reroutes);
+    part.second = true;
+    f.tracker.hold();
+    order.register(List.of(part));
+    return part;
+  }
+
+  // ---- dual mode ----
+
+  @Override
+  public List<Integer> mapVersions() {
+    Dual d = dual;
+    if (d != null) {
+      return List.of(d.route.active().version(), d.route.pending().version());
+    }
+    return List.of(map.version());
+  }
+
+  @Override
+  public String publisherId() {
+    return settings.publisherId();
+  }
+
+  private String versionsHeader() {
+    Dual d = dual;
+    if (d != null) {
+      return d.route.active().version() + "," + d.route.pending().version();
+    }
+    return Integer.toString(map.version());
+  }
+
+  /** The routing of dual mode now, or null when not in dual mode. */
+  DualRoute dualRoute() {
+    Dual d = dual;
+    return d == null ? null : d.route;
+  }
+
+  /** The dual-mode routing once a pending-map fetch under way ends (null: not in dual mode). */
+  private CompletableFuture<DualRoute> pendingRoute() {
+    synchronized (this) {
+      Dual d = dual;
+      if (d != null) {
+        return CompletableFuture.completedFuture(d.route);
+      }
+      if (pendingFetch != null) {
+        return pendingFetch;
+      }
+    }
+    return CompletableFuture.completedFuture(null);
+  }
+
+  /**
+   * What a node's publish reply says about the maps: {@code mapVersion} (the node's active map) and
+   * {@code pendingMapVersion} (its pending map, or null). A pending map we do not know is fetched
+   * from that node ({@code GET /v1/admin/map/pending}); the pending version seen active starts the
+   * end of dual mode; the node we learned the pending map from no longer holding it while still on
+   * the active version ends dual mode at once (the pending map was withdrawn).
+   */
+  void observe(String nodeId, int mapVersion, Integer pendingVersion) {
+    Dual d = dual;
+    if (pendingVersion != null
+        && pendingVersion > map.version()
+        && (d == null || d.route.pending().version() < pendingVersion)) {
+      fetchPending(nodeId);
+    }
+    if (d != null) {
+      if (mapVersion >= d.route.pending().version()) {
+        pendingActive(d);
+      } else if (pendingVersion == null
+          && nodeId.equals(d.source)
+          && mapVersion == d.route.active().version()) {
+        leave(d, false);
+      }
+    }
+  }
+
+  private void fetchPending(String nodeId) {
+    CompletableFuture<DualRoute> fetch;
+    NodeInfo node;
+    synchronized (this) {
+      if (pendingFetch != null || closed || System.nanoTime() - nextPendingFetchNanos < 0) {
+        return;
+      }
+      node = nodeInfo(nodeId, map, dual).orElse(null);
+      if (node == null) {
+        return;
+      }
+      fetch = new CompletableFuture<>();
+      pendingFetch = fetch;
+    }
+    java.net.URI uri = Wire.resolve(node.internalUrl(), Wire.PENDING_MAP_PATH);
+    client
+        .send(
+            new NodeClient.Call(
+                nodeId, "map", 0, () -> uri, "GET", null, 1, System.nanoTime() + budgetNanos))
+        .whenComplete(
+            (r, error) -> {
+              DualRoute route = null;
+              try {
+                if (error == null && r.answered() && r.status() == 200 && r.body() != null) {
+                  route = enterDual(ClusterMap.parse(r.body().toString()), nodeId);
+                } else if (error == null && r.answered() && r.status() == 404) {
+                  route = null; // withdrawn meanwhile
+                } else {
+                  listener.mapLoadFailed(
+                      new IOException(
+                          "cannot fetch the pending map from node "
+                              + nodeId
+                              + ": "
+                              + (error != null
+                                  ? error.toString()
+                                  : r.answered() ? "HTTP " + r.status() : r.failure())));
+                }
+              } catch (RuntimeException e) {
+                listener.mapLoadFailed(e);
+              }
+              synchronized (this) {
+                pendingFetch = null;
+                if (route == null) {
+                  nextPendingFetchNanos = System.nanoTime() + PENDING_FETCH_BACKOFF_NANOS;
+                }
+              }
+              fetch.complete(route);
+            });
+  }
+
+  /**
+   * Enters dual mode with {@code pending} (from {@code source}) unless it is not newer than the
+   * active map or than the pending map already in use; returns the routing in use.
+   */
+  private DualRoute enterDual(ClusterMap pending, String source) {
+    synchronized (this) {
+      ClusterMap current = map;
+      Dual d = dual;
+      if (d != null && d.route.pending().version() >= pending.version()) {
+        return d.route;
+      }
+      if (pending.version() <= current.version()) {
+        return null;
+      }
+      for (NodeInfo node : pending.nodes()) {
+        lane(node);
+      }
+      ClusterMap active = d != null ? d.route.active() : current;
+      Dual entered = new Dual(DualRoute.of(active, pending), source);
+      dual = entered;
+      listener.mapChanged(pending.version(), pending.nodes().size());
+      return entered.route;
+    }
+  }
+
+  /** The pending map is active: dual mode ends after dualGrace. */
+  private void pendingActive(Dual d) {
+    if (d.activeSeen) {
+      return;
+    }
+    d.activeSeen = true;
+    long grace = settings.dualGrace().toNanos();
+    try {
+      timer.schedule(() -> leave(d, true), grace, TimeUnit.NANOSECONDS);
+    } catch (RuntimeException e) {
+      // closed: nothing left to publish
+    }
+  }
+
+  /**
+   * Leaves dual mode {@code d}: with the pending map as the map ({@code activated}), or without.
+   */
+  private void leave(Dual d, boolean activated) {
+    synchronized (this) {
+      if (dual != d) {
+        return;
+      }
+      if (activated && map.version() < d.route.pending().version()) {
+        map = d.route.pending();
+        listener.mapChanged(map.version(), map.nodes().size());
+      }
+      dual = null;
+    }
+  }
+
   private NodeLane lane(NodeInfo node) {
     NodeLane lane =
         lanes.computeIfAbsent(node.id(), id -> new NodeLane(id, node.internalUrl(), this));
@@ -421,6 +789,7 @@ final class ClusterPublisher implements Publisher {
       failure = e;
       listener.mapLoadFailed(e);
     }
+    loadPending();
     synchronized (this) {
       refreshing = null;
     }
@@ -446,6 +815,26 @@ final class ClusterPublisher implements Publisher {
     }
     map = loaded;
     listener.mapChanged(loaded.version(), loaded.nodes().size());
+    Dual d = dual;
+    if (d != null && loaded.version() >= d.route.pending().version()) {
+      pendingActive(d);
+    }
+  }
+
+  /** Reads the pending map source, if any: a map newer than the active one enters dual mode. */
+  private void loadPending() {
+    MapSource source = settings.pendingMapSource();
+    if (source == null) {
+      return;
+    }
+    try {
+      ClusterMap pending = source.load();
+      if (pending.version() > map.version()) {
+        enterDual(pending, PENDING_SOURCE);
+      }
+    } catch (IOException | RuntimeException e) {
+      listener.mapLoadFailed(e);
+    }
   }
 
   // ---- presence, subscriptions, access (OwnerCalls) ----
@@ -542,6 +931,7 @@ final class ClusterPublisher implements Publisher {
     }
     try {
       mapWatch.close();
+      pendingWatch.close();
     } catch (Exception e) {
       // a watch that cannot close has nothing left to tell this publisher
     }

@@ -1,6 +1,8 @@
 package dev.halley.router;
 
+import dev.halley.router.internal.DualRoute;
 import java.util.List;
+import java.util.Map;
 
 /**
  * One message's part for one node: some of its users (at most maxUsersPerRequest) or its channel.
@@ -21,6 +23,43 @@ final class Fragment {
   final long deadlineNanos;
   final RecipientOrder.Link[] links;
   Object batch; // guarded by the RecipientOrder: the batch that took it, null while queued
+
+  /**
+   * Dual mode: the routing this fragment was sent under (its users' old owners), or null. Its
+   * moving users get a second send to their new owner, decided from this fragment's answer.
+   */
+  DualRoute route;
+
+  /**
+   * A second send whose users' outcome the old owner already stated: its own outcome is not
+   * reported to the app (the old owner's stands).
+   */
+  boolean silent;
+
+  /**
+   * {@code "relay"}: user to the old owner's event ID (a null value: unknown), or null for none.
+   * Set before the fragment is queued (the lane's lock publishes it to the sending thread).
+   */
+  Map<String, String> relay;
+
+  /**
+   * A second send (dual mode): its links are in its users' lists of second sends ({@link
+   * #secondKey}), apart from their first sends, so a user's next first send need not wait for it.
+   */
+  boolean second;
+
+  /**
+   * For a user fragment that is not a second send: its places in the users' lists of second sends
+   * (null entries where a user has none), so it waits for second sends still on their way. Guarded
+   * by the RecipientOrder.
+   */
+  RecipientOrder.Link[] extra;
+
+  /** A channel fragment of a dual-mode channel message: its message's phases, else null. */
+  ChannelPhases phases;
+
+  /** The phase of this channel fragment in {@link #phases}. */
+  int phase;
 
   Fragment(
       String wireId,
@@ -60,8 +99,30 @@ final class Fragment {
     this(wireId, nodeId, users, channel, dataJson, ttlMs, null, tracker, reroutes, deadlineNanos);
   }
 
-  /** The same message to {@code subset} of this fragment's users on {@code node}. */
+  /**
+   * The same message to {@code subset} of this fragment's users on {@code node}: a retry of part of
+   * it on the same node keeps its dual-mode role; a send to another node is a plain one.
+   */
   Fragment derive(String node, List<String> subset, int reroutes) {
+    Fragment part = plain(node, subset, reroutes);
+    part.second = second;
+    if (node.equals(nodeId)) {
+      part.route = route;
+      part.silent = silent;
+      if (relay != null) {
+        Map<String, String> mine = new java.util.HashMap<>();
+        for (String user : subset) {
+          if (relay.containsKey(user)) {
+            mine.put(user, relay.get(user));
+          }
+        }
+        part.relay = mine;
+      }
+    }
+    return part;
+  }
+
+  private Fragment plain(String node, List<String> subset, int reroutes) {
     return new Fragment(
         wireId,
         node,
@@ -77,7 +138,15 @@ final class Fragment {
 
   /** The recipient key of {@code links[i]}: users across nodes, a channel per node. */
   String orderKey(int i) {
-    return users == null ? "c\n" + nodeId + "\n" + channel : "u\n" + users.get(i);
+    if (users == null) {
+      return "c\n" + nodeId + "\n" + channel;
+    }
+    return second ? secondKey(users.get(i)) : "u\n" + users.get(i);
+  }
+
+  /** The key of a user's list of second sends. */
+  static String secondKey(String user) {
+    return "s\n" + user;
   }
 
   int userCount() {

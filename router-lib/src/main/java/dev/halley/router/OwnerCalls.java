@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.halley.cluster.NodeInfo;
+import dev.halley.router.internal.DualRoute;
 import dev.halley.router.internal.Ids;
 import dev.halley.router.internal.NodeClient;
 import dev.halley.router.internal.Wire;
@@ -88,12 +89,37 @@ final class OwnerCalls {
           new NodeRequestException(null, 0, NodeClient.CLOSED, "publisher is closed"));
       return result;
     }
-    userCall(user, method, suffix, kind, body, read, publisher.settings.maxReroutes(), result);
+    DualRoute route = "presence".equals(kind) ? null : publisher.dualRoute();
+    DualRoute.UserRoute owners = route == null ? null : route.user(user);
+    if (owners == null || !owners.moving()) {
+      userCall(
+          user, null, method, suffix, kind, body, read, publisher.settings.maxReroutes(), result);
+      return result;
+    }
+    // Dual mode, a moving user: both owners get the call (its connections may be on either side
+    // of the cut-over); the answer is the old owner's, or the new owner's when the old one failed.
+    CompletableFuture<T> old = new CompletableFuture<>();
+    CompletableFuture<T> next = new CompletableFuture<>();
+    userCall(user, owners.oldOwner(), method, suffix, kind, body, read, 0, old);
+    userCall(user, owners.newOwner(), method, suffix, kind, body, read, 0, next);
+    old.whenComplete(
+        (v1, e1) ->
+            next.whenComplete(
+                (v2, e2) -> {
+                  if (e1 == null) {
+                    result.complete(v1);
+                  } else if (e2 == null) {
+                    result.complete(v2);
+                  } else {
+                    result.completeExceptionally(e1);
+                  }
+                }));
     return result;
   }
 
   private <T> void userCall(
       String user,
+      NodeInfo fixed,
       String method,
       String suffix,
       String kind,
@@ -101,7 +127,7 @@ final class OwnerCalls {
       BiFunction<String, JsonNode, T> read,
       int reroutesLeft,
       CompletableFuture<T> result) {
-    NodeInfo node = publisher.map().owner(user);
+    NodeInfo node = fixed != null ? fixed : publisher.map().owner(user);
     URI uri = Wire.resolve(node.internalUrl(), "/v1/users/" + Wire.segment(user) + suffix);
     publisher
         .client
@@ -153,7 +179,15 @@ final class OwnerCalls {
                               result.completeExceptionally(failure); // nowhere else to go
                             } else {
                               userCall(
-                                  user, method, suffix, kind, body, read, reroutesLeft - 1, result);
+                                  user,
+                                  null,
+                                  method,
+                                  suffix,
+                                  kind,
+                                  body,
+                                  read,
+                                  reroutesLeft - 1,
+                                  result);
                             }
                           });
                 } else {

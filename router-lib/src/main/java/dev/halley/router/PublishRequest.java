@@ -5,6 +5,9 @@ import com.fasterxml.jackson.core.JsonGenerator;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.halley.router.PublishResult.NodeResult;
 import dev.halley.router.PublishResult.Status;
+import dev.halley.router.internal.DualRoute;
+import dev.halley.router.internal.DualRoute.OldOutcome;
+import dev.halley.router.internal.DualRoute.Second;
 import dev.halley.router.internal.NodeClient;
 import dev.halley.router.internal.Wire;
 import java.io.ByteArrayOutputStream;
@@ -148,6 +151,11 @@ final class PublishRequest {
 
   private void onResults(int attempt, String reachedBy, JsonNode reply) {
     int mapVersion = reply.path("mapVersion").asInt(0);
+    JsonNode pendingVersion = reply.get("pendingMapVersion");
+    publisher.observe(
+        lane.nodeId,
+        mapVersion,
+        pendingVersion != null && pendingVersion.canConvertToInt() ? pendingVersion.asInt() : null);
     JsonNode results = reply.get("results");
     Map<String, JsonNode> byId = new HashMap<>();
     for (JsonNode r : results) {
@@ -168,6 +176,9 @@ final class PublishRequest {
       } else if ("pending".equals(r.path("status").asText())) {
         again.add(f);
       } else if (r.has("connections")) {
+        if (f.phases != null) {
+          f.phases.positions(positions(r));
+        }
         f.tracker.node(
             new NodeResult(
                 lane.nodeId,
@@ -205,7 +216,12 @@ final class PublishRequest {
         () -> retry.send(next, reachedBy), () -> retry.finish(Status.UNKNOWN, "closed"), delay);
   }
 
-  /** Reads the lists of one user fragment's result; every user is in at most one of them. */
+  /**
+   * Reads the lists of one user fragment's result; every user is in at most one of them. In dual
+   * mode (or when the node reports {@code positions}), a moving user's second send to its new owner
+   * is decided here from this answer ({@link DualRoute#afterOld}) and takes the user's place in the
+   * order keeper before this fragment's users are settled.
+   */
   private void userResult(Fragment f, JsonNode r, List<Fragment> again, List<Reroute> reroutes) {
     Map<String, Status> stated = new HashMap<>();
     put(stated, r.get("delivered"), Status.DELIVERED);
@@ -213,24 +229,48 @@ final class PublishRequest {
     put(stated, r.get("dropped"), Status.FAILED);
     Set<String> misdirected = strings(r.get("misdirected"));
     Set<String> pending = strings(r.get("pending"));
+    Map<String, String> positions = positions(r);
     List<Integer> settled = new ArrayList<>();
     List<Integer> moved = new ArrayList<>();
     List<Integer> waiting = new ArrayList<>();
+    List<ClusterPublisher.SecondSend> seconds = new ArrayList<>();
+    List<Integer> late = new ArrayList<>();
     int unstated = 0;
     for (int i = 0; i < f.users.size(); i++) {
       String user = f.users.get(i);
       Status s = stated.get(user);
+      boolean moving = !f.silent && f.route != null && f.route.user(user).moving();
       if (s != null) {
-        f.tracker.user(user, s, lane.nodeId, s == Status.FAILED ? "not_connected" : null);
+        if (!f.silent) {
+          f.tracker.user(user, s, lane.nodeId, s == Status.FAILED ? "not_connected" : null);
+        }
         settled.add(i);
+        OldOutcome outcome = s == Status.FAILED ? OldOutcome.DROPPED : OldOutcome.ACCEPTED;
+        if (moving) {
+          second(seconds, i, outcome, positions.get(user));
+        } else if (!f.silent && f.route == null && positions.get(user) != null) {
+          late.add(i); // the node knows a pending map we do not know yet
+        }
       } else if (misdirected.contains(user)) {
-        moved.add(i);
+        if (f.silent) {
+          settled.add(i); // the new owner refused a relay: the old owner's outcome stands
+        } else if (moving) {
+          second(seconds, i, OldOutcome.MISDIRECTED, null); // the old owner activated already
+          settled.add(i); // its second send is registered on its own
+        } else {
+          moved.add(i);
+        }
       } else if (pending.contains(user)) {
         waiting.add(i);
       } else {
-        f.tracker.user(user, Status.UNKNOWN, lane.nodeId, Wire.BAD_REPLY);
+        if (!f.silent) {
+          f.tracker.user(user, Status.UNKNOWN, lane.nodeId, Wire.BAD_REPLY);
+        }
         settled.add(i);
         unstated++;
+        if (moving) {
+          second(seconds, i, OldOutcome.UNKNOWN, null);
+        }
       }
     }
     if (unstated > 0) {
@@ -243,7 +283,38 @@ final class PublishRequest {
     if (!waiting.isEmpty()) {
       again.add(publisher.split(f, ints(waiting), lane.nodeId, f.reroutes, true));
     }
+    if (!seconds.isEmpty()) {
+      publisher.sendSeconds(f, seconds, f.route);
+    }
+    if (!late.isEmpty()) {
+      publisher.lateSeconds(f, ints(late), positions);
+    }
     release(f, ints(settled));
+  }
+
+  private static void second(
+      List<ClusterPublisher.SecondSend> seconds, int index, OldOutcome outcome, String position) {
+    Second second = DualRoute.afterOld(outcome, position);
+    if (second.send()) {
+      seconds.add(new ClusterPublisher.SecondSend(index, second, DualRoute.reportsOld(outcome)));
+    }
+  }
+
+  /** A result's {@code positions}: user to the event ID the node gave the message. */
+  private static Map<String, String> positions(JsonNode r) {
+    JsonNode p = r.get("positions");
+    if (p == null || !p.isObject() || p.isEmpty()) {
+      return Map.of();
+    }
+    Map<String, String> positions = new HashMap<>();
+    p.fields()
+        .forEachRemaining(
+            e -> {
+              if (e.getValue().isTextual()) {
+                positions.put(e.getKey(), e.getValue().asText());
+              }
+            });
+    return positions;
   }
 
   /** Each message alone, the next once the previous has its outcome. */
@@ -267,6 +338,19 @@ final class PublishRequest {
   private void settle(Fragment f, Status status, String reason) {
     publisher.listener.recipients(lane.nodeId, status, reason, f.recipients());
     f.tracker.settleAll(f, status, reason);
+    if (f.users != null && f.route != null && !f.silent && !NodeClient.CLOSED.equals(reason)) {
+      // The old owner failed or did not answer: the new owner gets it with relay null.
+      List<ClusterPublisher.SecondSend> seconds = new ArrayList<>();
+      OldOutcome outcome = status == Status.FAILED ? OldOutcome.FAILED : OldOutcome.UNKNOWN;
+      for (int i = 0; i < f.users.size(); i++) {
+        if (f.route.user(f.users.get(i)).moving()) {
+          second(seconds, i, outcome, null);
+        }
+      }
+      if (!seconds.isEmpty()) {
+        publisher.sendSeconds(f, seconds, f.route);
+      }
+    }
     release(f, null);
   }
 
@@ -339,6 +423,18 @@ final class PublishRequest {
         }
         if (f.conflationKey != null) {
           g.writeStringField("conflationKey", f.conflationKey);
+        }
+        Map<String, String> relay = f.relay;
+        if (relay != null && !relay.isEmpty()) {
+          g.writeObjectFieldStart("relay");
+          for (Map.Entry<String, String> e : relay.entrySet()) {
+            if (e.getValue() == null) {
+              g.writeNullField(e.getKey());
+            } else {
+              g.writeStringField(e.getKey(), e.getValue());
+            }
+          }
+          g.writeEndObject();
         }
         g.writeEndObject();
       }

@@ -55,6 +55,9 @@ final class PublishTracker {
   /** Gives every recipient of {@code f} {@code status} (FAILED or UNKNOWN) with {@code reason}. */
   void settleAll(Fragment f, Status status, String reason) {
     if (f.users != null) {
+      if (f.silent) {
+        return; // a second send: the old owner's outcome stands
+      }
       for (String user : f.users) {
         user(user, status, f.nodeId, reason);
       }

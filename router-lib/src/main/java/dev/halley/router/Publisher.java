@@ -182,6 +182,20 @@ public interface Publisher extends AutoCloseable {
   CompletableFuture<ClusterMap> refreshMap();
 
   /**
+   * The map versions this publisher publishes with, as it declares them to nodes in the {@code
+   * Halley-Map-Versions} header: {@code [A]} normally, {@code [A, P]} in dual mode (while nodes
+   * hold a pending map P next to the active map A, and for {@code dualGrace} after P became
+   * active). See docs/router-lib.md, "Dual mode".
+   */
+  java.util.List<Integer> mapVersions();
+
+  /**
+   * This publisher's ID, sent to nodes as {@code Halley-Publisher} (see {@link
+   * Builder#publisherId}).
+   */
+  String publisherId();
+
+  /**
    * Stops the refresh schedule and rejects new calls; queued messages fail with {@code closed},
    * requests already sent complete normally (without further retries). Idempotent.
    */
@@ -210,6 +224,9 @@ public interface Publisher extends AutoCloseable {
     private int maxReroutes = 2;
     private PublisherListener listener = new PublisherListener() {};
     private ObjectMapper objectMapper = new ObjectMapper();
+    private String publisherId;
+    private Duration dualGrace = Duration.ofSeconds(10);
+    private MapSource pendingMapSource;
 
     Builder() {}
 
@@ -338,6 +355,46 @@ public interface Publisher extends AutoCloseable {
       return this;
     }
 
+    /**
+     * The ID nodes know this publisher by ({@code Halley-Publisher}; {@code GET
+     * /v1/admin/map/state} lists it with its map versions): 1 to 64 characters from {@code
+     * [A-Za-z0-9_.:-]}; default {@code pub-} and 12 random hex digits, new per instance. Give each
+     * app server a stable one (its host name) so an operator recognizes it.
+     */
+    public Builder publisherId(String id) {
+      Objects.requireNonNull(id, "id");
+      if (!id.matches("[A-Za-z0-9_.:-]{1,64}")) {
+        throw new IllegalArgumentException(
+            "publisherId must be 1 to 64 characters from [A-Za-z0-9_.:-]: " + id);
+      }
+      this.publisherId = id;
+      return this;
+    }
+
+    /**
+     * How long dual mode lasts after the pending map became active (a node answered with its
+     * version, or the map source loaded it); default 10 seconds; zero leaves at once.
+     */
+    public Builder dualGrace(Duration grace) {
+      Objects.requireNonNull(grace, "grace");
+      if (grace.isNegative()) {
+        throw new IllegalArgumentException("dualGrace must be >= 0: " + grace);
+      }
+      this.dualGrace = grace;
+      return this;
+    }
+
+    /**
+     * Where a pending map may come from besides the nodes' replies (e.g. {@code
+     * MapSource.file(Path.of("/etc/halley/pending.json"))}, the nodes' {@code pendingMapFile}):
+     * read with the map, and watched; a map there with a version above the active one puts the
+     * publisher in dual mode. Default none: the publisher learns pending maps from the nodes.
+     */
+    public Builder pendingMapSource(MapSource source) {
+      this.pendingMapSource = Objects.requireNonNull(source, "source");
+      return this;
+    }
+
     /** Serializes message data; default {@code new ObjectMapper()}. */
     public Builder objectMapper(ObjectMapper mapper) {
       this.objectMapper = Objects.requireNonNull(mapper, "mapper");
@@ -370,12 +427,25 @@ public interface Publisher extends AutoCloseable {
               mapRefreshInterval,
               maxReroutes,
               listener,
-              objectMapper);
+              objectMapper,
+              publisherId != null ? publisherId : randomPublisherId(),
+              dualGrace,
+              pendingMapSource);
       try {
         return ClusterPublisher.start(settings);
       } catch (IOException e) {
         throw new UncheckedIOException("cannot load the cluster map from " + mapSource, e);
       }
+    }
+
+    private static String randomPublisherId() {
+      byte[] bytes = new byte[6];
+      new java.security.SecureRandom().nextBytes(bytes);
+      StringBuilder id = new StringBuilder("pub-");
+      for (byte b : bytes) {
+        id.append(String.format("%02x", b));
+      }
+      return id.toString();
     }
 
     private static Duration positive(Duration d, String name) {

@@ -46,23 +46,39 @@ final class RecipientOrder {
 
   private final Map<String, Recipient> recipients = new HashMap<>();
 
-  /** Appends the fragments (one message's, in order) to their recipients' lists. */
+  /**
+   * Appends the fragments (one message's, in order) to their recipients' lists. A user fragment
+   * that is not a second send also joins the user's list of second sends (dual mode, {@link
+   * Fragment#second}) when that list has unsettled entries, so that a message sent straight to a
+   * user's new owner never overtakes a second send still on its way there.
+   */
   synchronized void register(List<Fragment> fragments) {
     for (Fragment f : fragments) {
       for (int i = 0; i < f.links.length; i++) {
-        String key = f.orderKey(i);
-        Recipient r = recipients.computeIfAbsent(key, Recipient::new);
-        Link link = new Link(f, r);
-        link.prev = r.tail;
-        if (r.tail != null) {
-          r.tail.next = link;
-        } else {
-          r.head = link;
+        f.links[i] = append(f, recipients.computeIfAbsent(f.orderKey(i), Recipient::new));
+        if (f.users != null && !f.second) {
+          Recipient seconds = recipients.get(Fragment.secondKey(f.users.get(i)));
+          if (seconds != null) {
+            if (f.extra == null) {
+              f.extra = new Link[f.links.length];
+            }
+            f.extra[i] = append(f, seconds);
+          }
         }
-        r.tail = link;
-        f.links[i] = link;
       }
     }
+  }
+
+  private static Link append(Fragment f, Recipient r) {
+    Link link = new Link(f, r);
+    link.prev = r.tail;
+    if (r.tail != null) {
+      r.tail.next = link;
+    } else {
+      r.head = link;
+    }
+    r.tail = link;
+    return link;
   }
 
   /**
@@ -73,6 +89,13 @@ final class RecipientOrder {
     for (Link link : f.links) {
       if (link.prev != null && link.prev.fragment.batch != batch) {
         return false;
+      }
+    }
+    if (f.extra != null) {
+      for (Link link : f.extra) {
+        if (link != null && link.prev != null && link.prev.fragment.batch != batch) {
+          return false;
+        }
       }
     }
     f.batch = batch;
@@ -89,6 +112,15 @@ final class RecipientOrder {
       from.links[indices[j]] = null;
       link.fragment = to;
       to.links[j] = link;
+      if (from.extra != null && from.extra[indices[j]] != null) {
+        Link extra = from.extra[indices[j]];
+        from.extra[indices[j]] = null;
+        extra.fragment = to;
+        if (to.extra == null) {
+          to.extra = new Link[to.links.length];
+        }
+        to.extra[j] = extra;
+      }
     }
     to.batch = sameBatch ? from.batch : null;
   }
@@ -103,32 +135,42 @@ final class RecipientOrder {
     for (int j = 0; j < n; j++) {
       int i = indices == null ? j : indices[j];
       Link link = f.links[i];
+      if (f.extra != null && f.extra[i] != null) {
+        wake = unlink(f.extra[i], wake);
+        f.extra[i] = null;
+      }
       if (link == null) {
         continue; // handed over or released already
       }
       f.links[i] = null;
-      Recipient r = link.owner;
-      if (link.prev != null) {
-        link.prev.next = link.next;
-      } else {
-        r.head = link.next;
-      }
-      if (link.next != null) {
-        link.next.prev = link.prev;
-        if (link.prev == null) {
-          if (wake == null) {
-            wake = new HashSet<>();
-          }
-          wake.add(link.next.fragment.nodeId);
-        }
-      } else {
-        r.tail = link.prev;
-      }
-      if (r.head == null) {
-        recipients.remove(r.key);
-      }
+      wake = unlink(link, wake);
     }
     return wake == null ? Set.of() : wake;
+  }
+
+  /** Removes {@code link} from its list; adds the node of a new head to {@code wake}. */
+  private Set<String> unlink(Link link, Set<String> wake) {
+    Recipient r = link.owner;
+    if (link.prev != null) {
+      link.prev.next = link.next;
+    } else {
+      r.head = link.next;
+    }
+    if (link.next != null) {
+      link.next.prev = link.prev;
+      if (link.prev == null) {
+        if (wake == null) {
+          wake = new HashSet<>();
+        }
+        wake.add(link.next.fragment.nodeId);
+      }
+    } else {
+      r.tail = link.prev;
+    }
+    if (r.head == null) {
+      recipients.remove(r.key);
+    }
+    return wake;
   }
 
   /** Recipients with unsettled fragments. */

@@ -21,7 +21,10 @@ record Settings(
     Duration mapRefreshInterval,
     int maxReroutes,
     PublisherListener listener,
-    ObjectMapper objectMapper) {
+    ObjectMapper objectMapper,
+    String publisherId,
+    Duration dualGrace,
+    MapSource pendingMapSource) {
 
   @Override
   public String toString() {

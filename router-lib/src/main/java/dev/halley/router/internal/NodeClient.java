@@ -30,6 +30,12 @@ import java.util.function.Supplier;
  * <p>Thread-safe. Futures complete on the HTTP client's threads or the timer thread.
  */
 public final class NodeClient {
+  /** The publisher's stable ID, on every request (docs/protocol.md). */
+  public static final String PUBLISHER_HEADER = "Halley-Publisher";
+
+  /** The map versions the publisher publishes with, active first ({@code 3} or {@code 3,4}). */
+  public static final String MAP_VERSIONS_HEADER = "Halley-Map-Versions";
+
   /** Why there was no answer. */
   public static final String TIMEOUT = "timeout";
 
@@ -94,6 +100,8 @@ public final class NodeClient {
   private final ScheduledExecutorService timer;
   private final Events events;
   private final Supplier<Boolean> closed;
+  private final String publisherId;
+  private final Supplier<String> mapVersions;
   private final Set<Runnable> pendingRetries = ConcurrentHashMap.newKeySet();
 
   public NodeClient(
@@ -105,7 +113,9 @@ public final class NodeClient {
       Backoff backoff,
       ScheduledExecutorService timer,
       Events events,
-      Supplier<Boolean> closed) {
+      Supplier<Boolean> closed,
+      String publisherId,
+      Supplier<String> mapVersions) {
     this.http = http;
     this.mapper = mapper;
     this.authorization = "Bearer " + apiKey;
@@ -115,6 +125,8 @@ public final class NodeClient {
     this.timer = timer;
     this.events = events;
     this.closed = closed;
+    this.publisherId = publisherId;
+    this.mapVersions = mapVersions;
   }
 
   public int maxAttempts() {
@@ -198,6 +210,8 @@ public final class NodeClient {
         HttpRequest.newBuilder(call.uri().get())
             .timeout(Duration.ofNanos(Math.min(requestTimeout.toNanos(), left)))
             .header("Authorization", authorization)
+            .header(PUBLISHER_HEADER, publisherId)
+            .header(MAP_VERSIONS_HEADER, mapVersions.get())
             .method(call.method(), body);
     if (call.body() != null) {
       request.header("Content-Type", "application/json");

@@ -8,6 +8,7 @@ import java.nio.charset.StandardCharsets;
 /** Paths, codes and reply fields of a node's internal listener (docs/protocol.md). */
 public final class Wire {
   public static final String PUBLISH_PATH = "/v1/publish";
+  public static final String PENDING_MAP_PATH = "/v1/admin/map/pending";
 
   // Our own failure reasons (the node's error codes are passed through as they are).
   public static final String SERVER_ERROR = "server_error";
