@@ -533,6 +533,61 @@ final class ClusterPublisher implements Publisher {
   }
 
   /**
+   * A channel result's {@code positions} while this publisher did not know the pending map: once it
+   * is fetched, the message goes again to each node that gains some of those users, with their
+   * relay only (silently: the first answers are the outcome). The message's future waits for it.
+   * These relays are ordered on their node from the moment they are registered (after the fetch),
+   * not from the publish: a dual-mode message published meanwhile may reach that node first.
+   */
+  void lateChannelRelay(Fragment f, Map<String, String> positions) {
+    f.tracker.hold();
+    pendingRoute()
+        .whenComplete(
+            (route, error) -> {
+              try {
+                if (route == null || closed) {
+                  return;
+                }
+                Set<NodeLane> touched = new LinkedHashSet<>();
+                Map<String, List<String>> byNode = new LinkedHashMap<>();
+                for (String user : positions.keySet()) {
+                  DualRoute.UserRoute r = route.user(user);
+                  if (r.moving()) {
+                    byNode.computeIfAbsent(r.newOwner().id(), k -> new ArrayList<>()).add(user);
+                  }
+                }
+                for (Map.Entry<String, List<String>> e : byNode.entrySet()) {
+                  Fragment relay =
+                      new Fragment(
+                          f.wireId,
+                          e.getKey(),
+                          null,
+                          f.channel,
+                          f.dataJson,
+                          f.ttlMs,
+                          f.conflationKey,
+                          f.tracker,
+                          0,
+                          System.nanoTime() + budgetNanos);
+                  relay.silent = true;
+                  relay.relay = route.channelRelay(e.getKey(), positions);
+                  f.tracker.hold();
+                  order.register(List.of(relay));
+                  NodeLane lane = route.pending().node(e.getKey()).map(this::lane).orElse(null);
+                  if (lane == null || !lane.reserve(false)) {
+                    fail(relay, Status.FAILED, Wire.BACKLOG_FULL);
+                  } else {
+                    enqueue(relay, lane, false, touched);
+                  }
+                }
+                touched.forEach(NodeLane::pump);
+              } finally {
+                f.tracker.release();
+              }
+            });
+  }
+
+  /**
    * A second send of {@code f}'s users at {@code indices} to {@code node}, held on the tracker and
    * registered in the users' lists of second sends (a part of a second send takes its places).
    */
@@ -544,7 +599,20 @@ final class ClusterPublisher implements Publisher {
     for (int i : indices) {
       subset.add(f.users.get(i));
     }
-    Fragment part = f.derive(node, List.copyOf(subset), f.reroutes);
+    // A fresh deadline: the relay is what keeps the user's stream whole, and the old owner's
+    // answer may have used most of the message's time.
+    Fragment part =
+        new Fragment(
+            f.wireId,
+            node,
+            List.copyOf(subset),
+            null,
+            f.dataJson,
+            f.ttlMs,
+            f.conflationKey,
+            f.tracker,
+            f.reroutes,
+            System.nanoTime() + budgetNanos);
     part.second = true;
     f.tracker.hold();
     order.register(List.of(part));

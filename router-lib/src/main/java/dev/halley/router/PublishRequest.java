@@ -176,8 +176,15 @@ final class PublishRequest {
       } else if ("pending".equals(r.path("status").asText())) {
         again.add(f);
       } else if (r.has("connections")) {
+        Map<String, String> positions = positions(r);
         if (f.phases != null) {
-          f.phases.positions(positions(r));
+          f.phases.positions(positions);
+        } else if (!positions.isEmpty() && !f.silent) {
+          publisher.lateChannelRelay(f, positions); // the node knows a pending map we do not
+        }
+        if (f.silent) {
+          release(f, null);
+          continue;
         }
         f.tracker.node(
             new NodeResult(

@@ -61,7 +61,7 @@ final class PublishTracker {
       for (String user : f.users) {
         user(user, status, f.nodeId, reason);
       }
-    } else {
+    } else if (!f.silent) {
       node(new NodeResult(f.nodeId, status, 0, 0, reason));
     }
   }

@@ -225,7 +225,7 @@ public interface Publisher extends AutoCloseable {
     private PublisherListener listener = new PublisherListener() {};
     private ObjectMapper objectMapper = new ObjectMapper();
     private String publisherId;
-    private Duration dualGrace = Duration.ofSeconds(10);
+    private Duration dualGrace = Duration.ofSeconds(60);
     private MapSource pendingMapSource;
 
     Builder() {}
@@ -373,7 +373,8 @@ public interface Publisher extends AutoCloseable {
 
     /**
      * How long dual mode lasts after the pending map became active (a node answered with its
-     * version, or the map source loaded it); default 10 seconds; zero leaves at once.
+     * version, or the map source loaded it); default 60 seconds (the nodes' {@code
+     * handoffRetentionMs}); zero leaves at once.
      */
     public Builder dualGrace(Duration grace) {
       Objects.requireNonNull(grace, "grace");

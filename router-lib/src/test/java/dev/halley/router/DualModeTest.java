@@ -228,6 +228,27 @@ class DualModeTest {
   }
 
   @Test
+  void channelPositionsFromBeforeThePublisherKnewThePendingMapAreRelayed() throws Exception {
+    everyNode(three, four);
+    List<String> members = moving(three, four, "d", 3);
+    for (String u : members) {
+      nodes.get(three.owner(u).id()).member("room", u);
+    }
+    PublishResult first;
+    try (Publisher p = publisher(three, Duration.ofSeconds(10))) {
+      first = p.publishToChannel("room", 0).get(10, TimeUnit.SECONDS);
+      assertEquals(3, first.nodes().size(), "the relay's answer is not an outcome: " + first);
+      assertEquals(List.of(3, 4), p.mapVersions());
+    }
+    for (String u : members) {
+      List<ContractNode.Event> old = nodes.get(three.owner(u).id()).stream(u);
+      List<ContractNode.Event> neu = nodes.get("d").stream(u);
+      assertEquals(List.of(first.id()), keys(neu), u);
+      assertEquals(old.get(0).position(), neu.get(0).relay(), u);
+    }
+  }
+
+  @Test
   void subscriptionsOfAMovingUserGoToBothOwners() throws Exception {
     everyNode(three, four);
     String user = moving(three, four, "d", 1).get(0);

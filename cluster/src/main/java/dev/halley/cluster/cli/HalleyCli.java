@@ -24,13 +24,14 @@ import picocli.CommandLine.Command;
     description = "Halley command line.",
     exitCodeListHeading = "%nExit codes:%n",
     exitCodeList = {"0:success", "1:a map or an input is invalid or unreadable", "2:bad usage"},
-    subcommands = {RouteCommand.class})
+    subcommands = {RouteCommand.class, ReshardCommand.class})
 public final class HalleyCli implements Runnable {
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
   @Override
   public void run() {
-    throw new CommandLine.ParameterException(spec.commandLine(), "missing subcommand (route)");
+    throw new CommandLine.ParameterException(
+        spec.commandLine(), "missing subcommand (route, reshard)");
   }
 
   /** A usage error: its message and where help is, not the whole help text; exit code 2. */

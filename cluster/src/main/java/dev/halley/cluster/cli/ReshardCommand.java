@@ -1,0 +1,604 @@
+package dev.halley.cluster.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.halley.cluster.ClusterMap;
+import dev.halley.cluster.ClusterMapException;
+import dev.halley.cluster.MapChange;
+import dev.halley.cluster.NodeInfo;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.SplittableRandom;
+import java.util.TreeMap;
+import java.util.TreeSet;
+import java.util.concurrent.Callable;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.ITypeConverter;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Spec;
+
+/**
+ * {@code halley reshard}: drives a lossless map change through a fleet of nodes
+ * (docs/operations.md, "Resharding without resets"), printing each step and stopping at the first
+ * that does not complete.
+ *
+ * <p>Example: {@code ./halley reshard --map cluster-v4.json --node http://10.0.0.1:9090 --node
+ * http://10.0.0.4:9090 --api-key-file /etc/halley/api-key}
+ *
+ * <p>It talks only to the nodes' internal listeners (the admin endpoints of docs/protocol.md) with
+ * {@link HttpClient}; the publishers are reached through what the nodes report of them.
+ */
+@Command(
+    name = "reshard",
+    mixinStandardHelpOptions = true,
+    versionProvider = HalleyCli.Version.class,
+    description = {
+      "Change the cluster map without resets: install the new map as pending on every node, wait"
+          + " until every publisher publishes with both maps, activate it (gainers first, then"
+          + " unchanged nodes, then losers), wait until moved users' finishing streams drained"
+          + " and publishers use the new map alone. Each step is printed; a step that does not"
+          + " complete within --step-timeout stops the command (exit 1) naming the node, and"
+          + " before activation the pending map is withdrawn from every node (rollback).",
+      "Nodes: every --node URL (internal listener) plus the internalUrl of every node of the new"
+          + " map; give the nodes the new map drops with --node.",
+    },
+    exitCodeListHeading = "%nExit codes:%n",
+    exitCodeList = {
+      "0:the new map is active on every node and every publisher uses it",
+      "1:a step did not complete (the output says which node and what was rolled back)",
+      "2:bad usage"
+    },
+    exitCodeOnInvalidInput = 2,
+    exitCodeOnExecutionException = 1)
+final class ReshardCommand implements Callable<Integer> {
+  private static final ObjectMapper JSON = new ObjectMapper();
+
+  @Spec CommandSpec spec;
+
+  @Option(names = "--map", paramLabel = "FILE", description = "The new cluster map (required).")
+  Path map;
+
+  @Option(
+      names = "--active-map",
+      paramLabel = "FILE",
+      description =
+          "The map the nodes serve now (for the activation order and the users-moving estimate);"
+              + " default: GET /v1/map from a node's public URL in the new map.")
+  Path activeMap;
+
+  @Option(
+      names = "--node",
+      paramLabel = "URL",
+      description = "A node's internal base URL (repeatable).")
+  List<URI> nodes = new ArrayList<>();
+
+  @Option(
+      names = "--api-key-file",
+      paramLabel = "FILE",
+      description = "A file holding one of the nodes' API keys (required).")
+  Path apiKeyFile;
+
+  @Option(
+      names = "--publishers",
+      paramLabel = "N",
+      defaultValue = "0",
+      description =
+          "Wait until at least N distinct publishers are seen across the fleet (default:"
+              + " ${DEFAULT-VALUE}: whatever publishers the nodes have seen).")
+  int publishers;
+
+  @Option(
+      names = "--step-timeout",
+      paramLabel = "DURATION",
+      defaultValue = "60s",
+      converter = DurationConverter.class,
+      description = "Longest time one step may take, e.g. 90s, 2m (default: ${DEFAULT-VALUE}).")
+  Duration stepTimeout;
+
+  @Option(
+      names = "--grace",
+      paramLabel = "DURATION",
+      defaultValue = "60s",
+      converter = DurationConverter.class,
+      description =
+          "Wait this long after activation before checking that publishers left dual mode; match"
+              + " the publishers' dualGrace (default: ${DEFAULT-VALUE}).")
+  Duration grace;
+
+  @Option(
+      names = "--poll",
+      paramLabel = "DURATION",
+      defaultValue = "500ms",
+      converter = DurationConverter.class,
+      description = "How often a waiting step asks the nodes (default: ${DEFAULT-VALUE}).")
+  Duration poll;
+
+  private PrintWriter out;
+  private HttpClient http;
+  private String authorization;
+  private int active; // the version every node serves, read in step 1
+
+  /** One node: its ID (as its state reports it) and internal URL. */
+  private record Node(String id, URI url) {}
+
+  /** A step that did not complete: which node, and why. */
+  static final class StepFailed extends Exception {
+    final String node;
+
+    StepFailed(String node, String message) {
+      super(message);
+      this.node = node;
+    }
+  }
+
+  @Override
+  public Integer call() throws Exception {
+    out = spec.commandLine().getOut();
+    PrintWriter err = spec.commandLine().getErr();
+    if (map == null) {
+      throw new ParameterException(spec.commandLine(), "Missing required option: '--map=FILE'");
+    }
+    if (apiKeyFile == null) {
+      throw new ParameterException(
+          spec.commandLine(), "Missing required option: '--api-key-file=FILE'");
+    }
+    if (publishers < 0) {
+      throw new ParameterException(spec.commandLine(), "--publishers must be >= 0: " + publishers);
+    }
+    ClusterMap next;
+    String apiKey;
+    try {
+      next = RouteCommand.load(map);
+      apiKey = Files.readString(apiKeyFile, StandardCharsets.UTF_8).trim();
+    } catch (ClusterMapException e) {
+      err.println("invalid map: " + e.getMessage());
+      return 1;
+    } catch (IOException e) {
+      err.println("cannot read " + e.getMessage());
+      return 1;
+    }
+    if (apiKey.isEmpty()) {
+      err.println("the API key file " + apiKeyFile + " is empty");
+      return 1;
+    }
+    authorization = "Bearer " + apiKey;
+    http = HttpClient.newBuilder().connectTimeout(requestTimeout()).build();
+    List<URI> urls = new ArrayList<>(nodes);
+    for (NodeInfo n : next.nodes()) {
+      if (!urls.contains(n.internalUrl())) {
+        urls.add(n.internalUrl());
+      }
+    }
+    boolean installed = false;
+    boolean activating = false;
+    List<Node> fleet = List.of();
+    try {
+      // 1. check
+      step(1, "check every node");
+      fleet = check(urls, next);
+      int active = this.active;
+      ClusterMap current = currentMap(next, active);
+      MapChange change = MapChange.of(current, next);
+      estimate(current, next);
+      // 2. install
+      step(2, "install map " + next.version() + " as pending on every node");
+      installed = true;
+      for (Node n : fleet) {
+        JsonNode r = call(n, "POST", "/v1/admin/map/pending", next.toJson(), 200);
+        out.printf("  %s: active %s, pending %s%n", n.id, r.path("active"), r.path("pending"));
+      }
+      waitFor(
+          fleet,
+          (n, state) ->
+              state.path("pending").asInt(-1) == next.version()
+                  ? null
+                  : "reports pending " + state.path("pending"),
+          "every node reports pending " + next.version());
+      // 3. publishers
+      step(
+          3, "wait until every publisher publishes with maps " + active + " and " + next.version());
+      waitForPublishers(fleet, List.of(active, next.version()), 0);
+      // 4. activate
+      step(4, "activate map " + next.version() + " (gainers, then unchanged nodes, then losers)");
+      activating = true;
+      Map<String, Node> byId = new LinkedHashMap<>();
+      fleet.forEach(n -> byId.put(n.id, n));
+      List<Node> order = new ArrayList<>();
+      for (NodeInfo info : change.activationOrder()) {
+        Node n = byId.remove(info.id());
+        if (n != null) {
+          order.add(n);
+        }
+      }
+      order.addAll(byId.values());
+      int activated = 0;
+      for (Node n : order) {
+        ObjectNode body = JSON.createObjectNode().put("version", next.version());
+        call(n, "POST", "/v1/admin/map/activate", body.toString(), 200);
+        waitFor(
+            List.of(n),
+            (m, state) ->
+                state.path("active").asInt(-1) == next.version()
+                    ? null
+                    : "reports active " + state.path("active"),
+            n.id + " reports active " + next.version());
+        activated++;
+        String phase =
+            change.nodes().stream().anyMatch(i -> i.id().equals(n.id))
+                ? change.phase(n.id).name().toLowerCase(java.util.Locale.ROOT)
+                : "not in either map";
+        out.printf("  %s (%s): active %d%n", n.id, phase, next.version());
+      }
+      // 5. finishing streams
+      step(5, "wait until moved users' finishing streams drained");
+      waitFor(
+          fleet,
+          (n, state) -> {
+            int finishing = state.path("handoffs").path("finishing").asInt(0);
+            return finishing == 0 ? null : finishing + " finishing streams";
+          },
+          "no node holds finishing streams");
+      // 6. publishers leave dual mode
+      step(6, "wait " + format(grace) + ", then until every publisher uses map " + next.version());
+      Thread.sleep(grace.toMillis());
+      waitForPublishers(
+          fleet, List.of(next.version()), System.currentTimeMillis() - grace.toMillis());
+      summary(fleet, current, next);
+      out.flush();
+      return 0;
+    } catch (StepFailed e) {
+      out.flush();
+      err.println("FAILED" + (e.node != null ? " at node " + e.node : "") + ": " + e.getMessage());
+      if (installed && !activating) {
+        rollback(fleet.isEmpty() ? List.of() : fleet, err);
+      } else if (activating) {
+        err.println(
+            "not rolled back: some nodes may have activated the new map already. Finish with"
+                + " POST /v1/admin/map/activate {\"version\": "
+                + next.version()
+                + "} on the nodes that did not, or run this command again.");
+      }
+      err.flush();
+      return 1;
+    }
+  }
+
+  private Duration requestTimeout() {
+    return stepTimeout.compareTo(Duration.ofSeconds(10)) < 0 ? stepTimeout : Duration.ofSeconds(10);
+  }
+
+  private void step(int n, String what) {
+    out.printf("step %d/6: %s%n", n, what);
+    out.flush();
+  }
+
+  /**
+   * Step 1: every node answers its state, serves one active version, and the new nodes are ready.
+   */
+  private List<Node> check(List<URI> urls, ClusterMap next)
+      throws StepFailed, InterruptedException {
+    List<Node> fleet = new ArrayList<>();
+    Integer active = null;
+    for (URI url : urls) {
+      JsonNode state = call(new Node(url.toString(), url), "GET", "/v1/admin/map/state", null, 200);
+      String id = state.path("node").asText(url.toString());
+      Node n = new Node(id, url);
+      int a = state.path("active").asInt(-1);
+      if (active == null) {
+        active = a;
+      } else if (a != active) {
+        throw new StepFailed(id, "serves map " + a + ", another node serves " + active);
+      }
+      JsonNode pending = state.get("pending");
+      if (pending != null && !pending.isNull() && pending.asInt() != next.version()) {
+        throw new StepFailed(
+            id, "holds another pending map (version " + pending.asInt() + "); withdraw it first");
+      }
+      fleet.add(n);
+      out.printf(
+          "  %s: active %d%s%n",
+          id, a, pending != null && !pending.isNull() ? ", pending " + pending.asInt() : "");
+    }
+    if (active == null) {
+      throw new StepFailed(null, "no node given (--node) and none in the new map");
+    }
+    if (next.version() <= active) {
+      throw new StepFailed(
+          null, "the new map's version " + next.version() + " is not above the active " + active);
+    }
+    Set<String> ids = new TreeSet<>();
+    fleet.forEach(n -> ids.add(n.id));
+    for (NodeInfo info : next.nodes()) {
+      Node n = fleet.stream().filter(f -> f.id.equals(info.id())).findFirst().orElse(null);
+      if (n == null) {
+        throw new StepFailed(
+            info.id(), "is in the new map but no node reported that ID (nodes: " + ids + ")");
+      }
+      call(n, "GET", "/readyz", null, 200);
+    }
+    out.printf("  %d nodes, map %d active, new nodes ready%n", fleet.size(), active);
+    this.active = active;
+    return fleet;
+  }
+
+  /** The active map: --active-map, or the public view from a node of the new map. */
+  private ClusterMap currentMap(ClusterMap next, int active) throws StepFailed {
+    if (activeMap != null) {
+      try {
+        ClusterMap m = RouteCommand.load(activeMap);
+        if (m.version() != active) {
+          throw new StepFailed(
+              null, "--active-map has version " + m.version() + ", the nodes serve " + active);
+        }
+        return m;
+      } catch (IOException | ClusterMapException e) {
+        throw new StepFailed(null, "cannot read --active-map: " + e.getMessage());
+      }
+    }
+    String why = "no node of the new map";
+    for (NodeInfo n : next.nodes()) {
+      try {
+        HttpResponse<String> r =
+            http.send(
+                HttpRequest.newBuilder(resolve(n.publicUrl(), "/v1/map"))
+                    .timeout(requestTimeout())
+                    .GET()
+                    .build(),
+                HttpResponse.BodyHandlers.ofString());
+        if (r.statusCode() == 200) {
+          Path tmp = Files.createTempFile("halley-active-map", ".json");
+          try {
+            Files.writeString(tmp, r.body());
+            ClusterMap m = RouteCommand.load(tmp);
+            if (m.version() == active) {
+              return m;
+            }
+            why = n.id() + " serves map " + m.version() + " at " + n.publicUrl();
+          } finally {
+            Files.deleteIfExists(tmp);
+          }
+        } else {
+          why = n.id() + ": HTTP " + r.statusCode() + " from " + n.publicUrl() + "/v1/map";
+        }
+      } catch (IOException | RuntimeException e) {
+        why = n.id() + ": " + e.getMessage();
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new StepFailed(n.id(), "interrupted");
+      }
+    }
+    throw new StepFailed(
+        null, "cannot read the active map (" + why + "); give it with --active-map FILE");
+  }
+
+  private void estimate(ClusterMap current, ClusterMap next) {
+    int sample = 100_000;
+    SplittableRandom random = new SplittableRandom(1);
+    Map<String, Integer> moves = new TreeMap<>();
+    int moved = 0;
+    for (int i = 0; i < sample; i++) {
+      String user = "user-" + Long.toHexString(random.nextLong());
+      String from = current.owner(user).id();
+      String to = next.owner(user).id();
+      if (!from.equals(to)) {
+        moved++;
+        moves.merge(from + " -> " + to, 1, Integer::sum);
+      }
+    }
+    out.printf(
+        "  users moving: about %.2f%% (%d of %d sampled)%n", 100.0 * moved / sample, moved, sample);
+    moves.forEach((pair, count) -> out.printf("    %s: %d%n", pair, count));
+  }
+
+  /** Why a node does not (yet) pass a wait, or null when it does. */
+  private interface Check {
+    String problem(Node node, JsonNode state);
+  }
+
+  private void waitFor(List<Node> fleet, Check check, String what)
+      throws StepFailed, InterruptedException {
+    long deadline = System.nanoTime() + stepTimeout.toNanos();
+    while (true) {
+      String failedNode = null;
+      String problem = null;
+      for (Node n : fleet) {
+        String p = check.problem(n, state(n));
+        if (p != null) {
+          failedNode = n.id;
+          problem = p;
+          break;
+        }
+      }
+      if (problem == null) {
+        return;
+      }
+      if (System.nanoTime() - deadline >= 0) {
+        throw new StepFailed(
+            failedNode, problem + " (waited " + format(stepTimeout) + " for: " + what + ")");
+      }
+      Thread.sleep(poll.toMillis());
+    }
+  }
+
+  /**
+   * Waits until every publisher each node lists declares exactly {@code versions} (only those seen
+   * at or after {@code seenSinceMs}, when it is above 0), and, with --publishers, until at least
+   * that many distinct publishers are listed across the fleet.
+   */
+  private void waitForPublishers(List<Node> fleet, List<Integer> versions, long seenSinceMs)
+      throws StepFailed, InterruptedException {
+    long deadline = System.nanoTime() + stepTimeout.toNanos();
+    Set<String> reported = new TreeSet<>();
+    while (true) {
+      Set<String> seen = new TreeSet<>();
+      String failedNode = null;
+      String problem = null;
+      for (Node n : fleet) {
+        for (JsonNode p : state(n).path("publishers")) {
+          String id = p.path("id").asText();
+          if (seenSinceMs > 0 && p.path("lastSeenMs").asLong(0) < seenSinceMs) {
+            continue; // silent since the activation: it publishes nothing to wait for
+          }
+          seen.add(id);
+          List<Integer> declared = new ArrayList<>();
+          p.path("versions").forEach(v -> declared.add(v.asInt()));
+          if (!declared.equals(versions) && problem == null) {
+            failedNode = n.id;
+            problem = "publisher " + id + " publishes with maps " + declared;
+          }
+        }
+      }
+      if (problem == null && seen.size() < publishers) {
+        problem = seen.size() + " publishers seen, --publishers " + publishers + " expected";
+      }
+      if (problem == null) {
+        out.printf("  %d publishers with maps %s: %s%n", seen.size(), versions, seen);
+        return;
+      }
+      if (!reported.contains(problem)) {
+        reported.add(problem);
+        out.printf("  waiting: %s%s%n", failedNode != null ? failedNode + ": " : "", problem);
+        out.flush();
+      }
+      if (System.nanoTime() - deadline >= 0) {
+        throw new StepFailed(failedNode, problem + " after " + format(stepTimeout));
+      }
+      Thread.sleep(poll.toMillis());
+    }
+  }
+
+  private void summary(List<Node> fleet, ClusterMap current, ClusterMap next)
+      throws StepFailed, InterruptedException {
+    long served = 0;
+    long reset = 0;
+    for (Node n : fleet) {
+      JsonNode h = state(n).path("handoffs");
+      served += h.path("served").asLong(0);
+      reset += h.path("reset").asLong(0);
+    }
+    out.printf(
+        "done: map %d -> %d on %d nodes; handoffs served %d, reset %d%n",
+        current.version(), next.version(), fleet.size(), served, reset);
+  }
+
+  private void rollback(List<Node> fleet, PrintWriter err) {
+    err.println("rolling back: DELETE /v1/admin/map/pending on every node");
+    for (Node n : fleet) {
+      try {
+        call(n, "DELETE", "/v1/admin/map/pending", null, 200);
+        err.println("  " + n.id + ": pending map withdrawn");
+      } catch (StepFailed e) {
+        err.println("  " + n.id + ": NOT withdrawn (" + e.getMessage() + "); do it by hand");
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        err.println("  interrupted");
+        return;
+      }
+    }
+  }
+
+  private JsonNode state(Node n) throws StepFailed, InterruptedException {
+    return call(n, "GET", "/v1/admin/map/state", null, 200);
+  }
+
+  /** One request; anything but {@code expected} (or no answer) is a failed step at {@code n}. */
+  private JsonNode call(Node n, String method, String path, String body, int expected)
+      throws StepFailed, InterruptedException {
+    HttpRequest.Builder request =
+        HttpRequest.newBuilder(resolve(n.url, path))
+            .timeout(requestTimeout())
+            .header("Authorization", authorization)
+            .method(
+                method,
+                body == null
+                    ? HttpRequest.BodyPublishers.noBody()
+                    : HttpRequest.BodyPublishers.ofString(body));
+    if (body != null) {
+      request.header("Content-Type", "application/json");
+    }
+    HttpResponse<String> response;
+    try {
+      response = http.send(request.build(), HttpResponse.BodyHandlers.ofString());
+    } catch (IOException e) {
+      throw new StepFailed(n.id, method + " " + path + ": no answer (" + e + ")");
+    }
+    JsonNode json;
+    try {
+      json = response.body().isEmpty() ? JSON.nullNode() : JSON.readTree(response.body());
+    } catch (IOException e) {
+      json = JSON.nullNode();
+    }
+    if (response.statusCode() != expected) {
+      String code = json.path("error").asText("");
+      String message = json.path("message").asText("");
+      throw new StepFailed(
+          n.id,
+          method
+              + " "
+              + path
+              + ": HTTP "
+              + response.statusCode()
+              + (code.isEmpty() ? "" : " " + code)
+              + (message.isEmpty() ? "" : " (" + message + ")"));
+    }
+    return json;
+  }
+
+  private static URI resolve(URI base, String path) {
+    String b = base.toString();
+    return URI.create((b.endsWith("/") ? b.substring(0, b.length() - 1) : b) + path);
+  }
+
+  static String format(Duration d) {
+    long ms = d.toMillis();
+    return ms % 1000 == 0 ? ms / 1000 + "s" : ms + "ms";
+  }
+
+  /** {@code 500ms}, {@code 10s}, {@code 2m}, or an ISO-8601 duration ({@code PT10S}). */
+  static final class DurationConverter implements ITypeConverter<Duration> {
+    private static final Pattern SIMPLE = Pattern.compile("(\\d{1,9})(ms|s|m)");
+
+    @Override
+    public Duration convert(String value) {
+      Matcher m = SIMPLE.matcher(value.trim());
+      Duration d;
+      if (m.matches()) {
+        long n = Long.parseLong(m.group(1));
+        d =
+            switch (m.group(2)) {
+              case "ms" -> Duration.ofMillis(n);
+              case "s" -> Duration.ofSeconds(n);
+              default -> Duration.ofMinutes(n);
+            };
+      } else {
+        try {
+          d = Duration.parse(value.trim());
+        } catch (RuntimeException e) {
+          throw new IllegalArgumentException("not a duration (e.g. 500ms, 10s, 2m): " + value);
+        }
+      }
+      if (d.isNegative()) {
+        throw new IllegalArgumentException("must be >= 0: " + value);
+      }
+      return d;
+    }
+  }
+}
