@@ -354,7 +354,7 @@ final class ClusterPublisher implements Publisher {
           if (lane == null) {
             fail(n, Status.FAILED, Wire.NO_NODE); // room was reserved on a lane that exists
           } else {
-            enqueue(n, lane, true, touched);
+            enqueue(n, lane, false, touched); // at the back: in publish order, batched
           }
         }
         touched.forEach(NodeLane::pump);
@@ -370,12 +370,11 @@ final class ClusterPublisher implements Publisher {
   record SecondSend(int index, DualRoute.Second second, boolean silent) {}
 
   /**
-   * Sends {@code f}'s users in {@code sends} to their new owners under {@code route}, ahead of
-   * everything queued there. Each part joins its users' lists of second sends in the order keeper
-   * (so the second sends of one user reach its new owner in publish order, and a later message sent
-   * straight there waits for them), while {@code f}'s own places are settled by the caller: a
-   * user's next first send does not wait for this one. A second send's own part (a held one) is
-   * split instead.
+   * Sends {@code f}'s users in {@code sends} to their new owners under {@code route}. Each part
+   * joins its users' lists of second sends in the order keeper (so the second sends of one user
+   * reach its new owner in publish order, and a later message sent straight there waits for them),
+   * while {@code f}'s own places are settled by the caller: a user's next first send does not wait
+   * for this one. A second send's own part (a held one) is split instead.
    */
   void sendSeconds(Fragment f, List<SecondSend> sends, DualRoute route) {
     Map<String, List<SecondSend>> groups = new LinkedHashMap<>();
@@ -404,7 +403,9 @@ final class ClusterPublisher implements Publisher {
       } else if (!lane.reserve(false)) {
         fail(part, Status.FAILED, Wire.BACKLOG_FULL);
       } else {
-        enqueue(part, lane, true, touched);
+        // At the back: a user's second sends then sit in publish order and go out in one batch
+        // (at the front, each would land before its predecessor and wait a request for it).
+        enqueue(part, lane, false, touched);
       }
     }
     touched.forEach(NodeLane::pump);

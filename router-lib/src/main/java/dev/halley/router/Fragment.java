@@ -146,8 +146,10 @@ final class Fragment {
 
   /** The key of a user's list of second sends. */
   static String secondKey(String user) {
-    return "s\n" + user;
+    return SECOND_PREFIX + user;
   }
+
+  static final String SECOND_PREFIX = "s\n";
 
   int userCount() {
     return users == null ? 0 : users.size();

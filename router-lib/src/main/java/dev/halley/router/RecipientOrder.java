@@ -45,18 +45,29 @@ final class RecipientOrder {
   }
 
   private final Map<String, Recipient> recipients = new HashMap<>();
+  private int secondLists; // recipients that are lists of second sends (dual mode); usually 0
 
   /**
    * Appends the fragments (one message's, in order) to their recipients' lists. A user fragment
-   * that is not a second send also joins the user's list of second sends (dual mode, {@link
-   * Fragment#second}) when that list has unsettled entries, so that a message sent straight to a
-   * user's new owner never overtakes a second send still on its way there.
+   * sent outside dual mode (no {@link Fragment#route}) also joins the user's list of second sends
+   * ({@link Fragment#second}) when that list has unsettled entries, so that a message sent straight
+   * to a user's new owner never overtakes a second send still on its way there. A dual-mode first
+   * send (to the old owner) does not: it need not wait for the previous message's second send.
    */
   synchronized void register(List<Fragment> fragments) {
     for (Fragment f : fragments) {
       for (int i = 0; i < f.links.length; i++) {
-        f.links[i] = append(f, recipients.computeIfAbsent(f.orderKey(i), Recipient::new));
-        if (f.users != null && !f.second) {
+        String key = f.orderKey(i);
+        Recipient r = recipients.get(key);
+        if (r == null) {
+          r = new Recipient(key);
+          recipients.put(key, r);
+          if (f.second) {
+            secondLists++;
+          }
+        }
+        f.links[i] = append(f, r);
+        if (f.users != null && !f.second && f.route == null && secondLists > 0) {
           Recipient seconds = recipients.get(Fragment.secondKey(f.users.get(i)));
           if (seconds != null) {
             if (f.extra == null) {
@@ -169,6 +180,9 @@ final class RecipientOrder {
     }
     if (r.head == null) {
       recipients.remove(r.key);
+      if (r.key.startsWith(Fragment.SECOND_PREFIX)) {
+        secondLists--;
+      }
     }
     return wake;
   }
