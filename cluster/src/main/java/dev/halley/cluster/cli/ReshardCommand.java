@@ -124,6 +124,16 @@ final class ReshardCommand implements Callable<Integer> {
   Duration grace;
 
   @Option(
+      names = "--retention",
+      paramLabel = "DURATION",
+      defaultValue = "60s",
+      converter = DurationConverter.class,
+      description =
+          "The nodes' handoffRetentionMs: step 5 waits up to this plus --step-timeout for the"
+              + " finishing streams (default: ${DEFAULT-VALUE}).")
+  Duration retention;
+
+  @Option(
       names = "--poll",
       paramLabel = "DURATION",
       defaultValue = "500ms",
@@ -170,6 +180,9 @@ final class ReshardCommand implements Callable<Integer> {
       apiKey = Files.readString(apiKeyFile, StandardCharsets.UTF_8).trim();
     } catch (ClusterMapException e) {
       err.println("invalid map: " + e.getMessage());
+      return 1;
+    } catch (java.nio.file.NoSuchFileException e) {
+      err.println("cannot read " + e.getFile() + ": no such file");
       return 1;
     } catch (IOException e) {
       err.println("cannot read " + e.getMessage());
@@ -255,7 +268,8 @@ final class ReshardCommand implements Callable<Integer> {
             int finishing = state.path("handoffs").path("finishing").asInt(0);
             return finishing == 0 ? null : finishing + " finishing streams";
           },
-          "no node holds finishing streams");
+          "no node holds finishing streams",
+          retention.plus(stepTimeout));
       // 6. publishers leave dual mode
       step(6, "wait " + format(grace) + ", then until every publisher uses map " + next.version());
       Thread.sleep(grace.toMillis());
@@ -415,7 +429,12 @@ final class ReshardCommand implements Callable<Integer> {
 
   private void waitFor(List<Node> fleet, Check check, String what)
       throws StepFailed, InterruptedException {
-    long deadline = System.nanoTime() + stepTimeout.toNanos();
+    waitFor(fleet, check, what, stepTimeout);
+  }
+
+  private void waitFor(List<Node> fleet, Check check, String what, Duration timeout)
+      throws StepFailed, InterruptedException {
+    long deadline = System.nanoTime() + timeout.toNanos();
     while (true) {
       String failedNode = null;
       String problem = null;
@@ -432,7 +451,7 @@ final class ReshardCommand implements Callable<Integer> {
       }
       if (System.nanoTime() - deadline >= 0) {
         throw new StepFailed(
-            failedNode, problem + " (waited " + format(stepTimeout) + " for: " + what + ")");
+            failedNode, problem + " (waited " + format(timeout) + " for: " + what + ")");
       }
       Thread.sleep(poll.toMillis());
     }

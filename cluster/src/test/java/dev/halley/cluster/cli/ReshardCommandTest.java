@@ -286,6 +286,18 @@ class ReshardCommandTest {
   }
 
   @Test
+  void finishingStreamsThatDoNotDrainFailAfterActivationWithoutRollback() throws Exception {
+    nodes.values().forEach(n -> n.active = three);
+    nodes.get("b").finishing = Integer.MAX_VALUE;
+    Run r = reshard(four, "--retention", "0s");
+    assertEquals(1, r.code(), r.toString());
+    assertTrue(r.err().contains("FAILED at node b"), r.err());
+    assertTrue(r.err().contains("finishing streams"), r.err());
+    assertTrue(r.err().contains("not rolled back"), r.err());
+    nodes.values().forEach(n -> assertEquals(4, n.active.version(), n.id));
+  }
+
+  @Test
   void tooFewPublishersTimeOutTheWait() throws Exception {
     nodes.values().forEach(n -> n.active = three);
     Run r = reshard(four, "--publishers", "5");
