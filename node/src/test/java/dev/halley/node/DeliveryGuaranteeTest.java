@@ -28,10 +28,6 @@ class DeliveryGuaranteeTest {
     return TestNodes.userOwnedBy("a", "dg" + t.name().toLowerCase(), USERS.getAndIncrement());
   }
 
-  private static JsonNode text(String s) {
-    return InternalApi.JSON.getNodeFactory().textNode(s);
-  }
-
   @ParameterizedTest
   @EnumSource(Transport.class)
   void aTokenGrantingNothingDoesNotUnsubscribeAnotherConnectionOfTheUser(Transport t)
@@ -47,15 +43,15 @@ class DeliveryGuaranteeTest {
             "token=" + TestNodes.token(user, List.of()),
             java.util.Map.of());
     assertEquals(200, poll.status(), poll.toString());
-    JsonNode r = NODE.api().publishToChannel(room, text("r1"));
+    JsonNode r = NODE.api().publishToChannel(room, InternalApi.text("r1"));
     assertEquals(1, r.get("users").asInt(), r.toString());
     assertEquals("r1", granted.awaitMessage().get("data").asText());
 
     // Each connection gets only what its own token grants.
     TransportClient ungranted = NODE.client(t);
     ungranted.connect(TestNodes.token(user, List.of()), null);
-    NODE.api().publishToChannel(room, text("r2"));
-    NODE.api().publishToUsers(text("direct"), user);
+    NODE.api().publishToChannel(room, InternalApi.text("r2"));
+    NODE.api().publishToUsers(InternalApi.text("direct"), user);
     assertEquals("r2", granted.awaitMessage().get("data").asText());
     assertEquals("direct", granted.awaitMessage().get("data").asText());
     assertEquals("direct", ungranted.awaitMessage().get("data").asText());
@@ -65,9 +61,9 @@ class DeliveryGuaranteeTest {
   @EnumSource(Transport.class)
   void aResetForAnotherEpochIsFollowedByEverythingTheNodeBufferedForTheUser(Transport t) {
     String user = freshUser(t);
-    JsonNode b1 = NODE.api().publishToUsers(text("b1"), user);
+    JsonNode b1 = NODE.api().publishToUsers(InternalApi.text("b1"), user);
     assertEquals(List.of(user), InternalApi.texts(b1.get("buffered")));
-    NODE.api().publishToUsers(text("b2"), user);
+    NODE.api().publishToUsers(InternalApi.text("b2"), user);
     TransportClient c = NODE.client(t);
     c.connect(TestNodes.token(user, null), "0123456789abcdef:7"); // an ID of a former incarnation
     JsonNode reset = c.awaitEvent();
@@ -75,7 +71,7 @@ class DeliveryGuaranteeTest {
     assertEquals("epoch", reset.get("reason").asText());
     assertEquals("b1", c.awaitMessage().get("data").asText());
     assertEquals("b2", c.awaitMessage().get("data").asText());
-    NODE.api().publishToUsers(text("live"), user);
+    NODE.api().publishToUsers(InternalApi.text("live"), user);
     assertEquals("live", c.awaitMessage().get("data").asText());
   }
 
@@ -86,7 +82,7 @@ class DeliveryGuaranteeTest {
     String token = TestNodes.token(user, null);
     TransportClient first = NODE.client(t);
     first.connect(token, null);
-    NODE.api().publishToUsers(text("m1"), user);
+    NODE.api().publishToUsers(InternalApi.text("m1"), user);
     String last = first.awaitMessage().get("id").asText();
     first.close();
     // The user moves to node b (which may hold events for it meanwhile), then back.
@@ -94,7 +90,7 @@ class DeliveryGuaranteeTest {
     NODE.node().updateMap(mapWith(++mapVersion, "a", "b"));
     TransportClient again = NODE.client(t);
     again.connect(token, last);
-    NODE.api().publishToUsers(text("m2"), user);
+    NODE.api().publishToUsers(InternalApi.text("m2"), user);
     JsonNode e = again.awaitEvent();
     assertEquals("reset", e.get("type").asText(), "resumed as covered: " + e);
     assertTrue(e.get("id").asText().startsWith(NODE.node().epoch() + ":"));

@@ -114,6 +114,11 @@ public final class InternalApi {
         .until(() -> connections(user) == n);
   }
 
+  /** A JSON string value, as a message's {@code data}. */
+  public static JsonNode text(String s) {
+    return JSON.getNodeFactory().textNode(s);
+  }
+
   public static JsonNode json(String s) {
     try {
       return JSON.readTree(s);

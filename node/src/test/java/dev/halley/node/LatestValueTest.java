@@ -52,13 +52,9 @@ class LatestValueTest {
     return c;
   }
 
-  private static JsonNode text(String s) {
-    return InternalApi.JSON.getNodeFactory().textNode(s);
-  }
-
   /** A message straight to the user: what comes before it in the stream is all there is. */
   private static void marker(String user) {
-    api.publishToUsers(text("marker"), user);
+    api.publishToUsers(InternalApi.text("marker"), user);
   }
 
   private static void assertMessage(TransportClient c, String data, String channel) {
@@ -72,13 +68,13 @@ class LatestValueTest {
   void aConnectWithTheChannelInItsTokenGetsTheLastMessageFirst(Transport t) {
     String user = TestNodes.userOwnedBy("a", "lv-connect-" + t, 0);
     String channel = "prices:eur-" + t;
-    api.publishToChannel(channel, text("1.05"));
-    api.publishToChannel(channel, text("1.07"));
-    api.publishToChannel("room:" + t, text("not kept"));
+    api.publishToChannel(channel, InternalApi.text("1.05"));
+    api.publishToChannel(channel, InternalApi.text("1.07"));
+    api.publishToChannel("room:" + t, InternalApi.text("not kept"));
 
     TransportClient c = connect(t, user, List.of(channel, "room:" + t), null);
     assertMessage(c, "1.07", channel);
-    api.publishToChannel(channel, text("1.08"));
+    api.publishToChannel(channel, InternalApi.text("1.08"));
     assertMessage(c, "1.08", channel);
     marker(user);
     assertMessage(c, "marker", null);
@@ -88,7 +84,7 @@ class LatestValueTest {
   @EnumSource(Transport.class)
   void aResumingClientIsNotSentTheValueAgain(Transport t) {
     String user = TestNodes.userOwnedBy("a", "lv-resume-" + t, 0);
-    api.publishToChannel("score", text("2:1"));
+    api.publishToChannel("score", InternalApi.text("2:1"));
     TransportClient first = connect(t, user, List.of("score"), null);
     assertMessage(first, "2:1", "score");
     String last = first.lastEventId();
@@ -104,7 +100,7 @@ class LatestValueTest {
   void anApiSubscriptionGetsTheLastMessageOnce(Transport t) {
     String user = TestNodes.userOwnedBy("a", "lv-api-" + t, 0);
     String channel = "prices:usd-" + t;
-    api.publishToChannel(channel, text("0.93"));
+    api.publishToChannel(channel, InternalApi.text("0.93"));
     TransportClient c = connect(t, user, List.of(), null);
 
     assertEquals(200, api.subscribe(user, channel).status());
@@ -119,12 +115,12 @@ class LatestValueTest {
     String user = TestNodes.userOwnedBy("a", "lv-ttl", 0);
     ObjectNode liveOnly = InternalApi.JSON.createObjectNode();
     liveOnly.put("channel", "prices:live");
-    liveOnly.set("data", text("live"));
+    liveOnly.set("data", InternalApi.text("live"));
     liveOnly.put("ttlMs", 0);
     api.publishOne(liveOnly);
     ObjectNode shortLived = InternalApi.JSON.createObjectNode();
     shortLived.put("channel", "prices:short");
-    shortLived.set("data", text("short"));
+    shortLived.set("data", InternalApi.text("short"));
     shortLived.put("ttlMs", 1);
     long publishedBy = System.currentTimeMillis();
     api.publishOne(shortLived);
@@ -147,12 +143,12 @@ class LatestValueTest {
                 .build())) {
       InternalApi smallApi = new InternalApi(small);
       String user = TestNodes.userOwnedBy("a", "lv-bound", 0);
-      smallApi.publishToChannel("c1", text("one"));
-      smallApi.publishToChannel("c2", text("two"));
+      smallApi.publishToChannel("c1", InternalApi.text("one"));
+      smallApi.publishToChannel("c2", InternalApi.text("two"));
       TransportClient c = Transport.SSE.client(small.publicPort());
       clients.add(c);
       c.connect(TestNodes.token(user, List.of("c1", "c2")), null);
-      smallApi.publishToUsers(text("marker"), user);
+      smallApi.publishToUsers(InternalApi.text("marker"), user);
       assertMessage(c, "two", "c2");
       assertMessage(c, "marker", null);
     }
@@ -164,13 +160,13 @@ class LatestValueTest {
     // connect; each client's values must be strictly increasing.
     AtomicBoolean stop = new AtomicBoolean();
     AtomicInteger published = new AtomicInteger();
-    api.publishToChannel("prices:race", text("0"));
+    api.publishToChannel("prices:race", InternalApi.text("0"));
     Thread publisher =
         new Thread(
             () -> {
               while (!stop.get() && published.get() < 100_000) {
                 api.publishToChannel(
-                    "prices:race", text(Integer.toString(published.incrementAndGet())));
+                    "prices:race", InternalApi.text(Integer.toString(published.incrementAndGet())));
               }
             });
     publisher.start();

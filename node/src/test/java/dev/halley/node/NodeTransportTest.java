@@ -28,10 +28,6 @@ class NodeTransportTest {
     return TestNodes.userOwnedBy("a", "u" + t.name().toLowerCase(), USERS.getAndIncrement());
   }
 
-  private static JsonNode text(String s) {
-    return InternalApi.JSON.getNodeFactory().textNode(s);
-  }
-
   @ParameterizedTest
   @EnumSource(Transport.class)
   void receivesAPublishedMessageWithAnEventId(Transport t) {
@@ -57,18 +53,18 @@ class NodeTransportTest {
     String token = TestNodes.token(user, null);
     TransportClient first = NODE.client(t);
     first.connect(token, null);
-    NODE.api().publishToUsers(text("m1"), user);
+    NODE.api().publishToUsers(InternalApi.text("m1"), user);
     JsonNode m1 = first.awaitMessage();
     assertEquals("m1", m1.get("data").asText());
     first.close();
-    NODE.api().publishToUsers(text("m2"), user);
-    NODE.api().publishToUsers(text("m3"), user);
+    NODE.api().publishToUsers(InternalApi.text("m2"), user);
+    NODE.api().publishToUsers(InternalApi.text("m3"), user);
 
     TransportClient second = NODE.client(t);
     second.connect(token, m1.get("id").asText());
     JsonNode m2 = second.awaitMessage();
     JsonNode m3 = second.awaitMessage();
-    NODE.api().publishToUsers(text("m4"), user);
+    NODE.api().publishToUsers(InternalApi.text("m4"), user);
     JsonNode m4 = second.awaitMessage();
     assertEquals(
         List.of("m2", "m3", "m4"),
@@ -85,11 +81,11 @@ class NodeTransportTest {
     String token = TestNodes.token(user, null);
     TransportClient first = NODE.client(t);
     first.connect(token, null);
-    NODE.api().publishToUsers(text("seen"), user);
+    NODE.api().publishToUsers(InternalApi.text("seen"), user);
     String last = first.awaitMessage().get("id").asText();
     first.close();
     for (int i = 0; i < 6; i++) { // the buffer holds 4
-      NODE.api().publishToUsers(text("missed-" + i), user);
+      NODE.api().publishToUsers(InternalApi.text("missed-" + i), user);
     }
     TransportClient second = NODE.client(t);
     second.connect(token, last);
@@ -102,7 +98,7 @@ class NodeTransportTest {
       assertEquals("missed-" + i, held.get("data").asText());
       assertEquals(seq(reset) + i - 1, seq(held));
     }
-    NODE.api().publishToUsers(text("after"), user);
+    NODE.api().publishToUsers(InternalApi.text("after"), user);
     JsonNode after = second.awaitMessage();
     assertEquals("after", after.get("data").asText());
     assertEquals(seq(reset) + 5, seq(after));
@@ -119,7 +115,7 @@ class NodeTransportTest {
       TransportClient c = t.client(before.publicPort());
       NODE.closeAfterTest(c);
       c.connect(token, null);
-      new InternalApi(before).publishToUsers(text("before"), user);
+      new InternalApi(before).publishToUsers(InternalApi.text("before"), user);
       last = c.awaitMessage().get("id").asText();
       oldEpoch = before.epoch();
       c.close();
@@ -131,7 +127,7 @@ class NodeTransportTest {
     assertEquals("reset", reset.get("type").asText(), reset.toString());
     assertEquals("epoch", reset.get("reason").asText());
     assertTrue(reset.get("id").asText().startsWith(NODE.node().epoch() + ":"));
-    NODE.api().publishToUsers(text("after"), user);
+    NODE.api().publishToUsers(InternalApi.text("after"), user);
     assertEquals("after", c.awaitMessage().get("data").asText());
   }
 
@@ -142,12 +138,12 @@ class NodeTransportTest {
     TransportClient c = NODE.client(t);
     c.connect(TestNodes.token(user, List.of("room:" + t)), null);
     assertEquals(200, NODE.api().subscribe(user, "news/" + t).status());
-    JsonNode r1 = NODE.api().publishToChannel("room:" + t, text("to room"));
+    JsonNode r1 = NODE.api().publishToChannel("room:" + t, InternalApi.text("to room"));
     assertEquals(1, r1.get("users").asInt(), r1.toString());
     JsonNode e1 = c.awaitMessage();
     assertEquals("to room", e1.get("data").asText());
     assertEquals("room:" + t, e1.get("channel").asText());
-    NODE.api().publishToChannel("news/" + t, text("to news"));
+    NODE.api().publishToChannel("news/" + t, InternalApi.text("to news"));
     JsonNode e2 = c.awaitMessage();
     assertEquals("news/" + t, e2.get("channel").asText());
     assertEquals(seq(e1) + 1, seq(e2));
@@ -162,8 +158,8 @@ class NodeTransportTest {
     TransportClient b = NODE.client(t);
     a.connect(token, null);
     b.connect(token, null);
-    NODE.api().publishToUsers(text("x"), user);
-    NODE.api().publishToUsers(text("y"), user);
+    NODE.api().publishToUsers(InternalApi.text("x"), user);
+    NODE.api().publishToUsers(InternalApi.text("y"), user);
     for (TransportClient c : List.of(a, b)) {
       assertEquals("x", c.awaitMessage().get("data").asText());
       assertEquals("y", c.awaitMessage().get("data").asText());
@@ -177,12 +173,12 @@ class NodeTransportTest {
     TransportClient c = NODE.client(t);
     c.connect(TestNodes.token(user, null), null);
     if (t == Transport.POLL) {
-      JsonNode r = NODE.api().publishToUsers(text("p"), user);
+      JsonNode r = NODE.api().publishToUsers(InternalApi.text("p"), user);
       assertEquals(List.of(user), InternalApi.texts(r.get("buffered")), r.toString());
       assertEquals(0, r.get("connections").asInt());
     } else {
       NODE.api().awaitConnections(user, 1);
-      JsonNode r = NODE.api().publishToUsers(text("p"), user);
+      JsonNode r = NODE.api().publishToUsers(InternalApi.text("p"), user);
       assertEquals(List.of(user), InternalApi.texts(r.get("delivered")), r.toString());
       assertEquals(1, r.get("connections").asInt());
     }
@@ -271,7 +267,7 @@ class NodeTransportTest {
           new Thread(
               () -> {
                 for (int i = 0; i < each; i++) {
-                  roomyApi.publishToUsers(text(publisher + ":" + i), user);
+                  roomyApi.publishToUsers(InternalApi.text(publisher + ":" + i), user);
                 }
               });
       publishers.add(th);
@@ -292,7 +288,7 @@ class NodeTransportTest {
       int publisher = Integer.parseInt(parts[0]);
       assertEquals(next[publisher]++, Integer.parseInt(parts[1]), "each publisher's order");
     }
-    roomyApi.publishToUsers(text("end"), user);
+    roomyApi.publishToUsers(InternalApi.text("end"), user);
     assertEquals("end", c.awaitMessage().get("data").asText()); // nothing extra in between
   }
 

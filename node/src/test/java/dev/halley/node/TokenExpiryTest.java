@@ -4,7 +4,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import dev.halley.testing.RawHttp;
 import dev.halley.testing.SseTestClient;
 import dev.halley.testing.TransportClient;
@@ -36,10 +35,6 @@ class TokenExpiryTest {
     return TestNodes.token(user, null, exp, TestNodes.SECRET);
   }
 
-  private static JsonNode text(String s) {
-    return InternalApi.JSON.getNodeFactory().textNode(s);
-  }
-
   @Test
   void webSocketIsClosedWithUnauthorizedWhenItsTokenExpires() throws Exception {
     String user = TestNodes.userOwnedBy("a", "exp-ws", 0);
@@ -50,8 +45,8 @@ class TokenExpiryTest {
     WsTestClient valid = NODE.client(Transport.WS);
     valid.connect(TestNodes.token(other, null), null);
 
-    NODE.api().publishToUsers(text("before expiry"), user);
-    assertEquals(text("before expiry"), expiring.awaitMessage().get("data"));
+    NODE.api().publishToUsers(InternalApi.text("before expiry"), user);
+    assertEquals(InternalApi.text("before expiry"), expiring.awaitMessage().get("data"));
     assertFalse(expiring.closeCode.isDone(), "closed before its token expired");
 
     int code = expiring.closeCode.get(TransportClient.TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
@@ -60,8 +55,8 @@ class TokenExpiryTest {
     assertTrue(closedAt >= exp.toEpochMilli() - 50, "closed at " + closedAt + ", exp " + exp);
 
     // A connection with a valid token is unaffected.
-    NODE.api().publishToUsers(text("after"), other);
-    assertEquals(text("after"), valid.awaitMessage().get("data"));
+    NODE.api().publishToUsers(InternalApi.text("after"), other);
+    assertEquals(InternalApi.text("after"), valid.awaitMessage().get("data"));
     assertFalse(valid.closeCode.isDone());
   }
 
@@ -76,8 +71,8 @@ class TokenExpiryTest {
     SseTestClient valid = NODE.client(Transport.SSE);
     valid.connect(TestNodes.token(other, null), null);
 
-    NODE.api().publishToUsers(text("before expiry"), user);
-    assertEquals(text("before expiry"), expiring.awaitMessage().get("data"));
+    NODE.api().publishToUsers(InternalApi.text("before expiry"), user);
+    assertEquals(InternalApi.text("before expiry"), expiring.awaitMessage().get("data"));
     assertEquals(1, expiring.ended.getCount(), "ended before its token expired");
 
     assertTrue(
@@ -95,8 +90,8 @@ class TokenExpiryTest {
     assertEquals(401, again.status());
     assertEquals("token_expired", again.error());
 
-    NODE.api().publishToUsers(text("after"), other);
-    assertEquals(text("after"), valid.awaitMessage().get("data"));
+    NODE.api().publishToUsers(InternalApi.text("after"), other);
+    assertEquals(InternalApi.text("after"), valid.awaitMessage().get("data"));
     assertEquals(1, valid.ended.getCount());
   }
 
