@@ -35,14 +35,13 @@ class PublishOrderTest {
     return Publisher.builder().mapSource(source).apiKey(API_KEY).build();
   }
 
-  private static SseTestClient connect(Publisher p, String user, Set<String> channels)
-      throws Exception {
+  static SseTestClient connect(Publisher p, String user, Set<String> channels) throws Exception {
     ConnectInfo ci = p.connectInfo(user, MINTER, Duration.ofMinutes(5), channels);
     return SseTestClient.open(java.net.URI.create(ci.url()), ci.token());
   }
 
   /** Reads message data (ints) until {@code count} arrived or nothing more comes for a while. */
-  private static List<Integer> read(SseTestClient s, int count) throws InterruptedException {
+  static List<Integer> read(SseTestClient s, int count) throws InterruptedException {
     List<Integer> got = new ArrayList<>();
     while (got.size() < count) {
       JsonNode e = s.nextEvent(Duration.ofSeconds(10));
