@@ -545,7 +545,10 @@ export class Client {
     this.#closed = true;
     this.#handle?.close();
     this.#cancel?.();
-    if (error) this.#emitError(error);
+    if (error) {
+      error.fatal = true; // the client stops: whatever the refusal was, it is final now
+      this.#emitError(error);
+    }
     this.#final(error);
   }
 

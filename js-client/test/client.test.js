@@ -642,6 +642,8 @@ test("a revoked token (4032, or 401 token_revoked) asks getToken once, then stop
   assert.deepEqual(b.rec.errors(), [ErrorCode.USER_BLOCKED]);
   assert.equal(b.rec.events.at(-1).detail.error.until, 1767225600000);
   assert.equal(b.rec.events.at(-1).detail.willRetry, false);
+  // The client stopped, so the error says so (it said fatal: false before).
+  assert.equal(b.rec.events.at(-1).detail.error.fatal, true);
 });
 
 // ---- issue 9 item 9 ----
