@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.halley.cluster.ClusterMap;
 import dev.halley.cluster.NodeInfo;
+import dev.halley.router.ChannelPresence;
 import dev.halley.router.ConnectInfo;
 import dev.halley.router.Presence;
 import dev.halley.router.PublishResult;
@@ -62,6 +63,9 @@ import java.util.stream.Collectors;
  *       rooms; the token subscribes the user to {@code room:<name>} for every room.
  *   <li>{@code GET /api/token}: a fresh token (the page's {@code getToken}); {@code GET /api/map}:
  *       the public map (the page's {@code getMap}).
+ *   <li>{@code GET /api/rooms/{room}/members}: {@code {"room", "users", "connections", "members":
+ *       [{"user", "node", "connections"}], "answered": [...], "missing": {node: reason}}}, the
+ *       room's channel members online across the cluster (router-lib channel presence).
  *   <li>{@code GET /api/rooms/{room}/messages}: the room's recent history (the page reloads it on
  *       {@code reset}); {@code POST /api/rooms/{room}/messages {"text"}}: posts, publishing to
  *       channel {@code room:<room>}.
@@ -144,6 +148,7 @@ public final class ChatServer implements AutoCloseable {
             .get("/api/token", this::token)
             .get("/api/map", this::map)
             .get("/api/rooms/{room}/messages", this::roomHistory)
+            .get("/api/rooms/{room}/members", this::roomMembers)
             .post("/api/rooms/{room}/messages", this::post)
             .setFallbackHandler(
                 ex -> error(ex, 404, "not_found", "no such path: " + ex.getRequestPath()))
@@ -360,6 +365,52 @@ public final class ChatServer implements AutoCloseable {
     ObjectNode reply = JSON.createObjectNode().put("room", room);
     reply.set("messages", JSON.valueToTree(history.get(room).recent()));
     send(ex, 200, reply);
+  }
+
+  /**
+   * The room's members online across the cluster (router-lib channel presence: every node asked,
+   * the answers merged within a second), with the nodes that did not answer.
+   */
+  private void roomMembers(HttpServerExchange ex) {
+    String room = room(ex);
+    if (room == null || user(ex) == null) {
+      return;
+    }
+    CompletableFuture<ChannelPresence> ask =
+        publisher.channelPresence("room:" + room, java.time.Duration.ofSeconds(1), 1000);
+    ex.dispatch(
+        SameThreadExecutor.INSTANCE,
+        () ->
+            ask.whenComplete(
+                (p, failure) ->
+                    ex.getIoThread()
+                        .execute(
+                            () -> {
+                              if (failure != null) {
+                                send(
+                                    ex,
+                                    502,
+                                    JSON.createObjectNode()
+                                        .put("error", "presence_failed")
+                                        .put("message", String.valueOf(failure)));
+                                return;
+                              }
+                              ObjectNode reply =
+                                  JSON.createObjectNode()
+                                      .put("room", room)
+                                      .put("users", p.users())
+                                      .put("connections", p.connections());
+                              ArrayNode list = reply.putArray("members");
+                              for (ChannelPresence.Member m : p.members()) {
+                                list.addObject()
+                                    .put("user", m.user())
+                                    .put("node", m.node())
+                                    .put("connections", m.connections());
+                              }
+                              reply.set("answered", JSON.valueToTree(p.answered()));
+                              reply.set("missing", JSON.valueToTree(p.missing()));
+                              send(ex, 200, reply);
+                            })));
   }
 
   private void post(HttpServerExchange ex) {

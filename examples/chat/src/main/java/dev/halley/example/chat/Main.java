@@ -126,6 +126,14 @@ public final class Main implements Callable<Integer> {
       description = "Nodes' heartbeat interval, milliseconds (default: ${DEFAULT-VALUE}).")
   long heartbeatMs;
 
+  @Option(
+      names = "--latest-value-channels",
+      split = ",",
+      description =
+          "Channels (names, or prefixes ending in *) whose last message the nodes keep for new"
+              + " subscribers (latestValueChannels; default: none).")
+  List<String> latestValueChannels = new ArrayList<>();
+
   public static void main(String[] args) {
     // The node's logging: one line per event, asynchronous, Undertow and XNIO at WARN.
     HalleyLogging.configure(
@@ -188,6 +196,7 @@ public final class Main implements Callable<Integer> {
               .tokenHmacSecret(secret)
               .allowedOrigins(origins)
               .heartbeatMs(heartbeatMs)
+              .latestValueChannels(latestValueChannels)
               .build();
       HalleyNode node = HalleyNode.start(config);
       running.add(node);
