@@ -17,7 +17,8 @@ import { startProxy } from "./proxy.js";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 export const CHAT_JAR = join(ROOT, "examples/chat/target/halley-chat.jar");
-const API_KEY = "dev-api-key-not-secret"; // the launcher's development default
+export const API_KEY = "dev-api-key-not-secret"; // the launcher's development default
+export const TOKEN_SECRET = "dev-token-secret-not-secret-0123456789"; // likewise
 const JVM = [
   "-XX:+UseSerialGC",
   "-XX:TieredStopAtLevel=1",
@@ -61,12 +62,16 @@ export class Cluster {
   chat;
   chatUrl;
 
-  static async start(ids = ["a", "b", "c"]) {
+  /** Extra arguments of every node process (e.g. `--latest-value-channels`). */
+  nodeArgs = [];
+
+  static async start(ids = ["a", "b", "c"], { nodeArgs = [] } = {}) {
     if (!existsSync(CHAT_JAR))
       throw new Error(
         `${CHAT_JAR} is missing: build it first (./mvnw -pl examples/chat -am package)`,
       );
     const cluster = new Cluster();
+    cluster.nodeArgs = nodeArgs;
     cluster.chatPort = await freePort();
     cluster.chatUrl = `http://127.0.0.1:${cluster.chatPort}`;
     cluster.shortTokenChatPort = await freePort(); // for startShortTokenChat(); nodes allow it too
@@ -153,6 +158,30 @@ export class Cluster {
     await Promise.all([...this.nodes.values()].map((n) => n.proxy.close()));
   }
 
+  /** Calls node `id`'s internal API with the API key; resolves to `{status, body}`. */
+  async internal(id, method, path, body) {
+    const node = this.nodes.get(id);
+    const response = await fetch(
+      `http://127.0.0.1:${node.internalPort}${path}`,
+      {
+        method,
+        headers: {
+          authorization: `Bearer ${API_KEY}`,
+          ...(body === undefined ? {} : { "content-type": "application/json" }),
+        },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      },
+    );
+    const text = await response.text();
+    let json;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = text;
+    }
+    return { status: response.status, body: json };
+  }
+
   /** Log file of a process, for failure reports. */
   log(name) {
     const file = join(this.dir, `${name}.log`);
@@ -195,6 +224,7 @@ export class Cluster {
       this.shortTokenChatUrl,
       "--map-refresh-ms",
       "300",
+      ...this.nodeArgs,
     ]);
     const readyz = `http://127.0.0.1:${node.internalPort}/readyz`;
     const headers = { authorization: `Bearer ${API_KEY}` };
