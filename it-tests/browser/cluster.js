@@ -26,12 +26,41 @@ const JVM = [
   "-Xmx256m",
 ];
 
+// The kernel's ephemeral range (local ports of outgoing connections and of bind(0)). The processes
+// get their ports from below it: a port found free and bound seconds or minutes later (a node's
+// JVM starting, the short-token chat started mid-suite, a restart on the same port) must not be
+// taken meanwhile by the local end of some connection, which on a machine busy with other test
+// suites happened (the short-token chat: BindException, 1 of 4 suite runs).
+const EPHEMERAL_LOW = (() => {
+  try {
+    return Number(
+      readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").split(
+        /\s+/,
+      )[0],
+    );
+  } catch {
+    return 32768;
+  }
+})();
+const LOW = Math.max(1024, EPHEMERAL_LOW - 12000);
+
+/** A 127.0.0.1 port below the ephemeral range that is free now (tries up to 100 random ones). */
 export async function freePort() {
-  const server = net.createServer();
-  await new Promise((r) => server.listen(0, "127.0.0.1", r));
-  const { port } = server.address();
-  await new Promise((r) => server.close(r));
-  return port;
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = LOW + Math.floor(Math.random() * (EPHEMERAL_LOW - LOW));
+    const server = net.createServer();
+    const bound = await new Promise((r) => {
+      server.once("error", () => r(false));
+      server.listen(port, "127.0.0.1", () => r(true));
+    });
+    if (bound) {
+      await new Promise((r) => server.close(r));
+      return port;
+    }
+  }
+  throw new Error(
+    `no free port in ${LOW}..${EPHEMERAL_LOW - 1} after 100 tries`,
+  );
 }
 
 /** Polls `check` until it returns a truthy value or `timeoutMs` passes. */
