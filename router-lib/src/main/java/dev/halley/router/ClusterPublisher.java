@@ -622,6 +622,25 @@ final class ClusterPublisher implements Publisher {
 
   // ---- dual mode ----
 
+  /**
+   * Where {@code user}'s connections are: its owner under the map, or, once the pending map of dual
+   * mode was seen active, under the pending map (during the grace the map may still be the old
+   * one).
+   */
+  NodeInfo ownerNow(String user) {
+    return mapNow().owner(user);
+  }
+
+  /** The map connections follow: the pending map once seen active in dual mode, else the map. */
+  ClusterMap mapNow() {
+    Dual d = dual;
+    ClusterMap current = map;
+    if (d != null && d.activeSeen && d.route.pending().version() > current.version()) {
+      return d.route.pending();
+    }
+    return current;
+  }
+
   @Override
   public List<Integer> mapVersions() {
     Dual d = dual;
@@ -814,7 +833,7 @@ final class ClusterPublisher implements Publisher {
 
   @Override
   public NodeInfo ownerOf(String user) {
-    return map.owner(Ids.checkUser(user));
+    return ownerNow(Ids.checkUser(user));
   }
 
   /**
@@ -968,7 +987,7 @@ final class ClusterPublisher implements Publisher {
       return CompletableFuture.failedFuture(
           new NodeRequestException(null, 0, NodeClient.CLOSED, "publisher is closed"));
     }
-    return ChannelPresenceCall.run(client, map, channel, deadline, limit);
+    return ChannelPresenceCall.run(client, mapNow(), channel, deadline, limit);
   }
 
   // ---- connect info ----
@@ -976,7 +995,7 @@ final class ClusterPublisher implements Publisher {
   @Override
   public ConnectInfo connectInfo(
       String user, TokenMinter minter, Duration ttl, Collection<String> channels) {
-    ClusterMap current = map;
+    ClusterMap current = mapNow();
     NodeInfo owner = current.owner(Ids.checkUser(user));
     String token = minter.mint(user, ttl, channels);
     return new ConnectInfo(

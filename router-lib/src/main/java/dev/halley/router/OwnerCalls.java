@@ -127,7 +127,7 @@ final class OwnerCalls {
       BiFunction<String, JsonNode, T> read,
       int reroutesLeft,
       CompletableFuture<T> result) {
-    NodeInfo node = fixed != null ? fixed : publisher.map().owner(user);
+    NodeInfo node = fixed != null ? fixed : publisher.ownerNow(user);
     URI uri = Wire.resolve(node.internalUrl(), "/v1/users/" + Wire.segment(user) + suffix);
     publisher
         .client
@@ -175,7 +175,7 @@ final class OwnerCalls {
                       .mapAtLeast(version)
                       .whenComplete(
                           (m, e) -> {
-                            if (publisher.map().owner(user).id().equals(node.id())) {
+                            if (publisher.ownerNow(user).id().equals(node.id())) {
                               result.completeExceptionally(failure); // nowhere else to go
                             } else {
                               userCall(

@@ -166,6 +166,27 @@ class DualModeTest {
   }
 
   @Test
+  void onceThePendingMapIsActiveConnectInfoAndOwnerPointToTheNewOwnerDuringTheGrace()
+      throws Exception {
+    everyNode(three, four);
+    String user = moving(three, four, "d", 1).get(0);
+    try (Publisher p = publisher(three, Duration.ofSeconds(60))) {
+      p.publish(user, 0).get(10, TimeUnit.SECONDS);
+      await().atMost(Duration.ofSeconds(10)).until(() -> p.mapVersions().size() == 2);
+      assertEquals(three.owner(user).id(), p.ownerOf(user).id(), "pending, not active yet");
+      nodes.values().forEach(ContractNode::activate);
+      p.publish(user, 1).get(10, TimeUnit.SECONDS); // the reply says map 4 is active
+      assertEquals(List.of(3, 4), p.mapVersions(), "still in the grace");
+      assertEquals("d", p.ownerOf(user).id());
+      ConnectInfo ci =
+          p.connectInfo(
+              user, TokenMinter.hs256("0123456789abcdef0123456789abcdef"), Duration.ofMinutes(1));
+      assertEquals("d", ci.node());
+      assertEquals(4, ci.mapVersion());
+    }
+  }
+
+  @Test
   void aWithdrawnPendingMapEndsDualMode() throws Exception {
     everyNode(three, four);
     String user = moving(three, four, "d", 1).get(0);
