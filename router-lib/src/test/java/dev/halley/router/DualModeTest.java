@@ -117,9 +117,6 @@ class DualModeTest {
         assertFalse("d".equals(o.node()), "the old owner's outcome is reported: " + r);
       }
       assertEquals(List.of(3, 4), p.mapVersions());
-      // A user's second sends queue in publish order and share requests (400 sends alone, one
-      // request each, were the symptom of queueing each at the front).
-      assertTrue(nodes.get("d").seen.size() < 200, "requests to d: " + nodes.get("d").seen.size());
       ContractNode last = nodes.get("d");
       assertEquals("3,4", last.seen.get(last.seen.size() - 1).versions());
     }
