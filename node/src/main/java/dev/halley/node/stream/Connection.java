@@ -308,10 +308,14 @@ public abstract class Connection {
             flushGuarded();
           };
     }
+    long delayMs = Math.max(1, TimeUnit.NANOSECONDS.toMillis(at - now + 999_999));
+    try {
+      t.executeAfter(wake, delayMs, TimeUnit.MILLISECONDS);
+    } catch (RejectedExecutionException e) {
+      return; // the node is stopping: its IO threads take no tasks
+    }
     wakeArmed = true;
     wakeAt = at;
-    long delayMs = Math.max(1, TimeUnit.NANOSECONDS.toMillis(at - now + 999_999));
-    t.executeAfter(wake, delayMs, TimeUnit.MILLISECONDS);
   }
 
   /** IO thread: takes the next queued event into {@link #polledSeq}/{@link #polledItem}. */
