@@ -36,11 +36,13 @@ import java.util.Set;
  * selector thread.
  *
  * <p>Usage: {@code ConflationBench [keys=1000] [rate=20] [clients=5000] [slowFraction=0.1]
- * [seconds=30] [payloadBytes=64]}. The publisher sends one request per 50 ms tick and waits for it
- * (a publish fans out before it answers), so on a machine that cannot keep up the run takes longer
- * than {@code seconds} and prints how long it took. The defaults are issue 16's shape; on a small
- * shared machine run it scaled down (docs/benchmarks.md and the report give the figures with the
- * exact arguments).
+ * [seconds=30] [payloadBytes=64] [intervalMs=0] [deadline=false]}. The publisher sends one request
+ * per 50 ms tick and waits for it (a publish fans out before it answers), so on a machine that
+ * cannot keep up the run takes longer than {@code seconds} and prints how long it took; with {@code
+ * deadline=true} it stops at {@code seconds} of wall time instead and prints the rate it reached
+ * (for the full scale, which no small machine sustains). With {@code intervalMs > 0} a third run
+ * adds the frequency limit: the clients connect with {@code conflationIntervalMs=intervalMs}. The
+ * defaults are issue 16's shape (docs/benchmarks.md gives the figures with the exact arguments).
  */
 public final class ConflationBench {
   private static final String API_KEY = "bench-api-key-0123456789";
@@ -56,6 +58,8 @@ public final class ConflationBench {
     double slowFraction = args.length > 3 ? Double.parseDouble(args[3]) : 0.1;
     int seconds = args.length > 4 ? Integer.parseInt(args[4]) : 30;
     int payload = args.length > 5 ? Integer.parseInt(args[5]) : 64;
+    long intervalMs = args.length > 6 ? Long.parseLong(args[6]) : 0;
+    boolean deadline = args.length > 7 && Boolean.parseBoolean(args[7]);
     System.out.printf(
         "keys=%d rate=%d/s clients=%d slow=%.0f%% seconds=%d payload=%d B (%d messages/s, %d"
             + " deliveries/s)%n",
@@ -67,8 +71,10 @@ public final class ConflationBench {
         payload,
         keys * rate,
         (long) keys * rate * clients);
-    for (boolean conflate : new boolean[] {false, true}) {
-      run(keys, rate, clients, slowFraction, seconds, payload, conflate);
+    run(keys, rate, clients, slowFraction, seconds, payload, false, 0, deadline);
+    run(keys, rate, clients, slowFraction, seconds, payload, true, 0, deadline);
+    if (intervalMs > 0) {
+      run(keys, rate, clients, slowFraction, seconds, payload, true, intervalMs, deadline);
     }
   }
 
@@ -79,7 +85,9 @@ public final class ConflationBench {
       double slowFraction,
       int seconds,
       int payload,
-      boolean conflate)
+      boolean conflate,
+      long intervalMs,
+      boolean deadline)
       throws Exception {
     URI placeholder = URI.create("http://127.0.0.1:1");
     HalleyNode node =
@@ -116,7 +124,7 @@ public final class ConflationBench {
                       URI.create("http://127.0.0.1:" + node.internalPort())))));
       int slow = (int) Math.round(clients * slowFraction);
       for (int i = 0; i < clients; i++) {
-        sockets.add(open(node.publicPort(), "user-" + i, i < slow, selector));
+        sockets.add(open(node.publicPort(), "user-" + i, i < slow, selector, intervalMs));
       }
       Thread reader =
           new Thread(
@@ -153,7 +161,8 @@ public final class ConflationBench {
       int perTick = Math.max(1, keys * rate / 20);
       String pad = "x".repeat(payload);
       long seq = 0;
-      for (long t = 0; t < ticks; t++) {
+      long stopAt = start + seconds * 1_000_000_000L;
+      for (long t = 0; t < ticks && (!deadline || System.nanoTime() < stopAt); t++) {
         StringBuilder body = new StringBuilder("{\"messages\":[");
         for (int i = 0; i < perTick; i++) {
           int key = (int) (seq % keys);
@@ -190,6 +199,7 @@ public final class ConflationBench {
       }
       double elapsed = (System.nanoTime() - start) / 1e9;
       long cpu = nodeCpuNanos(threads) - cpuBefore;
+      long rss = rssKib();
       System.gc();
       long heap = ManagementFactory.getMemoryMXBean().getHeapMemoryUsage().getUsed();
       String metrics =
@@ -200,15 +210,21 @@ public final class ConflationBench {
                   HttpResponse.BodyHandlers.ofString())
               .body();
       System.out.printf(
-          "conflation=%-5s published=%d in %.1f s  node CPU %.1f s (%.0f%% of one core)  heap"
-              + " after GC %d MiB  slow clients cut (4008) %s  fast clients read %d MiB%n",
+          "conflation=%-5s intervalMs=%d published=%d in %.1f s (%.0f/s of %d/s)  node CPU %.1f s"
+              + " (%.0f%% of one core)  RSS %d MiB  heap after GC %d MiB  slow clients cut (4008)"
+              + " %s  conflated %s  fast clients read %d MiB%n",
           conflate,
+          intervalMs,
           seq,
           elapsed,
+          seq / elapsed,
+          keys * rate,
           cpu / 1e9,
           100 * cpu / 1e9 / elapsed,
+          rss >> 10,
           heap >> 20,
           slowCuts(metrics),
+          sum(metrics, "halley_messages_conflated_total"),
           fastBytes[0] >> 20);
       reader.interrupt();
     } finally {
@@ -235,17 +251,37 @@ public final class ConflationBench {
   }
 
   private static String slowCuts(String metrics) {
+    return sum(metrics, "halley_slow_consumer_disconnects");
+  }
+
+  /** The sum of every sample of the series {@code prefix} (all tags). */
+  private static String sum(String metrics, String prefix) {
     double sum = 0;
     for (String line : metrics.split("\n")) {
-      if (line.startsWith("halley_slow_consumer_disconnects")) {
+      if (line.startsWith(prefix)) {
         sum += Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1));
       }
     }
     return String.format("%.0f", sum);
   }
 
-  private static SocketChannel open(int port, String user, boolean slow, Selector selector)
-      throws Exception {
+  /** This process's resident set (node and clients), KiB, from /proc; -1 elsewhere. */
+  private static long rssKib() {
+    try {
+      for (String line :
+          java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc/self/status"))) {
+        if (line.startsWith("VmRSS:")) {
+          return Long.parseLong(line.replaceAll("[^0-9]", ""));
+        }
+      }
+    } catch (java.io.IOException | RuntimeException e) {
+      // not Linux
+    }
+    return -1;
+  }
+
+  private static SocketChannel open(
+      int port, String user, boolean slow, Selector selector, long intervalMs) throws Exception {
     SocketChannel ch = SocketChannel.open();
     if (slow) {
       ch.setOption(StandardSocketOptions.SO_RCVBUF, 4096);
@@ -254,6 +290,7 @@ public final class ConflationBench {
     String req =
         "GET /v1/ws?token="
             + token(user)
+            + (intervalMs > 0 ? "&conflationIntervalMs=" + intervalMs : "")
             + " HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
     ch.write(ByteBuffer.wrap(req.getBytes(StandardCharsets.US_ASCII)));

@@ -64,8 +64,14 @@ final class Report {
     cpuPerDelivery(results, img.resolve("cpu-per-delivery.png"));
     memoryPerConnection(results, img.resolve("memory-per-connection.png"));
     cpuVsConnections(results, img.resolve("cpu-vs-connections.png"));
-    Files.writeString(
-        out.resolve("benchmarks.md"), markdown(machine, results), StandardCharsets.UTF_8);
+    // Sections measured by other benches (ConflationBench: docs/bench/conflation.md) are kept:
+    // they are appended as they are, so a matrix run does not erase them.
+    String md = markdown(machine, results);
+    Path conflation = img.resolve("conflation.md");
+    if (Files.exists(conflation)) {
+      md += "\n" + Files.readString(conflation, StandardCharsets.UTF_8);
+    }
+    Files.writeString(out.resolve("benchmarks.md"), md, StandardCharsets.UTF_8);
   }
 
   // ---- markdown -------------------------------------------------------------------------------
