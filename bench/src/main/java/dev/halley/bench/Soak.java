@@ -22,7 +22,9 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Date;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
@@ -33,10 +35,11 @@ import java.util.stream.Stream;
 
 /**
  * The soak (issue 11): one real node process under steady abuse for a bounded time, sampled every
- * interval for heap after a full GC, resident memory and open file descriptors, which must stay
- * flat. Traffic, all to 127.0.0.1: connection churn on every transport (WebSocket, SSE, long-poll,
- * poll), publishes to users and to a channel, and a few stalled WebSocket clients that never read
- * (cut as slow consumers, then replaced).
+ * interval for heap after a full GC, resident memory, open file descriptors and threads, which must
+ * stay flat, and the node's queues from /metrics (connections, resume buffers, idempotency window,
+ * publish requests waiting). Traffic, all to 127.0.0.1: connection churn on every transport
+ * (WebSocket, SSE, long-poll, poll), publishes to users and to a channel, and a few stalled
+ * WebSocket clients that never read (cut as slow consumers, then replaced).
  *
  * <pre>
  * bench/soak.sh                      # 30 minutes, a sample a minute
@@ -46,13 +49,18 @@ import java.util.stream.Stream;
  * </pre>
  *
  * <p>Prints one JSON line per sample and a summary; exits 1 if the last samples grew beyond the
- * first by more than the tolerance (heap 32 MiB, RSS 64 MiB, 64 fds), else 0. At most 120 minutes.
+ * first by more than the tolerance (heap 32 MiB, RSS 64 MiB, 64 fds, 16 threads), else 0. At most
+ * 120 minutes.
  */
 public final class Soak {
   static final String SECRET = "soak-secret-0123456789abcdef-0123456789";
   static final String API_KEY = "soak-api-key-0123456789";
   private static final Pattern PORTS = Pattern.compile("public port (\\d+), internal port (\\d+)");
   private static final int USERS = 500;
+  private static final Pattern METRIC =
+      Pattern.compile(
+          "(halley_connections|halley_buffer_bytes|halley_buffer_entries|halley_idempotency_bytes"
+              + "|halley_publish_queue)(?:\\{[^}]*\\})? ([0-9.eE+-]+)");
 
   private final HttpClient http =
       HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
@@ -141,13 +149,22 @@ public final class Soak {
         Thread.sleep(Math.max(0, TimeUnit.NANOSECONDS.toMillis(next - System.nanoTime())));
         long[] s = sample(node.pid());
         samples.add(s);
+        Map<String, Long> q = queues();
         System.out.printf(
             "{\"event\":\"sample\",\"minute\":%.1f,\"heapAfterGcKb\":%d,\"rssKb\":%d,\"fds\":%d,"
+                + "\"threads\":%d,\"connections\":%d,\"bufferBytes\":%d,\"bufferEntries\":%d,"
+                + "\"idempotencyBytes\":%d,\"publishQueue\":%d,"
                 + "\"connects\":%d,\"publishes\":%d,\"clientErrors\":%d}%n",
             (samples.size() - 1) * sampleSeconds / 60.0,
             s[0],
             s[1],
             s[2],
+            s[3],
+            q.getOrDefault("halley_connections", -1L),
+            q.getOrDefault("halley_buffer_bytes", -1L),
+            q.getOrDefault("halley_buffer_entries", -1L),
+            q.getOrDefault("halley_idempotency_bytes", -1L),
+            q.getOrDefault("halley_publish_queue", -1L),
             connects.get(),
             publishes.get(),
             errors.get());
@@ -180,9 +197,9 @@ public final class Soak {
     // The first sample is taken under load before warm-up settles: compare from the second.
     long[] base = samples.get(1);
     int from = Math.max(2, samples.size() * 2 / 3);
-    long[] tail = new long[3];
+    long[] tail = new long[4];
     for (int i = from; i < samples.size(); i++) {
-      for (int k = 0; k < 3; k++) {
+      for (int k = 0; k < 4; k++) {
         tail[k] += samples.get(i)[k];
       }
     }
@@ -190,31 +207,62 @@ public final class Soak {
     long heapGrowth = tail[0] / n - base[0];
     long rssGrowth = tail[1] / n - base[1];
     long fdGrowth = tail[2] / n - base[2];
-    boolean flat = heapGrowth < 32_768 && rssGrowth < 65_536 && fdGrowth < 64;
+    long threadGrowth = tail[3] / n - base[3];
+    boolean flat = heapGrowth < 32_768 && rssGrowth < 65_536 && fdGrowth < 64 && threadGrowth < 16;
     System.out.printf(
         "{\"event\":\"summary\",\"samples\":%d,\"heapGrowthKb\":%d,\"rssGrowthKb\":%d,"
-            + "\"fdGrowth\":%d,\"verdict\":\"%s\"}%n",
-        samples.size(), heapGrowth, rssGrowth, fdGrowth, flat ? "flat" : "growing");
+            + "\"fdGrowth\":%d,\"threadGrowth\":%d,\"verdict\":\"%s\"}%n",
+        samples.size(), heapGrowth, rssGrowth, fdGrowth, threadGrowth, flat ? "flat" : "growing");
     return flat ? 0 : 1;
   }
 
-  /** Heap used after a full GC (jcmd), RSS (kB) and open fds, from the outside. */
+  /**
+   * The node's queues from its /metrics: open browser connections, resume buffer bytes and entries,
+   * idempotency bytes, publish requests waiting for a publish thread (summed over tags).
+   */
+  private Map<String, Long> queues() {
+    Map<String, Long> out = new HashMap<>();
+    try {
+      String text =
+          http.send(
+                  HttpRequest.newBuilder(
+                          URI.create("http://127.0.0.1:" + internalPort + "/metrics"))
+                      .timeout(Duration.ofSeconds(10))
+                      .build(),
+                  HttpResponse.BodyHandlers.ofString())
+              .body();
+      for (String line : text.split("\n")) {
+        Matcher m = METRIC.matcher(line);
+        if (m.matches()) {
+          out.merge(m.group(1), (long) Double.parseDouble(m.group(2)), Long::sum);
+        }
+      }
+    } catch (Exception e) {
+      errors.incrementAndGet();
+    }
+    return out;
+  }
+
+  /** Heap used after a full GC (jcmd), RSS (kB), open fds and threads, from the outside. */
   static long[] sample(long pid) throws Exception {
     jcmd(pid, "GC.run");
     String info = jcmd(pid, "GC.heap_info");
     Matcher m = Pattern.compile("used (\\d+)K").matcher(info);
     long heap = m.find() ? Long.parseLong(m.group(1)) : -1;
     long rss = -1;
+    long threads = -1;
     for (String line : Files.readAllLines(Path.of("/proc", Long.toString(pid), "status"))) {
       if (line.startsWith("VmRSS:")) {
         rss = Long.parseLong(line.replaceAll("[^0-9]", ""));
+      } else if (line.startsWith("Threads:")) {
+        threads = Long.parseLong(line.replaceAll("[^0-9]", ""));
       }
     }
     long fds;
     try (Stream<Path> s = Files.list(Path.of("/proc", Long.toString(pid), "fd"))) {
       fds = s.count();
     }
-    return new long[] {heap, rss, fds};
+    return new long[] {heap, rss, fds, threads};
   }
 
   private static String jcmd(long pid, String command) throws Exception {

@@ -215,7 +215,7 @@ public final class HalleyNode implements AutoCloseable {
       node.ops.close();
       throw bindFailure(e, config);
     }
-    bindResourceMeters(node, undertow);
+    bindResourceMeters(node, undertow, publishThreads);
     ScheduledExecutorService housekeeping =
         Executors.newSingleThreadScheduledExecutor(
             r -> {
@@ -308,8 +308,16 @@ public final class HalleyNode implements AutoCloseable {
   }
 
   /** Issue 11: what bounds memory and file descriptors, in /metrics (docs/operations.md). */
-  private static void bindResourceMeters(NodeContext node, NodeServer server) {
+  private static void bindResourceMeters(
+      NodeContext node, NodeServer server, ExecutorService publishThreads) {
     MeterRegistry r = node.ops.metrics().registry();
+    if (publishThreads instanceof java.util.concurrent.ThreadPoolExecutor pool) {
+      Gauge.builder("halley.publish.queue", pool, p -> p.getQueue().size())
+          .description(
+              "publish requests read and waiting for a publish thread (maxInternalSockets bounds"
+                  + " them: one request per connection at a time)")
+          .register(r);
+    }
     var budget = node.streams.budget();
     Gauge.builder("halley.buffer.bytes", budget, b -> b.usedBytes())
         .description("bytes held by all resume buffers (bufferBudgetBytes bounds it)")
