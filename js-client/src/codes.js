@@ -42,6 +42,8 @@ export const ErrorCode = Object.freeze({
   NOT_OWNER: "not_owner",
   RATE_LIMITED: "rate_limited",
   TOO_MANY_CONNECTIONS: "too_many_connections",
+  /** The node is at its socket limit (503 with Retry-After); the client reconnects with backoff. */
+  OVER_CAPACITY: "over_capacity",
   DRAINING: "draining",
   NOT_READY: "not_ready",
   SERVER_ERROR: "server_error",

@@ -21,6 +21,7 @@ import dev.halley.node.cluster.NodeOperations;
 import dev.halley.node.cluster.OwnershipHandler;
 import dev.halley.node.config.NodeConfig;
 import dev.halley.node.config.OperationsConfig;
+import dev.halley.node.http.ChunkedFraming;
 import dev.halley.node.http.CorsHandler;
 import dev.halley.node.http.ErrorHandler;
 import dev.halley.node.http.JsModuleHandler;
@@ -199,17 +200,27 @@ public final class HalleyNode implements AutoCloseable {
                   .set(UndertowOptions.IDLE_TIMEOUT, millis(ops.idleTimeoutMs()))
                   .getMap(),
               ops.maxHeaderBytes(),
+              new NodeServer.Refusal(
+                  ops.overCapacityRetryAfterSeconds(),
+                  ops.overCapacityLingerMs(),
+                  ops.overCapacityMaxLingering()),
               List.of(
                   new NodeServer.Listener(
                       config.publicHost(),
                       config.publicPort(),
                       publicSocketLimit(ops),
-                      new RequestDeadline(ops.requestBodyTimeoutMs(), publicHandler)),
+                      new ChunkedFraming(
+                          config.maxBodyBytes(),
+                          ops.maxHeaderBytes(),
+                          new RequestDeadline(ops.requestBodyTimeoutMs(), publicHandler))),
                   new NodeServer.Listener(
                       config.internalHost(),
                       config.internalPort(),
                       ops.maxInternalSockets(),
-                      new RequestDeadline(ops.requestBodyTimeoutMs(), internalHandler))));
+                      new ChunkedFraming(
+                          config.maxBodyBytes(),
+                          ops.maxHeaderBytes(),
+                          new RequestDeadline(ops.requestBodyTimeoutMs(), internalHandler)))));
     } catch (RuntimeException e) {
       publishThreads.shutdownNow();
       node.ops.close();
@@ -340,13 +351,20 @@ public final class HalleyNode implements AutoCloseable {
           .description("accepted sockets open (maxPublicSockets / maxInternalSockets bound them)")
           .tag("listener", listeners[i])
           .register(r);
+      FunctionCounter.builder("halley.sockets.refused", server, s -> s.refusedSockets(index))
+          .description("sockets accepted over the listener's limit, answered 503 over_capacity")
+          .tag("listener", listeners[i])
+          .register(r);
     }
     FunctionCounter.builder("halley.requests.unparsable", server, s -> s.parserErrors())
         .description("requests refused by the HTTP parser (400 bad_request, 431 headers_too_large)")
         .register(r);
   }
 
-  /** {@code maxPublicSockets}, or (0) the file-descriptor limit minus internal sockets and 512. */
+  /**
+   * {@code maxPublicSockets}, or (0) the file-descriptor limit minus internal sockets and 512 (room
+   * for refused sockets that linger, files and the JVM's own).
+   */
   static int publicSocketLimit(OperationsConfig ops) {
     if (ops.maxPublicSockets() > 0) {
       return ops.maxPublicSockets();

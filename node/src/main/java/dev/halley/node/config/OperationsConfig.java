@@ -108,9 +108,9 @@ public final class OperationsConfig {
   private final long requestBodyTimeoutMs = 10_000;
 
   /**
-   * Open sockets the public listener accepts, counted at accept (keep-alive and idle ones too); at
-   * the limit the node stops accepting until 90% of it (new clients wait in the kernel's backlog).
-   * 0: the process's file-descriptor limit minus {@code maxInternalSockets} minus 512.
+   * Open sockets the public listener serves, counted from accept to close (keep-alive and idle ones
+   * too). A socket accepted over it gets 503 {@code over_capacity} with {@code Retry-After} and is
+   * closed. 0: the process's file-descriptor limit minus {@code maxInternalSockets} minus 512.
    */
   @Option(unit = "sockets", min = 0)
   private final int maxPublicSockets;
@@ -122,6 +122,27 @@ public final class OperationsConfig {
   @Option(unit = "sockets", positive = true)
   @Builder.Default
   private final int maxInternalSockets = 1_024;
+
+  /** The {@code Retry-After} of the 503 {@code over_capacity} sent over the socket limits. */
+  @Option(unit = "seconds", min = 1, max = 3_600)
+  @Builder.Default
+  private final int overCapacityRetryAfterSeconds = 5;
+
+  /**
+   * How long a socket refused over its listener's limit waits for the client's request head after
+   * the 503 before it is closed (closing with the request unread could reset the answer away).
+   */
+  @Option(unit = "ms", min = 0, max = 60_000)
+  @Builder.Default
+  private final long overCapacityLingerMs = 2_000;
+
+  /**
+   * Refused sockets per listener that may wait like that at once (their file descriptors come on
+   * top of the socket limits); more are closed right after the 503.
+   */
+  @Option(unit = "sockets", min = 0, max = 100_000)
+  @Builder.Default
+  private final int overCapacityMaxLingering = 64;
 
   /**
    * Largest WebSocket message a browser may send (the node reads and drops them). A longer one, or

@@ -4,20 +4,25 @@ import dev.halley.node.wire.ErrorCodes;
 import dev.halley.node.wire.Json;
 import io.undertow.connector.PooledByteBuffer;
 import io.undertow.server.HttpServerExchange;
+import io.undertow.server.RequestTooBigException;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 import org.xnio.ChannelListener;
 import org.xnio.IoUtils;
+import org.xnio.XnioExecutor;
 import org.xnio.channels.StreamSourceChannel;
 
 /**
- * Reads a request body of at most {@code maxBytes} without blocking. Over the limit it answers 413
- * {@code payload_too_large} at once and then keeps reading and discarding (at most {@link
- * #DRAIN_LIMIT_BYTES} more) so the client, still sending, gets the 413 instead of a connection
- * reset; then the connection closes. A broken body (bad chunk framing, early end) is a 400 {@code
- * bad_request}. The time this may take is bounded by {@link RequestDeadline}. IO thread only.
+ * Reads a request body of at most {@code maxBytes} without blocking. Over the limit (a {@code
+ * Content-Length}, the chunk sizes announced, or the bytes received) it answers 413 {@code
+ * payload_too_large} at once and then keeps reading and discarding (at most {@link
+ * #DRAIN_LIMIT_BYTES} more, and only while bytes keep arriving) so the client, still sending, gets
+ * the 413 instead of a connection reset; then the connection closes. A broken body (bad chunk
+ * framing, early end) is a 400 {@code bad_request} and the connection closes. The time this may
+ * take is bounded by {@link RequestDeadline}. IO thread only.
  */
 public final class BodyReader implements ChannelListener<StreamSourceChannel> {
   /** Bytes discarded after a 413 before the connection is cut. */
@@ -28,6 +33,8 @@ public final class BodyReader implements ChannelListener<StreamSourceChannel> {
   private final Consumer<byte[]> onBody;
   private final ByteArrayOutputStream body = new ByteArrayOutputStream();
   private long discarded = -1; // >= 0 once the 413 is sent
+  private int tooBigReports;
+  private XnioExecutor.Key idle; // closes the connection when a refused body stops arriving
 
   private BodyReader(HttpServerExchange exchange, long maxBytes, Consumer<byte[]> onBody) {
     this.exchange = exchange;
@@ -37,10 +44,29 @@ public final class BodyReader implements ChannelListener<StreamSourceChannel> {
 
   public static void read(HttpServerExchange exchange, long maxBytes, Consumer<byte[]> onBody) {
     BodyReader r = new BodyReader(exchange, maxBytes, onBody);
-    if (exchange.getRequestContentLength() > maxBytes) {
-      r.tooLarge();
+    // Taken before any answer: ending the exchange would hand the channel to Undertow's own,
+    // unbounded drain.
+    StreamSourceChannel channel = exchange.getRequestChannel();
+    if (channel == null) {
+      return; // already read by someone else
     }
-    r.handleEvent(exchange.getRequestChannel());
+    ChunkedBody.limit(exchange, maxBytes); // chunk sizes announcing more: 413 before their data
+    if (exchange.getRequestContentLength() > maxBytes && !r.tooLarge()) {
+      return;
+    }
+    r.handleEvent(channel);
+  }
+
+  /**
+   * Answers 413 at once for a body announced over {@code maxBytes} and drains it as {@link #read}
+   * does.
+   */
+  static void refuse(HttpServerExchange exchange, long maxBytes) {
+    BodyReader r = new BodyReader(exchange, maxBytes, body -> {});
+    StreamSourceChannel channel = exchange.getRequestChannel();
+    if (r.tooLarge() && channel != null) {
+      r.handleEvent(channel);
+    }
   }
 
   @Override
@@ -52,14 +78,30 @@ public final class BodyReader implements ChannelListener<StreamSourceChannel> {
       ByteBuffer b = pooled.getBuffer();
       while (true) {
         b.clear();
-        int n = channel.read(b);
+        int n;
+        try {
+          n = channel.read(b);
+        } catch (RequestTooBigException e) {
+          // a chunk size announced more than the limit: answer before its data arrives
+          if (++tooBigReports > 1) {
+            throw e; // the decoder reports it once; never loop on it
+          }
+          if (discarded < 0 && !tooLarge()) {
+            return;
+          }
+          continue;
+        }
         if (n == 0) {
+          if (discarded >= 0) {
+            idleAfterRefusal();
+          }
           channel.getReadSetter().set(this);
           channel.resumeReads();
           return;
         }
         if (n < 0) {
           channel.suspendReads();
+          cancelIdle();
           if (discarded < 0) {
             onBody.accept(body.toByteArray());
           } else if (exchange.isResponseComplete()) {
@@ -72,13 +114,16 @@ public final class BodyReader implements ChannelListener<StreamSourceChannel> {
         if (discarded >= 0) {
           discarded += n;
           if (discarded > DRAIN_LIMIT_BYTES) {
+            cancelIdle();
             IoUtils.safeClose(exchange.getConnection());
             return;
           }
           continue;
         }
         if (body.size() + (long) n > maxBytes) {
-          tooLarge();
+          if (!tooLarge()) {
+            return;
+          }
           continue;
         }
         b.flip();
@@ -86,13 +131,43 @@ public final class BodyReader implements ChannelListener<StreamSourceChannel> {
       }
     } catch (IOException e) {
       channel.suspendReads();
+      cancelIdle();
       if (discarded < 0) {
         exchange.setPersistent(false);
         Json.sendError(
-            exchange, 400, ErrorCodes.BAD_REQUEST, "could not read the body: broken framing");
+            exchange,
+            400,
+            ErrorCodes.BAD_REQUEST,
+            e instanceof ChunkedBody.MalformedChunkException
+                ? e.getMessage()
+                : "could not read the body: broken framing");
       } else {
         IoUtils.safeClose(exchange.getConnection());
       }
+    }
+  }
+
+  /**
+   * After the 413 the body is drained only while the client is still sending it: once nothing has
+   * arrived for {@link RequestDeadline#CLOSE_GRACE_MS}, the connection closes (a client that
+   * announced too much and waits is not held until the body deadline).
+   */
+  private void idleAfterRefusal() {
+    cancelIdle();
+    var connection = exchange.getConnection();
+    idle =
+        exchange
+            .getIoThread()
+            .executeAfter(
+                () -> IoUtils.safeClose(connection),
+                RequestDeadline.CLOSE_GRACE_MS,
+                TimeUnit.MILLISECONDS);
+  }
+
+  private void cancelIdle() {
+    if (idle != null) {
+      idle.remove();
+      idle = null;
     }
   }
 
@@ -102,8 +177,13 @@ public final class BodyReader implements ChannelListener<StreamSourceChannel> {
     return a;
   }
 
-  private void tooLarge() {
+  /**
+   * Sends the 413; returns whether the body is still to be drained (false when Undertow, ending the
+   * exchange, already read it to its end: the connection then stays usable).
+   */
+  private boolean tooLarge() {
     discarded = 0;
+    ChunkedBody.refused(exchange);
     body.reset();
     // Neither setPersistent(false) nor "Connection: close": Undertow would close at the end of the
     // response while the client is still sending, and the 413 would be lost to the reset. The body
@@ -113,5 +193,6 @@ public final class BodyReader implements ChannelListener<StreamSourceChannel> {
         413,
         ErrorCodes.PAYLOAD_TOO_LARGE,
         "the body is over the limit of " + maxBytes + " bytes");
+    return !exchange.isComplete();
   }
 }

@@ -11,8 +11,11 @@ import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import org.xnio.ChannelListener;
+import org.xnio.ChannelListeners;
 import org.xnio.IoUtils;
 import org.xnio.OptionMap;
 import org.xnio.Options;
@@ -20,16 +23,17 @@ import org.xnio.StreamConnection;
 import org.xnio.Xnio;
 import org.xnio.XnioWorker;
 import org.xnio.channels.AcceptingChannel;
-import org.xnio.management.XnioServerMXBean;
 
 /**
  * The node's two HTTP listeners on one XNIO worker, built like {@code Undertow.builder()} does but
  * with the accept path in our hands:
  *
  * <ul>
- *   <li>every accepted socket counts against its listener's limit ({@code maxSockets}; XNIO stops
- *       accepting at the limit and resumes at 90% of it, so a flood waits in the kernel's backlog
- *       instead of taking file descriptors);
+ *   <li>every accepted socket counts against its listener's limit ({@code maxSockets}) from accept
+ *       to close; one accepted over it is answered 503 {@code over_capacity} with {@code
+ *       Retry-After} and closed ({@link OverCapacity}), so a client learns at once instead of
+ *       waiting in the kernel's backlog. XNIO's accept high water sits above the limit plus the
+ *       refused sockets that may linger, as a backstop on file descriptors;
  *   <li>request heads are capped ({@code MAX_HEADER_SIZE}) and Undertow's own parser errors (an
  *       empty 400) leave as the protocol's JSON errors: 431 {@code headers_too_large} when the head
  *       was over the cap, 400 {@code bad_request} otherwise ({@link ParserErrorConduit}).
@@ -41,9 +45,23 @@ public final class NodeServer implements AutoCloseable {
   /** One listener to bind. */
   public record Listener(String host, int port, int maxSockets, HttpHandler handler) {}
 
+  /**
+   * What a socket accepted over its listener's limit gets: the 503's {@code Retry-After}, how long
+   * it may wait for the client's request head before it is closed, and how many may wait at once
+   * per listener (more are closed right after the 503).
+   */
+  public record Refusal(int retryAfterSeconds, long lingerMs, int maxLingering) {}
+
+  /** Per listener: sockets served and refused. Atomics: accepts and closes run on any IO thread. */
+  private static final class Counts {
+    final AtomicInteger open = new AtomicInteger();
+    final AtomicInteger lingering = new AtomicInteger();
+    final AtomicLong refused = new AtomicLong();
+  }
+
   private final XnioWorker worker;
   private final List<AcceptingChannel<StreamConnection>> servers = new ArrayList<>();
-  private final List<XnioServerMXBean> beans = new ArrayList<>();
+  private final List<Counts> counts = new ArrayList<>();
   private final AtomicLong parserErrors = new AtomicLong();
 
   private NodeServer(XnioWorker worker) {
@@ -55,7 +73,12 @@ public final class NodeServer implements AutoCloseable {
    * maxHeaderBytes} caps a request's line plus headers.
    */
   public static NodeServer start(
-      String name, int ioThreads, OptionMap options, int maxHeaderBytes, List<Listener> listeners) {
+      String name,
+      int ioThreads,
+      OptionMap options,
+      int maxHeaderBytes,
+      Refusal refusal,
+      List<Listener> listeners) {
     Xnio xnio = Xnio.getInstance(NodeServer.class.getClassLoader());
     XnioWorker worker;
     try {
@@ -84,8 +107,14 @@ public final class NodeServer implements AutoCloseable {
       for (Listener l : listeners) {
         HttpOpenListener open = new HttpOpenListener(buffers, undertowOptions);
         open.setRootHandler(l.handler());
-        int high = l.maxSockets();
-        int low = Math.max(1, (int) (high * 0.9));
+        Counts counts = new Counts();
+        OverCapacity overCapacity = new OverCapacity(refusal, counts.lingering);
+        // Backstop only: the limit is enforced below, this bounds fds if the count were wrong.
+        int high =
+            (int)
+                Math.min(
+                    Integer.MAX_VALUE,
+                    (long) l.maxSockets() + refusal.maxLingering() + 4L * ioThreads + 16);
         OptionMap socketOptions =
             OptionMap.builder()
                 .set(Options.WORKER_IO_THREADS, worker.getIoThreadCount())
@@ -95,8 +124,9 @@ public final class NodeServer implements AutoCloseable {
                 .set(Options.BALANCING_CONNECTIONS, 2)
                 .set(Options.BACKLOG, 1000)
                 .set(Options.CONNECTION_HIGH_WATER, high)
-                .set(Options.CONNECTION_LOW_WATER, low)
+                .set(Options.CONNECTION_LOW_WATER, high)
                 .getMap();
+        int max = l.maxSockets();
         ChannelListener<AcceptingChannel<StreamConnection>> accept =
             ch -> {
               StreamConnection c;
@@ -108,8 +138,31 @@ public final class NodeServer implements AutoCloseable {
               if (c == null) {
                 return;
               }
+              if (counts.open.incrementAndGet() > max) {
+                counts.open.decrementAndGet();
+                counts.refused.incrementAndGet();
+                overCapacity.refuse(c);
+                return;
+              }
+              AtomicBoolean counted = new AtomicBoolean(true);
+              Runnable release =
+                  () -> {
+                    if (counted.compareAndSet(true, false)) {
+                      counts.open.decrementAndGet();
+                    }
+                  };
               ParserErrorConduit.install(c, maxHeaderBytes, server.parserErrors);
               open.handleEvent(c);
+              // Undertow's connection set its close listener; ours runs first, then it.
+              ChannelListener<? super StreamConnection> undertow = c.getCloseListener();
+              c.setCloseListener(
+                  closed -> {
+                    release.run();
+                    ChannelListeners.invokeChannelListener(closed, undertow);
+                  });
+              if (!c.isOpen()) {
+                release.run(); // closed before our listener was in place
+              }
             };
         AcceptingChannel<StreamConnection> s =
             worker.createStreamConnectionServer(
@@ -118,9 +171,7 @@ public final class NodeServer implements AutoCloseable {
                 socketOptions);
         s.resumeAccepts();
         server.servers.add(s);
-      }
-      for (XnioServerMXBean bean : worker.getMXBean().getServerMXBeans()) {
-        server.beans.add(bean);
+        server.counts.add(counts);
       }
     } catch (IOException | RuntimeException e) {
       server.close();
@@ -134,15 +185,14 @@ public final class NodeServer implements AutoCloseable {
     return ((InetSocketAddress) servers.get(index).getLocalAddress()).getPort();
   }
 
-  /** Open sockets of listener {@code index} as XNIO counts them (-1 if unknown). */
+  /** Sockets listener {@code index} serves now (accepted under its limit and not yet closed). */
   public int openSockets(int index) {
-    int port = port(index);
-    for (XnioServerMXBean b : beans) {
-      if (b.getBindAddress().endsWith(":" + port)) {
-        return b.getConnectionCount();
-      }
-    }
-    return -1;
+    return counts.get(index).open.get();
+  }
+
+  /** Sockets listener {@code index} refused over its limit (503 {@code over_capacity}). */
+  public long refusedSockets(int index) {
+    return counts.get(index).refused.get();
   }
 
   /** Requests Undertow's parser refused (answered 400 or 431 with a JSON body). */

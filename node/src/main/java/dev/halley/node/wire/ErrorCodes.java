@@ -29,6 +29,7 @@ public final class ErrorCodes {
   public static final String MAP_VERSION_CONFLICT = "map_version_conflict";
   public static final String NO_PENDING_MAP = "no_pending_map";
   public static final String TOO_MANY_CONNECTIONS = "too_many_connections";
+  public static final String OVER_CAPACITY = "over_capacity";
   public static final String RATE_LIMITED = "rate_limited";
   public static final String DRAINING = "draining";
   public static final String NOT_READY = "not_ready";

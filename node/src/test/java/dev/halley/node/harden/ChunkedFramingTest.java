@@ -1,0 +1,218 @@
+package dev.halley.node.harden;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.halley.node.HalleyNode;
+import dev.halley.node.InternalApi;
+import dev.halley.node.TestNodes;
+import dev.halley.node.config.OperationsConfig;
+import dev.halley.testing.RawHttp;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.net.SocketException;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Issue 11 item 2, malformed chunked framing over raw sockets on both listeners: each bad
+ * chunk-size line ({@code zz}, {@code -1}, an empty line, too many digits, an over-long extension,
+ * a bare LF, data longer than its size) is answered 400 {@code bad_request} with the JSON body at
+ * once and the connection is closed; a size announcing more than {@code maxBodyBytes} is answered
+ * 413 at once. "At once" is measured against a body deadline far longer than the test allows, so a
+ * 408 after the wait cannot pass. Valid chunked bodies (extensions, trailers, a pipelined request
+ * behind them) still work.
+ */
+class ChunkedFramingTest {
+  private static final long BODY_TIMEOUT_MS = 60_000;
+  private static final long AT_ONCE_MS = 15_000;
+  private static final int MAX_BODY = 65_536;
+  private static final int MAX_HEADER = 8_192;
+  private static HalleyNode node;
+
+  /** Bad first lines of a chunked body, each followed by what a client might send after it. */
+  private static final Map<String, String> MALFORMED =
+      Map.of(
+          "not hex", "zz\r\n{\"messages\":[]}\r\n0\r\n\r\n",
+          "negative", "-1\r\n{}\r\n0\r\n\r\n",
+          "empty size line", "\r\n{}\r\n0\r\n\r\n",
+          "17 hex digits", "10000000000000000\r\nab\r\n0\r\n\r\n",
+          "16 hex digits over Long.MAX_VALUE", "FFFFFFFFFFFFFFFF\r\nab\r\n",
+          "over-long extension", "2;" + "x".repeat(MAX_HEADER + 10) + "\r\n{}\r\n0\r\n\r\n",
+          "bare LF", "2\n{}\r\n0\r\n\r\n",
+          "data longer than its size", "1\r\n{}\r\n0\r\n\r\n",
+          "size followed by junk", "2x\r\n{}\r\n0\r\n\r\n");
+
+  @BeforeAll
+  static void start() {
+    node =
+        HalleyNode.start(
+            TestNodes.config()
+                .maxBodyBytes(MAX_BODY)
+                .operations(
+                    OperationsConfig.builder()
+                        .newConnectionsPerSecondPerAddress(1_000_000)
+                        .newConnectionBurstPerAddress(1_000_000)
+                        .maxHeaderBytes(MAX_HEADER)
+                        .requestBodyTimeoutMs(BODY_TIMEOUT_MS)
+                        .build())
+                .build());
+  }
+
+  @AfterAll
+  static void stop() {
+    node.close();
+  }
+
+  record Reply(int status, Map<String, String> headers, String body, long ms, boolean closed) {
+    JsonNode json() {
+      return InternalApi.json(body);
+    }
+  }
+
+  private static String publishHead() {
+    return "POST /v1/publish HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+        + TestNodes.API_KEY
+        + "\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+  }
+
+  private static final String MAP_HEAD =
+      "GET /v1/map HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+
+  /**
+   * Sends {@code parts} (each its own write), reads one response and whether the node then closed
+   * the connection (EOF or reset), and the time from the first write to the close.
+   */
+  private static Reply send(int port, String... parts) throws IOException {
+    try (Socket s = new Socket()) {
+      s.connect(new InetSocketAddress("127.0.0.1", port), 10_000);
+      s.setSoTimeout((int) AT_ONCE_MS);
+      OutputStream out = s.getOutputStream();
+      long t0 = System.nanoTime();
+      for (String p : parts) {
+        out.write(p.getBytes(StandardCharsets.ISO_8859_1));
+        out.flush();
+      }
+      InputStream in = s.getInputStream();
+      int status = RawHttp.readStatus(in);
+      Map<String, String> headers = RawHttp.readHeaders(in);
+      String body =
+          new String(
+              in.readNBytes(Integer.parseInt(headers.getOrDefault("content-length", "0"))),
+              StandardCharsets.UTF_8);
+      boolean closed;
+      try {
+        closed = in.read() == -1;
+      } catch (SocketException reset) {
+        closed = true; // closed with bytes of ours still unread: a reset, after the answer
+      }
+      return new Reply(status, headers, body, (System.nanoTime() - t0) / 1_000_000, closed);
+    }
+  }
+
+  private static void assertRefused(Reply r, int status, String code, String what) {
+    assertEquals(status, r.status(), what + ": " + r);
+    assertTrue(r.headers().get("content-type").startsWith("application/json"), what + ": " + r);
+    assertEquals(code, r.json().get("error").asText(), what + ": " + r);
+    assertTrue(r.json().get("message").asText().length() > 0, what + ": " + r);
+    assertTrue(r.closed(), what + ": connection left open " + r);
+    assertTrue(r.ms() < AT_ONCE_MS, what + ": " + r.ms() + " ms");
+  }
+
+  @Test
+  void aMalformedChunkSizeWithTheHeadIsAnswered400AtOnceOnBothListeners() throws Exception {
+    for (var e : MALFORMED.entrySet()) {
+      assertRefused(
+          send(node.internalPort(), publishHead() + e.getValue()),
+          400,
+          "bad_request",
+          "internal, " + e.getKey());
+      assertRefused(
+          send(node.publicPort(), MAP_HEAD + e.getValue()),
+          400,
+          "bad_request",
+          "public, " + e.getKey());
+    }
+  }
+
+  @Test
+  void aMalformedChunkSizeAfterTheHeadIsAnswered400AtOnce() throws Exception {
+    // The bad line comes in a write of its own, after one good chunk bigger than what the node
+    // reads with the head: the publish handler's reader meets it, not the check before routing.
+    String good = Integer.toHexString(20_000) + "\r\n" + " ".repeat(20_000) + "\r\n";
+    for (var e : MALFORMED.entrySet()) {
+      assertRefused(
+          send(node.internalPort(), publishHead(), good, e.getValue()),
+          400,
+          "bad_request",
+          "internal, later, " + e.getKey());
+    }
+  }
+
+  @Test
+  void aBadChunkSizeLineThatIsNeverFinishedIsAnswered400AtOnce() throws Exception {
+    // Undertow read "zz" as the last chunk and waited for trailers: a 408 after the deadline.
+    for (String line : List.of("zz", "-1", "\r\n", "123456789abcdef01")) {
+      assertRefused(
+          send(node.internalPort(), publishHead() + line),
+          400,
+          "bad_request",
+          "unfinished " + line);
+    }
+  }
+
+  @Test
+  void aChunkSizeOverTheBodyLimitIsAnswered413AtOnce() throws Exception {
+    // Announced, never sent: the node answers without waiting for the data.
+    String big = Integer.toHexString(MAX_BODY + 1) + "\r\n";
+    assertRefused(
+        send(node.internalPort(), publishHead() + big), 413, "payload_too_large", "internal");
+    assertRefused(
+        send(node.internalPort(), publishHead(), "f\r\n{\"messages\":[]}\r\n", "7fffffff\r\n"),
+        413,
+        "payload_too_large",
+        "internal, second chunk");
+    assertRefused(send(node.publicPort(), MAP_HEAD + big), 413, "payload_too_large", "public");
+  }
+
+  @Test
+  void validChunkedBodiesStillWorkAndKeepTheConnection() throws Exception {
+    String user = TestNodes.localUser("chunked");
+    String json = "{\"messages\":[{\"users\":[\"" + user + "\"],\"data\":{\"n\":1}}]}";
+    String body =
+        "5;name=value\r\n"
+            + json.substring(0, 5)
+            + "\r\n"
+            + Integer.toHexString(json.length() - 5).toUpperCase(java.util.Locale.ROOT)
+            + " ; ext\r\n"
+            + json.substring(5)
+            + "\r\n0\r\nX-Trailer: yes\r\n\r\n";
+    try (Socket s = new Socket()) {
+      s.connect(new InetSocketAddress("127.0.0.1", node.internalPort()), 10_000);
+      s.setSoTimeout(10_000);
+      // Two requests in one write: the second (pipelined) must survive the chunked decoder.
+      s.getOutputStream()
+          .write(
+              (publishHead() + body + "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                  .getBytes(StandardCharsets.US_ASCII));
+      InputStream in = s.getInputStream();
+      assertEquals(200, RawHttp.readStatus(in));
+      Map<String, String> h = RawHttp.readHeaders(in);
+      JsonNode reply =
+          InternalApi.json(
+              new String(
+                  in.readNBytes(Integer.parseInt(h.get("content-length"))),
+                  StandardCharsets.UTF_8));
+      assertTrue(reply.toString().contains(user), reply.toString());
+      assertEquals(200, RawHttp.readStatus(in));
+    }
+  }
+}
