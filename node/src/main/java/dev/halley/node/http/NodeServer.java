@@ -110,6 +110,10 @@ public final class NodeServer implements AutoCloseable {
         Counts counts = new Counts();
         OverCapacity overCapacity = new OverCapacity(refusal, counts.lingering);
         // Backstop only: the limit is enforced below, this bounds fds if the count were wrong.
+        // XNIO splits it across the IO threads' accept handles. No accept balancing tokens
+        // (Undertow's builder sets them): a handle at its share that holds the token stalls every
+        // accept, which left clients in the backlog below the limit (SocketLimitTest on the old
+        // code); without tokens any handle with room accepts.
         int high =
             (int)
                 Math.min(
@@ -120,8 +124,6 @@ public final class NodeServer implements AutoCloseable {
                 .set(Options.WORKER_IO_THREADS, worker.getIoThreadCount())
                 .set(Options.TCP_NODELAY, true)
                 .set(Options.REUSE_ADDRESSES, true)
-                .set(Options.BALANCING_TOKENS, 1)
-                .set(Options.BALANCING_CONNECTIONS, 2)
                 .set(Options.BACKLOG, 1000)
                 .set(Options.CONNECTION_HIGH_WATER, high)
                 .set(Options.CONNECTION_LOW_WATER, high)
