@@ -137,27 +137,6 @@ export class Cluster {
     };
   }
 
-  /**
-   * Publishes `data` to `user` through node `id`'s internal API, as an app would: a message to the
-   * user itself waits in its stream whatever its channel grants are.
-   */
-  async publishToUser(id, user, data) {
-    const r = await fetch(
-      `http://127.0.0.1:${this.nodes.get(id).internalPort}/v1/publish`,
-      {
-        method: "POST",
-        headers: {
-          authorization: `Bearer ${API_KEY}`,
-          "content-type": "application/json",
-        },
-        body: JSON.stringify({ messages: [{ users: [user], data }] }),
-      },
-    );
-    if (!r.ok)
-      throw new Error(`publish to ${user}: ${r.status} ${await r.text()}`);
-    return r.json();
-  }
-
   proxy(id) {
     return this.nodes.get(id).proxy;
   }

@@ -370,7 +370,10 @@ describe("the chat example in a real browser on a 3-node cluster", () => {
       // user's (docs/protocol.md "Channels"), which a loaded machine hit now and then. A direct
       // message waits in the user's stream and reaches the renewed connection in any case.
       const renewed = `${user} renewed`;
-      await cluster.publishToUser("c", user, { text: renewed });
+      const published = await cluster.internal("c", "POST", "/v1/publish", {
+        messages: [{ users: [user], data: { text: renewed } }],
+      });
+      assert.equal(published.status, 200, JSON.stringify(published.body));
       await chat.page.waitForFunction(
         (text) => window.chat.direct.some((d) => d.text === text),
         renewed,
