@@ -178,6 +178,100 @@ export class Cluster {
     );
   }
 
+  /**
+   * Adds a node by a live reshard (docs/operations.md), the steps `./halley reshard` drives: the
+   * node starts on the active map (which does not list it), the map with it is installed as the
+   * pending map on every node, the test waits until every publisher each node has seen (the chat
+   * server's router-lib) declares both versions, activates it (the new node first), waits until the
+   * old owners handed their moved clients over, and only then writes the map file (what an
+   * operator's config push does after the reshard). Returns the log of the steps.
+   */
+  async reshardAdd(id) {
+    const log = [];
+    const from = this.map();
+    await this.#allocate(id);
+    this.version += 1;
+    const to = this.#mapDocument();
+    await this.#startNode(id);
+    const ids = [...this.nodes.keys()];
+    for (const n of ids) {
+      const r = await this.admin(n, "POST", "/v1/admin/map/pending", to);
+      if (r.status !== 200)
+        throw new Error(
+          `${n}: pending ${to.version}: ${JSON.stringify(r.body)}`,
+        );
+    }
+    log.push(`pending ${to.version} on ${ids}`);
+    const want = JSON.stringify([from.version, to.version]);
+    await waitFor(`every publisher to declare ${want}`, async () => {
+      let seen = 0;
+      for (const n of ids) {
+        const state = (await this.admin(n, "GET", "/v1/admin/map/state")).body;
+        for (const p of state.publishers ?? []) {
+          if (JSON.stringify(p.versions) !== want) return false;
+          seen += 1;
+        }
+      }
+      return seen > 0;
+    });
+    log.push(`publishers declare ${want}`);
+    for (const n of [id, ...ids.filter((n) => n !== id)]) {
+      const r = await this.admin(n, "POST", "/v1/admin/map/activate", {
+        version: to.version,
+      });
+      if (r.status !== 200)
+        throw new Error(
+          `${n}: activate ${to.version}: ${JSON.stringify(r.body)}`,
+        );
+    }
+    log.push(`active ${to.version}`);
+    await waitFor(
+      "the old owners' finishing streams to be handed over",
+      async () => {
+        for (const n of ids) {
+          const state = (await this.admin(n, "GET", "/v1/admin/map/state"))
+            .body;
+          if (state.active !== to.version || state.handoffs?.finishing !== 0)
+            return false;
+        }
+        return true;
+      },
+    );
+    log.push("finishing streams drained");
+    this.#writeMap();
+    await waitFor(
+      "the chat server to load the new map",
+      async () =>
+        (await (await fetch(`${this.chatUrl}/api/map`)).json()).version ===
+        this.version,
+    );
+    return log;
+  }
+
+  /** A call to a node's internal listener with the API key; resolves to `{status, body}`. */
+  async admin(id, method, path, body) {
+    const node = this.nodes.get(id);
+    const response = await fetch(
+      `http://127.0.0.1:${node.internalPort}${path}`,
+      {
+        method,
+        headers: {
+          authorization: `Bearer ${API_KEY}`,
+          ...(body ? { "content-type": "application/json" } : {}),
+        },
+        body: body ? JSON.stringify(body) : undefined,
+      },
+    );
+    const text = await response.text();
+    let parsed;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      parsed = text;
+    }
+    return { status: response.status, body: parsed };
+  }
+
   async close() {
     await Promise.all([
       ...[...this.nodes.values()].map((n) => stop(n.process, "SIGTERM")),
@@ -224,24 +318,26 @@ export class Cluster {
     this.nodes.set(id, { publicPort, internalPort, proxy });
   }
 
-  #writeMap() {
+  /** The map document of every allocated node at `this.version`. */
+  #mapDocument() {
     const nodes = [...this.nodes].map(([id, n]) => ({
       id,
       publicUrl: `http://127.0.0.1:${n.proxy.port}`,
       internalUrl: `http://127.0.0.1:${n.internalPort}`,
       weight: 1,
     }));
-    writeFileSync(
-      this.mapFile,
-      JSON.stringify({ version: this.version, nodes }, null, 2),
-    );
+    return { version: this.version, nodes };
+  }
+
+  #writeMap() {
+    writeFileSync(this.mapFile, JSON.stringify(this.#mapDocument(), null, 2));
   }
 
   async #startNode(id) {
     const node = this.nodes.get(id);
     node.process = this.#spawn(`node-${id}`, [
       "--map-file",
-      this.mapFile,
+      this.mapFile, // for a node joining by a reshard: the active map, without it
       "--nodes",
       id,
       "--no-chat",

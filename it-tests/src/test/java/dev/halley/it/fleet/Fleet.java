@@ -260,6 +260,18 @@ public final class Fleet implements AutoCloseable {
         .start();
   }
 
+  /** A started client of {@code user} on its owner, whose token grants {@code channels}. */
+  public StreamClient client(String user, StreamClient.Transport t, List<String> channels) {
+    return new StreamClient(
+            user,
+            t,
+            map.owner(user).publicUrl(),
+            minter.mint(user, Duration.ofHours(1), channels),
+            HEARTBEAT_MS,
+            null)
+        .start();
+  }
+
   public Path root() {
     return root;
   }

@@ -89,6 +89,34 @@ public final class NodeContainer extends GenericContainer<NodeContainer> {
     }
   }
 
+  /**
+   * A call to the internal listener with the API key ({@code body} null: no body); returns the
+   * status and the body. Fails the test when the node does not answer within 10 s.
+   */
+  public Answer admin(String method, String path, String body) {
+    HttpRequest.Builder b =
+        HttpRequest.newBuilder(URI.create(internalUrl() + path))
+            .timeout(Duration.ofSeconds(10))
+            .header("Authorization", "Bearer " + API_KEY);
+    if (body != null) {
+      b.header("Content-Type", "application/json");
+    }
+    b.method(
+        method,
+        body == null
+            ? HttpRequest.BodyPublishers.noBody()
+            : HttpRequest.BodyPublishers.ofString(body));
+    try {
+      HttpResponse<String> r = HTTP.send(b.build(), HttpResponse.BodyHandlers.ofString());
+      return new Answer(r.statusCode(), r.body());
+    } catch (IOException | InterruptedException e) {
+      throw new AssertionError(nodeId + ": " + method + " " + path, e);
+    }
+  }
+
+  /** An HTTP status and body. */
+  public record Answer(int status, String body) {}
+
   public String metrics() {
     try {
       return HTTP.send(

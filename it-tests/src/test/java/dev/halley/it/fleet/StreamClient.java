@@ -29,7 +29,12 @@ import javax.net.ssl.SSLContext;
  * backoff after errors and after {@value #SILENCE_HEARTBEATS} heartbeats of silence (a hung node),
  * always resuming from its last event ID, and records what it saw: message sequence numbers with
  * their end-to-end latency (the publisher puts {@code System.nanoTime()} in the data; same JVM),
- * resets, moves, reconnect events, and the times it (re)connected.
+ * resets, moves, reconnect events, and the times it (re)connected. It also records each message's
+ * {@code key} (the publish's idempotency key, the same on every node), so duplicates are found
+ * across nodes, and follows {@code moved} with {@code handoff} as js-client does: the next connect
+ * carries {@code lastEventId} and {@code handoff} verbatim while the position is the one the
+ * handoff came with (lossless resharding, docs/protocol.md). {@link #pause()} takes it offline (its
+ * connection ends, nothing is read) until {@link #resume()}.
  *
  * <p>Threading: one thread per client runs the connection loop; the recording is synchronized on
  * this object; {@link #close()} from any thread stops the loop.
@@ -66,6 +71,16 @@ public final class StreamClient implements AutoCloseable {
   private final List<Long> reconnectDelays = new ArrayList<>();
   private final List<Long> connectedAtNanos = new ArrayList<>();
   private final List<String> helloNodes = new ArrayList<>();
+  private final java.util.Set<Long> seqSet = new java.util.HashSet<>();
+  private final java.util.Set<String> keySet = new java.util.HashSet<>();
+  private final List<String> keys = new ArrayList<>();
+  private final List<String> handoffs = new ArrayList<>();
+  private String handoff;
+  private String handoffFor;
+  private int keyDuplicates;
+  private int withoutKey;
+  private boolean paused;
+  private boolean parked;
   private int moved;
   private int duplicates;
   private int outOfOrder;
@@ -104,6 +119,73 @@ public final class StreamClient implements AutoCloseable {
 
   public synchronized List<Long> seqs() {
     return List.copyOf(seqs);
+  }
+
+  /** The keys of the messages received, in order, repeats included. */
+  public synchronized List<String> keys() {
+    return List.copyOf(keys);
+  }
+
+  /** Messages whose key was received before (from this node or another). */
+  public synchronized int keyDuplicates() {
+    return keyDuplicates;
+  }
+
+  /** Messages that came without a {@code key}. */
+  public synchronized int withoutKey() {
+    return withoutKey;
+  }
+
+  /** The {@code handoff} strings of the {@code moved} events received, in order. */
+  public synchronized List<String> handoffs() {
+    return List.copyOf(handoffs);
+  }
+
+  public synchronized String lastEventId() {
+    return lastEventId;
+  }
+
+  /**
+   * Takes the client offline: its connection ends now (a long-poll answer still in flight is
+   * dropped unread, as a network cut would lose it) and it does not reconnect until {@link
+   * #resume()}. Returns once it is offline.
+   */
+  public void pause() {
+    synchronized (this) {
+      paused = true;
+    }
+    abortCurrent.run();
+    thread.interrupt();
+    Await.until(this::parked, () -> "offline: " + this, Duration.ofSeconds(30));
+  }
+
+  private synchronized boolean parked() {
+    return parked;
+  }
+
+  /** Brings a paused client back: it reconnects at once, resuming from its last event ID. */
+  public synchronized void resume() {
+    paused = false;
+    notifyAll();
+  }
+
+  /** Parks the loop while paused (a client offline); false when closed meanwhile. */
+  private synchronized boolean awaitOnline() {
+    if (!paused) {
+      return true;
+    }
+    parked = true;
+    pollReconnected = true;
+    while (paused && !closed.get()) {
+      try {
+        wait();
+      } catch (InterruptedException e) {
+        // pause() interrupts to end the connection; only close() ends the wait
+      }
+    }
+    parked = false;
+    Thread.interrupted(); // a pause's interrupt must not abort the next connection
+    return !closed.get();
   }
 
   /** End-to-end latencies (publish call to receipt) of the messages sent in [from, to). */
@@ -163,6 +245,9 @@ public final class StreamClient implements AutoCloseable {
   private void loop() {
     long backoffMs = 50;
     while (!closed.get()) {
+      if (!awaitOnline()) {
+        return;
+      }
       Next next;
       try {
         next =
@@ -174,20 +259,28 @@ public final class StreamClient implements AutoCloseable {
         backoffMs = 50;
       } catch (Exception e) {
         synchronized (this) {
-          connectErrors++;
+          if (!paused) {
+            connectErrors++;
+          }
           pollReconnected = true;
         }
         next = new Next(backoffMs);
         backoffMs = Math.min(1_000, backoffMs * 2);
       }
-      if (next.delayMs > 0 && !closed.get()) {
+      if (next.delayMs > 0 && !closed.get() && !isPaused()) {
         try {
           Thread.sleep(next.delayMs);
         } catch (InterruptedException e) {
-          return;
+          if (closed.get()) {
+            return;
+          }
         }
       }
     }
+  }
+
+  private synchronized boolean isPaused() {
+    return paused;
   }
 
   /** What to do after a connection ended: reconnect after {@code delayMs}. */
@@ -197,6 +290,9 @@ public final class StreamClient implements AutoCloseable {
     StringBuilder q = new StringBuilder("?token=").append(enc(token));
     if (lastEventId != null) {
       q.append("&lastEventId=").append(enc(lastEventId));
+      if (handoff != null && lastEventId.equals(handoffFor)) {
+        q.append("&handoff=").append(enc(handoff));
+      }
     }
     String b = base.toString().replaceAll("/+$", "");
     return URI.create(b + path + q + extra);
@@ -216,22 +312,36 @@ public final class StreamClient implements AutoCloseable {
           node = e.path("node").asText();
           helloNodes.add(node);
           connectedAtNanos.add(System.nanoTime());
-          if (lastEventId == null && e.hasNonNull("lastEventId")) {
+          // The position to resume from if nothing else arrives (docs/protocol.md), as js-client
+          // keeps it: after a handoff it is the new owner's.
+          if (e.hasNonNull("lastEventId")) {
             lastEventId = e.path("lastEventId").asText();
           }
         }
         case "message" -> {
-          long seq = e.path("data").path("seq").asLong();
           long sent = e.path("data").path("sentNanos").asLong();
           latenciesNanos.add(System.nanoTime() - sent);
           sentNanos.add(sent);
-          if (seqs.contains(seq)) {
-            duplicates++;
-          } else {
-            if (!seqs.isEmpty() && seq < seqs.get(seqs.size() - 1)) {
-              outOfOrder++;
+          if (e.hasNonNull("key")) {
+            String key = e.path("key").asText();
+            keys.add(key);
+            if (!keySet.add(key)) {
+              keyDuplicates++;
             }
-            seqs.add(seq);
+          } else {
+            withoutKey++;
+          }
+          // seq numbers one user's own messages (Traffic); channel messages are counted by key
+          if (!e.has("channel") && e.path("data").has("seq")) {
+            long seq = e.path("data").path("seq").asLong();
+            if (!seqSet.add(seq)) {
+              duplicates++;
+            } else {
+              if (!seqs.isEmpty() && seq < seqs.get(seqs.size() - 1)) {
+                outOfOrder++;
+              }
+              seqs.add(seq);
+            }
           }
           lastEventId = e.path("id").asText();
         }
@@ -243,6 +353,10 @@ public final class StreamClient implements AutoCloseable {
         case "moved" -> {
           moved++;
           base = URI.create(e.path("url").asText());
+          // Bound to the position it is about; a moved without one resumes as before.
+          handoff = e.hasNonNull("handoff") ? e.path("handoff").asText() : null;
+          handoffFor = lastEventId;
+          handoffs.add(handoff);
           return 0;
         }
         case "reconnect" -> {
@@ -380,6 +494,14 @@ public final class StreamClient implements AutoCloseable {
     InputStream body = r.body();
     lastByteNanos = System.nanoTime();
     Thread watchdog = silenceWatchdog(body);
+    abortCurrent =
+        () -> {
+          try {
+            body.close();
+          } catch (IOException e) {
+            // already closed
+          }
+        };
     long next = -1;
     try (BufferedReader in =
         new BufferedReader(new InputStreamReader(body, StandardCharsets.UTF_8))) {
@@ -402,6 +524,7 @@ public final class StreamClient implements AutoCloseable {
         throw e;
       }
     } finally {
+      abortCurrent = () -> {};
       watchdog.interrupt();
     }
     return new Next(next >= 0 ? next : 100);
@@ -443,6 +566,9 @@ public final class StreamClient implements AutoCloseable {
     }
     if (r.statusCode() != 200) {
       throw new IOException("longpoll: " + r.statusCode() + " " + r.body());
+    }
+    if (isPaused()) {
+      return new Next(0); // offline: the answer is lost on the way
     }
     JsonNode body = JSON.readTree(r.body());
     synchronized (this) {

@@ -302,12 +302,25 @@ public final class Main implements Callable<Integer> {
     }
     List<NodeInfo> list = new ArrayList<>();
     for (String id : nodes) {
+      java.util.Optional<NodeInfo> inMap = map.node(id);
+      if (inMap.isEmpty() && listen.containsKey(id)) {
+        // A node joining by a live reshard starts on the active map, which does not list it yet
+        // (it owns nobody until the pending map that lists it is activated): its ports are given.
+        int[] p =
+            ports(new NodeInfo(id, URI.create("http://" + host), URI.create("http://" + host), 1));
+        list.add(
+            new NodeInfo(
+                id,
+                URI.create("http://" + host + ":" + p[0]),
+                URI.create("http://" + host + ":" + p[1]),
+                1));
+        continue;
+      }
       list.add(
-          map.node(id)
-              .orElseThrow(
-                  () ->
-                      new CommandLine.ParameterException(
-                          new CommandLine(this), "--nodes: no node " + id + " in the map")));
+          inMap.orElseThrow(
+              () ->
+                  new CommandLine.ParameterException(
+                      new CommandLine(this), "--nodes: no node " + id + " in the map")));
     }
     return list;
   }
