@@ -2,6 +2,7 @@ package dev.halley.bench.reshard;
 
 import dev.halley.cluster.ClusterMap;
 import java.io.PrintStream;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 
@@ -12,7 +13,8 @@ import java.util.Locale;
  * duplicated / reset counts, pre-stream memory at the peak and the times of the phases.
  * Deterministic: the same arguments print the same figures (but the wall-clock line).
  *
- * <p>Usage ({@code name=value} arguments override {@link SimConfig#defaults()}):
+ * <p>Usage ({@code name=value} arguments override {@link SimConfig#defaults()}; {@code
+ * only=scale-out} runs the scale-out with the configured spread only):
  *
  * <pre>
  * ./mvnw -q -B -ntp -pl bench -am package -DskipTests
@@ -23,8 +25,29 @@ public final class ReshardSim {
   private ReshardSim() {}
 
   public static void main(String[] args) {
-    SimConfig c = SimConfig.parse(SimConfig.defaults(), args);
-    run(c, System.out);
+    List<String> model = new ArrayList<>();
+    boolean outOnly = false;
+    for (String a : args) {
+      if (a.equals("only=scale-out")) {
+        outOnly = true;
+      } else {
+        model.add(a);
+      }
+    }
+    SimConfig c = SimConfig.parse(SimConfig.defaults(), model.toArray(new String[0]));
+    if (outOnly) {
+      String changed = FleetMaps.nodeId(c.nodes());
+      change(
+          "scale-out",
+          FleetMaps.fleet(1, c.nodes()),
+          FleetMaps.fleet(2, c.nodes() + 1),
+          changed,
+          c,
+          System.out,
+          false);
+    } else {
+      run(c, System.out);
+    }
   }
 
   /** One scale-out and one scale-in, each with the spread on and off. */
@@ -50,8 +73,8 @@ public final class ReshardSim {
         deliveries / c.nodes(),
         c.users() * c.onlineFraction());
     String changed = FleetMaps.nodeId(c.nodes());
-    Result out1 = change("scale-out", a, p, changed, c, out);
-    Result in1 = change("scale-in", p, q, changed, c, out);
+    Result out1 = change("scale-out", a, p, changed, c, out, true);
+    Result in1 = change("scale-in", p, q, changed, c, out, true);
     Runtime rt = Runtime.getRuntime();
     out.printf(
         Locale.ROOT,
@@ -72,7 +95,8 @@ public final class ReshardSim {
       ClusterMap after,
       String changed,
       SimConfig c,
-      PrintStream out) {
+      PrintStream out,
+      boolean bothSpreads) {
     FleetMaps.Move m = FleetMaps.move(before, after, c.users());
     int changedIndex = m.index(changed);
     double expected = 1.0 / (Math.max(before.nodes().size(), after.nodes().size()));
@@ -100,9 +124,12 @@ public final class ReshardSim {
         m.lookupNanos() / 1e9);
     ReshardModel.Figures on = new ReshardModel(c, m, before, after).run();
     print(out, "movedSpreadMs=" + c.movedSpreadMs(), on);
-    SimConfig off = c.with("movedSpreadMs", "0");
-    ReshardModel.Figures at = new ReshardModel(off, m, before, after).run();
-    print(out, "movedSpreadMs=0", at);
+    ReshardModel.Figures at = null;
+    if (bothSpreads) {
+      SimConfig off = c.with("movedSpreadMs", "0");
+      at = new ReshardModel(off, m, before, after).run();
+      print(out, "movedSpreadMs=0", at);
+    }
     return new Result(m, on, at);
   }
 
