@@ -30,7 +30,8 @@ import java.util.List;
  * @param movedSpreadMs node option: moved sends spread over this (0 = at once)
  * @param handoffWaitMs node option: how long a handoff resume waits for relays
  * @param handoffRetentionMs node option: how long finishing streams are kept
- * @param dualGraceMs router-lib option: dual mode kept after the pending version is seen active
+ * @param dualGraceMs router-lib option ({@code dualGrace}, default 60 s): dual mode kept after the
+ *     pending version is seen active
  * @param cliPollMs how often {@code halley reshard} polls the nodes' state in step 3
  * @param cliCallMs one admin call of the CLI (install, activate), sequential per node
  * @param churnFraction share of online moving clients that drop during the cut-over and come back
@@ -96,7 +97,7 @@ public record SimConfig(
         2000,
         5000,
         60_000,
-        10_000,
+        60_000,
         500,
         2,
         0.02,
