@@ -5,6 +5,7 @@ import dev.halley.cluster.ClusterMap;
 import dev.halley.cluster.NodeInfo;
 import dev.halley.node.auth.TokenVerifier;
 import dev.halley.node.config.NodeConfig;
+import dev.halley.node.stream.Handoff;
 import dev.halley.node.stream.LatestValues;
 import dev.halley.node.stream.UserStream;
 import dev.halley.node.stream.UserStreams;
@@ -51,7 +52,7 @@ public final class NodeContext {
     this.core = new NodeCore(config);
     this.config = config;
     this.nodeId = core.nodeId;
-    this.codec = new EventCodec(EventCodec.newEpoch());
+    this.codec = new EventCodec(core.epoch);
     this.clock = core.clock;
     this.streams = core.streams;
     this.tokens =
@@ -97,14 +98,34 @@ public final class NodeContext {
       TokenVerifier.Principal principal,
       EventCodec.EventId resume,
       Function<UserStream, S> sinkFor) {
+    return openStream(principal, resume, null, null, sinkFor);
+  }
+
+  /**
+   * {@link #openStream(TokenVerifier.Principal, EventCodec.EventId, Function)} with the handoff
+   * resume of issue 14 ({@code handoff}: the client's, or null). Returns null when the handoff
+   * waits for relays: nothing was opened and {@code onRelay} runs at the next relay (see {@link
+   * UserStream#open(EventCodec, EventCodec.EventId, Handoff.Resume, Runnable, java.util.Set, long,
+   * long, UserStream.ReplaySink)}). A user whose stream is finishing here is opened too (the caller
+   * then sends {@code moved}: {@link #finishingMoved}).
+   */
+  public <S extends UserStream.ReplaySink> S openStream(
+      TokenVerifier.Principal principal,
+      EventCodec.EventId resume,
+      Handoff.Resume handoff,
+      Runnable onRelay,
+      Function<UserStream, S> sinkFor) {
     Lock lock = core.mapReadLock();
     lock.lock();
     try {
-      requireOwner(principal.user());
+      UserStream finishing = finishingStream(principal.user());
+      if (finishing == null) {
+        requireServes(principal.user(), handoff != null && handoff.token != null);
+      }
       while (true) {
-        UserStream stream = streams.getOrCreate(principal.user());
+        UserStream stream = finishing != null ? finishing : streams.getOrCreate(principal.user());
         EventCodec.EventId from = resume;
-        if (resume == null && latest.enabled()) {
+        if (resume == null && latest.enabled() && finishing == null) {
           // Latest-value channels: their last messages go into the stream first, and the client
           // starts just before the first of them (docs/protocol.md, "Latest-value channels"). The
           // token's grants come first, so the stream takes those channel messages.
@@ -120,17 +141,94 @@ public final class NodeContext {
           }
         }
         S sink = sinkFor.apply(stream);
-        if (stream.open(
-            codec, from, principal.channels(), principal.validUntilMs(), clock.millis(), sink)) {
+        int opened =
+            stream.open(
+                codec,
+                from,
+                handoff,
+                onRelay,
+                principal.channels(),
+                principal.validUntilMs(),
+                clock.millis(),
+                sink);
+        if (opened == UserStream.WAITING) {
+          return null;
+        }
+        if (opened == UserStream.OPENED) {
           if (ops.channelEvents() != null) {
             ops.channelEvents().changed(principal.user());
           }
           return sink;
         }
+        if (finishing != null) {
+          // A finishing stream evicted meanwhile: the user is gone from here.
+          throw notOwner(principal.user());
+        }
       }
     } finally {
       lock.unlock();
     }
+  }
+
+  /** The stream of {@code user} if it is finishing here (an activated map moved it away). */
+  public UserStream finishingStream(String user) {
+    if (owns(user)) {
+      return null;
+    }
+    UserStream s = streams.get(user);
+    return s != null && s.finishing() != null ? s : null;
+  }
+
+  /**
+   * The {@code moved} event (with {@code handoff}) for a connection just opened on a finishing
+   * stream, or null if the stream is not finishing.
+   */
+  public byte[] finishingMoved(UserStream stream) {
+    Handoff.Token t = stream.finishing();
+    return t == null ? null : movedEvent(stream.user(), t);
+  }
+
+  /**
+   * Whether a browser connection of {@code user} is let through to its transport: this node owns
+   * the user; or the pending map brings the user here and the client resumes with a {@code
+   * handoff}; or the user's stream is finishing here; or the last map change moved the user away
+   * (the transport then answers {@code moved}, never 421).
+   */
+  public boolean admits(String user, boolean withHandoff) {
+    return owns(user)
+        || (withHandoff && gains(user))
+        || finishingStream(user) != null
+        || movedAway(user);
+  }
+
+  /** Whether the pending map brings {@code user} here (the active map does not). */
+  public boolean gains(String user) {
+    ClusterMap p = core.pending();
+    return p != null && p.owner(user).id().equals(nodeId) && !owns(user);
+  }
+
+  /** Whether the last map change moved {@code user} away from this node. */
+  public boolean movedAway(String user) {
+    ClusterMap prev = core.previous();
+    return prev != null && prev.owner(user).id().equals(nodeId) && !owns(user);
+  }
+
+  /** 421 unless this node serves the user ({@link #owns}, or gains it with a handoff). */
+  private void requireServes(String user, boolean withHandoff) {
+    if (!owns(user) && !(withHandoff && gains(user))) {
+      throw notOwner(user);
+    }
+  }
+
+  /** The {@code moved} event naming {@code user}'s owner, with {@code handoff} if not null. */
+  public byte[] movedEvent(String user, Handoff.Token handoff) {
+    ClusterMap m = core.map();
+    NodeInfo owner = m.owner(user);
+    return EventCodec.moved(
+        owner.id(),
+        owner.publicUrl().toString(),
+        m.version(),
+        handoff == null ? null : handoff.encode());
   }
 
   /** The {@code moved} event naming {@code user}'s owner under the current map. */
@@ -147,15 +245,22 @@ public final class NodeContext {
 
   /** Throws 421 {@code not_owner} naming the owner's public URL unless this node owns the user. */
   public void requireOwner(String user) {
+    if (!owns(user)) {
+      throw notOwner(user);
+    }
+  }
+
+  /** 421 {@code not_owner} naming {@code user}'s owner's public URL and the map version. */
+  public HttpError notOwner(String user) {
     ClusterMap m = core.map();
     NodeInfo owner = m.owner(user);
-    if (!owner.id().equals(nodeId)) {
+    {
       ObjectNode extra = Json.MAPPER.createObjectNode();
       ObjectNode o = extra.putObject("owner");
       o.put("id", owner.id());
       o.put("url", owner.publicUrl().toString());
       extra.put("mapVersion", m.version());
-      throw new HttpError(
+      return new HttpError(
           421,
           ErrorCodes.NOT_OWNER,
           "user is owned by node " + owner.id() + " (map version " + m.version() + ")",

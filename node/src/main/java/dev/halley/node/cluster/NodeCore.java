@@ -20,6 +20,9 @@ public final class NodeCore {
   public final Clock clock;
   public final UserStreams streams;
 
+  /** This node incarnation's epoch, the prefix of its event IDs (16 random hex characters). */
+  public final String epoch = dev.halley.node.wire.EventCodec.newEpoch();
+
   private volatile ClusterMap map;
   // Issue 14: the pending map (null: none) and the map before the last switch (null: none yet);
   // both swapped under the write side of the map lock, like the map.
@@ -54,10 +57,16 @@ public final class NodeCore {
    * lock's write side.
    */
   void map(ClusterMap map) {
+    map(map, () -> {});
+  }
+
+  /** {@link #map(ClusterMap)}, running {@code alsoUnderLock} in the same write section. */
+  void map(ClusterMap map, Runnable alsoUnderLock) {
     mapLock.writeLock().lock();
     try {
       this.previous = this.map;
       this.map = map;
+      alsoUnderLock.run();
     } finally {
       mapLock.writeLock().unlock();
     }

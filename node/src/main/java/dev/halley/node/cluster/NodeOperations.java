@@ -103,6 +103,7 @@ public final class NodeOperations implements ConnectionObserver, AutoCloseable {
             ConnectionLimits.Options.of(config), node.clock, readiness, presence, metrics);
     this.publishers =
         new Publishers(config.publisherSeenWindowMs(), config.maxTrackedPublishers(), node.clock);
+    metrics.resharding(this::preStreams, this::finishingStreams);
     node.streams.bufferDrops(metrics::droppedFromBuffer);
     metrics.mapVersion(node.config.map().version());
     readiness.mapLoaded();
@@ -274,9 +275,11 @@ public final class NodeOperations implements ConnectionObserver, AutoCloseable {
       return new MapChange(prev.version(), next.version(), false, 0, 0);
     }
     ClusterMap pending = node.pending();
+    boolean lossless = next.equals(pending);
     if (pending != null && next.version() >= pending.version()) {
-      // The pending map activated (the same document), or superseded by a newer map.
-      clearPending();
+      // The pending map activated (the same document; its pre-streams become the users'
+      // streams), or superseded by a newer map (they are dropped).
+      clearPending(!lossless);
     }
     if (next.version() <= prev.version()) {
       metrics.mapReload(next.version(), false);
@@ -299,26 +302,64 @@ public final class NodeOperations implements ConnectionObserver, AutoCloseable {
           node.nodeId,
           next.version());
     }
-    node.map(next);
+    long now = node.clock.millis();
+    // A lossless activation marks the streams of the users it moves away finishing in the same
+    // write section as the switch: a connect never sees the new map and an unmarked stream.
+    node.map(
+        next,
+        () -> {
+          if (lossless) {
+            for (UserStream s : node.streams.snapshot().values()) {
+              if (!next.owner(s.user()).id().equals(node.nodeId) && s.finishing() == null) {
+                s.finish(node.epoch);
+                finishing.put(s.user(), now + config.handoffRetentionMs());
+                newlyFinishing.add(s);
+              }
+            }
+          }
+        });
     int users = 0;
     int conns = 0;
     int droppedEvents = 0;
+    List<UserStream> told = new ArrayList<>();
     for (UserStream s : node.streams.snapshot().values()) {
       NodeInfo owner = next.owner(s.user());
       if (owner.id().equals(node.nodeId)) {
+        if (s.finishing() != null) {
+          // Moved away by an earlier activation and back now: a fresh stream starts above it.
+          finishing.remove(s.user());
+          forceDrop(s);
+        }
         continue;
+      }
+      if (newlyFinishing.remove(s)) {
+        // Issue 14: the stream finishes here; its clients get what is queued, then moved with
+        // the handoff, spread over movedSpreadMs.
+        users++;
+        told.add(s);
+        conns += s.connectionCount();
+        continue;
+      }
+      if (s.finishing() != null) {
+        continue; // finishing since an earlier activation
       }
       users++;
       byte[] moved = movedEvent(owner, next.version());
       for (Connection c : s.connections()) {
         c.finish(EventTypes.MOVED, moved, CloseCodes.MOVED, "moved", config.finishGraceMs());
         metrics.clientMoved(c.transport());
+        metrics.movedSent();
         conns++;
       }
       int dropped = node.streams.drop(s);
       if (dropped > 0) {
         droppedEvents += dropped;
       }
+    }
+    newlyFinishing.clear();
+    if (lossless) {
+      spreadMoved(told, next);
+      scheduleRetention();
     }
     metrics.mapReload(next.version(), true);
     metrics.dropped(NodeMetrics.DROP_MOVED, droppedEvents);
@@ -385,6 +426,10 @@ public final class NodeOperations implements ConnectionObserver, AutoCloseable {
     w.lock();
     try {
       node.pending(next);
+      // Positions are reported from now on (the handoff's S is the first of them).
+      for (UserStream s : node.streams.snapshot().values()) {
+        s.resetReported();
+      }
     } finally {
       w.unlock();
     }
@@ -425,7 +470,137 @@ public final class NodeOperations implements ConnectionObserver, AutoCloseable {
 
   /** Streams of users this node keeps after an activated map moved them away. */
   public int finishingStreams() {
-    return 0;
+    return finishing.size();
+  }
+
+  // Under this object's lock (applyMap): the streams the current activation marked finishing.
+  private final java.util.Set<UserStream> newlyFinishing =
+      java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+
+  // Users whose stream is finishing -> when its retention ends (epoch ms).
+  private final java.util.concurrent.ConcurrentHashMap<String, Long> finishing =
+      new java.util.concurrent.ConcurrentHashMap<>();
+
+  // Retention timers and spread moved sends without an IO thread (tests' executors).
+  private final java.util.concurrent.ScheduledExecutorService reshardTimer =
+      java.util.concurrent.Executors.newSingleThreadScheduledExecutor(
+          r -> {
+            Thread t = new Thread(r, "halley-reshard");
+            t.setDaemon(true);
+            return t;
+          });
+
+  /**
+   * Sends {@code moved} with the handoff to the live connections of the finishing streams {@code
+   * told}, each user's at one instant spread over {@code movedSpreadMs} ({@link DrainPlan}).
+   */
+  private void spreadMoved(List<UserStream> told, ClusterMap next) {
+    long spread = config.movedSpreadMs();
+    long[] delays =
+        spread == 0
+            ? new long[told.size()]
+            : new DrainPlan(spread, new SplittableRandom()).delays(told.size());
+    for (int i = 0; i < told.size(); i++) {
+      UserStream s = told.get(i);
+      if (s.connectionCount() == 0) {
+        continue;
+      }
+      byte[] moved = movedEvent(next.owner(s.user()), next.version(), s.finishing());
+      Runnable send =
+          () -> {
+            for (Connection c : s.connections()) {
+              tellMoved(c, moved);
+            }
+          };
+      if (delays[i] == 0) {
+        send.run();
+      } else {
+        reshardTimer.schedule(send, delays[i], java.util.concurrent.TimeUnit.MILLISECONDS);
+      }
+    }
+  }
+
+  private void tellMoved(Connection c, byte[] moved) {
+    c.finish(EventTypes.MOVED, moved, CloseCodes.MOVED, "moved", config.finishGraceMs());
+    metrics.clientMoved(c.transport());
+    metrics.movedSent();
+  }
+
+  /**
+   * A connection just opened on a finishing stream (a reconnect after the activation): after its
+   * replay, {@code moved} with the handoff at once.
+   */
+  public void finishIfMoved(Connection c) {
+    dev.halley.node.stream.Handoff.Token t = c.stream.finishing();
+    if (t != null) {
+      ClusterMap m = node.map();
+      tellMoved(c, movedEvent(m.owner(c.user()), m.version(), t));
+    }
+  }
+
+  /** A {@code moved} event was answered without a connection (a poll). */
+  public void movedSent(String transport) {
+    metrics.clientMoved(transport);
+    metrics.movedSent();
+  }
+
+  /** A handoff resume was decided ({@code expired}: after {@code handoffWaitMs}). */
+  public void handoff(dev.halley.node.stream.Handoff.Decision d, boolean expired) {
+    switch (d.outcome()) {
+      case COVERED -> {
+        handoffsServed.incrementAndGet();
+        metrics.handoff("covered");
+      }
+      case RESET_EPOCH -> {
+        handoffsReset.incrementAndGet();
+        metrics.handoff("reset_epoch");
+      }
+      default -> {
+        handoffsReset.incrementAndGet();
+        metrics.handoff(expired ? "wait_timeout" : "reset_gap");
+      }
+    }
+  }
+
+  private void scheduleRetention() {
+    reshardTimer.schedule(
+        this::sweepFinishing,
+        config.handoffRetentionMs() + 10,
+        java.util.concurrent.TimeUnit.MILLISECONDS);
+  }
+
+  /** Drops the finishing streams whose retention ended (a later connect gets moved without it). */
+  public void sweepFinishing() {
+    long now = node.clock.millis();
+    boolean left = false;
+    for (var e : finishing.entrySet()) {
+      if (e.getValue() > now) {
+        left = true;
+        continue;
+      }
+      UserStream s = node.streams.get(e.getKey());
+      if (s == null || s.finishing() == null || forceDrop(s)) {
+        finishing.remove(e.getKey(), e.getValue());
+      } else {
+        left = true;
+      }
+    }
+    if (left) {
+      reshardTimer.schedule(
+          this::sweepFinishing, 1_000, java.util.concurrent.TimeUnit.MILLISECONDS);
+    }
+  }
+
+  /** Drops {@code s}, closing connections still on it; false if one is still detaching. */
+  private boolean forceDrop(UserStream s) {
+    for (Connection c : s.connections()) {
+      c.close(CloseCodes.MOVED, "moved");
+    }
+    int dropped = node.streams.drop(s);
+    if (dropped > 0) {
+      metrics.dropped(NodeMetrics.DROP_MOVED, dropped);
+    }
+    return dropped >= 0;
   }
 
   /**
@@ -466,6 +641,11 @@ public final class NodeOperations implements ConnectionObserver, AutoCloseable {
 
   /** Under this object's lock: no pending map; returns the pre-streams dropped. */
   private int clearPending() {
+    return clearPending(true);
+  }
+
+  /** {@link #clearPending()}; {@code dropPreStreams} false keeps them (an activation). */
+  private int clearPending(boolean dropPreStreams) {
     ClusterMap active = node.map();
     ClusterMap pending = node.pending();
     java.util.concurrent.locks.Lock w = node.mapWriteLock();
@@ -476,8 +656,11 @@ public final class NodeOperations implements ConnectionObserver, AutoCloseable {
       w.unlock();
     }
     int dropped = 0;
-    if (pending == null) {
-      return 0;
+    if (pending == null || !dropPreStreams) {
+      return 0; // an activation: the finishing streams take their S from what was reported
+    }
+    for (UserStream s : node.streams.snapshot().values()) {
+      s.resetReported();
     }
     for (UserStream s : node.streams.snapshot().values()) {
       if (!active.owner(s.user()).id().equals(node.nodeId)
@@ -582,6 +765,15 @@ public final class NodeOperations implements ConnectionObserver, AutoCloseable {
     return dev.halley.node.wire.EventCodec.moved(owner.id(), owner.publicUrl().toString(), version);
   }
 
+  private static byte[] movedEvent(
+      NodeInfo owner, int version, dev.halley.node.stream.Handoff.Token handoff) {
+    return dev.halley.node.wire.EventCodec.moved(
+        owner.id(),
+        owner.publicUrl().toString(),
+        version,
+        handoff == null ? null : handoff.encode());
+  }
+
   /**
    * Starts draining: readiness turns false, new connections are refused with 503 {@code draining},
    * and every connection gets a {@code reconnect} event with its own delay spread over {@code
@@ -625,6 +817,7 @@ public final class NodeOperations implements ConnectionObserver, AutoCloseable {
   /** Stops the webhook (after up to 2 s for its queue to empty). Idempotent. */
   @Override
   public void close() {
+    reshardTimer.shutdownNow();
     if (presenceTimer != null) {
       presenceTimer.shutdownNow();
       presence.flushPendingOffline(); // the node is going away: report them now

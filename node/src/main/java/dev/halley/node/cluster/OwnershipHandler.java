@@ -1,14 +1,17 @@
 package dev.halley.node.cluster;
 
 import dev.halley.node.auth.TokenHandler;
+import dev.halley.node.wire.Params;
 import io.undertow.server.HttpHandler;
 import io.undertow.server.HttpServerExchange;
 import java.util.Objects;
 
 /**
- * Lets a browser connection through to {@code next} only if this node owns its verified user under
- * the current map; otherwise 421 {@code not_owner} naming the owner's public URL and the map
- * version.
+ * Lets a browser connection through to {@code next} only if this node serves its verified user
+ * ({@link NodeContext#admits}: owns it under the current map; gains it under the pending map and
+ * the client resumes with {@code handoff}; keeps its finishing stream; or the last map change moved
+ * it away, and the transport answers {@code moved}); otherwise 421 {@code not_owner} naming the
+ * owner's public URL and the map version.
  *
  * <pre>{@code
  * new TokenHandler(tokens, new OwnershipHandler(node, next))
@@ -27,7 +30,11 @@ public final class OwnershipHandler implements HttpHandler {
 
   @Override
   public void handleRequest(HttpServerExchange exchange) throws Exception {
-    node.requireOwner(TokenHandler.principal(exchange).user());
+    String user = TokenHandler.principal(exchange).user();
+    boolean handoff = exchange.getQueryParameters().containsKey(Params.HANDOFF);
+    if (!node.admits(user, handoff)) {
+      node.requireOwner(user); // throws the 421
+    }
     next.handleRequest(exchange);
   }
 

@@ -77,7 +77,7 @@ public final class Publishers {
   }
 
   /** Parses {@code 3,4}: 1..4 positive integers; null or empty is none. */
-  static int[] parseVersions(String s) {
+  public static int[] parseVersions(String s) {
     if (s == null || s.isEmpty()) {
       return new int[0];
     }

@@ -117,6 +117,13 @@ public final class NodeMetrics implements AutoCloseable {
   private final Map<String, Counter> slowConsumers;
   private final Map<String, Counter> connectionErrors;
   private final Map<String, Counter> conflated;
+  private final Map<String, Counter> handoffs;
+  private final Counter movedSent;
+
+  /** {@code result} of {@code halley.handoff}: how a handoff resume was decided (issue 14). */
+  public static final List<String> HANDOFF_RESULTS =
+      List.of("covered", "reset_gap", "reset_epoch", "wait_timeout");
+
   private final Map<String, Counter> moved;
   private final Map<String, Counter> drained;
   private final Map<String, Counter> dropped;
@@ -183,6 +190,17 @@ public final class NodeMetrics implements AutoCloseable {
             "halley.messages.conflated",
             "transport",
             "Messages replaced by a newer one with the same conflationKey before they were written");
+    handoffs =
+        counters(
+            HANDOFF_RESULTS,
+            "halley.handoff",
+            "result",
+            "Handoff resumes of lossless resharding by result (a wait_timeout is a reset_gap after"
+                + " handoffWaitMs)");
+    movedSent =
+        Counter.builder("halley.moved.sent")
+            .description("moved events sent (connections, and long-poll or poll answers)")
+            .register(registry);
     moved =
         counters(
             allTransports(),
@@ -365,6 +383,36 @@ public final class NodeMetrics implements AutoCloseable {
    * their conflation key replaced them before they were written). Called under a connection's lock:
    * no lambda, no allocation.
    */
+  /** A handoff resume was decided; {@code result} is one of {@link #HANDOFF_RESULTS}. */
+  public void handoff(String result) {
+    record(() -> handoffs.get(result).increment());
+  }
+
+  /** A {@code moved} event was sent. */
+  public void movedSent() {
+    record(movedSent::increment);
+  }
+
+  /**
+   * Gauges of lossless resharding: pre-stream users, events and bytes ({@code preStreams}: {users,
+   * events, bytes}) and finishing streams.
+   */
+  public void resharding(java.util.function.Supplier<long[]> preStreams, IntSupplier finishing) {
+    Gauge.builder("halley.prestream.users", preStreams, p -> p.get()[0])
+        .description("users the pending map brings to this node that the active map does not")
+        .register(registry);
+    Gauge.builder("halley.prestream.events", preStreams, p -> p.get()[1])
+        .description("events buffered in pre-streams")
+        .register(registry);
+    Gauge.builder("halley.prestream.bytes", preStreams, p -> p.get()[2])
+        .description("bytes buffered in pre-streams")
+        .baseUnit("bytes")
+        .register(registry);
+    Gauge.builder("halley.finishing.streams", finishing, f -> f.getAsInt())
+        .description("streams kept after an activated map moved their users away")
+        .register(registry);
+  }
+
   public void conflated(String transport, int n) {
     try {
       conflated.get(transport(transport)).increment(n);

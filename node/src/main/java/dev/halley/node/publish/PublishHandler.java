@@ -23,7 +23,7 @@ import java.util.Set;
 public final class PublishHandler implements HttpHandler {
   private static final Set<String> TOP_FIELDS = Set.of("messages");
   private static final Set<String> MESSAGE_FIELDS =
-      Set.of("id", "users", "channel", "data", "ttlMs", "conflationKey");
+      Set.of("id", "users", "channel", "data", "ttlMs", "conflationKey", "relay");
   private static final int MAX_KEY_LENGTH = 256;
 
   private final NodeContext node;
@@ -53,7 +53,13 @@ public final class PublishHandler implements HttpHandler {
                   try {
                     RawJson.requireUtf8(body);
                     List<Publisher.Item> items = parse(Json.parse(body), RawJson.publishData(body));
-                    Json.send(exchange, 200, node.ops.published(publisher.publish(items)));
+                    int[] versions =
+                        dev.halley.node.cluster.Publishers.parseVersions(
+                            exchange
+                                .getRequestHeaders()
+                                .getFirst(dev.halley.node.cluster.Publishers.HEADER_MAP_VERSIONS));
+                    Json.send(
+                        exchange, 200, node.ops.published(publisher.publish(items, versions)));
                   } catch (HttpError e) {
                     Json.sendError(exchange, e);
                   }
@@ -76,6 +82,9 @@ public final class PublishHandler implements HttpHandler {
       Publisher.Item item =
           parseMessage(
               messages.get(i), "messages[" + i + "]", i < data.size() ? data.get(i) : null);
+      if (item.relay() != null) {
+        recipients += item.relay().size();
+      }
       if (item.users() != null) {
         recipients += item.users().size();
         if (recipients > node.config.maxRecipientsPerRequest()) {
@@ -166,7 +175,51 @@ public final class PublishHandler implements HttpHandler {
       }
       conflationKey = keyNode.asText();
     }
-    return new Publisher.Item(id, userList, channelName, bytes, ttl, conflationKey);
+    java.util.Map<String, Object> relay = null;
+    JsonNode relayNode = m.get("relay");
+    if (relayNode != null) {
+      relay = parseRelay(relayNode, where, userList);
+    }
+    return new Publisher.Item(id, userList, channelName, bytes, ttl, conflationKey, relay);
+  }
+
+  /**
+   * {@code "relay": {"alice": "<epoch>:<seq>", "bob": null}} (issue 14): per user the old owner's
+   * event ID of this message, or null when its outcome is unknown; for a user message, only users
+   * of the message.
+   */
+  private static java.util.Map<String, Object> parseRelay(
+      JsonNode relay, String where, List<String> users) {
+    if (!relay.isObject() || relay.isEmpty()) {
+      throw HttpError.invalidField(
+          where + ".relay must be a non-empty object of user IDs to event IDs or null");
+    }
+    java.util.Map<String, Object> out = new java.util.LinkedHashMap<>();
+    for (Iterator<java.util.Map.Entry<String, JsonNode>> it = relay.fields(); it.hasNext(); ) {
+      java.util.Map.Entry<String, JsonNode> e = it.next();
+      String u = e.getKey();
+      if (!Ids.isUserId(u)) {
+        throw HttpError.invalidField(where + ".relay has a key that is not a user ID");
+      }
+      if (users != null && !users.contains(u)) {
+        throw HttpError.invalidField(where + ".relay." + u + " is not one of the message's users");
+      }
+      JsonNode v = e.getValue();
+      if (v.isNull()) {
+        out.put(u, dev.halley.node.stream.Handoff.UNKNOWN_POSITION);
+      } else if (v.isTextual()) {
+        try {
+          out.put(u, dev.halley.node.wire.EventCodec.parseId(v.asText()));
+        } catch (HttpError bad) {
+          throw HttpError.invalidField(
+              where + ".relay." + u + " must be an event ID <epoch>:<seq> or null");
+        }
+      } else {
+        throw HttpError.invalidField(
+            where + ".relay." + u + " must be an event ID <epoch>:<seq> or null");
+      }
+    }
+    return out;
   }
 
   private static void checkFields(JsonNode object, Set<String> allowed, String prefix) {

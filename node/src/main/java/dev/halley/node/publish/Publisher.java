@@ -27,9 +27,20 @@ public final class Publisher {
       String channel,
       byte[] data,
       Long ttlMs,
-      String conflationKey) {
+      String conflationKey,
+      java.util.Map<String, Object> relay) {
     Item(String id, List<String> users, String channel, byte[] data, Long ttlMs) {
-      this(id, users, channel, data, ttlMs, null);
+      this(id, users, channel, data, ttlMs, null, null);
+    }
+
+    Item(
+        String id,
+        List<String> users,
+        String channel,
+        byte[] data,
+        Long ttlMs,
+        String conflationKey) {
+      this(id, users, channel, data, ttlMs, conflationKey, null);
     }
   }
 
@@ -69,6 +80,15 @@ public final class Publisher {
    * looked at, so a retry never overtakes the attempt it repeats.
    */
   ObjectNode publish(List<Item> items) {
+    return publish(items, new int[0]);
+  }
+
+  /**
+   * {@link #publish(List)} from a publisher that declared {@code versions} ({@code
+   * Halley-Map-Versions}): one that publishes with the pending map too sends a channel's plain
+   * messages to the pre-streams relayed that channel (issue 14).
+   */
+  ObjectNode publish(List<Item> items, int[] versions) {
     // The map lock's read side: a user found owned is delivered to before a map switch (which
     // then moves it) or found misdirected after it, never buffered on a stream the map change has
     // already passed over.
@@ -84,10 +104,14 @@ public final class Publisher {
       }
       ArrayNode results = reply.putArray("results");
       boolean stopped = false;
+      boolean plainToRelayed =
+          pendingMap == null
+              || java.util.Arrays.stream(versions).anyMatch(v -> v == pendingMap.version());
       HandOff batch = HandOff.begin(); // one flush task per IO thread for the whole request
       try {
         for (Item item : items) {
-          ObjectNode result = stopped ? pending(item) : publishOne(item);
+          ObjectNode result =
+              stopped ? pending(item) : publishOne(item, pendingMap, plainToRelayed);
           stopped = stopped || PublishStatus.PENDING.equals(result.path("status").asText());
           results.add(result);
           node.streams.budget().enforce(); // no stream lock held here
@@ -116,15 +140,33 @@ public final class Publisher {
     return result;
   }
 
-  private ObjectNode publishOne(Item item) {
+  private ObjectNode publishOne(
+      Item item, dev.halley.cluster.ClusterMap pendingMap, boolean plainToRelayed) {
     long now = node.clock.millis();
     long expires = item.ttlMs() == null ? Long.MAX_VALUE : saturatedAdd(now, item.ttlMs());
     return item.channel() != null
-        ? publishToChannel(item, now, expires)
-        : publishToUsers(item, now, expires);
+        ? publishToChannel(item, now, expires, pendingMap, plainToRelayed)
+        : publishToUsers(item, now, expires, pendingMap);
   }
 
-  private ObjectNode publishToChannel(Item item, long now, long expires) {
+  /** Whether a relay for {@code user} applies here: this node is its new owner (or gains it). */
+  private boolean relayedHere(String user, dev.halley.cluster.ClusterMap pendingMap) {
+    return node.gains(user) || (node.owns(user) && !movingAway(user, pendingMap));
+  }
+
+  /** Whether this node owns {@code user} now and the pending map moves it to another node. */
+  private boolean movingAway(String user, dev.halley.cluster.ClusterMap pendingMap) {
+    return pendingMap != null
+        && !pendingMap.owner(user).id().equals(node.nodeId)
+        && node.owns(user);
+  }
+
+  private ObjectNode publishToChannel(
+      Item item,
+      long now,
+      long expires,
+      dev.halley.cluster.ClusterMap pendingMap,
+      boolean plainToRelayed) {
     ObjectNode result = Json.MAPPER.createObjectNode();
     if (item.id() != null) {
       result.put("id", item.id());
@@ -143,15 +185,21 @@ public final class Publisher {
     } else {
       Message m =
           new Message(
-              tail(item.data(), item.channel()),
+              tail(item.data(), item.channel(), item.id()),
               item.channel(),
               now,
               expires,
               item.conflationKey());
+      ObjectNode positions = Json.MAPPER.createObjectNode();
+      java.util.function.Supplier<long[]> fan =
+          () -> fanOut(item, m, now, pendingMap, plainToRelayed, positions);
       long[] counts =
           node.latest.applies(item.channel())
-              ? node.latest.publish(item.channel(), m, () -> fanOut(item.channel(), m, now))
-              : fanOut(item.channel(), m, now);
+              ? node.latest.publish(item.channel(), m, fan)
+              : fan.get();
+      if (!positions.isEmpty()) {
+        result.set("positions", positions);
+      }
       users = (int) counts[0];
       connections = counts[1];
       if (item.id() != null) {
@@ -164,12 +212,16 @@ public final class Publisher {
     return result;
   }
 
-  private ObjectNode publishToUsers(Item item, long now, long expires) {
+  private ObjectNode publishToUsers(
+      Item item, long now, long expires, dev.halley.cluster.ClusterMap pendingMap) {
     List<String> users = List.copyOf(new LinkedHashSet<>(item.users()));
     boolean[] owned = new boolean[users.size()];
     for (int i = 0; i < owned.length; i++) {
-      owned[i] = node.owns(users.get(i));
+      // Issue 14: a user the pending map brings here is accepted into its pre-stream.
+      owned[i] = node.owns(users.get(i)) || node.gains(users.get(i));
     }
+    ObjectNode positions = Json.MAPPER.createObjectNode();
+    long[] seqOut = new long[1];
     int[] codes;
     long[] digests = item.id() == null ? null : idempotency.digests(users);
     if (item.id() != null) {
@@ -188,9 +240,20 @@ public final class Publisher {
       remembered |= codes[i] >= Idempotency.BUFFERED;
       if (codes[i] == Idempotency.NEW) {
         if (m == null) {
-          m = new Message(tail(item.data(), null), now, expires, item.conflationKey());
+          m = new Message(tail(item.data(), null, item.id()), now, expires, item.conflationKey());
         }
-        int n = deliver(users.get(i), m, now);
+        String u = users.get(i);
+        boolean report = movingAway(u, pendingMap);
+        Object old = null;
+        if (!report && item.relay() != null) {
+          // The new owner (before or after its activation): the old owner's position of this
+          // message, or none (plain).
+          old = item.relay().get(u);
+        }
+        int n = deliver(u, m, now, old, report, seqOut);
+        if (report && seqOut[0] >= 0) {
+          positions.put(u, node.codec.id(seqOut[0]));
+        }
         outcomes[i] =
             n > 0 ? Idempotency.delivered(n) : n == 0 ? Idempotency.BUFFERED : Idempotency.DROPPED;
         fresh = true;
@@ -238,18 +301,52 @@ public final class Publisher {
     result.set("dropped", dropped);
     result.set("misdirected", misdirected);
     result.set("pending", pending);
+    if (!positions.isEmpty()) {
+      result.set("positions", positions);
+    }
     return result;
   }
 
-  /** Appends a channel message to every subscribed stream; returns {users, connections}. */
-  private long[] fanOut(String channel, Message m, long now) {
+  /**
+   * Appends a channel message to every subscribed stream, and (issue 14) to the pre-streams of the
+   * users its {@code relay} lists; the seq given to each moving user's stream goes into {@code
+   * positions}. Returns {users, connections}.
+   */
+  private long[] fanOut(
+      Item item,
+      Message m,
+      long now,
+      dev.halley.cluster.ClusterMap pendingMap,
+      boolean plainToRelayed,
+      ObjectNode positions) {
     long users = 0;
     long connections = 0;
-    for (UserStream s : node.streams.subscribers(channel)) {
-      int n = s.publish(m, now);
+    long[] seqOut = new long[1];
+    java.util.Map<String, Object> relay = item.relay();
+    if (relay != null) {
+      for (java.util.Map.Entry<String, Object> e : relay.entrySet()) {
+        if (!relayedHere(e.getKey(), pendingMap)) {
+          continue; // the old owner, or neither: an ordinary subscriber below, if at all
+        }
+        int n = deliver(e.getKey(), m, now, e.getValue(), false, seqOut);
+        if (n >= 0 || seqOut[0] >= 0) {
+          users++;
+          connections += Math.max(0, n);
+        }
+      }
+    }
+    for (UserStream s : node.streams.subscribers(item.channel())) {
+      if (relay != null && relay.containsKey(s.user()) && relayedHere(s.user(), pendingMap)) {
+        continue; // appended with its position above
+      }
+      boolean report = movingAway(s.user(), pendingMap);
+      int n = s.publish(m, now, null, report, plainToRelayed, seqOut);
       if (n >= 0) {
         users++;
         connections += n;
+        if (report && seqOut[0] >= 0) {
+          positions.put(s.user(), node.codec.id(seqOut[0]));
+        }
       }
     }
     return new long[] {users, connections};
@@ -257,23 +354,43 @@ public final class Publisher {
 
   /** Connections written to; 0 if buffered; -1 if live-only and the user has no stream. */
   private int deliver(String user, Message m, long now) {
+    return deliver(user, m, now, null, false, null);
+  }
+
+  /**
+   * {@link #deliver(String, Message, long)} with the old owner's position {@code old} (a relay to a
+   * pre-stream; a live-only message still gets an entry, created if needed, for contiguity) and
+   * {@code report} (this node is the old owner: the seq goes to {@code seqOut}).
+   */
+  private int deliver(String user, Message m, long now, Object old, boolean report, long[] seqOut) {
     while (true) {
-      UserStream s = m.liveOnly() ? node.streams.get(user) : node.streams.getOrCreate(user);
+      UserStream s =
+          m.liveOnly() && old == null ? node.streams.get(user) : node.streams.getOrCreate(user);
       if (s == null) {
+        if (seqOut != null) {
+          seqOut[0] = -1;
+        }
         return -1;
       }
-      int n = s.publish(m, now);
+      int n = s.publish(m, now, old, report, false, seqOut);
       if (n >= 0) {
         return n == 0 && m.liveOnly() ? -1 : n;
+      }
+      if (s.finishing() != null) {
+        return -1; // cannot happen for an owned user; never loops
       }
     }
   }
 
-  /** The shared bytes after {@code "data":}: the data, the channel field, the closing brace. */
-  private static byte[] tail(byte[] data, String channel) {
+  /**
+   * The shared bytes after {@code "data":}: the data, the message's {@code key} (its idempotency
+   * key, if any; issue 14), the channel field, the closing brace.
+   */
+  private static byte[] tail(byte[] data, String channel, String key) {
+    String keyPart = key == null ? "" : ",\"key\":" + Json.MAPPER.valueToTree(key).toString();
     byte[] suffix =
-        (channel == null ? "}" : ",\"channel\":\"" + channel + "\"}")
-            .getBytes(StandardCharsets.US_ASCII);
+        (keyPart + (channel == null ? "}" : ",\"channel\":\"" + channel + "\"}"))
+            .getBytes(StandardCharsets.UTF_8);
     byte[] t = new byte[data.length + suffix.length];
     System.arraycopy(data, 0, t, 0, data.length);
     System.arraycopy(suffix, 0, t, data.length, suffix.length);

@@ -36,13 +36,25 @@ public final class Handoff {
     public final long x;
     public final Token token;
     public final boolean waitExpired;
+
+    /**
+     * Rule 3 (no handoff) is only for a late client: relays must have been quiet this long ({@code
+     * handoffWaitMs}), else a relay still in flight could repeat an event; 0: no check.
+     */
+    public final long quietMs;
+
     public Decision decision;
 
     public Resume(String epoch, long x, Token token, boolean waitExpired) {
+      this(epoch, x, token, waitExpired, 0);
+    }
+
+    public Resume(String epoch, long x, Token token, boolean waitExpired, long quietMs) {
       this.epoch = epoch;
       this.x = x;
       this.token = token;
       this.waitExpired = waitExpired;
+      this.quietMs = quietMs;
     }
   }
 

@@ -67,6 +67,27 @@ public final class UserStream {
   // Written under the lock, read without it by BufferBudget's compaction: only ever grows.
   private volatile long firstSeq = Long.MAX_VALUE;
 
+  // Issue 14 (lossless resharding), guarded by this. The seq this incarnation started above (a
+  // lossFloor above it means an event was lost).
+  private final long baseSeq;
+  // The old owner's positions of relayed events (null until the first relay), and per event seq
+  // its old position (an EventCodec.EventId or Handoff.UNKNOWN_POSITION; absent: none), both
+  // bounded by the positions' bound.
+  private Handoff.Positions positions;
+  private java.util.HashMap<Long, Object> oldBySeq;
+  // Old owner: the first seq whose position was reported to a publisher (-1: none).
+  private long reportedFirst = -1;
+  // Old owner: set when an activated map moved the user away (a finishing stream).
+  private Handoff.Token finishing;
+  // New owner: channels relayed to this pre-stream (appended while no connection's grant holds).
+  private Set<String> relayChannels;
+  // New owner: connects waiting for relays (Handoff WAIT); run once at the next relay.
+  private java.util.List<Runnable> relayWaiters;
+  // New owner: when the last relayed event arrived (epoch ms).
+  private long lastRelayMs;
+  // Whether a connection ever registered (a client may hold IDs of this stream).
+  private boolean everOpened;
+
   UserStream(String user, long baseSeq, int maxEvents, long maxAgeMs, long nowMs) {
     this(user, baseSeq, maxEvents, maxAgeMs, nowMs, BufferDrops.NONE);
   }
@@ -105,6 +126,7 @@ public final class UserStream {
     this.drops = drops;
     this.index = index;
     this.seq = baseSeq;
+    this.baseSeq = baseSeq;
     this.lossFloor = baseSeq;
     this.maxEvents = maxEvents;
     this.maxAgeMs = maxAgeMs;
@@ -122,13 +144,66 @@ public final class UserStream {
    * no longer subscribed to its channel.
    */
   public synchronized int publish(Message m, long nowMs) {
-    if (evicted || (m.channel != null && !subscribed(m.channel, nowMs))) {
+    return publish(m, nowMs, null, false, false, null);
+  }
+
+  /**
+   * {@link #publish(Message, long)} for lossless resharding (issue 14). {@code old}: the old
+   * owner's position of this message for this user (an {@link EventCodec.EventId}, or {@link
+   * Handoff#UNKNOWN_POSITION}; null: none, a plain publish); a relayed channel message is appended
+   * whether or not the stream is subscribed, and subscribes it to the channel as "relayed" (later
+   * plain messages of it reach the stream while {@code plainToRelayed} and no connection holds).
+   * {@code report}: this node is the old owner and the message's position is reported to the
+   * publisher. {@code seqOut}, if not null, gets the seq issued (-1: none). A finishing stream
+   * takes nothing (-1).
+   */
+  public synchronized int publish(
+      Message m, long nowMs, Object old, boolean report, boolean plainToRelayed, long[] seqOut) {
+    if (seqOut != null) {
+      seqOut[0] = -1;
+    }
+    if (evicted || finishing != null) {
       return -1;
+    }
+    if (m.channel != null && old == null && !subscribed(m.channel, nowMs)) {
+      if (!plainToRelayed || relayChannels == null || !relayChannels.contains(m.channel)) {
+        return -1;
+      }
+    }
+    if (m.channel != null && old != null) {
+      relayed(m.channel);
     }
     purge(nowMs);
     long s = ++seq;
+    if (seqOut != null) {
+      seqOut[0] = s;
+    }
+    if (report && reportedFirst < 0) {
+      reportedFirst = s;
+    }
+    if (old != null) {
+      int bound = positionsBound();
+      if (positions == null) {
+        positions = new Handoff.Positions(bound);
+        oldBySeq = new java.util.HashMap<>();
+      }
+      if (old instanceof EventCodec.EventId id) {
+        positions.add(id.epoch(), id.seq());
+      } else {
+        positions.unknown();
+      }
+      if (oldBySeq.size() < bound) {
+        oldBySeq.put(s, old);
+      }
+      lastRelayMs = nowMs;
+    }
     if (!m.liveOnly()) {
       append(s, m, nowMs);
+    }
+    if (old != null && relayWaiters != null) {
+      java.util.List<Runnable> w = relayWaiters;
+      relayWaiters = null;
+      w.forEach(Runnable::run);
     }
     if (m.channel == null) {
       lastActivityMs = nowMs;
@@ -142,6 +217,63 @@ public final class UserStream {
       }
     }
     return n;
+  }
+
+  /** Old positions a stream records at most (beyond it, no handoff to it is covered). */
+  private int positionsBound() {
+    return (int) Math.min(Integer.MAX_VALUE / 2, Math.max(16L, maxEvents * 4L));
+  }
+
+  /** Under the lock: later plain messages of {@code channel} reach this pre-stream too. */
+  private void relayed(String channel) {
+    if (relayChannels == null) {
+      relayChannels = new java.util.HashSet<>();
+    }
+    if (relayChannels.add(channel)
+        && !tokenGrants.containsKey(channel)
+        && !apiChannels.contains(channel)) {
+      index.add(channel, this);
+    }
+  }
+
+  /**
+   * Under the lock, when a connection registers: its grants take over, the relayed channels no
+   * longer subscribe the stream.
+   */
+  private void dropRelayChannels() {
+    if (relayChannels == null) {
+      return;
+    }
+    for (String c : relayChannels) {
+      if (!tokenGrants.containsKey(c) && !apiChannels.contains(c) && !evicted) {
+        index.remove(c, this);
+      }
+    }
+    relayChannels = null;
+  }
+
+  // ---- issue 14: finishing (old owner) ----
+
+  /**
+   * An activated map moved the user away: the stream takes no more events and answers with the
+   * {@code handoff} of its last events from now on. Returns the token: {@code epoch}, the first seq
+   * reported to a publisher (S, if any), the last seq issued (F).
+   */
+  public synchronized Handoff.Token finish(String epoch) {
+    if (finishing == null) {
+      finishing = new Handoff.Token(epoch, reportedFirst > seq ? -1 : reportedFirst, seq);
+    }
+    return finishing;
+  }
+
+  /** The handoff of a finishing stream, or null. */
+  public synchronized Handoff.Token finishing() {
+    return finishing;
+  }
+
+  /** A pending map was installed or removed: no position has been reported under it yet. */
+  public synchronized void resetReported() {
+    reportedFirst = -1;
   }
 
   /** What one buffered event counts against {@code bufferMaxBytes}: its data plus the slot. */
@@ -293,46 +425,232 @@ public final class UserStream {
       long grantsValidUntilMs,
       long nowMs,
       ReplaySink sink) {
+    return open(codec, resume, null, null, grants, grantsValidUntilMs, nowMs, sink) == OPENED;
+  }
+
+  /**
+   * {@link #open(EventCodec, EventCodec.EventId, Handoff.Resume, Runnable, Set, long, long,
+   * ReplaySink)}: opened.
+   */
+  public static final int OPENED = 0;
+
+  /** The stream was evicted meanwhile: retry on a fresh one. */
+  public static final int EVICTED = 1;
+
+  /** A handoff resume waits for relays: nothing was opened, {@code onRelay} runs at the next. */
+  public static final int WAITING = 2;
+
+  /**
+   * {@link #open(EventCodec, EventCodec.EventId, Set, long, long, ReplaySink)} with the handoff
+   * resume of issue 14: a {@code resume} of another epoch is decided by {@link Handoff#decide}
+   * against the old positions this stream holds ({@code handoff} carries the client's {@code
+   * handoff}, or null for none, and gets the decision). Covered: the sink gets every held event
+   * except those whose old position is at or before the client's, without {@code reset}. {@link
+   * Handoff.Outcome#WAIT}: returns {@link #WAITING} and runs {@code onRelay} (under this lock; it
+   * must only hand off) when the next relayed event arrives.
+   */
+  public synchronized int open(
+      EventCodec codec,
+      EventCodec.EventId resume,
+      Handoff.Resume handoff,
+      Runnable onRelay,
+      Set<String> grants,
+      long grantsValidUntilMs,
+      long nowMs,
+      ReplaySink sink) {
     if (evicted) {
-      return false;
+      return EVICTED;
     }
     purge(nowMs);
-    lastActivityMs = nowMs;
-    addGrants(grants, grantsValidUntilMs);
     Connection register;
     if (resume == null) {
+      lastActivityMs = nowMs;
+      addGrants(grants, grantsValidUntilMs);
       register = sink.open(seq, seq, null, null, null, 0, nowMs);
     } else {
       Control reset = null;
       long from = resume.seq();
-      if (!resume.epoch().equals(codec.epoch())) {
-        reset = codec.reset(lossFloor, EventTypes.RESET_EPOCH);
-        from = lossFloor;
-      } else if (resume.seq() < lossFloor || resume.seq() > seq) {
-        reset = codec.reset(lossFloor, EventTypes.RESET_GAP);
-        from = lossFloor;
-      }
-      int n = 0;
-      long[] rs = new long[count];
-      Message[] rm = new Message[count];
-      for (int i = 0; i < count; i++) {
-        int at = (head + i) % seqs.length;
-        Message m = messages[at];
-        if (seqs[at] > from && !m.expired(nowMs) && entitled(m, grants)) {
-          rs[n] = seqs[at];
-          rm[n] = m;
-          n++;
+      boolean foreign = !resume.epoch().equals(codec.epoch());
+      Handoff.Decision d = null;
+      if (foreign && (positions != null || (handoff != null && handoff.token != null))) {
+        if (!everOpened && positions != null) {
+          inOldOrder();
         }
+        Handoff.Positions held = positions != null ? positions : new Handoff.Positions(1);
+        if (lossFloor > baseSeq) {
+          held.lost();
+        }
+        Handoff.Resume r =
+            handoff != null
+                ? handoff
+                : new Handoff.Resume(resume.epoch(), resume.seq(), null, false);
+        d = Handoff.decide(r.epoch, r.x, r.token, held, r.waitExpired);
+        if (d.outcome() == Handoff.Outcome.WAIT) {
+          r.decision = d;
+          if (onRelay != null) {
+            if (relayWaiters == null) {
+              relayWaiters = new java.util.ArrayList<>(1);
+            }
+            relayWaiters.add(onRelay);
+            return WAITING;
+          }
+          d = new Handoff.Decision(Handoff.Outcome.RESET_GAP, -1, d.rule());
+        }
+        if (d.outcome() == Handoff.Outcome.COVERED
+            && r.token == null
+            && r.quietMs > 0
+            && nowMs - lastRelayMs < r.quietMs) {
+          // Rule 3 is for a late client; relays are still arriving (one of a seq at or before
+          // the client's would be delivered twice).
+          d = new Handoff.Decision(Handoff.Outcome.RESET_GAP, -1, "3");
+        }
+        if (d.outcome() == Handoff.Outcome.COVERED
+            && !coveredReplay(resume.epoch(), d.skipThrough(), grants, nowMs)) {
+          d = new Handoff.Decision(Handoff.Outcome.RESET_GAP, -1, "5");
+        }
+        r.decision = d;
       }
-      register = sink.open(from, seq, reset, rs, rm, n, nowMs);
+      lastActivityMs = nowMs;
+      addGrants(grants, grantsValidUntilMs);
+      if (d != null && d.outcome() == Handoff.Outcome.COVERED) {
+        register = coveredOpen(resume.epoch(), d.skipThrough(), grants, nowMs, sink);
+      } else {
+        if (d != null) {
+          reset =
+              codec.reset(
+                  lossFloor,
+                  d.outcome() == Handoff.Outcome.RESET_EPOCH
+                      ? EventTypes.RESET_EPOCH
+                      : EventTypes.RESET_GAP);
+          from = lossFloor;
+        } else if (foreign) {
+          reset = codec.reset(lossFloor, EventTypes.RESET_EPOCH);
+          from = lossFloor;
+        } else if (resume.seq() < lossFloor || resume.seq() > seq) {
+          reset = codec.reset(lossFloor, EventTypes.RESET_GAP);
+          from = lossFloor;
+        }
+        int n = 0;
+        long[] rs = new long[count];
+        Message[] rm = new Message[count];
+        for (int i = 0; i < count; i++) {
+          int at = (head + i) % seqs.length;
+          Message m = messages[at];
+          if (seqs[at] > from && !m.expired(nowMs) && entitled(m, grants)) {
+            rs[n] = seqs[at];
+            rm[n] = m;
+            n++;
+          }
+        }
+        register = sink.open(from, seq, reset, rs, rm, n, nowMs);
+      }
     }
     if (register != null) {
+      everOpened = true;
       register.grants = Set.copyOf(grants);
       Connection[] c = Arrays.copyOf(connections, connections.length + 1);
       c[c.length - 1] = register;
       connections = c;
+      dropRelayChannels();
+    }
+    return OPENED;
+  }
+
+  /**
+   * Under the lock, before the first connection of a pre-stream: no client holds an ID of it yet,
+   * so its buffered events are put in the old owner's order, the relayed ones first (by old seq),
+   * then the others (what the old owner never had) in their order, over the same seqs. Relays of
+   * different publishers arrive in any order; without this a relay arriving after a plain message
+   * would break rule 5's ordering and cost the client a reset.
+   */
+  private void inOldOrder() {
+    if (count < 2 || oldBySeq == null) {
+      return;
+    }
+    Integer[] order = new Integer[count];
+    long[] sorted = new long[count];
+    for (int i = 0; i < count; i++) {
+      order[i] = i;
+      sorted[i] = seqs[(head + i) % seqs.length];
+    }
+    java.util.Arrays.sort(
+        order,
+        java.util.Comparator.comparingLong(
+                (Integer i) -> oldBySeq.get(sorted[i]) instanceof EventCodec.EventId ? 0L : 1L)
+            .thenComparingLong(
+                i ->
+                    oldBySeq.get(sorted[i]) instanceof EventCodec.EventId id
+                        ? id.seq()
+                        : (long) i));
+    Message[] m = new Message[seqs.length];
+    java.util.HashMap<Long, Object> olds = new java.util.HashMap<>();
+    for (int k = 0; k < count; k++) {
+      int from = (head + order[k]) % seqs.length;
+      m[k] = messages[from];
+      Object old = oldBySeq.remove(sorted[order[k]]);
+      if (old != null) {
+        olds.put(sorted[k], old);
+      }
+    }
+    olds.putAll(oldBySeq); // live-only entries, not buffered
+    long[] ns = new long[seqs.length];
+    System.arraycopy(sorted, 0, ns, 0, count);
+    seqs = ns;
+    messages = m;
+    head = 0;
+    oldBySeq = olds;
+  }
+
+  /** Whether an event's old position is of {@code epoch} and at or before {@code x}. */
+  private boolean skipped(long s, String epoch, long x) {
+    Object old = oldBySeq == null ? null : oldBySeq.get(s);
+    return old instanceof EventCodec.EventId id && id.epoch().equals(epoch) && id.seq() <= x;
+  }
+
+  /**
+   * Rule 5 of the handoff (and the contract's ordering addition): every event skipped (old position
+   * at or before x) comes before every event delivered, in this stream's order.
+   */
+  private boolean coveredReplay(String epoch, long x, Set<String> grants, long nowMs) {
+    boolean delivered = false;
+    for (int i = 0; i < count; i++) {
+      int at = (head + i) % seqs.length;
+      if (skipped(seqs[at], epoch, x)) {
+        if (delivered) {
+          return false;
+        }
+      } else {
+        delivered = true; // expired or not entitled too: the client's position passes it
+      }
     }
     return true;
+  }
+
+  /** A covered handoff: hello at the position before the first event not skipped, then them. */
+  private Connection coveredOpen(
+      String epoch, long x, Set<String> grants, long nowMs, ReplaySink sink) {
+    int n = 0;
+    long[] rs = new long[count];
+    Message[] rm = new Message[count];
+    long position = seq;
+    boolean started = false;
+    for (int i = 0; i < count; i++) {
+      int at = (head + i) % seqs.length;
+      if (skipped(seqs[at], epoch, x)) {
+        continue;
+      }
+      if (!started) {
+        position = seqs[at] - 1;
+        started = true;
+      }
+      Message m = messages[at];
+      if (!m.expired(nowMs) && entitled(m, grants)) {
+        rs[n] = seqs[at];
+        rm[n] = m;
+        n++;
+      }
+    }
+    return sink.open(position, seq, null, rs, rm, n, nowMs);
   }
 
   /** Removes {@code c} from the live connections (a connection ending counts as activity). */

@@ -2,19 +2,22 @@ package dev.halley.node.transport;
 
 import dev.halley.node.auth.TokenHandler;
 import dev.halley.node.auth.TokenVerifier;
+import dev.halley.node.stream.Handoff;
 import dev.halley.node.wire.EventCodec;
 import io.undertow.server.HttpServerExchange;
 import io.undertow.util.AttachmentKey;
 
 /**
- * A browser connection that passed the checks in front of its transport: the verified principal and
- * the resume point (null for none), as {@link ResumeHandler} attached them.
+ * A browser connection that passed the checks in front of its transport: the verified principal,
+ * the resume point (null for none) and the old owner's {@code handoff} (issue 14; null for none),
+ * as {@link ResumeHandler} attached them.
  *
  * <pre>{@code
  * ConnectRequest req = ConnectRequest.of(exchange);   // in a transport
  * }</pre>
  */
-public record ConnectRequest(TokenVerifier.Principal principal, EventCodec.EventId resume) {
+public record ConnectRequest(
+    TokenVerifier.Principal principal, EventCodec.EventId resume, Handoff.Token handoff) {
   static final AttachmentKey<ConnectRequest> KEY = AttachmentKey.create(ConnectRequest.class);
 
   /** The request that the {@link ResumeHandler} in front of the transport attached. */
@@ -26,8 +29,9 @@ public record ConnectRequest(TokenVerifier.Principal principal, EventCodec.Event
     return req;
   }
 
-  static ConnectRequest attach(HttpServerExchange exchange, EventCodec.EventId resume) {
-    ConnectRequest req = new ConnectRequest(TokenHandler.principal(exchange), resume);
+  static ConnectRequest attach(
+      HttpServerExchange exchange, EventCodec.EventId resume, Handoff.Token handoff) {
+    ConnectRequest req = new ConnectRequest(TokenHandler.principal(exchange), resume, handoff);
     exchange.putAttachment(KEY, req);
     return req;
   }

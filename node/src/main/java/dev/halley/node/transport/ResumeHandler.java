@@ -1,7 +1,9 @@
 package dev.halley.node.transport;
 
 import dev.halley.node.auth.TokenHandler;
+import dev.halley.node.stream.Handoff;
 import dev.halley.node.wire.EventCodec;
+import dev.halley.node.wire.HttpError;
 import dev.halley.node.wire.Params;
 import io.undertow.server.HttpHandler;
 import io.undertow.server.HttpServerExchange;
@@ -44,7 +46,14 @@ public final class ResumeHandler implements HttpHandler {
       last = Params.query(exchange, Params.LAST_EVENT_ID);
     }
     EventCodec.EventId resume = last == null || last.isEmpty() ? null : EventCodec.parseId(last);
-    ConnectRequest.attach(exchange, resume);
+    String h = Params.query(exchange, Params.HANDOFF);
+    if (h != null && h.length() > Handoff.Token.MAX_LENGTH) {
+      throw HttpError.badRequest(
+          "handoff is longer than " + Handoff.Token.MAX_LENGTH + " characters");
+    }
+    // An unparsable handoff is not one of this protocol's: it counts as none (the resume is then
+    // decided without it, honestly).
+    ConnectRequest.attach(exchange, resume, h == null ? null : Handoff.Token.parse(h));
     next.handleRequest(exchange);
   }
 

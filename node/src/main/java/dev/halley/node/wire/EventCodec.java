@@ -22,6 +22,9 @@ public final class EventCodec {
   private static final byte[] SSE_PING = ": ping\n\n".getBytes(US_ASCII);
   private static final byte[] SSE_MESSAGE_EVENT = "message".getBytes(US_ASCII);
 
+  /** The protocol version in {@code hello} (2: resharding handoff, message keys). */
+  public static final int PROTOCOL = 2;
+
   private final String epoch;
   private final byte[] epochColon;
 
@@ -153,16 +156,25 @@ public final class EventCodec {
     o.put("mapVersion", mapVersion);
     o.put("lastEventId", id(position));
     o.put("heartbeatMs", heartbeatMs);
+    o.put("protocol", PROTOCOL);
     return new Control(EventTypes.HELLO, null, Json.bytes(o));
   }
 
   /** The JSON of a {@code moved} event naming the owner under map {@code version}. */
   public static byte[] moved(String nodeId, String publicUrl, int version) {
+    return moved(nodeId, publicUrl, version, null);
+  }
+
+  /** {@link #moved(String, String, int)} with the opaque {@code handoff} (null: none). */
+  public static byte[] moved(String nodeId, String publicUrl, int version, String handoff) {
     ObjectNode o = Json.MAPPER.createObjectNode();
     o.put("type", EventTypes.MOVED);
     o.put("node", nodeId);
     o.put("url", publicUrl);
     o.put("mapVersion", version);
+    if (handoff != null) {
+      o.put("handoff", handoff);
+    }
     return Json.bytes(o);
   }
 

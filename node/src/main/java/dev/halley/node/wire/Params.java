@@ -11,6 +11,7 @@ public final class Params {
   public static final String LAST_EVENT_ID = "lastEventId";
   public static final String TIMEOUT_MS = "timeoutMs";
   public static final String CONFLATION_INTERVAL_MS = "conflationIntervalMs";
+  public static final String HANDOFF = "handoff";
   public static final String HEADER_LAST_EVENT_ID = "Last-Event-ID";
 
   /** A single query parameter, or null; a repeated one is a 400. */

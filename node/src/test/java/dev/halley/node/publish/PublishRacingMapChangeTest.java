@@ -110,7 +110,8 @@ class PublishRacingMapChangeTest {
       for (String e : got.subList(0, moved)) {
         int colon = e.indexOf(':');
         if (colon > 0 && e.endsWith("\"}")) {
-          beforeMoved.add(e.substring(colon + 2, e.length() - 2)); // "seq:"data"}"
+          // "seq:"data","key":"data"}": the data is the message's key (its id)
+          beforeMoved.add(e.substring(colon + 2, e.indexOf('"', colon + 2)));
         }
       }
       List<String> missing = new ArrayList<>(stored);

@@ -5,6 +5,7 @@ import dev.halley.node.stream.Connection;
 import dev.halley.node.stream.UserStream;
 import dev.halley.node.transport.ConflationInterval;
 import dev.halley.node.transport.ConnectRequest;
+import dev.halley.node.transport.HandoffWait;
 import dev.halley.node.wire.Control;
 import dev.halley.node.wire.HttpError;
 import dev.halley.node.wire.Json;
@@ -15,6 +16,7 @@ import io.undertow.server.HttpServerExchange;
 import io.undertow.util.Headers;
 import io.undertow.util.HttpString;
 import io.undertow.util.SameThreadExecutor;
+import java.nio.charset.StandardCharsets;
 
 /**
  * {@code GET /v1/longpoll} ({@code hold}: held until events arrive or {@code timeoutMs} passes) and
@@ -102,24 +104,73 @@ public final class PollTransport implements HttpHandler {
 
   private void open(
       HttpServerExchange exchange, ConnectRequest req, long timeoutMs, boolean tokenExpires) {
+    HandoffWait.run(
+        node,
+        req,
+        exchange.getIoThread(),
+        (resume, onRelay) -> open(exchange, req, timeoutMs, tokenExpires, resume, onRelay));
+  }
+
+  /** Opens the stream and answers or holds; false while a handoff waits for relays. */
+  private boolean open(
+      HttpServerExchange exchange,
+      ConnectRequest req,
+      long timeoutMs,
+      boolean tokenExpires,
+      dev.halley.node.stream.Handoff.Resume resume,
+      Runnable onRelay) {
+    if (exchange.isComplete() || !exchange.getConnection().isOpen()) {
+      return true; // the client left while its handoff waited
+    }
     PollReplay replay;
     try {
       replay =
           node.openStream(
-              req.principal(), req.resume(), stream -> new PollReplay(stream, exchange, timeoutMs));
+              req.principal(),
+              req.resume(),
+              resume,
+              onRelay,
+              stream -> new PollReplay(stream, exchange, timeoutMs));
+      if (replay == null) {
+        return false;
+      }
     } catch (HttpError e) {
+      if (e.status() == 421 && node.movedAway(req.principal().user())) {
+        // Issue 14: a client between two requests whose user the last map change moved away
+        // (its stream is gone here) gets moved, as a connected one did, not 421.
+        String last = req.resume() == null ? null : req.resume().epoch() + ":" + req.resume().seq();
+        String body =
+            "{\"events\":["
+                + new String(node.movedEvent(req.principal().user()), StandardCharsets.UTF_8)
+                + "],\"lastEventId\":"
+                + (last == null ? "null" : "\"" + last + "\"")
+                + "}";
+        exchange.getResponseSender().send(body);
+        return true;
+      }
       Json.sendError(exchange, e); // the map changed since admission: 421 naming the new owner
-      return;
+      return true;
     }
+    byte[] moved = node.finishingMoved(replay.stream);
     if (replay.held != null) {
       replay.held.start(timeoutMs, tokenExpires);
       node.access.opened(replay.held, req.principal());
+      node.ops.finishIfMoved(replay.held);
     } else {
       if (replay.immediate.conflated() > 0) {
-        node.ops.conflated(hold ? "longpoll" : "poll", replay.immediate.conflated());
+        node.ops.conflated(transport(), replay.immediate.conflated());
+      }
+      if (moved != null) {
+        replay.immediate.add(-1, new Control(dev.halley.node.wire.EventTypes.MOVED, null, moved));
+        node.ops.movedSent(transport());
       }
       exchange.getResponseSender().send(replay.immediate.encode(node.codec));
     }
+    return true;
+  }
+
+  private String transport() {
+    return hold ? "longpoll" : "poll";
   }
 
   /**

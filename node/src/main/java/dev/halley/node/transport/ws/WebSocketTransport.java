@@ -4,6 +4,7 @@ import dev.halley.node.cluster.NodeContext;
 import dev.halley.node.stream.StreamingReplay;
 import dev.halley.node.transport.ConflationInterval;
 import dev.halley.node.transport.ConnectRequest;
+import dev.halley.node.transport.HandoffWait;
 import dev.halley.node.wire.CloseCodes;
 import dev.halley.node.wire.ErrorCodes;
 import dev.halley.node.wire.HttpError;
@@ -34,9 +35,9 @@ import org.xnio.IoUtils;
  * dev.halley.node.http.CorsHandler}.
  */
 public final class WebSocketTransport implements HttpHandler {
+  private static final AttachmentKey<Long> INTERVAL = AttachmentKey.create(Long.class);
   private static final AttachmentKey<ConnectRequest> REQUEST =
       AttachmentKey.create(ConnectRequest.class);
-  private static final AttachmentKey<Long> INTERVAL = AttachmentKey.create(Long.class);
 
   private final NodeContext node;
   private final HttpHandler handshake;
@@ -80,33 +81,57 @@ public final class WebSocketTransport implements HttpHandler {
         org.xnio.IoUtils.safeClose(channel);
         return;
       }
-      Long interval = exchange.getAttachment(INTERVAL);
+      Long attached = exchange.getAttachment(INTERVAL);
+      long interval = attached == null ? 0 : attached;
+      HandoffWait.run(
+          node,
+          req,
+          channel.getIoThread(),
+          (resume, onRelay) -> open(req, channel, resume, onRelay, interval));
+    }
+
+    /** Opens the stream and starts the connection; false while a handoff waits for relays. */
+    private boolean open(
+        ConnectRequest req,
+        WebSocketChannel channel,
+        dev.halley.node.stream.Handoff.Resume resume,
+        Runnable onRelay,
+        long interval) {
+      if (!channel.isOpen()) {
+        return true; // the client left while its handoff waited
+      }
       WsConnection conn;
       try {
-        conn =
+        StreamingReplay<WsConnection> replay =
             node.openStream(
-                    req.principal(),
-                    req.resume(),
-                    stream -> {
-                      WsConnection c =
-                          new WsConnection(
-                              stream,
-                              channel,
-                              node.codec,
-                              node.config.connectionQueueMaxEvents(),
-                              node.config.heartbeatMs());
-                      c.operations(node.ops, node.config.connectionQueueMaxBytes());
-                      c.keyInterval(interval == null ? 0 : interval);
-                      return new StreamingReplay<>(c, null, node::hello);
-                    })
-                .connection();
+                req.principal(),
+                req.resume(),
+                resume,
+                onRelay,
+                stream -> {
+                  WsConnection c =
+                      new WsConnection(
+                          stream,
+                          channel,
+                          node.codec,
+                          node.config.connectionQueueMaxEvents(),
+                          node.config.heartbeatMs());
+                  c.operations(node.ops, node.config.connectionQueueMaxBytes());
+                  c.keyInterval(interval);
+                  return new StreamingReplay<>(c, null, node::hello);
+                });
+        if (replay == null) {
+          return false;
+        }
+        conn = replay.connection();
       } catch (HttpError e) {
-        // The map changed after the upgrade was admitted: what a map change tells a registered
-        // connection, moved then close 4009, so the client goes to the new owner.
+        // The map changed after the upgrade was admitted, or moved the user away: what a map
+        // change tells a registered connection, moved then close 4009, so the client goes to the
+        // new owner.
         WebSockets.sendText(
             java.nio.ByteBuffer.wrap(node.movedEvent(req.principal().user())), channel, null);
         WebSockets.sendClose(CloseCodes.MOVED, "moved", channel, null);
-        return;
+        return true;
       }
       channel.addCloseTask(ch -> conn.close(CloseCodes.NORMAL, "closed"));
       channel
@@ -116,6 +141,8 @@ public final class WebSocketTransport implements HttpHandler {
       conn.start();
       node.access.opened(conn, req.principal());
       conn.closeAtTokenExpiry(req.principal().validUntilMs(), node.clock.millis());
+      node.ops.finishIfMoved(conn);
+      return true;
     }
   }
 

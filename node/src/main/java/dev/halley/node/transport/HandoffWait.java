@@ -1,0 +1,105 @@
+package dev.halley.node.transport;
+
+import dev.halley.node.cluster.NodeContext;
+import dev.halley.node.stream.Handoff;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.xnio.XnioIoThread;
+
+/**
+ * Holds a connect that resumes with an ID of another node (issue 14's handoff resume) while the
+ * user's stream here waits for relays of the old owner's last events: each {@link Attempt} either
+ * opens the stream (and the transport goes on) or reports that it waits; it is tried again on the
+ * connection's IO thread at the next relay, and a last time at {@code handoffWaitMs}, when a wait
+ * becomes {@code reset} ({@code gap}). WebSocket and SSE are held before {@code hello}, long-poll
+ * before it answers. No thread waits: a relay or the IO thread's timer resumes the attempt.
+ *
+ * <pre>{@code
+ * HandoffWait.run(node, req, io, (resume, onRelay) -> open(..., resume, onRelay) != null);
+ * }</pre>
+ *
+ * <p>Threading: attempts run on {@code io}; a relay's wake-up (on a publish thread, under the
+ * stream's lock) only hands the attempt to {@code io}. Each round's wake-up and timer race on one
+ * flag, so an attempt runs once per round.
+ */
+public final class HandoffWait {
+  private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(HandoffWait.class);
+
+  /** One try to open the stream; false when it waits for relays ({@code onRelay} registered). */
+  public interface Attempt {
+    boolean tryOpen(Handoff.Resume resume, Runnable onRelay);
+  }
+
+  private final NodeContext node;
+  private final ConnectRequest req;
+  private final XnioIoThread io;
+  private final Attempt attempt;
+  private final long deadlineNanos;
+
+  private HandoffWait(NodeContext node, ConnectRequest req, XnioIoThread io, Attempt attempt) {
+    this.node = node;
+    this.req = req;
+    this.io = io;
+    this.attempt = attempt;
+    this.deadlineNanos =
+        System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(node.config.operations().handoffWaitMs());
+  }
+
+  /** Opens now, or (a handoff resume waiting for relays) later on {@code io}. */
+  public static void run(NodeContext node, ConnectRequest req, XnioIoThread io, Attempt attempt) {
+    if (req.resume() == null || req.resume().epoch().equals(node.codec.epoch())) {
+      attempt.tryOpen(null, null);
+      return;
+    }
+    new HandoffWait(node, req, io, attempt).round(false);
+  }
+
+  private void round(boolean expired) {
+    Handoff.Resume r =
+        new Handoff.Resume(
+            req.resume().epoch(),
+            req.resume().seq(),
+            req.handoff(),
+            expired,
+            node.config.operations().handoffWaitMs());
+    AtomicBoolean taken = new AtomicBoolean();
+    Runnable wake =
+        () -> {
+          if (taken.compareAndSet(false, true)) {
+            execute(() -> round(false));
+          }
+        };
+    if (attempt.tryOpen(r, expired ? null : wake)) {
+      if (r.decision != null) {
+        node.ops.handoff(r.decision, expired);
+        log.debug(
+            "event=handoff node={} user={} outcome={} rule={} expired={} handoff={}",
+            node.nodeId,
+            req.principal().user(),
+            r.decision.outcome(),
+            r.decision.rule(),
+            expired,
+            req.handoff());
+      }
+      return;
+    }
+    long left = Math.max(0, deadlineNanos - System.nanoTime());
+    io.executeAfter(
+        () -> {
+          if (taken.compareAndSet(false, true)) {
+            round(true);
+          }
+        },
+        left,
+        TimeUnit.NANOSECONDS);
+  }
+
+  private void execute(Runnable r) {
+    try {
+      io.execute(r);
+    } catch (RejectedExecutionException stopping) {
+      // The node is stopping: the connection goes with it.
+    }
+  }
+}

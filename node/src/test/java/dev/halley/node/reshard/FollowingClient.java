@@ -1,0 +1,297 @@
+package dev.halley.node.reshard;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.BufferedReader;
+import java.io.InputStream;
+import java.io.InputStreamReader;
+import java.net.URI;
+import java.net.URLEncoder;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.net.http.WebSocket;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicBoolean;
+
+/**
+ * A browser client of one transport that follows the resharding protocol (docs/protocol.md,
+ * "Handoff resume") as another client implementation would: it resumes with the last event ID it
+ * received and, after a {@code moved} with {@code handoff}, reconnects to {@code url} with that ID
+ * and the handoff verbatim ({@code handoff} off: an old client, which reconnects with its ID only).
+ * It records every message's {@code key}, every {@code reset} and every {@code moved}.
+ *
+ * <p>Threading: one reader thread per client (WebSocket: the HTTP client's); the recorded lists are
+ * thread-safe.
+ */
+final class FollowingClient implements AutoCloseable {
+  private static final ObjectMapper JSON = new ObjectMapper();
+  private static final HttpClient HTTP =
+      HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build();
+
+  enum Transport {
+    WS,
+    SSE,
+    LONGPOLL
+  }
+
+  final Transport transport;
+  private final String token;
+  private final boolean handoff;
+  final List<String> keys = new CopyOnWriteArrayList<>();
+  final List<JsonNode> resets = new CopyOnWriteArrayList<>();
+  final List<JsonNode> moves = new CopyOnWriteArrayList<>();
+  final List<Integer> ports = new CopyOnWriteArrayList<>();
+  final List<Throwable> errors = new CopyOnWriteArrayList<>();
+  private final AtomicBoolean closed = new AtomicBoolean();
+  private volatile String lastEventId;
+  private volatile String pendingHandoff;
+  private volatile int port;
+  private volatile WebSocket ws;
+  private volatile InputStream sse;
+  private volatile CompletableFuture<Void> connected = new CompletableFuture<>();
+  private Thread reader;
+
+  FollowingClient(Transport transport, int port, String token, boolean handoff) {
+    this.transport = transport;
+    this.port = port;
+    this.token = token;
+    this.handoff = handoff;
+  }
+
+  /** Connects and waits until the node answered (hello, or a first poll). */
+  FollowingClient start() {
+    if (transport == Transport.LONGPOLL) {
+      reader = new Thread(this::pollLoop, "following-longpoll");
+      reader.setDaemon(true);
+      reader.start();
+    } else {
+      connect();
+    }
+    connected.orTimeout(20, java.util.concurrent.TimeUnit.SECONDS).join();
+    return this;
+  }
+
+  private String query() {
+    StringBuilder q = new StringBuilder("token=").append(enc(token));
+    if (lastEventId != null) {
+      q.append("&lastEventId=").append(enc(lastEventId));
+    }
+    if (pendingHandoff != null) {
+      q.append("&handoff=").append(enc(pendingHandoff));
+    }
+    return q.toString();
+  }
+
+  private static String enc(String s) {
+    return URLEncoder.encode(s, StandardCharsets.UTF_8);
+  }
+
+  private void connect() {
+    if (closed.get()) {
+      return;
+    }
+    ports.add(port);
+    if (transport == Transport.WS) {
+      HTTP.newWebSocketBuilder()
+          .buildAsync(URI.create("ws://127.0.0.1:" + port + "/v1/ws?" + query()), new Listener())
+          .whenComplete(
+              (w, t) -> {
+                if (t != null) {
+                  errors.add(t);
+                  connected.completeExceptionally(t);
+                } else {
+                  ws = w;
+                }
+              });
+    } else {
+      reader = new Thread(this::sseLoop, "following-sse");
+      reader.setDaemon(true);
+      reader.start();
+    }
+  }
+
+  /** Handles one event; returns true if it was a moved (the connection then ends). */
+  final List<String> raw = new CopyOnWriteArrayList<>();
+
+  private boolean event(JsonNode e) {
+    raw.add(port + " " + e);
+    switch (e.path("type").asText()) {
+      case "hello" -> {
+        pendingHandoff = null;
+        if (lastEventId == null || !e.path("epoch").asText().equals(epochOf(lastEventId))) {
+          // A handoff resume continues with the new node's IDs; so does a fresh start.
+          lastEventId = e.path("lastEventId").asText();
+        }
+        connected.complete(null);
+      }
+      case "message" -> {
+        keys.add(e.path("key").asText());
+        lastEventId = e.path("id").asText();
+      }
+      case "reset" -> {
+        resets.add(e);
+        lastEventId = e.path("id").asText();
+      }
+      case "moved" -> {
+        moves.add(e);
+        if (handoff && e.hasNonNull("handoff")) {
+          pendingHandoff = e.get("handoff").asText();
+        }
+        port = URI.create(e.path("url").asText()).getPort();
+        return true;
+      }
+      default -> {}
+    }
+    return false;
+  }
+
+  private static String epochOf(String id) {
+    int c = id.indexOf(':');
+    return c < 0 ? "" : id.substring(0, c);
+  }
+
+  private final class Listener implements WebSocket.Listener {
+    private final StringBuilder text = new StringBuilder();
+
+    @Override
+    public CompletionStage<?> onText(WebSocket w, CharSequence data, boolean last) {
+      text.append(data);
+      if (last) {
+        try {
+          event(JSON.readTree(text.toString()));
+        } catch (Exception e) {
+          errors.add(e);
+        }
+        text.setLength(0);
+      }
+      w.request(1);
+      return null;
+    }
+
+    @Override
+    public CompletionStage<?> onClose(WebSocket w, int code, String reason) {
+      raw.add(port + " close " + code + " " + reason);
+      if (code == 4009 && !closed.get()) {
+        connect();
+      }
+      return null;
+    }
+
+    @Override
+    public void onError(WebSocket w, Throwable t) {
+      if (!closed.get()) {
+        errors.add(t);
+      }
+    }
+  }
+
+  private void sseLoop() {
+    try {
+      HttpRequest r =
+          HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/v1/sse?" + query()))
+              .GET()
+              .build();
+      HttpResponse<InputStream> resp = HTTP.send(r, HttpResponse.BodyHandlers.ofInputStream());
+      if (resp.statusCode() != 200) {
+        errors.add(new AssertionError("SSE status " + resp.statusCode()));
+        connected.completeExceptionally(errors.get(errors.size() - 1));
+        return;
+      }
+      sse = resp.body();
+      boolean moved = false;
+      try (BufferedReader in =
+          new BufferedReader(new InputStreamReader(resp.body(), StandardCharsets.UTF_8))) {
+        String line;
+        while ((line = in.readLine()) != null) {
+          if (line.startsWith("data: ")) {
+            moved |= event(JSON.readTree(line.substring(6)));
+          }
+        }
+      }
+      if (moved && !closed.get()) {
+        connect();
+      }
+    } catch (Exception e) {
+      if (!closed.get()) {
+        errors.add(e);
+      }
+    }
+  }
+
+  private void pollLoop() {
+    try {
+      ports.add(port);
+      JsonNode first = poll("/v1/poll");
+      lastEventId = first.path("lastEventId").asText();
+      connected.complete(null);
+      while (!closed.get()) {
+        JsonNode batch = poll("/v1/longpoll");
+        if (batch == null) {
+          continue;
+        }
+        boolean moved = false;
+        pendingHandoff = null;
+        for (JsonNode e : batch.path("events")) {
+          moved |= event(e);
+        }
+        if (batch.hasNonNull("lastEventId") && !moved) {
+          lastEventId = batch.get("lastEventId").asText();
+        } else if (moved && batch.hasNonNull("lastEventId")) {
+          lastEventId = batch.get("lastEventId").asText();
+        }
+        if (moved) {
+          ports.add(port);
+        }
+      }
+    } catch (Exception e) {
+      if (!closed.get()) {
+        errors.add(e);
+      }
+    }
+  }
+
+  private JsonNode poll(String path) throws Exception {
+    HttpRequest r =
+        HttpRequest.newBuilder(
+                URI.create("http://127.0.0.1:" + port + path + "?" + query() + "&timeoutMs=2000"))
+            .timeout(Duration.ofSeconds(20))
+            .GET()
+            .build();
+    HttpResponse<String> resp = HTTP.send(r, HttpResponse.BodyHandlers.ofString());
+    if (resp.statusCode() != 200) {
+      throw new AssertionError(path + " status " + resp.statusCode() + ": " + resp.body());
+    }
+    return JSON.readTree(resp.body());
+  }
+
+  /** The port of the node the client is on (or going to). */
+  int port() {
+    return port;
+  }
+
+  @Override
+  public void close() {
+    closed.set(true);
+    WebSocket w = ws;
+    if (w != null) {
+      w.abort();
+    }
+    InputStream s = sse;
+    if (s != null) {
+      try {
+        s.close();
+      } catch (Exception ignored) {
+        // closing
+      }
+    }
+    if (reader != null) {
+      reader.interrupt();
+    }
+  }
+}
