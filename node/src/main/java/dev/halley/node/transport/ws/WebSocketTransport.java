@@ -38,6 +38,8 @@ public final class WebSocketTransport implements HttpHandler {
   private static final AttachmentKey<Long> INTERVAL = AttachmentKey.create(Long.class);
   private static final AttachmentKey<ConnectRequest> REQUEST =
       AttachmentKey.create(ConnectRequest.class);
+  private static final AttachmentKey<io.undertow.server.ServerConnection> HTTP =
+      AttachmentKey.create(io.undertow.server.ServerConnection.class);
 
   private final NodeContext node;
   private final HttpHandler handshake;
@@ -69,6 +71,7 @@ public final class WebSocketTransport implements HttpHandler {
     }
     exchange.putAttachment(INTERVAL, interval);
     exchange.putAttachment(REQUEST, ConnectRequest.of(exchange));
+    exchange.putAttachment(HTTP, exchange.getConnection());
     handshake.handleRequest(exchange);
   }
 
@@ -76,6 +79,10 @@ public final class WebSocketTransport implements HttpHandler {
     @Override
     public void onConnect(WebSocketHttpExchange exchange, WebSocketChannel channel) {
       ConnectRequest req = exchange.getAttachment(REQUEST);
+      io.undertow.server.ServerConnection http = exchange.getAttachment(HTTP);
+      if (http != null) {
+        UpgradedRequest.release(http); // the upgrade is done: do not keep its request
+      }
       if (req == null) {
         // Not one of ours (the handshake handler was reached directly): refuse.
         org.xnio.IoUtils.safeClose(channel);
