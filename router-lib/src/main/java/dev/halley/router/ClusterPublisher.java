@@ -285,12 +285,12 @@ final class ClusterPublisher implements Publisher {
       Set<NodeLane> touched = new LinkedHashSet<>();
       for (int i = 0; i < admitted.size(); i++) {
         if (admitted.get(i).phases == null) {
-          enqueue(admitted.get(i), admittedLanes.get(i), false, touched);
+          enqueue(admitted.get(i), admittedLanes.get(i), touched);
         }
       }
       if (phases != null) {
         for (Fragment f : phases.start()) {
-          enqueue(f, lanes.get(f.nodeId), false, touched);
+          enqueue(f, lanes.get(f.nodeId), touched);
         }
       }
       touched.forEach(NodeLane::pump);
@@ -300,8 +300,8 @@ final class ClusterPublisher implements Publisher {
   }
 
   /** Queues {@code f} (room already reserved on {@code lane}) unless the publisher closed. */
-  private void enqueue(Fragment f, NodeLane lane, boolean first, Set<NodeLane> touched) {
-    lane.enqueue(f, first);
+  private void enqueue(Fragment f, NodeLane lane, Set<NodeLane> touched) {
+    lane.enqueue(f);
     touched.add(lane);
     if (closed) {
       for (Fragment drained : lane.drain()) {
@@ -331,7 +331,7 @@ final class ClusterPublisher implements Publisher {
 
   /** Gives every recipient of an unsent or finished fragment {@code status} and releases it. */
   void fail(Fragment f, Status status, String reason) {
-    listener.recipients(f.nodeId, status, reason, f.recipients());
+    listener.recipients(f, f.nodeId, status, reason, f.recipients());
     f.tracker.settleAll(f, status, reason);
     settled(f, null);
     f.tracker.release();
@@ -354,7 +354,7 @@ final class ClusterPublisher implements Publisher {
           if (lane == null) {
             fail(n, Status.FAILED, Wire.NO_NODE); // room was reserved on a lane that exists
           } else {
-            enqueue(n, lane, false, touched); // at the back: in publish order, batched
+            enqueue(n, lane, touched); // in registration order: before younger ones, batched
           }
         }
         touched.forEach(NodeLane::pump);
@@ -403,9 +403,10 @@ final class ClusterPublisher implements Publisher {
       } else if (!lane.reserve(false)) {
         fail(part, Status.FAILED, Wire.BACKLOG_FULL);
       } else {
-        // At the back: a user's second sends then sit in publish order and go out in one batch
-        // (at the front, each would land before its predecessor and wait a request for it).
-        enqueue(part, lane, false, touched);
+        // In registration order (at the back, unless it holds older places: a relay held while
+        // the pending map was fetched): a user's second sends then sit in publish order and go
+        // out in one batch, and none waits behind the ones that wait for it.
+        enqueue(part, lane, touched);
       }
     }
     touched.forEach(NodeLane::pump);
@@ -457,8 +458,8 @@ final class ClusterPublisher implements Publisher {
 
   /**
    * Re-sends users that {@code fromNode} (whose map has {@code nodeMapVersion}) reported
-   * misdirected to their owner under a map at least that new, in the order given, ahead of
-   * everything queued (they keep their place in each recipient's order). Each entry holds its
+   * misdirected to their owner under a map at least that new, in the order given, before every
+   * younger queued fragment (they keep their place in each recipient's order). Each entry holds its
    * fragment's tracker once; this releases it after dispatching.
    */
   void reroute(List<PublishRequest.Reroute> reroutes, String fromNode, int nodeMapVersion) {
@@ -506,13 +507,13 @@ final class ClusterPublisher implements Publisher {
               for (Map.Entry<NodeLane, List<Fragment>> e : byLane.entrySet()) {
                 List<Fragment> parts = e.getValue();
                 NodeLane lane = e.getKey();
-                for (int i = parts.size() - 1; i >= 0; i--) {
+                for (Fragment part : parts) {
                   if (lane == null) {
-                    fail(parts.get(i), Status.FAILED, Wire.NO_NODE);
+                    fail(part, Status.FAILED, Wire.NO_NODE);
                   } else if (!lane.reserve(false)) {
-                    fail(parts.get(i), Status.FAILED, Wire.BACKLOG_FULL);
+                    fail(part, Status.FAILED, Wire.BACKLOG_FULL);
                   } else {
-                    enqueue(parts.get(i), lane, true, touched);
+                    enqueue(part, lane, touched); // keeps its places: before younger fragments
                   }
                 }
               }
@@ -578,7 +579,7 @@ final class ClusterPublisher implements Publisher {
                   if (lane == null || !lane.reserve(false)) {
                     fail(relay, Status.FAILED, Wire.BACKLOG_FULL);
                   } else {
-                    enqueue(relay, lane, false, touched);
+                    enqueue(relay, lane, touched);
                   }
                 }
                 touched.forEach(NodeLane::pump);

@@ -25,6 +25,14 @@ final class Fragment {
   Object batch; // guarded by the RecipientOrder: the batch that took it, null while queued
 
   /**
+   * Its place in registration order ({@link RecipientOrder#register}; a part that took over places
+   * keeps the original's): every earlier fragment of each of its recipients has a smaller one, so a
+   * lane's queue kept in this order never holds a fragment ahead of one it waits for. Set under the
+   * RecipientOrder's lock before the fragment is queued (the lane's lock publishes it).
+   */
+  long seq;
+
+  /**
    * Dual mode: the routing this fragment was sent under (its users' old owners), or null. Its
    * moving users get a second send to their new owner, decided from this fragment's answer.
    */

@@ -64,15 +64,28 @@ final class NodeLane {
   }
 
   /**
-   * Queues {@code fragment}, for which {@link #reserve} took room. A re-routed fragment ({@code
-   * first}) goes to the front: it is older than everything queued.
+   * Queues {@code fragment}, for which {@link #reserve} took room, in registration order ({@link
+   * Fragment#seq}): usually at the back; a fragment that holds older places (a re-route, a later
+   * channel phase, a relay held while the pending map was fetched) goes before the younger ones. So
+   * no queued fragment ever stands ahead of one it waits for, and the bounded look-ahead of {@link
+   * #takeBatch} always reaches a fragment that can go: a fragment queued at the back behind more
+   * than {@code lookahead} fragments waiting for it would otherwise never be looked at (no wake-up
+   * comes: nothing ahead of it can settle) and expire unsent.
    */
-  void enqueue(Fragment fragment, boolean first) {
+  void enqueue(Fragment fragment) {
     synchronized (this) {
-      if (first) {
+      Fragment last = queue.peekLast();
+      if (last == null || last.seq <= fragment.seq) {
+        queue.addLast(fragment);
+      } else if (queue.peekFirst().seq > fragment.seq) {
         queue.addFirst(fragment);
       } else {
+        ArrayDeque<Fragment> younger = new ArrayDeque<>();
+        while (queue.peekLast().seq > fragment.seq) {
+          younger.addFirst(queue.pollLast());
+        }
         queue.addLast(fragment);
+        queue.addAll(younger);
       }
     }
   }

@@ -281,7 +281,7 @@ final class PublishRequest {
       }
     }
     if (unstated > 0) {
-      publisher.listener.recipients(lane.nodeId, Status.UNKNOWN, Wire.BAD_REPLY, unstated);
+      publisher.listener.recipients(f, lane.nodeId, Status.UNKNOWN, Wire.BAD_REPLY, unstated);
     }
     if (!moved.isEmpty()) {
       f.tracker.hold(); // for the re-route, which releases it
@@ -343,7 +343,7 @@ final class PublishRequest {
   }
 
   private void settle(Fragment f, Status status, String reason) {
-    publisher.listener.recipients(lane.nodeId, status, reason, f.recipients());
+    publisher.listener.recipients(f, lane.nodeId, status, reason, f.recipients());
     f.tracker.settleAll(f, status, reason);
     if (f.users != null && f.route != null && !f.silent && !NodeClient.CLOSED.equals(reason)) {
       // The old owner failed or did not answer: the new owner gets it with relay null.

@@ -57,6 +57,16 @@ public interface PublisherListener {
    */
   default void recipientsUnknown(String node, String reason, int count) {}
 
+  /**
+   * Dual mode (resharding): {@code count} moving users' copies of a message to their new owner
+   * {@code node} (the second send, with the old owner's position as relay) failed or got no stated
+   * outcome for {@code reason}, while the app got the old owner's outcome ({@code DELIVERED} or
+   * {@code BUFFERED}). Those users' handoff to the new owner will end in a {@code reset}, not a
+   * clean resume: nothing is lost silently, but it should stay at 0 during a reshard. Also counted
+   * in {@link #recipientsFailed} or {@link #recipientsUnknown}.
+   */
+  default void relaysLost(String node, String reason, int count) {}
+
   /** {@code count} misdirected users are re-sent to their owner under a newer map. */
   default void rerouted(String fromNode, int count) {}
 

@@ -46,6 +46,7 @@ final class RecipientOrder {
 
   private final Map<String, Recipient> recipients = new HashMap<>();
   private int secondLists; // recipients that are lists of second sends (dual mode); usually 0
+  private long registered; // the last Fragment#seq given out
 
   /**
    * Appends the fragments (one message's, in order) to their recipients' lists. A user fragment
@@ -56,6 +57,7 @@ final class RecipientOrder {
    */
   synchronized void register(List<Fragment> fragments) {
     for (Fragment f : fragments) {
+      f.seq = ++registered;
       for (int i = 0; i < f.links.length; i++) {
         String key = f.orderKey(i);
         Recipient r = recipients.get(key);
@@ -134,6 +136,7 @@ final class RecipientOrder {
       }
     }
     to.batch = sameBatch ? from.batch : null;
+    to.seq = from.seq;
   }
 
   /**

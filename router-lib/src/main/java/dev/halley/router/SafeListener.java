@@ -59,6 +59,27 @@ final class SafeListener implements PublisherListener, NodeClient.Events {
     }
   }
 
+  /**
+   * {@code count} recipients of {@code f} on {@code node} got FAILED or UNKNOWN for {@code reason};
+   * when {@code f} is a second send whose outcome the app does not hear (the old owner's stands),
+   * its lost relays are reported too.
+   */
+  void recipients(Fragment f, String node, Status status, String reason, int count) {
+    recipients(node, status, reason, count);
+    if (f.second && f.silent && f.users != null) {
+      relaysLost(node, reason, count);
+    }
+  }
+
+  @Override
+  public void relaysLost(String node, String reason, int count) {
+    try {
+      delegate.relaysLost(node, reason, count);
+    } catch (RuntimeException ignored) {
+      // A listener failure must not fail a publish.
+    }
+  }
+
   @Override
   public void recipientsUnknown(String node, String reason, int count) {
     try {

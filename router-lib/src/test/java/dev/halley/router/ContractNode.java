@@ -89,13 +89,22 @@ final class ContractNode implements AutoCloseable {
     return List.copyOf(streams.getOrDefault(user, List.of()));
   }
 
+  /** Appends, unless the user's stream holds the key (a retry: idempotent per key and user). */
   private synchronized String append(String user, String key, boolean relayed, String relay) {
+    List<Event> stream = streams.computeIfAbsent(user, k -> new ArrayList<>());
+    for (Event e : stream) {
+      if (e.key().equals(key)) {
+        repeats.incrementAndGet();
+        return e.position();
+      }
+    }
     String position = id + ":" + seq.incrementAndGet();
-    streams
-        .computeIfAbsent(user, k -> new ArrayList<>())
-        .add(new Event(key, position, relayed, relay, System.nanoTime()));
+    stream.add(new Event(key, position, relayed, relay, System.nanoTime()));
     return position;
   }
+
+  /** Appends answered from an earlier attempt's event (retries the node saw). */
+  final AtomicLong repeats = new AtomicLong();
 
   private void handle(HttpExchange exchange) throws IOException {
     String path = exchange.getRequestURI().getPath();

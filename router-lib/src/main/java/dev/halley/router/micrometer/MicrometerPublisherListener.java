@@ -28,6 +28,8 @@ import java.util.Objects;
  *   <li>{@code halley.router.recipients.failed} (counter): tag {@code reason};
  *   <li>{@code halley.router.recipients.unknown} (counter): recipients whose outcome is UNKNOWN,
  *       tag {@code reason};
+ *   <li>{@code halley.router.relays.lost} (counter): dual mode, moving users whose copy to the new
+ *       owner failed (their handoff will reset), tag {@code reason};
  *   <li>{@code halley.router.rerouted} (counter): misdirected users re-sent to their new owner;
  *   <li>{@code halley.router.map.changes} and {@code halley.router.map.load.failures} (counters, no
  *       node tag).
@@ -78,6 +80,15 @@ public final class MicrometerPublisherListener implements PublisherListener {
   @Override
   public void recipientsFailed(String node, String reason, int count) {
     Counter.builder("halley.router.recipients.failed")
+        .tag("node", node)
+        .tag("reason", reason)
+        .register(registry)
+        .increment(count);
+  }
+
+  @Override
+  public void relaysLost(String node, String reason, int count) {
+    Counter.builder("halley.router.relays.lost")
         .tag("node", node)
         .tag("reason", reason)
         .register(registry)
