@@ -20,9 +20,10 @@ import org.xnio.channels.StreamSourceChannel;
  * Content-Length}, the chunk sizes announced, or the bytes received) it answers 413 {@code
  * payload_too_large} at once and then keeps reading and discarding (at most {@link
  * #DRAIN_LIMIT_BYTES} more, and only while bytes keep arriving) so the client, still sending, gets
- * the 413 instead of a connection reset; then the connection closes. A broken body (bad chunk
- * framing, early end) is a 400 {@code bad_request} and the connection closes. The time this may
- * take is bounded by {@link RequestDeadline}. IO thread only.
+ * the 413 instead of a connection reset; a body that then ends keeps the connection usable, one
+ * that stops arriving or passes the drain limit closes it. A broken body (bad chunk framing, early
+ * end) is a 400 {@code bad_request} and the connection closes. The time this may take is bounded by
+ * {@link RequestDeadline}. IO thread only.
  */
 public final class BodyReader implements ChannelListener<StreamSourceChannel> {
   /** Bytes discarded after a 413 before the connection is cut. */
@@ -104,11 +105,11 @@ public final class BodyReader implements ChannelListener<StreamSourceChannel> {
           cancelIdle();
           if (discarded < 0) {
             onBody.accept(body.toByteArray());
-          } else if (exchange.isResponseComplete()) {
-            IoUtils.safeClose(exchange.getConnection());
-          } else {
-            exchange.setPersistent(false);
           }
+          // A refused body read to its end leaves the connection at a request boundary, and the
+          // 413 did not say "Connection: close": a keep-alive client sends its next request on
+          // it, so it stays open like after any answered request (closing it here lost that
+          // request: PublishApiTest.limitsAnswer413).
           return;
         }
         if (discarded >= 0) {
