@@ -49,7 +49,8 @@ import org.HdrHistogram.Histogram;
 
 /**
  * The load generator: one process, one Netty event loop (epoll where available), subscribers on
- * WebSocket, SSE or long-poll and the publishers that feed them, against Halley or nchan.
+ * WebSocket, SSE or long-poll and the publishers that feed them, against Halley, nchan, CometD
+ * (Bayeux, {@link Bayeux}) or Pushpin.
  *
  * <pre>
  * java -cp bench/target/halley-loadgen.jar dev.halley.bench.load.LoadGen \
@@ -75,6 +76,7 @@ import org.HdrHistogram.Histogram;
  */
 public final class LoadGen {
   private static final byte[] MARK = "{\"t\":".getBytes(StandardCharsets.US_ASCII);
+  private static final byte[] ESCAPED_MARK = "{\\\"t\\\":".getBytes(StandardCharsets.US_ASCII);
   private static final byte[] RESET = "\"type\":\"reset\"".getBytes(StandardCharsets.US_ASCII);
   private static final long TICK_MICROS = 1000;
 
@@ -152,6 +154,7 @@ public final class LoadGen {
   private final Class<? extends SocketChannel> channelClass;
   private final Bootstrap bootstrap;
   private final SplittableRandom random;
+  private final byte[] mark;
 
   // Event loop only from here on.
   private final Sub[] subs;
@@ -201,6 +204,7 @@ public final class LoadGen {
             .option(ChannelOption.TCP_NODELAY, true)
             .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, 15_000);
     this.random = new SplittableRandom(o.seed * 31 + o.slice);
+    this.mark = target.escapedPayload() ? ESCAPED_MARK : MARK;
     int rooms = o.rooms();
     int local = 0;
     for (int r = 0; r < rooms; r++) {
@@ -474,7 +478,7 @@ public final class LoadGen {
     }
   }
 
-  private void settled(Sub s, boolean ok) {
+  void settled(Sub s, boolean ok) {
     pendingConnects--;
     if (ok) {
       s.up = true;
@@ -512,12 +516,18 @@ public final class LoadGen {
                                 .maxFramePayloadLength(1 << 20)
                                 .handshakeTimeoutMillis(30_000)
                                 .build()));
-                    p.addLast(new WsReader(s));
+                    p.addLast(
+                        target instanceof Target.Cometd c
+                            ? new Bayeux.WsSession(LoadGen.this, s, c.bayeuxChannel(s))
+                            : new WsReader(s));
                   }
                   case "sse" -> p.addLast(new SseReader(s));
                   default -> {
                     p.addLast(new HttpObjectAggregator(16 << 20));
-                    p.addLast(new PollReader(s));
+                    p.addLast(
+                        target instanceof Target.Cometd c
+                            ? new Bayeux.PollSession(LoadGen.this, s, c.bayeuxChannel(s))
+                            : new PollReader(s));
                   }
                 }
               }
@@ -533,6 +543,24 @@ public final class LoadGen {
             });
   }
 
+  /** A long-poll connection closed: a long-poll is a request, not a connection, so reopen it. */
+  void pollClosed(Sub s) {
+    if (s.up) {
+      disconnects++;
+      loop.schedule(() -> connect(s), 10, TimeUnit.MILLISECONDS);
+    } else {
+      settled(s, false);
+    }
+  }
+
+  void pollError() {
+    pollErrors++;
+  }
+
+  String hostHeader() {
+    return o.host + ":" + o.port;
+  }
+
   private FullHttpRequest subscribeRequest(Sub s) {
     FullHttpRequest req =
         new DefaultFullHttpRequest(
@@ -542,7 +570,7 @@ public final class LoadGen {
     return req;
   }
 
-  private void lostConnection(Sub s) {
+  void lostConnection(Sub s) {
     if (s.up) {
       disconnects++;
       s.up = false;
@@ -674,7 +702,7 @@ public final class LoadGen {
       if (code == 200) {
         scan(s, body, body.readerIndex(), body.writerIndex());
         target.afterPoll(
-            s, r, o.target.equals("halley") ? body.toString(StandardCharsets.UTF_8) : "");
+            s, r, target.pollBodyNeeded() ? body.toString(StandardCharsets.UTF_8) : "");
         ctx.writeAndFlush(subscribeRequest(s));
       } else if (code == 304 || code == 408) {
         ctx.writeAndFlush(subscribeRequest(s)); // nchan: nothing new within its timeout
@@ -686,13 +714,7 @@ public final class LoadGen {
 
     @Override
     public void channelInactive(ChannelHandlerContext ctx) {
-      // A long-poll is a request, not a connection: reopen and resume from the cursor.
-      if (s.up) {
-        disconnects++;
-        loop.schedule(() -> connect(s), 10, TimeUnit.MILLISECONDS);
-      } else {
-        settled(s, false);
-      }
+      pollClosed(s);
     }
 
     @Override
@@ -704,17 +726,17 @@ public final class LoadGen {
   // ---- receiving ------------------------------------------------------------------------------
 
   /** Finds every payload in {@code [from, to)} and accounts for it. */
-  private void scan(Sub s, ByteBuf b, int from, int to) {
+  void scan(Sub s, ByteBuf b, int from, int to) {
     long now = System.nanoTime();
     int i = from;
     boolean any = false;
     while (true) {
-      i = indexOf(b, MARK, i, to);
+      i = indexOf(b, mark, i, to);
       if (i < 0) {
         break;
       }
       any = true;
-      i += MARK.length;
+      i += mark.length;
       long t = 0;
       long room = 0;
       long seq = 0;
@@ -723,12 +745,12 @@ public final class LoadGen {
         t = t * 10 + (c - '0');
         i++;
       }
-      i += 5; // ,"r":
+      i = skipToDigit(b, i, to); // ,"r": (or ,\"r\": inside a JSON string)
       while (i < to && (c = b.getByte(i)) >= '0' && c <= '9') {
         room = room * 10 + (c - '0');
         i++;
       }
-      i += 5; // ,"s":
+      i = skipToDigit(b, i, to); // ,"s":
       while (i < to && (c = b.getByte(i)) >= '0' && c <= '9') {
         seq = seq * 10 + (c - '0');
         i++;
@@ -755,7 +777,7 @@ public final class LoadGen {
     }
   }
 
-  private static int indexOf(ByteBuf b, byte[] needle, int from, int to) {
+  static int indexOf(ByteBuf b, byte[] needle, int from, int to) {
     byte first = needle[0];
     for (int i = from; i <= to - needle.length; i++) {
       if (b.getByte(i) != first) {
@@ -770,6 +792,18 @@ public final class LoadGen {
       }
     }
     return -1;
+  }
+
+  private static int skipToDigit(ByteBuf b, int i, int to) {
+    int limit = Math.min(to, i + 8);
+    while (i < limit) {
+      byte c = b.getByte(i);
+      if (c >= '0' && c <= '9') {
+        break;
+      }
+      i++;
+    }
+    return i;
   }
 
   /** Messages published (written) but not yet seen, over every subscriber still connected. */

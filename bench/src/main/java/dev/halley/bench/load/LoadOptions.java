@@ -13,13 +13,17 @@ import java.util.Map;
  * message per user, to random users). {@code rate} is the offered rate in deliveries per second
  * over all generator processes (rooms: messages per second times {@code roomSize}).
  *
+ * <p>Targets: {@code halley}, {@code nchan}, {@code cometd} (Bayeux over WebSocket or long-poll:
+ * handshake, subscribe, connect) and {@code pushpin} (its GRIP origin and publish API), as started
+ * from {@code ../shared/peers/}.
+ *
  * <p>Several generator processes split one run with {@code slice}/{@code slices}: each takes the
  * rooms (or users) whose index modulo {@code slices} is its {@code slice}, and {@code 1/slices} of
  * the rate, so every room's subscribers and publisher live in one process and loss is counted
  * exactly.
  */
 final class LoadOptions {
-  String target = "halley"; // halley | nchan
+  String target = "halley"; // halley | nchan | cometd | pushpin
   String transport = "ws"; // ws | sse | longpoll
   String shape = "rooms"; // rooms | unicast
   String host = "127.0.0.1";
@@ -59,7 +63,7 @@ final class LoadOptions {
     for (Map.Entry<String, String> e : kv.entrySet()) {
       String v = e.getValue();
       switch (e.getKey()) {
-        case "target" -> o.target = oneOf(e.getKey(), v, "halley", "nchan");
+        case "target" -> o.target = oneOf(e.getKey(), v, "halley", "nchan", "cometd", "pushpin");
         case "transport" -> o.transport = oneOf(e.getKey(), v, "ws", "sse", "longpoll");
         case "shape" -> o.shape = oneOf(e.getKey(), v, "rooms", "unicast");
         case "host" -> o.host = v;
@@ -94,6 +98,9 @@ final class LoadOptions {
     }
     if (o.rate <= 0) {
       throw new IllegalArgumentException("rate must be > 0: " + o.rate);
+    }
+    if (o.target.equals("cometd") && o.transport.equals("sse")) {
+      throw new IllegalArgumentException("cometd has no SSE transport (Bayeux: ws, longpoll)");
     }
     if (o.shape.equals("rooms") && o.users % o.roomSize != 0) {
       throw new IllegalArgumentException(

@@ -19,10 +19,11 @@ import java.util.concurrent.TimeUnit;
 import org.HdrHistogram.Histogram;
 
 /**
- * Runs the benchmark matrix: every row of issue 12 against Halley and nchan side by side, a sweep
- * of offered load (latency vs load) and one of connection count (CPU per delivery vs connections).
- * Each run gets a fresh server process pinned to CPU {@code serverCpu}, generator processes pinned
- * to {@code generatorCpu}; results go to {@code <out>/bench/results.jsonl}, plots to {@code
+ * Runs the benchmark matrix: every row of issue 12 against Halley and nchan side by side (and
+ * CometD and Pushpin on the rows whose transport they have: {@link #supports}), a sweep of offered
+ * load (latency vs load) and one of connection count (CPU per delivery vs connections). Each run
+ * gets a fresh server process pinned to CPU {@code serverCpu}, generator processes pinned to {@code
+ * generatorCpu}; results go to {@code <out>/bench/results.jsonl}, plots to {@code
  * <out>/bench/*.png} and the report to {@code <out>/benchmarks.md}.
  *
  * <pre>
@@ -31,11 +32,14 @@ import org.HdrHistogram.Histogram;
  * bench/matrix.sh only=ws-50k,sse-50k   # some rows
  * </pre>
  *
- * <p>Options ({@code key=value}): {@code quick}, {@code only}, {@code targets} (halley,nchan),
+ * <p>Options ({@code key=value}): {@code quick}, {@code only}, {@code targets} (default
+ * halley,nchan; also cometd, pushpin; a peer that is not installed is skipped with a message),
  * {@code warmup} (s, default 10), {@code measure} (s, default 30), {@code generators} (processes
  * per run, default 1), {@code serverCpu} (0), {@code generatorCpu} (1), {@code halleyJar}, {@code
- * halleyJvm} (default {@code -Xms512m -Xmx2g}), {@code nchanConf}, {@code out} (docs), {@code note}
- * (a sentence for the report, e.g. how quiet the machine was).
+ * halleyJvm} (default {@code -Xms512m -Xmx2g}), {@code cometdJvm} (default: halleyJvm), {@code
+ * cometdBuild} (default /tmp/peers/cometd/build, where the peer's start.sh builds it; built there
+ * if missing), {@code peers} (the shared/peers folder), {@code nchanConf}, {@code out} (docs),
+ * {@code note} (a sentence for the report, e.g. how quiet the machine was).
  */
 public final class Matrix {
   /** One measured configuration of the matrix. */
@@ -109,7 +113,23 @@ public final class Matrix {
     Path halleyJar =
         Path.of(opt.getOrDefault("halleyJar", "node/target/halley-node.jar")).toAbsolutePath();
     List<String> halleyJvm = List.of(opt.getOrDefault("halleyJvm", "-Xms512m -Xmx2g").split(" "));
-    Path nchanConf = opt.containsKey("nchanConf") ? Path.of(opt.get("nchanConf")) : peerConf();
+    Path peers = opt.containsKey("peers") ? Path.of(opt.get("peers")) : peersDir();
+    Path nchanConf =
+        opt.containsKey("nchanConf")
+            ? Path.of(opt.get("nchanConf"))
+            : peers.resolve("nchan/nginx.conf");
+    List<String> cometdJvm =
+        opt.containsKey("cometdJvm") ? List.of(opt.get("cometdJvm").split(" ")) : halleyJvm;
+    Path cometdBuild = Path.of(opt.getOrDefault("cometdBuild", "/tmp/peers/cometd/build"));
+    List<String> available = new ArrayList<>();
+    for (String t : targets) {
+      String missing = missing(t, peers, cometdBuild, true);
+      if (missing == null) {
+        available.add(t);
+      } else {
+        System.err.println("skipping target " + t + ": " + missing);
+      }
+    }
     Path out = Path.of(opt.getOrDefault("out", "docs"));
     Path work = Files.createTempDirectory("halley-matrix");
     Path results = out.resolve("bench/results.jsonl");
@@ -138,7 +158,10 @@ public final class Matrix {
       if (!only.isEmpty() && !only.contains(row.id()) && !only.contains(row.group())) {
         continue;
       }
-      for (String t : targets) {
+      for (String t : available) {
+        if (!supports(t, row.transport())) {
+          continue;
+        }
         int users =
             quick
                 ? Math.max(row.shape().equals("rooms") ? 200 : 10, row.users() / 10 / 200 * 200)
@@ -149,11 +172,14 @@ public final class Matrix {
         double rate = quick ? row.rate() / 10 : row.rate();
         System.err.printf("== %s %s: %d users, %.0f/s offered%n", row.id(), t, users, rate);
         ObjectNode r;
+        Path dir = work.resolve(row.id() + "-" + t);
         try (Servers.Server server =
-            t.equals("halley")
-                ? Servers.halley(
-                    halleyJar, serverCpu, halleyJvm, work.resolve(row.id() + "-" + t), base(users))
-                : Servers.nchan(nchanConf, serverCpu, work.resolve(row.id() + "-" + t))) {
+            switch (t) {
+              case "halley" -> Servers.halley(halleyJar, serverCpu, halleyJvm, dir, base(users));
+              case "cometd" -> Servers.cometd(cometdBuild, serverCpu, cometdJvm, dir);
+              case "pushpin" -> Servers.pushpin(peers.resolve("pushpin"), serverCpu, dir);
+              default -> Servers.nchan(nchanConf, serverCpu, dir);
+            }) {
           current = server;
           r = runOnce(row, server, users, rate, warmup, measure, drain, generators, generatorCpu);
           current = null;
@@ -204,15 +230,74 @@ public final class Matrix {
             + out.resolve("bench"));
   }
 
-  /** {@code shared/peers/nchan/nginx.conf} in the nearest parent folder that has one. */
-  private static Path peerConf() {
+  /** {@code shared/peers} in the nearest parent folder that has one. */
+  static Path peersDir() {
     for (Path d = Path.of("").toAbsolutePath(); d != null; d = d.getParent()) {
-      Path p = d.resolve("shared/peers/nchan/nginx.conf");
-      if (Files.exists(p)) {
+      Path p = d.resolve("shared/peers");
+      if (Files.isDirectory(p)) {
         return p;
       }
     }
-    return Path.of("../shared/peers/nchan/nginx.conf");
+    return Path.of("../shared/peers");
+  }
+
+  /** Whether a target has the transport: CometD speaks Bayeux over WebSocket and long-poll only. */
+  static boolean supports(String target, String transport) {
+    return !(target.equals("cometd") && transport.equals("sse"));
+  }
+
+  /**
+   * Why a target cannot run here, or null. With {@code build}, CometD is built (Maven) when its jar
+   * is missing.
+   */
+  static String missing(String target, Path peers, Path cometdBuild, boolean build)
+      throws Exception {
+    switch (target) {
+      case "halley" -> {
+        return null;
+      }
+      case "nchan" -> {
+        return Files.exists(Path.of("/usr/lib/nginx/modules/ngx_nchan_module.so"))
+            ? null
+            : "nginx + libnginx-mod-nchan are not installed (shared/peers/install.sh)";
+      }
+      case "pushpin" -> {
+        return onPath("pushpin") && Files.exists(peers.resolve("pushpin/origin.py"))
+            ? null
+            : "pushpin is not installed (shared/peers/install.sh) or " + peers + " has no pushpin/";
+      }
+      case "cometd" -> {
+        if (Files.exists(cometdBuild.resolve("target/cometd-peer-1.0.jar"))) {
+          return null;
+        }
+        Path src = peers.resolve("cometd");
+        if (!build || !Files.exists(src.resolve("pom.xml")) || !onPath("mvn")) {
+          return "no CometD build in " + cometdBuild + " and no " + src + " + mvn to build it";
+        }
+        System.err.println("building the CometD peer in " + cometdBuild + " ...");
+        Files.createDirectories(cometdBuild);
+        Process p =
+            new ProcessBuilder(
+                    "sh",
+                    "-c",
+                    "cp -r \"$0/pom.xml\" \"$0/src\" \"$1/\" && cd \"$1\" && mvn -q -B package",
+                    src.toString(),
+                    cometdBuild.toString())
+                .inheritIO()
+                .start();
+        return p.waitFor() == 0 ? null : "the CometD peer did not build (mvn package failed)";
+      }
+      default -> throw new IllegalArgumentException("target: " + target);
+    }
+  }
+
+  private static boolean onPath(String command) {
+    for (String d : System.getenv().getOrDefault("PATH", "").split(":")) {
+      if (Files.isExecutable(Path.of(d, command))) {
+        return true;
+      }
+    }
+    return false;
   }
 
   private static LoadOptions base(int users) {

@@ -28,7 +28,8 @@ import org.jfree.data.xy.XYSeriesCollection;
 
 /**
  * Writes {@code docs/benchmarks.md} and its plots ({@code docs/bench/*.png}, JFreeChart) from the
- * matrix results: Halley and nchan side by side, with ratios, the machine, versions and commands.
+ * matrix results: Halley and nchan side by side (CometD and Pushpin in a table of their own), with
+ * ratios, the machine, versions and commands.
  */
 final class Report {
   private Report() {}
@@ -46,6 +47,8 @@ final class Report {
     m.put("halleyCommit", run("git", "rev-parse", "--short", "HEAD"));
     m.put("nginx", run("nginx", "-v"));
     m.put("nchan", run("dpkg-query", "-W", "-f=${Version}", "libnginx-mod-nchan"));
+    m.put("pushpin", run("dpkg-query", "-W", "-f=${Version}", "pushpin"));
+    m.put("cometd", "CometD 9.0.0 on Jetty 12.1.2 (shared/peers/cometd)");
     m.put(
         "netty",
         io.netty.util.Version.identify().values().stream()
@@ -98,6 +101,8 @@ final class Report {
             "halleyCommit",
             "nginx",
             "nchan",
+            "cometd",
+            "pushpin",
             "netty",
             "loadavg",
             "started",
@@ -145,8 +150,8 @@ final class Report {
     for (Map.Entry<String, Map<String, JsonNode>> e : byRow.entrySet()) {
       JsonNode h = e.getValue().get("halley");
       JsonNode n = e.getValue().get("nchan");
-      JsonNode any = h != null ? h : n;
-      if (!any.path("group").asText().equals("main")) {
+      JsonNode any = e.getValue().values().iterator().next();
+      if (!any.path("group").asText().equals("main") || (h == null && n == null)) {
         continue;
       }
       b.append("| ")
@@ -160,13 +165,49 @@ final class Report {
           .append(ratio(h, n, "p99Ms"))
           .append(" |\n");
     }
+    if (results.stream()
+        .anyMatch(r -> List.of("cometd", "pushpin").contains(r.path("target").asText()))) {
+      b.append(
+          "\n## CometD and Pushpin (the rows whose transport they have)\n\n"
+              + "CometD 9 (Bayeux over WebSocket and long-poll; one `POST /pubroom/room-k` per message) and\n"
+              + "Pushpin (its GRIP origin holds SSE, long-poll and WebSocket-over-HTTP; one `POST /publish/` per\n"
+              + "burst). Pushpin keeps no history, so a long-poll misses what is published between two of its\n"
+              + "requests: that shows as `lost`. Ratios are Halley's CPU per delivery over the peer's.\n\n"
+              + "| shape | Halley | CometD | Pushpin | CPU Halley/CometD | CPU Halley/Pushpin |\n"
+              + "|---|---|---|---|---|---|\n");
+      for (Map.Entry<String, Map<String, JsonNode>> e : byRow.entrySet()) {
+        JsonNode h = e.getValue().get("halley");
+        JsonNode c = e.getValue().get("cometd");
+        JsonNode p = e.getValue().get("pushpin");
+        JsonNode any = e.getValue().values().iterator().next();
+        if (!any.path("group").asText().equals("main") || (c == null && p == null)) {
+          continue;
+        }
+        b.append("| ")
+            .append(any.path("label").asText())
+            .append(" (")
+            .append(any.path("rowUsers").asInt())
+            .append(" users) | ")
+            .append(cell(h))
+            .append(" | ")
+            .append(cell(c))
+            .append(" | ")
+            .append(cell(p))
+            .append(" | ")
+            .append(ratio(h, c, "cpuUsPerDelivery"))
+            .append(" | ")
+            .append(ratio(h, p, "cpuUsPerDelivery"))
+            .append(" |\n");
+      }
+    }
     b.append(
         "\n## Memory per connection\n\nRSS growth per connection while connecting (fresh server per run):\n\n"
-            + "| run | Halley KB/connection | nchan KB/connection | ratio |\n|---|---|---|---|\n");
+            + "| run | Halley KB/connection | nchan KB/connection | ratio | CometD | Pushpin |\n"
+            + "|---|---|---|---|---|---|\n");
     for (Map.Entry<String, Map<String, JsonNode>> e : byRow.entrySet()) {
       JsonNode h = e.getValue().get("halley");
       JsonNode n = e.getValue().get("nchan");
-      JsonNode any = h != null ? h : n;
+      JsonNode any = e.getValue().values().iterator().next();
       if (!any.path("group").asText().equals("main")) {
         continue;
       }
@@ -182,6 +223,10 @@ final class Report {
           .append(num(n, "rssKbPerConnection"))
           .append(" | ")
           .append(ratio(h, n, "rssKbPerConnection"))
+          .append(" | ")
+          .append(num(e.getValue().get("cometd"), "rssKbPerConnection"))
+          .append(" | ")
+          .append(num(e.getValue().get("pushpin"), "rssKbPerConnection"))
           .append(" |\n");
     }
     b.append("\n## Plots\n\n");
@@ -229,6 +274,7 @@ final class Report {
         "\n## Reproduce\n\n```sh\n./mvnw -q -B -DskipTests -pl bench -am package\n"
             + "../shared/peers/install.sh            # nginx + nchan, if missing\n"
             + "bench/matrix.sh                       # all rows, both servers; quick=true for a short check\n"
+            + "bench/matrix.sh targets=halley,nchan,cometd,pushpin   # CometD and Pushpin too (shared/peers)\n"
             + "```\n\nOne generator by hand, against a node you started:\n\n```sh\n"
             + "java -cp bench/target/benchmarks.jar dev.halley.bench.load.LoadGen target=halley transport=ws \\\n"
             + "    users=15000 rate=50000 port=8080 publishPort=9080 secret=<tokenHmacSecret> apiKey=<key>\n```\n");

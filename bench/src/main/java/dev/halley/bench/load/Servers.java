@@ -12,8 +12,9 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * Starts and stops the servers under test as separate processes pinned to one CPU ({@code
- * taskset}): a Halley node from its jar, or nginx + nchan from the peers' configuration with its
- * own port and runtime directory (so it never touches an nchan someone else started).
+ * taskset}): a Halley node from its jar, nginx + nchan, CometD or Pushpin from the peers'
+ * configuration ({@code ../shared/peers/}) with their own ports and runtime directories (so they
+ * never touch a peer someone else started).
  */
 final class Servers {
   private Servers() {}
@@ -156,6 +157,139 @@ final class Servers {
                     h.destroyForcibly();
                   }
                 });
+      }
+    };
+  }
+
+  /**
+   * The CometD peer ({@code shared/peers/cometd}) from its build directory ({@code
+   * target/cometd-peer-1.0.jar} and {@code target/lib/}, as its {@code start.sh} builds it), on a
+   * free port, with the JVM flags given.
+   */
+  static Server cometd(Path build, String cpu, List<String> jvmFlags, Path dir) throws Exception {
+    Files.createDirectories(dir);
+    int port = freePort();
+    List<String> cmd = new ArrayList<>(List.of("taskset", "-c", cpu, "java"));
+    cmd.addAll(jvmFlags);
+    cmd.addAll(
+        List.of(
+            "-Dport=" + port,
+            "-DmaxThreads=256",
+            "-cp",
+            build.resolve("target/cometd-peer-1.0.jar") + ":" + build.resolve("target/lib/*"),
+            "bench.peers.cometd.CometDPeer"));
+    Process p =
+        new ProcessBuilder(cmd)
+            .directory(dir.toFile())
+            .redirectErrorStream(true)
+            .redirectOutput(dir.resolve("cometd.log").toFile())
+            .start();
+    waitFor("http://127.0.0.1:" + port + "/health", p, dir.resolve("cometd.log"));
+    return processes("cometd", port, port, p);
+  }
+
+  /**
+   * Pushpin ({@code shared/peers/pushpin}): its GRIP origin ({@code origin.py}) and the pushpin
+   * runner (condure, zurl, proxy, handler), with the peers' configuration rewritten to free ports
+   * and a private run directory and IPC prefix. Both processes are pinned; the runner's children
+   * inherit the CPU mask and are sampled with it.
+   */
+  static Server pushpin(Path peerDir, String cpu, Path dir) throws Exception {
+    Files.createDirectories(dir.resolve("run"));
+    Files.createDirectories(dir.resolve("log"));
+    int http = freePort();
+    int publish = freePort();
+    int origin = freePort();
+    String conf =
+        Files.readString(peerDir.resolve("pushpin.conf"))
+            .replace("@LIBDIR@", peerDir.resolve("lib").toString())
+            .replace("@CONFDIR@", dir.toString())
+            .replace("/tmp/peers/pushpin", dir.toString())
+            .replace("ipc_prefix=pushpin-bench-", "ipc_prefix=pb" + http + "-")
+            .replace("http_port=127.0.0.1:18082", "http_port=127.0.0.1:" + http)
+            .replace("push_in_http_port=5561", "push_in_http_port=" + publish)
+            .replace("tcp://127.0.0.1:5560", "tcp://127.0.0.1:" + freePort())
+            .replace("tcp://127.0.0.1:5562", "tcp://127.0.0.1:" + freePort())
+            .replace("tcp://127.0.0.1:5563", "tcp://127.0.0.1:" + freePort());
+    Files.writeString(dir.resolve("pushpin.conf"), conf);
+    Files.writeString(dir.resolve("routes"), "* 127.0.0.1:" + origin + ",over_http\n");
+    Process o =
+        new ProcessBuilder(
+                "taskset",
+                "-c",
+                cpu,
+                "python3",
+                peerDir.resolve("origin.py").toString(),
+                Integer.toString(origin))
+            .redirectErrorStream(true)
+            .redirectOutput(dir.resolve("log/origin.log").toFile())
+            .start();
+    Process p;
+    try {
+      p =
+          new ProcessBuilder(
+                  "taskset",
+                  "-c",
+                  cpu,
+                  "pushpin",
+                  "--config",
+                  dir.resolve("pushpin.conf").toString())
+              .directory(dir.toFile())
+              .redirectErrorStream(true)
+              .redirectOutput(dir.resolve("log/runner.log").toFile())
+              .start();
+      waitFor("http://127.0.0.1:" + http + "/health", p, dir.resolve("log/runner.log"));
+    } catch (Exception e) {
+      o.destroy();
+      throw e;
+    }
+    return processes("pushpin", http, publish, p, o);
+  }
+
+  /** A server made of processes started here: stopped with SIGTERM, then SIGKILL after 20 s. */
+  private static Server processes(String name, int sub, int pub, Process... ps) {
+    return new Server() {
+      @Override
+      public String name() {
+        return name;
+      }
+
+      @Override
+      public String pids() {
+        StringBuilder b = new StringBuilder();
+        for (Process p : ps) {
+          b.append(b.length() > 0 ? "," : "").append(p.pid());
+        }
+        return b.toString();
+      }
+
+      @Override
+      public int subscribePort() {
+        return sub;
+      }
+
+      @Override
+      public int publishPort() {
+        return pub;
+      }
+
+      @Override
+      public void close() {
+        List<ProcessHandle> children = new ArrayList<>();
+        for (Process p : ps) {
+          p.descendants().forEach(children::add);
+          p.destroy();
+        }
+        for (Process p : ps) {
+          try {
+            if (!p.waitFor(20, TimeUnit.SECONDS)) {
+              p.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
+            }
+          } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+          }
+        }
+        children.forEach(ProcessHandle::destroyForcibly); // any the runner left behind
       }
     };
   }

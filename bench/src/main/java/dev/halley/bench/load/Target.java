@@ -11,8 +11,10 @@ import java.util.List;
 
 /**
  * The server under load: how a subscriber connects to a room (or, unicast, to its own stream), how
- * a long-poll resumes, and how messages are published. Halley and nchan are covered; both carry the
- * generator's payload unchanged inside whatever framing they use, so one scanner reads both.
+ * a long-poll resumes, and how messages are published. Halley, nchan, CometD and Pushpin are
+ * covered; each carries the generator's payload inside whatever framing it uses (CometD as a JSON
+ * string, so its quotes arrive escaped: {@link #escapedPayload}), so one scanner reads them all.
+ * CometD's Bayeux sessions (handshake, subscribe, connect) are driven by {@link Bayeux}.
  */
 abstract class Target {
   final LoadOptions o;
@@ -25,6 +27,8 @@ abstract class Target {
     return switch (o.target) {
       case "halley" -> new Halley(o);
       case "nchan" -> new Nchan(o);
+      case "cometd" -> new Cometd(o);
+      case "pushpin" -> new Pushpin(o);
       default -> throw new IllegalArgumentException("target: " + o.target);
     };
   }
@@ -32,6 +36,16 @@ abstract class Target {
   /** The channel a room is published to (unicast: the user). */
   String channel(int room) {
     return o.unicast() ? o.userPrefix + room : "room-" + room;
+  }
+
+  /** Whether payloads arrive inside a JSON string ({@code {\"t\":...}}) rather than verbatim. */
+  boolean escapedPayload() {
+    return false;
+  }
+
+  /** Whether a long-poll response carries a resume cursor worth parsing ({@link #afterPoll}). */
+  boolean pollBodyNeeded() {
+    return false;
   }
 
   /** Called once per subscriber before it connects (Halley mints its token here). */
@@ -91,6 +105,11 @@ abstract class Target {
         q += "&lastEventId=" + URLEncoder.encode(s.lastEventId, StandardCharsets.US_ASCII);
       }
       return q;
+    }
+
+    @Override
+    boolean pollBodyNeeded() {
+      return true;
     }
 
     @Override
@@ -201,6 +220,124 @@ abstract class Target {
     @Override
     String publishContentType() {
       return "text/plain";
+    }
+  }
+
+  /**
+   * CometD 9 on Jetty 12 ({@code ../shared/peers/cometd}): Bayeux over WebSocket or long-poll at
+   * {@code /cometd}, each room the channel {@code /room/room-k}; one {@code POST /pubroom/room-k}
+   * per message, its body the payload as a string (so it arrives escaped inside the Bayeux
+   * message's {@code data}).
+   */
+  static final class Cometd extends Target {
+    Cometd(LoadOptions o) {
+      super(o);
+    }
+
+    /** The Bayeux channel a subscriber subscribes to. */
+    String bayeuxChannel(LoadGen.Sub s) {
+      return "/room/" + channel(s.room);
+    }
+
+    @Override
+    boolean escapedPayload() {
+      return true;
+    }
+
+    @Override
+    String subscribePath(LoadGen.Sub s) {
+      return "/cometd";
+    }
+
+    @Override
+    void afterPoll(LoadGen.Sub s, FullHttpResponse r, String body) {}
+
+    @Override
+    boolean batches() {
+      return false;
+    }
+
+    @Override
+    String publishPath(int room) {
+      return "/pubroom/" + channel(room);
+    }
+
+    @Override
+    byte[] publishBody(int[] rooms, byte[][] payloads, int n) {
+      return payloads[0];
+    }
+
+    @Override
+    String publishContentType() {
+      return "text/plain";
+    }
+  }
+
+  /**
+   * Pushpin ({@code ../shared/peers/pushpin}): subscribers reach its GRIP origin, which holds SSE
+   * ({@code /sub/room-k}), long-poll ({@code /lp/room-k}) or WebSocket ({@code /ws/room-k}) on the
+   * channel {@code room-k}; one {@code POST /publish/} per burst carries every message as an item
+   * in the one format the transport reads. Pushpin keeps no history: a long-poll misses what is
+   * published between its response and its next request, and the generator counts that as lost.
+   */
+  static final class Pushpin extends Target {
+    Pushpin(LoadOptions o) {
+      super(o);
+    }
+
+    @Override
+    String subscribePath(LoadGen.Sub s) {
+      String base =
+          switch (o.transport) {
+            case "ws" -> "/ws/";
+            case "sse" -> "/sub/";
+            default -> "/lp/";
+          };
+      return base + channel(s.room);
+    }
+
+    @Override
+    void afterPoll(LoadGen.Sub s, FullHttpResponse r, String body) {}
+
+    @Override
+    boolean batches() {
+      return true;
+    }
+
+    @Override
+    String publishPath(int room) {
+      return "/publish/";
+    }
+
+    @Override
+    byte[] publishBody(int[] rooms, byte[][] payloads, int n) {
+      StringBuilder b = new StringBuilder(64 + n * 160).append("{\"items\":[");
+      for (int i = 0; i < n; i++) {
+        if (i > 0) {
+          b.append(',');
+        }
+        String p = jsonString(new String(payloads[i], StandardCharsets.US_ASCII));
+        b.append("{\"channel\":\"").append(channel(rooms[i])).append("\",\"formats\":{");
+        switch (o.transport) {
+          case "ws" -> b.append("\"ws-message\":{\"content\":\"").append(p).append("\"}");
+          case "sse" ->
+              b.append("\"http-stream\":{\"content\":\"event: message\\ndata: ")
+                  .append(p)
+                  .append("\\n\\n\"}");
+          default -> b.append("\"http-response\":{\"body\":\"").append(p).append("\\n\"}");
+        }
+        b.append("}}");
+      }
+      return b.append("]}").toString().getBytes(StandardCharsets.US_ASCII);
+    }
+
+    @Override
+    String publishContentType() {
+      return "application/json";
+    }
+
+    private static String jsonString(String s) {
+      return s.replace("\\", "\\\\").replace("\"", "\\\"");
     }
   }
 }
