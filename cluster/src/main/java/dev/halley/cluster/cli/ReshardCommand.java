@@ -26,6 +26,7 @@ import java.util.SplittableRandom;
 import java.util.TreeMap;
 import java.util.TreeSet;
 import java.util.concurrent.Callable;
+import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import picocli.CommandLine.Command;
@@ -134,6 +135,17 @@ final class ReshardCommand implements Callable<Integer> {
   Duration retention;
 
   @Option(
+      names = "--request-timeout",
+      paramLabel = "DURATION",
+      defaultValue = "10s",
+      converter = DurationConverter.class,
+      description =
+          "How long one request to a node may take; a request without an answer in that time (or"
+              + " answered 503) is asked again until its step's --step-timeout (default:"
+              + " ${DEFAULT-VALUE}).")
+  Duration requestTimeout;
+
+  @Option(
       names = "--poll",
       paramLabel = "DURATION",
       defaultValue = "500ms",
@@ -156,6 +168,17 @@ final class ReshardCommand implements Callable<Integer> {
     StepFailed(String node, String message) {
       super(message);
       this.node = node;
+    }
+  }
+
+  /**
+   * A request that got no answer within --request-timeout (a stalled or overloaded node, a lost
+   * connection) or a 503: the node did not say no, so a waiting step counts it as "not yet" and an
+   * idempotent request is sent again, until the step's deadline.
+   */
+  static final class NoAnswer extends Exception {
+    NoAnswer(String message) {
+      super(message);
     }
   }
 
@@ -214,8 +237,10 @@ final class ReshardCommand implements Callable<Integer> {
       // 2. install
       step(2, "install map " + next.version() + " as pending on every node");
       installed = true;
+      long installDeadline = deadline(stepTimeout);
       for (Node n : fleet) {
-        JsonNode r = call(n, "POST", "/v1/admin/map/pending", next.toJson(), 200);
+        // Idempotent: the same pending document again answers 200.
+        JsonNode r = ask(n, "POST", "/v1/admin/map/pending", next.toJson(), installDeadline);
         out.printf("  %s: active %s, pending %s%n", n.id, r.path("active"), r.path("pending"));
       }
       waitFor(
@@ -224,7 +249,8 @@ final class ReshardCommand implements Callable<Integer> {
               state.path("pending").asInt(-1) == next.version()
                   ? null
                   : "reports pending " + state.path("pending"),
-          "every node reports pending " + next.version());
+          "every node reports pending " + next.version(),
+          installDeadline);
       // 3. publishers
       step(
           3, "wait until every publisher publishes with maps " + active + " and " + next.version());
@@ -245,14 +271,17 @@ final class ReshardCommand implements Callable<Integer> {
       int activated = 0;
       for (Node n : order) {
         ObjectNode body = JSON.createObjectNode().put("version", next.version());
-        call(n, "POST", "/v1/admin/map/activate", body.toString(), 200);
+        long activateDeadline = deadline(stepTimeout);
+        // Idempotent: activating the version already active answers 200.
+        ask(n, "POST", "/v1/admin/map/activate", body.toString(), activateDeadline);
         waitFor(
             List.of(n),
             (m, state) ->
                 state.path("active").asInt(-1) == next.version()
                     ? null
                     : "reports active " + state.path("active"),
-            n.id + " reports active " + next.version());
+            n.id + " reports active " + next.version(),
+            activateDeadline);
         activated++;
         String phase =
             change.nodes().stream().anyMatch(i -> i.id().equals(n.id))
@@ -269,7 +298,7 @@ final class ReshardCommand implements Callable<Integer> {
             return finishing == 0 ? null : finishing + " finishing streams";
           },
           "no node holds finishing streams",
-          retention.plus(stepTimeout));
+          deadline(retention.plus(stepTimeout)));
       // 6. publishers leave dual mode
       step(6, "wait " + format(grace) + ", then until every publisher uses map " + next.version());
       Thread.sleep(grace.toMillis());
@@ -296,7 +325,13 @@ final class ReshardCommand implements Callable<Integer> {
   }
 
   private Duration requestTimeout() {
-    return stepTimeout.compareTo(Duration.ofSeconds(10)) < 0 ? stepTimeout : Duration.ofSeconds(10);
+    Duration d = stepTimeout.compareTo(requestTimeout) < 0 ? stepTimeout : requestTimeout;
+    return d.isZero() ? Duration.ofMillis(1) : d;
+  }
+
+  /** System.nanoTime() at which {@code d} from now has passed. */
+  private static long deadline(Duration d) {
+    return System.nanoTime() + d.toNanos();
   }
 
   private void step(int n, String what) {
@@ -311,8 +346,10 @@ final class ReshardCommand implements Callable<Integer> {
       throws StepFailed, InterruptedException {
     List<Node> fleet = new ArrayList<>();
     Integer active = null;
+    long deadline = deadline(stepTimeout);
     for (URI url : urls) {
-      JsonNode state = call(new Node(url.toString(), url), "GET", "/v1/admin/map/state", null, 200);
+      JsonNode state =
+          ask(new Node(url.toString(), url), "GET", "/v1/admin/map/state", null, deadline);
       String id = state.path("node").asText(url.toString());
       Node n = new Node(id, url);
       int a = state.path("active").asInt(-1);
@@ -346,7 +383,7 @@ final class ReshardCommand implements Callable<Integer> {
         throw new StepFailed(
             info.id(), "is in the new map but no node reported that ID (nodes: " + ids + ")");
       }
-      call(n, "GET", "/readyz", null, 200);
+      ask(n, "GET", "/readyz", null, deadline); // 503 while not ready: asked again
     }
     out.printf("  %d nodes, map %d active, new nodes ready%n", fleet.size(), active);
     this.active = active;
@@ -427,19 +464,25 @@ final class ReshardCommand implements Callable<Integer> {
     String problem(Node node, JsonNode state);
   }
 
-  private void waitFor(List<Node> fleet, Check check, String what)
+  /**
+   * Polls the state of every node until {@code check} passes on all of them. A poll without an
+   * answer counts as "not yet" for that node, asked again at the next round; at {@code deadline}
+   * the step fails with the last problem.
+   */
+  private void waitFor(List<Node> fleet, Check check, String what, long deadline)
       throws StepFailed, InterruptedException {
-    waitFor(fleet, check, what, stepTimeout);
-  }
-
-  private void waitFor(List<Node> fleet, Check check, String what, Duration timeout)
-      throws StepFailed, InterruptedException {
-    long deadline = System.nanoTime() + timeout.toNanos();
+    long started = System.nanoTime();
+    Set<String> reported = new TreeSet<>();
     while (true) {
       String failedNode = null;
       String problem = null;
       for (Node n : fleet) {
-        String p = check.problem(n, state(n));
+        String p;
+        try {
+          p = check.problem(n, state(n));
+        } catch (NoAnswer e) {
+          p = e.getMessage();
+        }
         if (p != null) {
           failedNode = n.id;
           problem = p;
@@ -449,11 +492,21 @@ final class ReshardCommand implements Callable<Integer> {
       if (problem == null) {
         return;
       }
+      report(reported, failedNode, problem);
       if (System.nanoTime() - deadline >= 0) {
         throw new StepFailed(
-            failedNode, problem + " (waited " + format(timeout) + " for: " + what + ")");
+            failedNode, problem + " (waited " + elapsed(started) + " for: " + what + ")");
       }
       Thread.sleep(poll.toMillis());
+    }
+  }
+
+  /** Prints a waiting step's problem once (each distinct problem once per wait). */
+  private void report(Set<String> reported, String node, String problem) {
+    String line = (node != null ? node + ": " : "") + problem;
+    if (reported.add(line)) {
+      out.printf("  waiting: %s%n", line);
+      out.flush();
     }
   }
 
@@ -464,14 +517,24 @@ final class ReshardCommand implements Callable<Integer> {
    */
   private void waitForPublishers(List<Node> fleet, List<Integer> versions, long seenSinceMs)
       throws StepFailed, InterruptedException {
-    long deadline = System.nanoTime() + stepTimeout.toNanos();
+    long deadline = deadline(stepTimeout);
     Set<String> reported = new TreeSet<>();
     while (true) {
       Set<String> seen = new TreeSet<>();
       String failedNode = null;
       String problem = null;
       for (Node n : fleet) {
-        for (JsonNode p : state(n).path("publishers")) {
+        JsonNode state;
+        try {
+          state = state(n);
+        } catch (NoAnswer e) {
+          if (problem == null) {
+            failedNode = n.id;
+            problem = e.getMessage();
+          }
+          continue; // asked again next round
+        }
+        for (JsonNode p : state.path("publishers")) {
           String id = p.path("id").asText();
           if (seenSinceMs > 0 && p.path("lastSeenMs").asLong(0) < seenSinceMs) {
             continue; // silent since the activation: it publishes nothing to wait for
@@ -492,11 +555,7 @@ final class ReshardCommand implements Callable<Integer> {
         out.printf("  %d publishers with maps %s: %s%n", seen.size(), versions, seen);
         return;
       }
-      if (!reported.contains(problem)) {
-        reported.add(problem);
-        out.printf("  waiting: %s%s%n", failedNode != null ? failedNode + ": " : "", problem);
-        out.flush();
-      }
+      report(reported, failedNode, problem);
       if (System.nanoTime() - deadline >= 0) {
         throw new StepFailed(failedNode, problem + " after " + format(stepTimeout));
       }
@@ -508,21 +567,34 @@ final class ReshardCommand implements Callable<Integer> {
       throws StepFailed, InterruptedException {
     long served = 0;
     long reset = 0;
+    List<String> silent = new ArrayList<>();
     for (Node n : fleet) {
-      JsonNode h = state(n).path("handoffs");
+      JsonNode h;
+      try {
+        h = state(n).path("handoffs");
+      } catch (NoAnswer e) {
+        silent.add(n.id); // the change is complete; only its figures are missing
+        continue;
+      }
       served += h.path("served").asLong(0);
       reset += h.path("reset").asLong(0);
     }
     out.printf(
-        "done: map %d -> %d on %d nodes; handoffs served %d, reset %d%n",
-        current.version(), next.version(), fleet.size(), served, reset);
+        "done: map %d -> %d on %d nodes; handoffs served %d, reset %d%s%n",
+        current.version(),
+        next.version(),
+        fleet.size(),
+        served,
+        reset,
+        silent.isEmpty() ? "" : " (without " + String.join(", ", silent) + ": no answer)");
   }
 
   private void rollback(List<Node> fleet, PrintWriter err) {
     err.println("rolling back: DELETE /v1/admin/map/pending on every node");
+    long deadline = deadline(stepTimeout); // one attempt per node at least, retries until then
     for (Node n : fleet) {
       try {
-        call(n, "DELETE", "/v1/admin/map/pending", null, 200);
+        ask(n, "DELETE", "/v1/admin/map/pending", null, deadline); // idempotent
         err.println("  " + n.id + ": pending map withdrawn");
       } catch (StepFailed e) {
         err.println("  " + n.id + ": NOT withdrawn (" + e.getMessage() + "); do it by hand");
@@ -534,16 +606,53 @@ final class ReshardCommand implements Callable<Integer> {
     }
   }
 
-  private JsonNode state(Node n) throws StepFailed, InterruptedException {
-    return call(n, "GET", "/v1/admin/map/state", null, 200);
+  /** One poll of a node's state (no retry: a waiting step asks again at its next round). */
+  private JsonNode state(Node n) throws StepFailed, NoAnswer, InterruptedException {
+    return call(n, "GET", "/v1/admin/map/state", null);
   }
 
-  /** One request; anything but {@code expected} (or no answer) is a failed step at {@code n}. */
-  private JsonNode call(Node n, String method, String path, String body, int expected)
+  /**
+   * An idempotent request, sent again (every --poll) while it gets no answer, until {@code
+   * deadline}; then the step fails at {@code n}. A definite answer other than 200 fails at once.
+   */
+  private JsonNode ask(Node n, String method, String path, String body, long deadline)
       throws StepFailed, InterruptedException {
+    long started = System.nanoTime();
+    int attempts = 0;
+    while (true) {
+      attempts++;
+      try {
+        return call(n, method, path, body);
+      } catch (NoAnswer e) {
+        if (System.nanoTime() - deadline >= 0) {
+          throw new StepFailed(
+              n.id,
+              e.getMessage()
+                  + " ("
+                  + attempts
+                  + (attempts == 1 ? " attempt in " : " attempts in ")
+                  + elapsed(started)
+                  + ")");
+        }
+        out.printf("  %s: %s; asking again%n", n.id, e.getMessage());
+        out.flush();
+        long left = deadline - System.nanoTime();
+        Thread.sleep(Math.max(0, Math.min(poll.toMillis(), TimeUnit.NANOSECONDS.toMillis(left))));
+      }
+    }
+  }
+
+  /**
+   * One request with --request-timeout to answer (so a step may end up to one request timeout after
+   * its deadline: a last poll is never cut short into a certain "no answer"): 200 is its JSON; no
+   * answer or 503 is {@link NoAnswer}; any other answer is a failed step at {@code n}.
+   */
+  private JsonNode call(Node n, String method, String path, String body)
+      throws StepFailed, NoAnswer, InterruptedException {
+    Duration timeout = requestTimeout();
     HttpRequest.Builder request =
         HttpRequest.newBuilder(resolve(n.url, path))
-            .timeout(requestTimeout())
+            .timeout(timeout)
             .header("Authorization", authorization)
             .method(
                 method,
@@ -557,7 +666,7 @@ final class ReshardCommand implements Callable<Integer> {
     try {
       response = http.send(request.build(), HttpResponse.BodyHandlers.ofString());
     } catch (IOException e) {
-      throw new StepFailed(n.id, method + " " + path + ": no answer (" + e + ")");
+      throw new NoAnswer(method + " " + path + ": no answer (" + e + ")");
     }
     JsonNode json;
     try {
@@ -565,18 +674,21 @@ final class ReshardCommand implements Callable<Integer> {
     } catch (IOException e) {
       json = JSON.nullNode();
     }
-    if (response.statusCode() != expected) {
+    if (response.statusCode() != 200) {
       String code = json.path("error").asText("");
       String message = json.path("message").asText("");
-      throw new StepFailed(
-          n.id,
+      String what =
           method
               + " "
               + path
               + ": HTTP "
               + response.statusCode()
               + (code.isEmpty() ? "" : " " + code)
-              + (message.isEmpty() ? "" : " (" + message + ")"));
+              + (message.isEmpty() ? "" : " (" + message + ")");
+      if (response.statusCode() == 503) {
+        throw new NoAnswer(what); // overloaded, draining or not ready yet: not a refusal
+      }
+      throw new StepFailed(n.id, what);
     }
     return json;
   }
@@ -584,6 +696,11 @@ final class ReshardCommand implements Callable<Integer> {
   private static URI resolve(URI base, String path) {
     String b = base.toString();
     return URI.create((b.endsWith("/") ? b.substring(0, b.length() - 1) : b) + path);
+  }
+
+  /** The time since {@code startedNanos}, in whole seconds ("4s"), for messages. */
+  private static String elapsed(long startedNanos) {
+    return TimeUnit.NANOSECONDS.toSeconds(System.nanoTime() - startedNanos) + "s";
   }
 
   static String format(Duration d) {
