@@ -78,6 +78,7 @@ public final class LoadGen {
   private static final byte[] MARK = "{\"t\":".getBytes(StandardCharsets.US_ASCII);
   private static final byte[] ESCAPED_MARK = "{\\\"t\\\":".getBytes(StandardCharsets.US_ASCII);
   private static final byte[] RESET = "\"type\":\"reset\"".getBytes(StandardCharsets.US_ASCII);
+  private static final byte[] HELLO = "\"type\":\"hello\"".getBytes(StandardCharsets.US_ASCII);
   private static final long TICK_MICROS = 1000;
 
   /** One subscriber: its room (unicast: its own stream) and its receive state. */
@@ -93,6 +94,8 @@ public final class LoadGen {
     String lastEventId;
     String etag;
     String lastModified;
+    // A reset arrived since the last message: a gap before the next one is announced, not silent.
+    boolean resetSeen;
 
     Sub(String user, int room, int localRoom) {
       this.user = user;
@@ -176,6 +179,7 @@ public final class LoadGen {
   private long gaps;
   private long misrouted;
   private long resets;
+  private long gapsWithoutReset;
   private long publishRequests;
   private long publishErrors;
   private long publishSkipped;
@@ -350,6 +354,7 @@ public final class LoadGen {
           r.put("duplicates", duplicates);
           r.put("misrouted", misrouted);
           r.put("resets", resets);
+          r.put("lostWithoutReset", gapsWithoutReset);
           r.put("windowSeconds", round(window));
           r.put("deliveredInWindow", receivedB - receivedA);
           r.put("deliveriesPerSecond", round((receivedB - receivedA) / window));
@@ -590,7 +595,8 @@ public final class LoadGen {
 
     @Override
     public void userEventTriggered(ChannelHandlerContext ctx, Object evt) throws Exception {
-      if (evt == WebSocketClientProtocolHandler.ClientHandshakeStateEvent.HANDSHAKE_COMPLETE) {
+      if (evt == WebSocketClientProtocolHandler.ClientHandshakeStateEvent.HANDSHAKE_COMPLETE
+          && !target.hello()) {
         settled(s, true);
       }
       super.userEventTriggered(ctx, evt);
@@ -599,7 +605,11 @@ public final class LoadGen {
     @Override
     protected void channelRead0(ChannelHandlerContext ctx, Object msg) {
       if (msg instanceof TextWebSocketFrame f) {
-        scan(s, f.content(), f.content().readerIndex(), f.content().writerIndex());
+        ByteBuf c = f.content();
+        if (!s.up && indexOf(c, HELLO, c.readerIndex(), c.writerIndex()) >= 0) {
+          settled(s, true); // Halley registers the connection on its stream before hello
+        }
+        scan(s, c, c.readerIndex(), c.writerIndex());
       }
     }
 
@@ -690,7 +700,7 @@ public final class LoadGen {
     @Override
     public void channelActive(ChannelHandlerContext ctx) {
       ctx.writeAndFlush(subscribeRequest(s));
-      if (!s.up) {
+      if (!s.up && !target.subscribedByFirstAnswer()) {
         settled(s, true);
       }
     }
@@ -700,6 +710,9 @@ public final class LoadGen {
       int code = r.status().code();
       ByteBuf body = r.content();
       if (code == 200) {
+        if (!s.up) {
+          settled(s, true); // the server holds the subscription from here on
+        }
         scan(s, body, body.readerIndex(), body.writerIndex());
         target.afterPoll(
             s, r, target.pollBodyNeeded() ? body.toString(StandardCharsets.UTF_8) : "");
@@ -729,13 +742,18 @@ public final class LoadGen {
   void scan(Sub s, ByteBuf b, int from, int to) {
     long now = System.nanoTime();
     int i = from;
-    boolean any = false;
+    // A reset may share a long-poll batch (or an SSE chunk) with the messages replayed after it.
+    int reset = indexOf(b, RESET, from, to);
     while (true) {
       i = indexOf(b, mark, i, to);
       if (i < 0) {
         break;
       }
-      any = true;
+      while (reset >= 0 && reset < i) {
+        resets++;
+        s.resetSeen = true;
+        reset = indexOf(b, RESET, reset + RESET.length, to);
+      }
       i += mark.length;
       long t = 0;
       long room = 0;
@@ -763,7 +781,11 @@ public final class LoadGen {
       } else {
         if (seq > s.lastSeq + 1) {
           gaps += seq - s.lastSeq - 1;
+          if (!s.resetSeen) {
+            gapsWithoutReset += seq - s.lastSeq - 1;
+          }
         }
+        s.resetSeen = false;
         s.lastSeq = seq;
       }
       if (t >= measureStart && t < measureEnd) {
@@ -772,8 +794,10 @@ public final class LoadGen {
             Math.min(Math.max(0, (now - t) / 1000), latency.getHighestTrackableValue()));
       }
     }
-    if (!any && indexOf(b, RESET, from, to) >= 0) {
+    while (reset >= 0) {
       resets++;
+      s.resetSeen = true;
+      reset = indexOf(b, RESET, reset + RESET.length, to);
     }
   }
 

@@ -400,6 +400,7 @@ public final class Matrix {
           "duplicates",
           "misrouted",
           "resets",
+          "lostWithoutReset",
           "deliveredInWindow",
           "deliveriesPerSecond",
           "latencySamples",

@@ -57,6 +57,19 @@ abstract class Target {
   /** Headers of a long-poll or SSE request (resume headers for nchan's long-poll). */
   void subscribeHeaders(LoadGen.Sub s, HttpHeaders h) {}
 
+  /**
+   * Whether a long-poll subscriber counts as connected only at its first answer (the server took
+   * the subscription when it answered) rather than at its TCP connect.
+   */
+  boolean subscribedByFirstAnswer() {
+    return false;
+  }
+
+  /** Whether a WebSocket subscriber counts as connected at the server's {@code hello} event. */
+  boolean hello() {
+    return false;
+  }
+
   /** Reads the resume cursor out of a long-poll response. */
   abstract void afterPoll(LoadGen.Sub s, FullHttpResponse r, String body);
 
@@ -103,8 +116,23 @@ abstract class Target {
       String q = base + "?token=" + s.token;
       if (s.lastEventId != null) {
         q += "&lastEventId=" + URLEncoder.encode(s.lastEventId, StandardCharsets.US_ASCII);
+      } else if (o.transport.equals("longpoll")) {
+        // The first request is answered at once with the stream's position: from then on the
+        // node buffers the room's messages for this user (its token's grant), so the subscriber
+        // counts as connected only then (a message published before it is not the user's).
+        q += "&timeoutMs=0";
       }
       return q;
+    }
+
+    @Override
+    boolean subscribedByFirstAnswer() {
+      return true;
+    }
+
+    @Override
+    boolean hello() {
+      return true;
     }
 
     @Override
