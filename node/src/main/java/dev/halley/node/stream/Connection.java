@@ -422,6 +422,14 @@ public abstract class Connection {
   }
 
   /**
+   * IO thread: something a transport's own listener caught (a read or write callback outside {@link
+   * #flush}) ends this connection as {@link #failed} does: reported, then closed.
+   */
+  protected final void fail(Throwable t) {
+    failed(t);
+  }
+
+  /**
    * Issue 11 item 5: anything thrown on this connection's write path, an {@link Error} such as
    * {@link OutOfMemoryError} included, ends this connection (WebSocket 1011) and is reported to the
    * observer; it never escapes into the IO thread (which serves thousands of other connections) and

@@ -65,6 +65,21 @@ public final class EventCodec {
     b.put(m.tail);
   }
 
+  /**
+   * The size of a message event's JSON before its shared {@link Message#tail}: {@code
+   * {"type":"message","id":"<epoch:seq>","data":} (what differs per user stream).
+   */
+  public int messagePrefixSize(long seq) {
+    return MESSAGE_START.length + epochColon.length + digits(seq) + MESSAGE_DATA.length;
+  }
+
+  /** Writes what {@link #messagePrefixSize} measures. */
+  public void putMessagePrefix(ByteBuffer b, long seq) {
+    b.put(MESSAGE_START);
+    putId(b, seq);
+    b.put(MESSAGE_DATA);
+  }
+
   /** The JSON size of a queued item (a Message with its seq, or a Control). */
   public int jsonSize(long seq, Object item) {
     return item instanceof Message m ? messageJsonSize(seq, m) : ((Control) item).json.length;

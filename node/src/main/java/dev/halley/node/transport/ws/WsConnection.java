@@ -3,46 +3,42 @@ package dev.halley.node.transport.ws;
 import dev.halley.node.stream.Connection;
 import dev.halley.node.stream.UserStream;
 import dev.halley.node.wire.CloseCodes;
+import dev.halley.node.wire.Control;
 import dev.halley.node.wire.EventCodec;
-import io.undertow.connector.PooledByteBuffer;
-import io.undertow.websockets.core.WebSocketCallback;
-import io.undertow.websockets.core.WebSocketChannel;
-import io.undertow.websockets.core.WebSockets;
+import dev.halley.node.wire.Message;
 import java.nio.ByteBuffer;
-import java.util.concurrent.TimeUnit;
-import org.xnio.IoUtils;
 
 /**
- * A WebSocket connection: one text frame per event, at most {@link #MAX_IN_FLIGHT} frames handed to
- * Undertow at a time (the rest wait as references in the bounded queue), a {@code ping} event every
- * heartbeat.
+ * A WebSocket connection: one text frame per event, a {@code ping} event every heartbeat, written
+ * straight onto the upgraded socket ({@link WsSocket}).
  *
- * <p>Memory (issue 11 item 5): a frame in flight holds one pooled buffer (16 KiB) or, for an event
- * larger than that, its own heap copy; both are counted as {@link #pinned pinned} bytes against
- * {@code connectionQueueMaxBytes} until Undertow reports the frame written, so a stalled connection
- * holds at most {@link #MAX_IN_FLIGHT} buffers and at most the byte bound plus one frame.
+ * <p>Each flush takes queued events while they fit in the IO thread's scratch buffer ({@link
+ * IoScratch}): the frame header and the per-user part ({@code {"type":"message","id":"<epoch:seq>",
+ * "data":}) are encoded there, a small shared body is copied after them, and a large one (over
+ * {@link IoScratch#SHARE_ABOVE} bytes) is not copied: a read-only view of the one serialized
+ * message every recipient shares goes into the same gathering write (issue 11 item 5). One write
+ * per flush; nothing is allocated per event unless the socket does not take everything.
+ *
+ * <p>Memory: what the socket did not take stays in at most {@link WsSocket#MAX_PENDING} buffers
+ * (copies of the per-user parts, the shared bodies by reference), every byte of it counted as
+ * {@link #pinned pinned} against {@code connectionQueueMaxBytes}; while any of it is pending no
+ * more events are taken from the queue, so a stalled connection pins at most one flush's worth
+ * (64 KiB of copies plus the shared bodies it references) besides its queue of references, and is
+ * cut as a slow consumer once queue and pinned bytes pass the bound.
  */
-final class WsConnection extends Connection {
-  static final int MAX_IN_FLIGHT = 4;
-
+final class WsConnection extends Connection implements WsSocket.Owner {
   /** How long the peer has to take our close frame before the socket is cut, milliseconds. */
-  static final long CLOSE_GRACE_MS = 5_000;
+  static final long CLOSE_GRACE_MS = WsSocket.CLOSE_GRACE_MS;
 
-  private final WebSocketChannel channel;
+  private final WsSocket socket;
   private final EventCodec codec;
   private final long heartbeatMs;
-  private final WebSocketCallback<Void> sent = new Sent();
   // IO thread only.
-  private int inFlight;
   private boolean flushing;
-  // The pinned bytes of each frame in flight, oldest first (Undertow completes them in order).
-  private final long[] inFlightBytes = new long[MAX_IN_FLIGHT];
-  private int oldestInFlight;
 
-  WsConnection(
-      UserStream stream, WebSocketChannel channel, EventCodec codec, int maxQueued, long hbMs) {
-    super(stream, channel.getIoThread(), maxQueued);
-    this.channel = channel;
+  WsConnection(UserStream stream, WsSocket socket, EventCodec codec, int maxQueued, long hbMs) {
+    super(stream, socket.ioThread(), maxQueued);
+    this.socket = socket;
     this.codec = codec;
     this.heartbeatMs = hbMs;
   }
@@ -52,8 +48,9 @@ final class WsConnection extends Connection {
     return "ws";
   }
 
-  /** IO thread: starts heartbeats. */
+  /** IO thread: reads start, then heartbeats. */
   void start() {
+    socket.start(this);
     startHeartbeats(heartbeatMs);
   }
 
@@ -64,28 +61,25 @@ final class WsConnection extends Connection {
     }
     flushing = true;
     try {
-      while (true) {
-        // Frames queued in this round go out together in one gathering write: explicit-flush
-        // mode only while we queue, so Undertow's own frames (pong, close) flush as usual.
-        boolean queued = false;
-        channel.setRequireExplicitFlush(true);
-        try {
-          while (inFlight < MAX_IN_FLIGHT && !isClosed() && poll()) {
-            queued = true;
-            send(codec.jsonSize(polledSeq, polledItem));
-          }
-        } finally {
-          channel.setRequireExplicitFlush(false);
+      while (!socket.backedUp() && !socket.closing()) {
+        IoScratch s = IoScratch.get();
+        s.begin();
+        boolean any = false;
+        while (s.room() && !isClosed() && poll()) {
+          any = true;
+          encode(s, polledSeq, polledItem);
         }
-        if (!queued) {
+        if (!any) {
           break;
         }
-        channel.flush(); // completions inside it free slots: go round again
-        if (inFlight >= MAX_IN_FLIGHT) {
-          break; // the rest goes when Undertow reports sent frames (Sent.complete)
+        int n = s.finish();
+        try {
+          socket.write(s.gather, n);
+        } finally {
+          java.util.Arrays.fill(s.gather, 0, n, null);
         }
       }
-      if (inFlight == 0) {
+      if (!socket.backedUp()) {
         closeIfFinished();
       }
     } finally {
@@ -93,81 +87,50 @@ final class WsConnection extends Connection {
     }
   }
 
-  /** Queues the polled event as one text frame (a pooled buffer unless it is larger). */
-  private void send(int size) {
-    PooledByteBuffer pooled = channel.getBufferPool().allocate();
-    ByteBuffer b = pooled.getBuffer();
-    if (b.capacity() >= size) {
-      b.clear();
-      codec.putJson(b, polledSeq, polledItem);
-      b.flip();
-      inFlight(b.capacity());
-      WebSockets.sendText(pooled, channel, sent);
+  /** Encodes one event as a text frame: header and per-user part copied, a large body shared. */
+  private void encode(IoScratch s, long seq, Object item) {
+    ByteBuffer w = s.write;
+    if (item instanceof Message m) {
+      int prefix = codec.messagePrefixSize(seq);
+      long size = (long) prefix + m.tail.length;
+      WsFrames.putHeader(w, WsFrames.TEXT, size);
+      codec.putMessagePrefix(w, seq);
+      body(s, m.tail);
     } else {
-      pooled.close();
-      ByteBuffer big = ByteBuffer.allocate(size);
-      codec.putJson(big, polledSeq, polledItem);
-      big.flip();
-      inFlight(size);
-      WebSockets.sendText(big, channel, sent);
+      byte[] json = ((Control) item).json;
+      WsFrames.putHeader(w, WsFrames.TEXT, json.length);
+      body(s, json);
     }
   }
 
-  private void inFlight(long bytes) {
-    inFlightBytes[(oldestInFlight + inFlight) % MAX_IN_FLIGHT] = bytes;
-    inFlight++;
-    pinned(bytes);
+  private static void body(IoScratch s, byte[] shared) {
+    if (shared.length > IoScratch.SHARE_ABOVE) {
+      s.reference(ByteBuffer.wrap(shared).asReadOnlyBuffer());
+    } else {
+      s.write.put(shared);
+    }
   }
 
-  private void written() {
-    if (inFlight == 0) {
-      return;
-    }
-    pinned(-inFlightBytes[oldestInFlight]);
-    oldestInFlight = (oldestInFlight + 1) % MAX_IN_FLIGHT;
-    inFlight--;
+  // ---- WsSocket.Owner ----
+
+  @Override
+  public void writable() {
+    flushGuarded();
   }
 
-  private final class Sent implements WebSocketCallback<Void> {
-    @Override
-    public void complete(WebSocketChannel ch, Void context) {
-      written();
-      flushGuarded();
-    }
+  @Override
+  public void ended(int code, String reason) {
+    close(CloseCodes.NORMAL, "closed"); // the socket already answered or is gone
+  }
 
-    @Override
-    public void onError(WebSocketChannel ch, Void context, Throwable t) {
-      written();
-      close(CloseCodes.SERVER_ERROR, "write failed");
-    }
+  @Override
+  public void failed(Throwable t) {
+    fail(t);
   }
 
   @Override
   protected void closeTransport(int code, String reason) {
     clearQueue();
-    if (!channel.isOpen() || channel.isCloseFrameSent()) {
-      return;
-    }
-    if (channel.isCloseFrameReceived()) {
-      IoUtils.safeClose(channel);
-      return;
-    }
-    WebSockets.sendClose(
-        code,
-        reason,
-        channel,
-        new WebSocketCallback<Void>() {
-          @Override
-          public void complete(WebSocketChannel ch, Void context) {}
-
-          @Override
-          public void onError(WebSocketChannel ch, Void context, Throwable t) {
-            IoUtils.safeClose(ch);
-          }
-        });
-    // A client that does not read may never take the close frame: cut the socket after a grace.
-    channel
-        .getIoThread()
-        .executeAfter(() -> IoUtils.safeClose(channel), CLOSE_GRACE_MS, TimeUnit.MILLISECONDS);
+    socket.close(code, reason);
   }
 }
