@@ -5,6 +5,8 @@
 export const CloseCode = Object.freeze({
   NORMAL: 1000,
   ABNORMAL: 1006, // set by the browser when the socket dropped or never opened; never sent
+  PROTOCOL_ERROR: 1002, // the client broke RFC 6455 framing
+  INVALID_PAYLOAD: 1007, // the client sent a text message that is not UTF-8
   MESSAGE_TOO_BIG: 1009, // the client sent a message over the node's wsClientFrameMaxBytes
   BAD_REQUEST: 4000,
   UNAUTHORIZED: 4001,
@@ -106,6 +108,8 @@ const CLOSE_ACTIONS = new Map([
   [CloseCode.UNAUTHORIZED, Action.TOKEN],
   [CloseCode.FORBIDDEN, Action.STOP],
   [CloseCode.SLOW_CONSUMER, Action.BACKOFF],
+  [CloseCode.PROTOCOL_ERROR, Action.BACKOFF],
+  [CloseCode.INVALID_PAYLOAD, Action.BACKOFF],
   [CloseCode.MESSAGE_TOO_BIG, Action.BACKOFF],
   [CloseCode.MOVED, Action.MOVED],
   [CloseCode.RECONNECT, Action.RECONNECT],

@@ -228,6 +228,8 @@ export declare class HalleyError extends Error {
 export declare const CloseCode: Readonly<{
   NORMAL: 1000;
   ABNORMAL: 1006;
+  PROTOCOL_ERROR: 1002;
+  INVALID_PAYLOAD: 1007;
   MESSAGE_TOO_BIG: 1009;
   BAD_REQUEST: 4000;
   UNAUTHORIZED: 4001;

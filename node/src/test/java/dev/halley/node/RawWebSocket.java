@@ -82,6 +82,36 @@ public final class RawWebSocket implements AutoCloseable {
     }
   }
 
+  /** Reads the next {@code n} text frames (other frames are skipped); fails at a close or EOF. */
+  public List<String> readTexts(int n) throws IOException {
+    List<String> texts = new ArrayList<>();
+    while (texts.size() < n) {
+      int b0 = in.read();
+      if (b0 < 0) {
+        throw new IOException("end of stream after " + texts.size() + " text frames");
+      }
+      int b1 = in.read();
+      long len = b1 & 0x7f;
+      if (len == 126) {
+        len = (in.read() << 8) | in.read();
+      } else if (len == 127) {
+        len = 0;
+        for (int i = 0; i < 8; i++) {
+          len = (len << 8) | in.read();
+        }
+      }
+      byte[] payload = in.readNBytes((int) len);
+      int opcode = b0 & 0x0f;
+      if (opcode == 8) {
+        throw new IOException("closed after " + texts.size() + " text frames");
+      }
+      if (opcode == 1) {
+        texts.add(new String(payload, StandardCharsets.UTF_8));
+      }
+    }
+    return texts;
+  }
+
   @Override
   public void close() throws IOException {
     socket.close();

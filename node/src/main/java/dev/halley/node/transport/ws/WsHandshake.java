@@ -109,5 +109,4 @@ final class WsHandshake {
     }
     return false;
   }
-
 }
