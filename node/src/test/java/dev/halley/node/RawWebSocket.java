@@ -28,6 +28,11 @@ public final class RawWebSocket implements AutoCloseable {
   }
 
   public static RawWebSocket connect(int port, String token) throws IOException {
+    return connect(port, token, "");
+  }
+
+  /** {@link #connect(int, String)} with more query parameters ({@code "&lastEventId=..."}). */
+  public static RawWebSocket connect(int port, String token, String moreQuery) throws IOException {
     Socket s = new Socket();
     s.setReceiveBufferSize(4096);
     s.connect(new InetSocketAddress("127.0.0.1", port), 10_000);
@@ -35,6 +40,7 @@ public final class RawWebSocket implements AutoCloseable {
     StringBuilder req = new StringBuilder();
     req.append("GET /v1/ws?token=")
         .append(URLEncoder.encode(token, StandardCharsets.UTF_8))
+        .append(moreQuery)
         .append(" HTTP/1.1\r\n");
     req.append("Host: 127.0.0.1:").append(port).append("\r\n");
     RawHttp.upgradeHeaders(null)

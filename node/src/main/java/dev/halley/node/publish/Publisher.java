@@ -182,6 +182,13 @@ public final class Publisher {
     if (known != null) {
       users = (int) known[0];
       connections = known[1];
+      if (item.relay() != null) {
+        // A repeat with a relay: each old owner's reply gave the publisher the positions of its own
+        // moving users, so one channel message reaches this node once per old owner, each time
+        // with a relay naming other users (issue 14). The users it names that do not hold the
+        // event yet get it now; a stream holds each relayed old position at most once.
+        relayAgain(item, now, expires, pendingMap);
+      }
     } else {
       Message m =
           new Message(
@@ -350,6 +357,33 @@ public final class Publisher {
       }
     }
     return new long[] {users, connections};
+  }
+
+  /**
+   * The relay of a channel message this node has accepted before (same key): appended to the listed
+   * users' streams that do not hold that old position yet ({@link UserStream#publish} skips a
+   * position it holds); an entry of {@code null} (the old owner's outcome unknown) marks the stream
+   * as not covered, without a second copy.
+   */
+  private void relayAgain(
+      Item item, long now, long expires, dev.halley.cluster.ClusterMap pendingMap) {
+    Message m =
+        new Message(
+            tail(item.data(), item.channel(), item.id()),
+            item.channel(),
+            now,
+            expires,
+            item.conflationKey());
+    for (java.util.Map.Entry<String, Object> e : item.relay().entrySet()) {
+      if (!relayedHere(e.getKey(), pendingMap)) {
+        continue;
+      }
+      if (e.getValue() instanceof dev.halley.node.wire.EventCodec.EventId) {
+        deliver(e.getKey(), m, now, e.getValue(), false, null);
+      } else {
+        node.streams.getOrCreate(e.getKey()).unknownOldPosition();
+      }
+    }
   }
 
   /** Connections written to; 0 if buffered; -1 if live-only and the user has no stream. */

@@ -237,6 +237,17 @@ public final class Handoff {
       return n == 0 ? -1 : byEpoch.get(epoch)[n - 1];
     }
 
+    /** The first {@code max} seqs of {@code [from, to]} of {@code epoch} not held (for logs). */
+    public java.util.List<Long> missing(String epoch, long from, long to, int max) {
+      java.util.List<Long> out = new java.util.ArrayList<>();
+      for (long s = Math.max(0, from); s <= to && out.size() < max; s++) {
+        if (!contains(epoch, s)) {
+          out.add(s);
+        }
+      }
+      return out;
+    }
+
     /** Whether every seq in {@code [from, to]} of {@code epoch} is held (true when empty). */
     public boolean coversAll(String epoch, long from, long to) {
       if (from > to) {

@@ -67,6 +67,9 @@ public final class UserStream {
   // Written under the lock, read without it by BufferBudget's compaction: only ever grows.
   private volatile long firstSeq = Long.MAX_VALUE;
 
+  private static final org.slf4j.Logger HANDOFF_LOG =
+      org.slf4j.LoggerFactory.getLogger("dev.halley.node.stream.Handoff");
+
   // Issue 14 (lossless resharding), guarded by this. The seq this incarnation started above (a
   // lossFloor above it means an event was lost).
   private final long baseSeq;
@@ -155,7 +158,8 @@ public final class UserStream {
    * plain messages of it reach the stream while {@code plainToRelayed} and no connection holds).
    * {@code report}: this node is the old owner and the message's position is reported to the
    * publisher. {@code seqOut}, if not null, gets the seq issued (-1: none). A finishing stream
-   * takes nothing (-1).
+   * takes nothing (-1). A relay of an old position the stream holds already adds nothing (0, seq
+   * -1): each event of the old owner is held at most once.
    */
   public synchronized int publish(
       Message m, long nowMs, Object old, boolean report, boolean plainToRelayed, long[] seqOut) {
@@ -169,6 +173,11 @@ public final class UserStream {
       if (!plainToRelayed || relayChannels == null || !relayChannels.contains(m.channel)) {
         return -1;
       }
+    }
+    if (old instanceof EventCodec.EventId id
+        && positions != null
+        && positions.contains(id.epoch(), id.seq())) {
+      return 0; // that old event is held already (a stream holds each relayed event once)
     }
     if (m.channel != null && old != null) {
       relayed(m.channel);
@@ -217,6 +226,18 @@ public final class UserStream {
       }
     }
     return n;
+  }
+
+  /**
+   * A relay said the old owner's outcome of a message this stream may lack is unknown: no handoff
+   * to this stream is covered (rule 4), as for an event relayed with {@code null}.
+   */
+  public synchronized void unknownOldPosition() {
+    if (positions == null) {
+      positions = new Handoff.Positions(positionsBound());
+      oldBySeq = new java.util.HashMap<>();
+    }
+    positions.unknown();
   }
 
   /** Old positions a stream records at most (beyond it, no handoff to it is covered). */
@@ -485,6 +506,15 @@ public final class UserStream {
                 ? handoff
                 : new Handoff.Resume(resume.epoch(), resume.seq(), null, false);
         d = Handoff.decide(r.epoch, r.x, r.token, held, r.waitExpired);
+        if (r.waitExpired && HANDOFF_LOG.isDebugEnabled() && r.token != null) {
+          HANDOFF_LOG.debug(
+              "event=handoff_wait_expired user={} x={} handoff={} held={} missing={}",
+              user,
+              r.x,
+              r.token,
+              held.count(r.epoch),
+              held.missing(r.epoch, r.token.first(), r.token.last(), 20));
+        }
         if (d.outcome() == Handoff.Outcome.WAIT) {
           r.decision = d;
           if (onRelay != null) {

@@ -280,6 +280,115 @@ class LosslessReshardTest {
     return api.send("GET", "/v1/admin/map/state", null).body().at("/handoffs/finishing").asInt();
   }
 
+  /**
+   * A WebSocket held for its handoff (the relay of [S, F] has not come) whose client gives up and
+   * closes its socket before {@code hello}: once the wait is over the node closes the connection
+   * and stops counting it. (The node read nothing while the handoff waited, so it never saw the
+   * close; the leftover connections kept counting on the node a reshard removed, issue 14's
+   * ReshardIT.)
+   */
+  @Test
+  void aWebSocketWhoseClientLeavesWhileItsHandoffWaitsIsClosedAndUncounted() throws Exception {
+    String u = movers("leave", 1).get(0);
+    post(apiA, userMessage("pre", u, null));
+    apiA.send("POST", "/v1/admin/map/pending", v4.toJson());
+    apiC.send("POST", "/v1/admin/map/pending", v4.toJson());
+    String x = toOld("k1", u); // accepted by a, its relay to c never comes
+    apiC.send("POST", "/v1/admin/map/activate", "{\"version\": 4}");
+    apiA.send("POST", "/v1/admin/map/activate", "{\"version\": 4}");
+    String epoch = x.substring(0, x.indexOf(':'));
+    String seq = x.substring(x.indexOf(':') + 1);
+    String query =
+        "&lastEventId="
+            + java.net.URLEncoder.encode(x, java.nio.charset.StandardCharsets.UTF_8)
+            + "&handoff="
+            + java.net.URLEncoder.encode(
+                epoch + ":" + seq + ":" + seq, java.nio.charset.StandardCharsets.UTF_8);
+    try (dev.halley.node.RawWebSocket ws =
+        dev.halley.node.RawWebSocket.connect(
+            c.publicPort(), TestNodes.token(u, List.of(ROOM)), query)) {
+      Awaitility.await("c counts the held WebSocket")
+          .atMost(Duration.ofSeconds(10))
+          .until(() -> websockets(c) == 1.0);
+    } // the client leaves before hello
+    Awaitility.await("c closed and uncounted the WebSocket its client left")
+        .atMost(Duration.ofSeconds(20))
+        .until(() -> websockets(c) == 0.0);
+  }
+
+  private static double websockets(HalleyNode n) {
+    return Scrape.sample(
+        Scrape.get(n.internalPort(), "/metrics").body(),
+        "halley_connections{transport=\"websocket\"}");
+  }
+
+  /**
+   * A channel message published while the publisher did not know the pending map yet reaches every
+   * node of the active map; each old owner that holds the pending map answers with the positions of
+   * its own moving users, so router-lib relays the one message to the new owner once per old owner
+   * (same key, a relay naming other users each time). Each relay's users get the event with its
+   * position; a repeat of a relay adds nothing. Before the fix the second relay was answered as an
+   * idempotent duplicate and its users' pre-streams lacked the event: their handoffs waited
+   * handoffWaitMs and ended in reset gap (ReshardIT: every moved client of the first old owners).
+   */
+  @Test
+  void aChannelMessageRelayedOncePerOldOwnerReachesEveryRelayedUserOnce() {
+    List<String> users = movers("late", 2);
+    String u1 = users.get(0);
+    String u2 = users.get(1);
+    apiC.send("POST", "/v1/admin/map/pending", v4.toJson());
+    String epoch1 = "00000000000000e1"; // the two old owners (their events are relayed only)
+    String epoch2 = "00000000000000e2";
+    ObjectNode ch = InternalApi.JSON.createObjectNode();
+    ch.put("id", "late-1");
+    ch.put("channel", ROOM);
+    ch.put("data", "late");
+    ObjectNode relay1 = InternalApi.JSON.createObjectNode();
+    relay1.put(u1, epoch1 + ":5");
+    ch.set("relay", relay1);
+    assertEquals(1, post(apiC, ch).path("users").asInt());
+    ObjectNode relay2 = InternalApi.JSON.createObjectNode();
+    relay2.put(u2, epoch2 + ":9");
+    ch.set("relay", relay2);
+    post(apiC, ch); // the same message relayed for the other old owner's user
+    ch.set("relay", relay1);
+    post(apiC, ch); // a retry of the first relay
+    apiC.send("POST", "/v1/admin/map/activate", "{\"version\": 4}");
+
+    // Each client missed only that message on its old owner: [S, F] = [seq, seq], X = seq - 1.
+    for (String[] k : List.of(new String[] {u1, epoch1, "5"}, new String[] {u2, epoch2, "9"})) {
+      long seq = Long.parseLong(k[2]);
+      String x = k[1] + ":" + (seq - 1);
+      String handoff = k[1] + ":" + seq + ":" + seq;
+      InternalApi.Reply r =
+          InternalApi.call(
+              java.net.http.HttpRequest.newBuilder(
+                      java.net.URI.create(
+                          "http://127.0.0.1:"
+                              + c.publicPort()
+                              + "/v1/longpoll?token="
+                              + TestNodes.token(k[0], List.of(ROOM))
+                              + "&lastEventId="
+                              + x
+                              + "&handoff="
+                              + handoff
+                              + "&timeoutMs=0"))
+                  .GET()
+                  .build());
+      assertEquals(200, r.status(), r.toString());
+      List<String> types = new ArrayList<>();
+      List<String> keys = new ArrayList<>();
+      for (JsonNode e : r.body().path("events")) {
+        types.add(e.path("type").asText());
+        if (e.has("key")) {
+          keys.add(e.path("key").asText());
+        }
+      }
+      assertEquals(List.of("message"), types, k[0] + ": covered, no reset: " + r.body());
+      assertEquals(List.of("late-1"), keys, k[0] + ": the message once: " + r.body());
+    }
+  }
+
   @Test
   void anOldClientWithoutHandoffGetsTheHonestReset() {
     String u = movers("old", 1).get(0);
