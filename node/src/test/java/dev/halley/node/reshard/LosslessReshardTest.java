@@ -316,6 +316,37 @@ class LosslessReshardTest {
         .until(() -> websockets(c) == 0.0);
   }
 
+  /** The same, when the missing relay arrives after the client left (the wait ends covered). */
+  @Test
+  void aWebSocketWhoseClientLeavesBeforeTheRelayCompletesItsHandoffIsClosed() throws Exception {
+    String u = movers("leave2", 1).get(0);
+    post(apiA, userMessage("pre", u, null));
+    apiA.send("POST", "/v1/admin/map/pending", v4.toJson());
+    apiC.send("POST", "/v1/admin/map/pending", v4.toJson());
+    String x = toOld("k1", u);
+    apiC.send("POST", "/v1/admin/map/activate", "{\"version\": 4}");
+    apiA.send("POST", "/v1/admin/map/activate", "{\"version\": 4}");
+    String epoch = x.substring(0, x.indexOf(':'));
+    String seq = x.substring(x.indexOf(':') + 1);
+    String query =
+        "&lastEventId="
+            + java.net.URLEncoder.encode(x, java.nio.charset.StandardCharsets.UTF_8)
+            + "&handoff="
+            + java.net.URLEncoder.encode(
+                epoch + ":" + seq + ":" + seq, java.nio.charset.StandardCharsets.UTF_8);
+    try (dev.halley.node.RawWebSocket ws =
+        dev.halley.node.RawWebSocket.connect(
+            c.publicPort(), TestNodes.token(u, List.of(ROOM)), query)) {
+      Awaitility.await("c counts the held WebSocket")
+          .atMost(Duration.ofSeconds(10))
+          .until(() -> websockets(c) == 1.0);
+    }
+    relay("k1", u, x); // wakes the held attempt: covered, on a socket its client closed
+    Awaitility.await("c closed and uncounted the WebSocket its client left")
+        .atMost(Duration.ofSeconds(20))
+        .until(() -> websockets(c) == 0.0);
+  }
+
   private static double websockets(HalleyNode n) {
     return Scrape.sample(
         Scrape.get(n.internalPort(), "/metrics").body(),
