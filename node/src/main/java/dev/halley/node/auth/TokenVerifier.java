@@ -1,5 +1,8 @@
 package dev.halley.node.auth;
 
+import com.github.benmanes.caffeine.cache.Cache;
+import com.github.benmanes.caffeine.cache.Caffeine;
+import com.github.benmanes.caffeine.cache.Expiry;
 import com.nimbusds.jose.JOSEException;
 import com.nimbusds.jose.JWSAlgorithm;
 import com.nimbusds.jose.JWSVerifier;
@@ -30,22 +33,40 @@ import java.util.Set;
  * Verifies browser JWTs with nimbus-jose-jwt: exactly one algorithm is accepted (HS256 with a
  * shared secret, or ES256/RS256 with a public key), {@code sub} and {@code exp} are required, and
  * {@code channels} is an optional array of channel names. Thread-safe.
+ *
+ * <p>Verified tokens can be kept ({@link #withCache}): a long-poll client presents the same token
+ * on every request, and parsing and checking it was most of a request's cost. The cache is keyed by
+ * the whole token text (header, claims and signature), so only a token byte-for-byte equal to one
+ * that verified is answered from it; it holds only tokens that verified, each until its validity
+ * ends, and every answer from it checks that validity against the clock again. Revocations and
+ * blocks are checked behind the verifier on every request, cached or not. The cache is bounded in
+ * bytes (Caffeine, thread-safe; its upkeep runs on the calling thread).
  */
 public final class TokenVerifier {
+  /** What one cached token counts against the bound besides its text: principal and entry. */
+  static final int CACHE_ENTRY_OVERHEAD_BYTES = 256;
+
   private final JWSAlgorithm algorithm;
   private final JWSVerifier verifier;
   private final Clock clock;
   private final long leewayMs;
+  private final Cache<String, Principal> cache; // null: no cache
 
-  private TokenVerifier(JWSAlgorithm algorithm, JWSVerifier verifier, Clock clock, long leewayMs) {
+  private TokenVerifier(
+      JWSAlgorithm algorithm,
+      JWSVerifier verifier,
+      Clock clock,
+      long leewayMs,
+      Cache<String, Principal> cache) {
     this.algorithm = algorithm;
     this.verifier = verifier;
     this.clock = clock;
     this.leewayMs = leewayMs;
+    this.cache = cache;
   }
 
   private TokenVerifier(JWSAlgorithm algorithm, JWSVerifier verifier, Clock clock) {
-    this(algorithm, verifier, clock, 0);
+    this(algorithm, verifier, clock, 0, null);
   }
 
   /**
@@ -56,7 +77,60 @@ public final class TokenVerifier {
     if (leewayMs < 0) {
       throw new IllegalArgumentException("tokenLeewayMs must be >= 0: " + leewayMs);
     }
-    return new TokenVerifier(algorithm, verifier, clock, leewayMs);
+    return new TokenVerifier(
+        algorithm, verifier, clock, leewayMs, cache == null ? null : newCache(cache));
+  }
+
+  /**
+   * This verifier keeping verified tokens until their validity ends, at most {@code maxBytes} of
+   * them (a token's length in characters plus {@value #CACHE_ENTRY_OVERHEAD_BYTES} each); 0: none
+   * kept, every token is verified at every use.
+   */
+  public TokenVerifier withCache(long maxBytes) {
+    if (maxBytes < 0) {
+      throw new IllegalArgumentException("tokenCacheMaxBytes must be >= 0: " + maxBytes);
+    }
+    return new TokenVerifier(
+        algorithm, verifier, clock, leewayMs, maxBytes == 0 ? null : newCache(maxBytes));
+  }
+
+  private Cache<String, Principal> newCache(Cache<String, Principal> like) {
+    return newCache(like.policy().eviction().orElseThrow().getMaximum());
+  }
+
+  private Cache<String, Principal> newCache(long maxBytes) {
+    return Caffeine.newBuilder()
+        .executor(Runnable::run)
+        .maximumWeight(maxBytes)
+        .weigher((String token, Principal p) -> token.length() + CACHE_ENTRY_OVERHEAD_BYTES)
+        .expireAfter(
+            new Expiry<String, Principal>() {
+              @Override
+              public long expireAfterCreate(String token, Principal p, long now) {
+                long leftMs = Math.max(0, p.validUntilMs() - clock.millis());
+                return java.util.concurrent.TimeUnit.MILLISECONDS.toNanos(leftMs);
+              }
+
+              @Override
+              public long expireAfterUpdate(String token, Principal p, long now, long duration) {
+                return expireAfterCreate(token, p, now);
+              }
+
+              @Override
+              public long expireAfterRead(String token, Principal p, long now, long duration) {
+                return duration;
+              }
+            })
+        .build();
+  }
+
+  /** Tokens the cache holds now (0 without a cache). */
+  public long cachedTokens() {
+    if (cache == null) {
+      return 0;
+    }
+    cache.cleanUp();
+    return cache.estimatedSize();
   }
 
   /** HS256 with a shared secret of at least 32 bytes. */
@@ -127,6 +201,23 @@ public final class TokenVerifier {
    * @throws HttpError 401 {@code token_missing}, {@code token_invalid} or {@code token_expired}
    */
   public Principal verify(String token) {
+    if (cache == null || token == null) {
+      return parseAndCheck(token);
+    }
+    Principal known = cache.getIfPresent(token);
+    if (known != null) {
+      if (known.validUntilMs() <= clock.millis()) {
+        cache.invalidate(token);
+        throw expired(known.expiresAtMs());
+      }
+      return known;
+    }
+    Principal p = parseAndCheck(token);
+    cache.put(token, p);
+    return p;
+  }
+
+  private Principal parseAndCheck(String token) {
     if (token == null || token.isEmpty()) {
       throw new HttpError(
           401, ErrorCodes.TOKEN_MISSING, "no token (Authorization: Bearer or ?token=)");
@@ -155,7 +246,7 @@ public final class TokenVerifier {
     }
     long validUntilMs = exp.getTime() + leewayMs;
     if (validUntilMs <= clock.millis()) {
-      throw new HttpError(401, ErrorCodes.TOKEN_EXPIRED, "the token expired at " + exp.toInstant());
+      throw expired(exp.getTime());
     }
     Date nbf = claims.getNotBeforeTime();
     if (nbf != null && nbf.getTime() - leewayMs > clock.millis()) {
@@ -191,6 +282,13 @@ public final class TokenVerifier {
         validUntilMs,
         claims.getJWTID(),
         iat == null ? Principal.NO_IAT : iat.getTime());
+  }
+
+  private static HttpError expired(long expMs) {
+    return new HttpError(
+        401,
+        ErrorCodes.TOKEN_EXPIRED,
+        "the token expired at " + java.time.Instant.ofEpochMilli(expMs));
   }
 
   private static HttpError invalid(String message) {

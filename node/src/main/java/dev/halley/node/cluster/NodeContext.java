@@ -59,7 +59,8 @@ public final class NodeContext {
         (config.tokenHmacSecret() != null
                 ? TokenVerifier.hmac(config.tokenHmacSecret(), clock)
                 : TokenVerifier.publicKey(config.tokenPublicKeyPem(), clock))
-            .withLeeway(config.tokenLeewayMs());
+            .withLeeway(config.tokenLeewayMs())
+            .withCache(config.tokenCacheMaxBytes());
     this.access = new AccessControl(core);
     this.latest = new LatestValues(config.latestValueChannels(), config.latestValueMaxChannels());
     this.ops =

@@ -131,6 +131,15 @@ public final class NodeConfig {
   @Builder.Default
   private final long tokenLeewayMs = 0;
 
+  /**
+   * Bytes of verified tokens the node keeps (each counts its length plus 256), so a client that
+   * presents the same token again, as a long-poll does on every request, is not verified again
+   * until the token's validity ends; 0 keeps none.
+   */
+  @Option(unit = "bytes", min = 0)
+  @Builder.Default
+  private final long tokenCacheMaxBytes = 16_777_216;
+
   /** Origins allowed by CORS and WebSocket upgrades; {@code "*"} allows any. */
   @Option(unit = "list")
   @Builder.Default

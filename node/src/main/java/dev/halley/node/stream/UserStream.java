@@ -37,6 +37,8 @@ import java.util.TreeSet;
  */
 public final class UserStream {
   private static final Connection[] NO_CONNECTIONS = new Connection[0];
+  private static final long[] NO_SEQS = new long[0];
+  private static final Message[] NO_MESSAGES = new Message[0];
   private static final int INITIAL_CAPACITY = 8;
 
   final String user;
@@ -561,12 +563,13 @@ public final class UserStream {
           from = lossFloor;
         }
         int n = 0;
-        long[] rs = new long[count];
-        Message[] rm = new Message[count];
-        for (int i = 0; i < count; i++) {
+        int start = firstAfter(from);
+        long[] rs = start == count ? NO_SEQS : new long[count - start];
+        Message[] rm = start == count ? NO_MESSAGES : new Message[count - start];
+        for (int i = start; i < count; i++) {
           int at = (head + i) % seqs.length;
           Message m = messages[at];
-          if (seqs[at] > from && !m.expired(nowMs) && entitled(m, grants)) {
+          if (!m.expired(nowMs) && entitled(m, grants)) {
             rs[n] = seqs[at];
             rm[n] = m;
             n++;
@@ -584,6 +587,26 @@ public final class UserStream {
       dropRelayChannels();
     }
     return OPENED;
+  }
+
+  /**
+   * Under the lock: the index (0 = oldest) of the first buffered event with a seq above {@code
+   * from}, or {@code count} if none. Buffered seqs increase from the oldest to the newest, so a
+   * resume looks only at the events it replays, not at the whole buffer (a long-poll resumes on
+   * every request).
+   */
+  private int firstAfter(long from) {
+    int lo = 0;
+    int hi = count;
+    while (lo < hi) {
+      int mid = (lo + hi) >>> 1;
+      if (seqs[(head + mid) % seqs.length] > from) {
+        hi = mid;
+      } else {
+        lo = mid + 1;
+      }
+    }
+    return lo;
   }
 
   /**

@@ -123,6 +123,86 @@ class TokenVerifierTest {
     assertEquals("token_invalid", code(() -> hmac.verify(parts[0] + "." + evil + "." + parts[2])));
   }
 
+  /** A clock the test moves. */
+  private static final class MovingClock extends Clock {
+    private Instant now = NOW;
+
+    void advance(long ms) {
+      now = now.plusMillis(ms);
+    }
+
+    @Override
+    public Instant instant() {
+      return now;
+    }
+
+    @Override
+    public java.time.ZoneId getZone() {
+      return ZoneOffset.UTC;
+    }
+
+    @Override
+    public Clock withZone(java.time.ZoneId zone) {
+      return this;
+    }
+  }
+
+  @Test
+  void aCachedTokenIsAnsweredUntilItsValidityEndsThenExpiresAsBefore() throws Exception {
+    MovingClock clock = new MovingClock();
+    TokenVerifier cached = TokenVerifier.hmac(SECRET, clock).withLeeway(1_000).withCache(1 << 20);
+    String t = hs256(claims("alice", NOW.plusSeconds(10)).claim("channels", List.of("r")).build());
+    TokenVerifier.Principal first = cached.verify(t);
+    assertEquals(1, cached.cachedTokens());
+    assertTrue(first == cached.verify(t), "the second use is answered from the cache");
+    clock.advance(10_999);
+    assertEquals(first, cached.verify(t)); // within exp + leeway
+    clock.advance(1);
+    HttpError e = assertThrows(HttpError.class, () -> cached.verify(t));
+    assertEquals("token_expired", e.code());
+    assertEquals("the token expired at " + NOW.plusSeconds(10), e.getMessage());
+    assertEquals("token_expired", code(() -> cached.verify(t)));
+  }
+
+  @Test
+  void theCacheAnswersOnlyTheExactTokenThatVerified() throws Exception {
+    TokenVerifier cached = hmac.withCache(1 << 20);
+    String t = hs256(claims("alice", NOW.plusSeconds(60)).build());
+    cached.verify(t);
+    String[] parts = t.split("\\.");
+    String evil = Base64URL.encode("{\"sub\":\"mallory\",\"exp\":1999999999}").toString();
+    assertEquals(
+        "token_invalid", code(() -> cached.verify(parts[0] + "." + evil + "." + parts[2])));
+    assertEquals("token_invalid", code(() -> cached.verify(t + "x")));
+    String forged =
+        sign(
+            JWSAlgorithm.HS256,
+            new MACSigner("another-secret-of-at-least-32-bytes!!".getBytes(StandardCharsets.UTF_8)),
+            claims("alice", NOW.plusSeconds(60)).build());
+    assertEquals("token_invalid", code(() -> cached.verify(forged)));
+    assertEquals("token_invalid", code(() -> cached.verify(forged)));
+    assertEquals("token_missing", code(() -> cached.verify(null)));
+    assertEquals("token_missing", code(() -> cached.verify("")));
+    assertEquals(1, cached.cachedTokens(), "only the token that verified is kept");
+  }
+
+  @Test
+  void theCacheIsBoundedInBytesAndZeroKeepsNone() throws Exception {
+    String one = hs256(claims("u0", NOW.plusSeconds(60)).build());
+    long perToken = one.length() + TokenVerifier.CACHE_ENTRY_OVERHEAD_BYTES;
+    TokenVerifier cached = hmac.withCache(perToken * 10);
+    for (int i = 0; i < 100; i++) {
+      String t = hs256(claims("u" + i, NOW.plusSeconds(60)).build());
+      assertEquals("u" + i, cached.verify(t).user());
+    }
+    assertTrue(
+        cached.cachedTokens() <= 10, "at most 10 tokens of this size: " + cached.cachedTokens());
+    TokenVerifier none = hmac.withCache(0);
+    assertEquals("u0", none.verify(one).user());
+    assertEquals(0, none.cachedTokens());
+    assertThrows(IllegalArgumentException.class, () -> hmac.withCache(-1));
+  }
+
   @Test
   void algNoneIsRejected() {
     String plain = new PlainJWT(claims("alice", NOW.plusSeconds(60)).build()).serialize();

@@ -121,6 +121,21 @@ public class UserStreamTest {
   }
 
   @Test
+  void aResumeFromAnyCoveredPositionOfAWrappedBufferReplaysExactlyTheEventsAfterIt() {
+    UserStream s = stream(7, 60_000);
+    for (int i = 1; i <= 23; i++) {
+      s.publish(msg("m" + i), clock.millis()); // the ring wraps: its oldest event is not at 0
+    }
+    for (int from = 16; from <= 23; from++) {
+      List<String> expected = new java.util.ArrayList<>(List.of("hello"));
+      for (int i = from + 1; i <= 23; i++) {
+        expected.add(i + ":\"m" + i + "\"}");
+      }
+      assertEquals(expected, connect(s, EPOCH + ":" + from).got, "from " + from);
+    }
+  }
+
+  @Test
   void bufferOverflowGivesAResetAtTheLossFloorThenEverythingStillHeld() {
     UserStream s = stream(3, 60_000);
     for (int i = 1; i <= 5; i++) {
