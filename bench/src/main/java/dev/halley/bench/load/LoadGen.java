@@ -356,6 +356,8 @@ public final class LoadGen {
           r.put("resets", resets);
           r.put("lostWithoutReset", gapsWithoutReset);
           r.put("windowSeconds", round(window));
+          r.put("measureStartNanos", start);
+          r.put("measureEndNanos", end);
           r.put("deliveredInWindow", receivedB - receivedA);
           r.put("deliveriesPerSecond", round((receivedB - receivedA) / window));
           r.put("latencySamples", measuredSamples);

@@ -39,7 +39,11 @@ import org.HdrHistogram.Histogram;
  * halleyJvm} (default {@code -Xms512m -Xmx2g}), {@code cometdJvm} (default: halleyJvm), {@code
  * cometdBuild} (default /tmp/peers/cometd/build, where the peer's start.sh builds it; built there
  * if missing), {@code peers} (the shared/peers folder), {@code nchanConf}, {@code out} (docs),
- * {@code note} (a sentence for the report, e.g. how quiet the machine was).
+ * {@code note} (a sentence for the report, e.g. how quiet the machine was), {@code scale} (users
+ * and offered load of every row times this; quick: 0.1), {@code userScale} and {@code rateScale}
+ * (each apart), {@code halleyEnv} (environment of the node, e.g. {@code MALLOC_ARENA_MAX=2}). Each
+ * JVM server's GC pauses in the measured window are read from its GC log ({@link GcLog}) into the
+ * result line.
  */
 public final class Matrix {
   /** One measured configuration of the matrix. */
@@ -102,6 +106,9 @@ public final class Matrix {
       opt.put(a.substring(0, eq), a.substring(eq + 1));
     }
     boolean quick = Boolean.parseBoolean(opt.getOrDefault("quick", "false"));
+    String scale = opt.getOrDefault("scale", quick ? "0.1" : "1");
+    double userScale = Double.parseDouble(opt.getOrDefault("userScale", scale));
+    double rateScale = Double.parseDouble(opt.getOrDefault("rateScale", scale));
     List<String> only = opt.containsKey("only") ? List.of(opt.get("only").split(",")) : List.of();
     List<String> targets = List.of(opt.getOrDefault("targets", "halley,nchan").split(","));
     double warmup = Double.parseDouble(opt.getOrDefault("warmup", quick ? "1" : "10"));
@@ -112,14 +119,19 @@ public final class Matrix {
     String generatorCpu = opt.getOrDefault("generatorCpu", "1");
     Path halleyJar =
         Path.of(opt.getOrDefault("halleyJar", "node/target/halley-node.jar")).toAbsolutePath();
-    List<String> halleyJvm = List.of(opt.getOrDefault("halleyJvm", "-Xms512m -Xmx2g").split(" "));
+    List<String> halleyJvm = words(opt.getOrDefault("halleyJvm", "-Xms512m -Xmx2g"));
     Path peers = opt.containsKey("peers") ? Path.of(opt.get("peers")) : peersDir();
     Path nchanConf =
         opt.containsKey("nchanConf")
             ? Path.of(opt.get("nchanConf"))
             : peers.resolve("nchan/nginx.conf");
-    List<String> cometdJvm =
-        opt.containsKey("cometdJvm") ? List.of(opt.get("cometdJvm").split(" ")) : halleyJvm;
+    Map<String, String> halleyEnv = new TreeMap<>();
+    for (String kv : opt.getOrDefault("halleyEnv", "").split(" ")) {
+      if (kv.contains("=")) {
+        halleyEnv.put(kv.substring(0, kv.indexOf('=')), kv.substring(kv.indexOf('=') + 1));
+      }
+    }
+    List<String> cometdJvm = opt.containsKey("cometdJvm") ? words(opt.get("cometdJvm")) : halleyJvm;
     Path cometdBuild = Path.of(opt.getOrDefault("cometdBuild", "/tmp/peers/cometd/build"));
     List<String> available = new ArrayList<>();
     for (String t : targets) {
@@ -147,6 +159,9 @@ public final class Matrix {
     ObjectNode machine = Report.machine(halleyJvm);
     machine.put("command", "bench/matrix.sh " + String.join(" ", args));
     machine.put("quick", quick);
+    machine.put("userScale", userScale);
+    machine.put("rateScale", rateScale);
+    machine.put("halleyEnv", halleyEnv.toString());
     machine.put("warmupSeconds", warmup);
     machine.put("measureSeconds", measure);
     machine.put("generators", generators);
@@ -163,19 +178,17 @@ public final class Matrix {
           continue;
         }
         int users =
-            quick
-                ? Math.max(row.shape().equals("rooms") ? 200 : 10, row.users() / 10 / 200 * 200)
-                : row.users();
-        if (quick && row.shape().equals("unicast")) {
-          users = row.users() / 10;
-        }
-        double rate = quick ? row.rate() / 10 : row.rate();
+            row.shape().equals("rooms")
+                ? Math.max(200, (int) (row.users() * userScale / 200) * 200)
+                : Math.max(10, (int) (row.users() * userScale));
+        double rate = row.rate() * rateScale;
         System.err.printf("== %s %s: %d users, %.0f/s offered%n", row.id(), t, users, rate);
         ObjectNode r;
         Path dir = work.resolve(row.id() + "-" + t);
         try (Servers.Server server =
             switch (t) {
-              case "halley" -> Servers.halley(halleyJar, serverCpu, halleyJvm, dir, base(users));
+              case "halley" ->
+                  Servers.halley(halleyJar, serverCpu, halleyJvm, halleyEnv, dir, base(users));
               case "cometd" -> Servers.cometd(cometdBuild, serverCpu, cometdJvm, dir);
               case "pushpin" -> Servers.pushpin(peers.resolve("pushpin"), serverCpu, dir);
               default -> Servers.nchan(nchanConf, serverCpu, dir);
@@ -193,6 +206,10 @@ public final class Matrix {
         r.put("group", row.group());
         r.put("label", row.label());
         r.put("rowUsers", users);
+        if (t.equals("halley")) {
+          r.put("jvm", String.join(" ", halleyJvm));
+          r.put("env", halleyEnv.toString());
+        }
         System.err.printf("   %s%n", summary(r));
         all.add(r);
       }
@@ -228,6 +245,10 @@ public final class Matrix {
             + out.resolve("benchmarks.md")
             + " and plots in "
             + out.resolve("bench"));
+  }
+
+  private static List<String> words(String s) {
+    return s.isBlank() ? List.of() : List.of(s.trim().split("\\s+"));
   }
 
   /** {@code shared/peers} in the nearest parent folder that has one. */
@@ -379,6 +400,13 @@ public final class Matrix {
     }
     ObjectNode m = merge(parts);
     m.put("serverRssBeforeKb", before.rssKb());
+    if (server.gcLog() != null) {
+      GcLog.addPauses(
+          server.gcLog(),
+          m.path("measureStartNanos").asLong(),
+          m.path("measureEndNanos").asLong(),
+          m);
+    }
     derive(m);
     return m;
   }
@@ -474,7 +502,7 @@ public final class Matrix {
     }
     return String.format(
         "%.0f/s delivered, cpu %.2f µs (user %.2f, sys %.2f), server %.0f%%, generator %.0f%%, p50 %.1f p99 %.1f ms,"
-            + " lost %d, dup %d, rss %.1f KB/conn",
+            + " lost %d, dup %d, rss %.1f KB/conn, gc %s %d pauses p99 %.1f max %.1f ms",
         r.path("deliveriesPerSecond").asDouble(),
         r.path("cpuUsPerDelivery").asDouble(),
         r.path("userUsPerDelivery").asDouble(),
@@ -485,6 +513,10 @@ public final class Matrix {
         r.path("p99Ms").asDouble(),
         r.path("lost").asLong(),
         r.path("duplicates").asLong(),
-        r.path("rssKbPerConnection").asDouble());
+        r.path("rssKbPerConnection").asDouble(),
+        r.path("gc").asText("-"),
+        r.path("gcPauses").asInt(),
+        r.path("gcPauseP99Ms").asDouble(),
+        r.path("gcPauseMaxMs").asDouble());
   }
 }

@@ -8,6 +8,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -29,11 +30,17 @@ final class Servers {
 
     int publishPort();
 
+    /** The server's GC log ({@link GcLog}), or null when it is not a JVM. */
+    default Path gcLog() {
+      return null;
+    }
+
     @Override
     void close();
   }
 
-  static Server halley(Path jar, String cpu, List<String> jvmFlags, Path dir, LoadOptions o)
+  static Server halley(
+      Path jar, String cpu, List<String> jvmFlags, Map<String, String> env, Path dir, LoadOptions o)
       throws Exception {
     Files.createDirectories(dir);
     int pub = freePort();
@@ -58,15 +65,22 @@ final class Servers {
             + "\n");
     List<String> cmd = new ArrayList<>(List.of("taskset", "-c", cpu, "java"));
     cmd.addAll(jvmFlags);
+    cmd.add(GcLog.flag(dir.resolve("gc.log")));
     cmd.addAll(List.of("-jar", jar.toString(), "--config", dir.resolve("node.yaml").toString()));
-    Process p =
+    ProcessBuilder pb =
         new ProcessBuilder(cmd)
             .directory(dir.toFile())
             .redirectErrorStream(true)
-            .redirectOutput(dir.resolve("node.log").toFile())
-            .start();
+            .redirectOutput(dir.resolve("node.log").toFile());
+    pb.environment().putAll(env);
+    Process p = pb.start();
     waitFor("http://127.0.0.1:" + internal + "/readyz", p, dir.resolve("node.log"));
     return new Server() {
+      @Override
+      public Path gcLog() {
+        return dir.resolve("gc.log");
+      }
+
       @Override
       public String name() {
         return "halley";
@@ -171,6 +185,7 @@ final class Servers {
     int port = freePort();
     List<String> cmd = new ArrayList<>(List.of("taskset", "-c", cpu, "java"));
     cmd.addAll(jvmFlags);
+    cmd.add(GcLog.flag(dir.resolve("gc.log")));
     cmd.addAll(
         List.of(
             "-Dport=" + port,
@@ -185,7 +200,7 @@ final class Servers {
             .redirectOutput(dir.resolve("cometd.log").toFile())
             .start();
     waitFor("http://127.0.0.1:" + port + "/health", p, dir.resolve("cometd.log"));
-    return processes("cometd", port, port, p);
+    return processes("cometd", port, port, dir.resolve("gc.log"), p);
   }
 
   /**
@@ -243,12 +258,17 @@ final class Servers {
       o.destroy();
       throw e;
     }
-    return processes("pushpin", http, publish, p, o);
+    return processes("pushpin", http, publish, null, p, o);
   }
 
   /** A server made of processes started here: stopped with SIGTERM, then SIGKILL after 20 s. */
-  private static Server processes(String name, int sub, int pub, Process... ps) {
+  private static Server processes(String name, int sub, int pub, Path gcLog, Process... ps) {
     return new Server() {
+      @Override
+      public Path gcLog() {
+        return gcLog;
+      }
+
       @Override
       public String name() {
         return name;
