@@ -46,7 +46,7 @@ final class GcLog {
       if (collector == null) {
         Matcher u = USING.matcher(line);
         if (u.find()) {
-          collector = u.group(1);
+          collector = u.group(1).equals("The") ? "ZGC" : u.group(1); // "Using The Z Garbage..."
         }
       }
       Matcher m = PAUSE.matcher(line);
@@ -72,6 +72,13 @@ final class GcLog {
     r.put("gcPauseTotalMs", Math.round(total * 1000) / 1000.0);
     double windowMs = (toNanos - fromNanos) / 1e6;
     r.put("gcPausePercent", windowMs > 0 ? Math.round(total / windowMs * 1e5) / 1000.0 : 0);
+    if (r.has("serverGcThreadsCpuMs") && !pauses.isEmpty()) {
+      // CPU the GC threads ran per pause: a pause's work, whatever the run queue added to its
+      // wall time (for a concurrent collector it includes the concurrent work).
+      r.put(
+          "gcCpuMsPerPause",
+          Math.round(r.get("serverGcThreadsCpuMs").asDouble() / pauses.size() * 1000) / 1000.0);
+    }
   }
 
   /** The nearest-rank percentile (0 when there is no pause). */

@@ -21,8 +21,9 @@ public final class JvmReport {
     StringBuilder b =
         new StringBuilder(
             "| set | JVM flags | env | GC | users | offered/s | delivered/s | CPU µs/delivery (user + sys)"
-                + " | p99 ms | GC pauses | pause p99 ms | pause max ms | % paused | RSS KB/conn | load avg |\n"
-                + "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+                + " | p99 ms | GC pauses | pause p99 ms | pause max ms | % paused | GC threads CPU ms per pause"
+                + " | RSS KB/conn | load avg |\n"
+                + "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for (String line : Files.readAllLines(Path.of(args[0]))) {
       if (line.isBlank()) {
         continue;
@@ -35,7 +36,7 @@ public final class JvmReport {
       b.append(
           String.format(
               "| %s | `%s` | %s | %s | %,d | %,.0f | %,.0f | %.2f (%.2f + %.2f) | %.1f | %d | %.2f | %.2f"
-                  + " | %.2f | %.2f | %s |%n",
+                  + " | %.2f | %s | %.2f | %s |%n",
               r.path("set").asText(),
               r.path("jvm").asText(),
               r.path("env").asText(),
@@ -51,6 +52,7 @@ public final class JvmReport {
               r.path("gcPauseP99Ms").asDouble(),
               r.path("gcPauseMaxMs").asDouble(),
               r.path("gcPausePercent").asDouble(),
+              r.has("gcCpuMsPerPause") ? r.get("gcCpuMsPerPause").asText() : "—",
               r.path("rssKbPerConnection").asDouble(),
               r.path("loadavg").asText()));
     }

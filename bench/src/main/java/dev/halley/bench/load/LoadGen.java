@@ -299,11 +299,13 @@ public final class LoadGen {
     long start = onLoop(() -> measureStart);
     sleepUntil(start);
     ProcStat serverA = sampler ? ProcStat.sample(serverPids) : null;
+    long[] gcA = sampler ? ProcStat.gcThreads(serverPids) : null;
     ProcStat selfA = ProcStat.self();
     long receivedA = onLoop(() -> received);
     long end = onLoop(() -> measureEnd);
     sleepUntil(end);
     ProcStat serverB = sampler ? ProcStat.sample(serverPids) : null;
+    long[] gcB = sampler ? ProcStat.gcThreads(serverPids) : null;
     ProcStat selfB = ProcStat.self();
     long receivedB = onLoop(() -> received);
     double window = (end - start) / 1e9;
@@ -382,6 +384,8 @@ public final class LoadGen {
             r.put("serverRssBeforeKb", serverBefore.rssKb());
             r.put("serverRssConnectedKb", serverConnected.rssKb());
             r.put("serverRssEndKb", serverB.rssKb());
+            r.put("serverGcThreadsCpuMs", round((gcB[0] - gcA[0]) / 1e6));
+            r.put("serverGcThreadsWaitMs", round((gcB[1] - gcA[1]) / 1e6));
           }
           ByteBuffer hb = ByteBuffer.allocate(latency.getNeededByteBufferCapacity());
           int n = latency.encodeIntoCompressedByteBuffer(hb);

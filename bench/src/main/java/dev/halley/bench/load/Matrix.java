@@ -502,7 +502,8 @@ public final class Matrix {
     }
     return String.format(
         "%.0f/s delivered, cpu %.2f µs (user %.2f, sys %.2f), server %.0f%%, generator %.0f%%, p50 %.1f p99 %.1f ms,"
-            + " lost %d, dup %d, rss %.1f KB/conn, gc %s %d pauses p99 %.1f max %.1f ms",
+            + " lost %d, dup %d, rss %.1f KB/conn, gc %s %d pauses p99 %.1f max %.1f ms"
+            + " (GC threads %.1f ms CPU per pause)",
         r.path("deliveriesPerSecond").asDouble(),
         r.path("cpuUsPerDelivery").asDouble(),
         r.path("userUsPerDelivery").asDouble(),
@@ -517,6 +518,7 @@ public final class Matrix {
         r.path("gc").asText("-"),
         r.path("gcPauses").asInt(),
         r.path("gcPauseP99Ms").asDouble(),
-        r.path("gcPauseMaxMs").asDouble());
+        r.path("gcPauseMaxMs").asDouble(),
+        r.path("gcCpuMsPerPause").asDouble());
   }
 }

@@ -40,6 +40,39 @@ record ProcStat(long utimeTicks, long stimeTicks, long rssKb, int processes) {
     return new ProcStat(u, s, rss, n);
   }
 
+  /**
+   * CPU run time and run-queue wait (nanoseconds, {@code /proc/<pid>/task/<tid>/schedstat}) of the
+   * JVM threads that collect garbage: the VM thread (Serial collects on it, the others coordinate
+   * their pauses there), {@code GC Thread#n}, G1's and ZGC's own threads. Unlike a pause's wall
+   * time it does not grow when the machine's run queue is long. {0, 0} for a process without them.
+   */
+  static long[] gcThreads(List<Long> pids) {
+    long run = 0;
+    long wait = 0;
+    for (long pid : pids) {
+      try (java.util.stream.Stream<Path> tasks = Files.list(Path.of("/proc/" + pid + "/task"))) {
+        for (Path t : (Iterable<Path>) tasks::iterator) {
+          try {
+            String name = Files.readString(t.resolve("comm")).trim();
+            if (name.equals("VM Thread")
+                || name.startsWith("GC Thread")
+                || name.startsWith("G1 ")
+                || name.startsWith("Z")) {
+              String[] f = Files.readString(t.resolve("schedstat")).trim().split(" ");
+              run += Long.parseLong(f[0]);
+              wait += Long.parseLong(f[1]);
+            }
+          } catch (IOException | RuntimeException e) {
+            // the thread is gone
+          }
+        }
+      } catch (IOException e) {
+        // the process is gone
+      }
+    }
+    return new long[] {run, wait};
+  }
+
   static ProcStat self() {
     return sample(List.of(ProcessHandle.current().pid()));
   }

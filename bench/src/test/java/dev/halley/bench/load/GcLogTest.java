@@ -53,4 +53,14 @@ class GcLogTest {
     GcLog.addPauses(log, 0, Long.MAX_VALUE, r);
     assertEquals("Serial", r.get("gc").asText(), Files.readString(log));
   }
+
+  @Test
+  void namesZgc(@TempDir Path dir) throws Exception {
+    Path log = dir.resolve("gc.log");
+    Files.write(log, List.of("[1000ns][info][gc,init] Using The Z Garbage Collector"));
+    ObjectNode r = new ObjectMapper().createObjectNode();
+    GcLog.addPauses(log, 0, 2000, r);
+    assertEquals("ZGC", r.get("gc").asText());
+    assertEquals(0, r.get("gcPauses").asInt());
+  }
 }
