@@ -125,6 +125,34 @@ class DeployFilesTest {
     assertTrue(user.find() && Long.parseLong(user.group(1)) > 0, "a numeric non-root USER");
     assertTrue(df.contains("HALLEY_PUBLIC_PORT=8080") && df.contains("HALLEY_INTERNAL_PORT=9080"));
     assertTrue(df.contains("\nEXPOSE 8080 9080\n"), "exposes both listeners");
-    assertTrue(df.contains("JAVA_TOOL_OPTIONS=\"-XX:MaxRAMPercentage="), "memory default");
+    assertTrue(df.contains("-XX:MaxRAMPercentage="), "memory default");
+  }
+
+  /**
+   * The recommended JVM flags (docs/operations.md, "JVM flags") are what every way of starting a
+   * node uses: the launcher's {@code node} command, the image, the StatefulSet, the systemd unit.
+   */
+  @Test
+  void everyWayOfStartingANodeUsesTheRecommendedJvmFlags() throws IOException {
+    String launcher = Files.readString(DEPLOY.resolve("../halley"));
+    Matcher node = Pattern.compile("(?m)^\\s*node\\) flags=\\(([^)]*)\\) ;;$").matcher(launcher);
+    assertTrue(node.find(), "the launcher's node flags");
+    List<String> flags = List.of(node.group(1).trim().split("\\s+"));
+    assertTrue(flags.contains("-XX:+UseSerialGC") && flags.contains("-Xmn32m"), flags.toString());
+    String ops = Files.readString(DEPLOY.resolve("../docs/operations.md"));
+    for (String file :
+        List.of(
+            "container/Dockerfile", "kubernetes/statefulset.yaml", "systemd/halley-node.service")) {
+      String text = Files.readString(DEPLOY.resolve(file));
+      for (String flag : flags) {
+        if (flag.startsWith("-XX:MaxRAMPercentage") && file.startsWith("systemd")) {
+          continue; // the unit fixes the heap (-Xms/-Xmx) instead
+        }
+        assertTrue(text.contains(flag), file + " lacks " + flag);
+      }
+    }
+    for (String flag : flags) {
+      assertTrue(ops.contains(flag), "docs/operations.md does not document " + flag);
+    }
   }
 }

@@ -143,7 +143,11 @@ final class Report {
             + "- CPU is the server's `utime` and `stime` from `/proc/<pid>/stat` over the measured window (nginx:\n"
             + "  master and workers), divided by the deliveries received in it. RSS per connection is the growth\n"
             + "  of `VmRSS` from before connecting to after, divided by the connections.\n"
-            + "- The generator's own CPU is reported: a run whose generator is near 100 % measured the generator.\n\n");
+            + "- The generator's own CPU is reported: a run whose generator is near 100 % measured the generator.\n"
+            + "- GC (JVM servers): the pauses whose end falls in the measured window, from the server's unified GC\n"
+            + "  log (`-Xlog:gc,gc+phases:file=...:tn`, the same monotonic clock as the generator), and the CPU the\n"
+            + "  GC threads (the VM thread among them) ran in the window per pause, from `/proc/<pid>/task/*/schedstat`:\n"
+            + "  on a busy machine a pause's wall time includes the run queue, its CPU does not.\n\n");
 
     b.append("## Side by side (issue 12 rows)\n\n");
     b.append(
@@ -238,8 +242,8 @@ final class Report {
     b.append("![RSS growth per connection](bench/memory-per-connection.png)\n\n");
     b.append("![CPU per delivery vs connections](bench/cpu-vs-connections.png)\n\n");
     b.append(
-        "## Every run\n\n| run | target | users | offered/s | delivered/s | user µs | sys µs | server CPU % | generator CPU % | p50 ms | p99 ms | p99.9 ms | max ms | lost | dup | resets | KB/conn |\n"
-            + "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+        "## Every run\n\n| run | target | users | offered/s | delivered/s | user µs | sys µs | server CPU % | generator CPU % | p50 ms | p99 ms | p99.9 ms | max ms | lost | dup | resets | KB/conn | GC pauses | GC pause p99 ms | GC CPU ms/pause |\n"
+            + "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for (JsonNode r : results) {
       if (r.has("error")) {
         b.append("| ")
@@ -248,7 +252,7 @@ final class Report {
             .append(r.path("target").asText())
             .append(" | failed: ")
             .append(r.path("error").asText().replace('|', '/'))
-            .append(" |||||||||||||||\n");
+            .append(" ||||||||||||||||||\n");
         continue;
       }
       b.append("| ").append(r.path("row").asText()).append(" | ").append(r.path("target").asText());
@@ -268,7 +272,10 @@ final class Report {
               "lost",
               "duplicates",
               "resets",
-              "rssKbPerConnection")) {
+              "rssKbPerConnection",
+              "gcPauses",
+              "gcPauseP99Ms",
+              "gcCpuMsPerPause")) {
         b.append(" | ").append(num(r, f));
       }
       b.append(" |\n");
