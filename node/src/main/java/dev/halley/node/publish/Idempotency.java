@@ -21,6 +21,13 @@ import java.util.Map;
  * arrays; per channel its name and two counts. Users this node did not own are never remembered, so
  * a later attempt with the same key after a map change is handled afresh.
  *
+ * <p>Issue 14: the first outcome's {@code positions} (the event seq this node, the old owner of a
+ * moving user, gave the message while a pending map was installed) are kept too, so that a repeat
+ * restates them and the publisher can relay them: per user message 16 bytes per reported user (its
+ * digest and the seq, in sorted arrays, only users that had a position), per channel message the
+ * reported users' IDs (a channel request does not name them) and seqs. Only moving users get a
+ * position, and only during a reshard, so this is small.
+ *
  * <p>Thread-safe: one lock (this object) over the map and the byte count; digests are computed
  * before it is taken, and each call is one short critical section over a message's recipients. The
  * gauges read volatile copies without the lock.
@@ -56,6 +63,15 @@ public final class Idempotency {
   /** Estimated bytes of one remembered channel beyond its name (map node, counts). */
   static final long CHANNEL_BYTES = 100;
 
+  /** Bytes per position of a user message (a long digest and a long seq). */
+  static final long USER_POSITION_BYTES = 16;
+
+  /** Estimated bytes per position of a channel message beyond the user ID's length. */
+  static final long CHANNEL_POSITION_BYTES = 56;
+
+  /** No position: the user had none (not moving, or no pending map) or it was not kept. */
+  public static final long NO_POSITION = -1;
+
   private static final long[] NO_HASHES = new long[0];
   private static final int[] NO_CODES = new int[0];
 
@@ -64,7 +80,12 @@ public final class Idempotency {
     long[] hashes = NO_HASHES; // sorted, the first size slots used
     int[] codes = NO_CODES;
     int size;
+    long[] positionHashes =
+        NO_HASHES; // sorted digests of users with a position (first `positions` used)
+    long[] positionSeqs = NO_HASHES;
+    int positions;
     Map<String, long[]> channels; // {users, connections}; null value while in flight
+    Map<String, ChannelPositions> channelPositions; // only channels whose outcome had positions
     long bytes;
 
     Entry(long atMs, long bytes) {
@@ -76,6 +97,9 @@ public final class Idempotency {
       return java.util.Arrays.binarySearch(hashes, 0, size, hash);
     }
   }
+
+  /** The {@code positions} of a channel message's first outcome: user IDs and their seqs. */
+  public record ChannelPositions(String[] users, long[] seqs) {}
 
   private final byte[] salt = new byte[16];
   private final ThreadLocal<MessageDigest> sha256 =
@@ -211,18 +235,86 @@ public final class Idempotency {
 
   /** Records the outcome codes of users this caller reserved ({@code codes[i] == NEW} before). */
   synchronized void completeUsers(String key, long[] digests, int[] reserved, int[] outcomes) {
+    completeUsers(key, digests, reserved, outcomes, null);
+  }
+
+  /**
+   * {@link #completeUsers(String, long[], int[], int[])} with the seq each user's stream gave the
+   * message when it was reported as a position ({@code seqs[i] >= 0}; {@link #NO_POSITION} or
+   * {@code seqs == null} for none), kept for {@link #positions}.
+   */
+  synchronized void completeUsers(
+      String key, long[] digests, int[] reserved, int[] outcomes, long[] seqs) {
     Entry e = keys.get(key);
     if (e == null) {
       return; // forgotten meanwhile (window or bounds)
     }
+    List<long[]> withPosition = null;
     for (int i = 0; i < reserved.length; i++) {
       if (reserved[i] == NEW) {
         int at = e.find(digests[i]);
         if (at >= 0 && e.codes[at] == IN_FLIGHT) {
           e.codes[at] = outcomes[i];
+          if (seqs != null && seqs[i] >= 0) {
+            if (withPosition == null) {
+              withPosition = new java.util.ArrayList<>();
+            }
+            withPosition.add(new long[] {digests[i], seqs[i]});
+          }
         }
       }
     }
+    if (withPosition != null) {
+      addPositions(e, withPosition.toArray(new long[0][]));
+      trim(key);
+    }
+  }
+
+  /** Merges (digest, seq) pairs into {@code e}'s sorted position arrays. */
+  private void addPositions(Entry e, long[][] add) {
+    java.util.Arrays.sort(add, (x, y) -> Long.compare(x[0], y[0]));
+    long[] hashes = new long[e.positions + add.length];
+    long[] seqs = new long[hashes.length];
+    int a = 0;
+    int b = 0;
+    int w = 0;
+    while (a < e.positions || b < add.length) {
+      if (b >= add.length || (a < e.positions && e.positionHashes[a] < add[b][0])) {
+        hashes[w] = e.positionHashes[a];
+        seqs[w++] = e.positionSeqs[a++];
+      } else if (a < e.positions && e.positionHashes[a] == add[b][0]) {
+        b++; // already known (cannot happen: a user is completed once per key)
+      } else {
+        hashes[w] = add[b][0];
+        seqs[w++] = add[b++][1];
+      }
+    }
+    grow(e, USER_POSITION_BYTES * (w - e.positions));
+    e.positionHashes = w == hashes.length ? hashes : java.util.Arrays.copyOf(hashes, w);
+    e.positionSeqs = w == seqs.length ? seqs : java.util.Arrays.copyOf(seqs, w);
+    e.positions = w;
+  }
+
+  /**
+   * The seqs of {@code digests}' positions kept with the first outcome of {@code key} ({@link
+   * #NO_POSITION} where none), or null when the key holds none at all.
+   */
+  synchronized long[] positions(String key, long[] digests) {
+    Entry e = keys.get(key);
+    if (e == null || e.positions == 0) {
+      return null;
+    }
+    long[] out = new long[digests.length];
+    for (int i = 0; i < digests.length; i++) {
+      int at = java.util.Arrays.binarySearch(e.positionHashes, 0, e.positions, digests[i]);
+      out[i] = at >= 0 ? e.positionSeqs[at] : NO_POSITION;
+    }
+    return out;
+  }
+
+  /** {@link #positions(String, long[])} for user IDs. */
+  long[] positions(String key, List<String> users) {
+    return positions(key, digests(users));
   }
 
   /**
@@ -245,10 +337,37 @@ public final class Idempotency {
   }
 
   synchronized void completeChannel(String key, String channel, long users, long connections) {
+    completeChannel(key, channel, users, connections, null);
+  }
+
+  /**
+   * {@link #completeChannel(String, String, long, long)} with the first outcome's positions (null
+   * or empty for none), kept for {@link #channelPositions}.
+   */
+  synchronized void completeChannel(
+      String key, String channel, long users, long connections, ChannelPositions positions) {
     Entry e = keys.get(key);
     if (e != null && e.channels != null && e.channels.containsKey(channel)) {
       e.channels.put(channel, new long[] {users, connections});
+      if (positions != null && positions.users().length > 0) {
+        if (e.channelPositions == null) {
+          e.channelPositions = new HashMap<>(2);
+        }
+        e.channelPositions.put(channel, positions);
+        long n = 0;
+        for (String u : positions.users()) {
+          n += CHANNEL_POSITION_BYTES + u.length();
+        }
+        grow(e, n);
+        trim(key);
+      }
     }
+  }
+
+  /** The positions kept with the first outcome of {@code key} on {@code channel}, or null. */
+  synchronized ChannelPositions channelPositions(String key, String channel) {
+    Entry e = keys.get(key);
+    return e == null || e.channelPositions == null ? null : e.channelPositions.get(channel);
   }
 
   /** Keys remembered now. */

@@ -185,9 +185,18 @@ public final class Publisher {
       if (item.relay() != null) {
         // A repeat with a relay: each old owner's reply gave the publisher the positions of its own
         // moving users, so one channel message reaches this node once per old owner, each time
-        // with a relay naming other users (issue 14). The users it names that do not hold the
-        // event yet get it now; a stream holds each relayed old position at most once.
+        // with a relay naming other users (issue 14). A listed user whose stream holds the key has
+        // that event annotated; the others get the event now; a stream holds each key and each
+        // relayed old position at most once.
         relayAgain(item, now, expires, pendingMap);
+      }
+      // Restate the first outcome's positions: a publisher whose first answer was lost relays them.
+      Idempotency.ChannelPositions kept = idempotency.channelPositions(item.id(), item.channel());
+      if (kept != null) {
+        ObjectNode positions = result.putObject("positions");
+        for (int i = 0; i < kept.users().length; i++) {
+          positions.put(kept.users()[i], node.codec.id(kept.seqs()[i]));
+        }
       }
     } else {
       Message m =
@@ -196,7 +205,8 @@ public final class Publisher {
               item.channel(),
               now,
               expires,
-              item.conflationKey());
+              item.conflationKey(),
+              item.id());
       ObjectNode positions = Json.MAPPER.createObjectNode();
       java.util.function.Supplier<long[]> fan =
           () -> fanOut(item, m, now, pendingMap, plainToRelayed, positions);
@@ -210,7 +220,8 @@ public final class Publisher {
       users = (int) counts[0];
       connections = counts[1];
       if (item.id() != null) {
-        idempotency.completeChannel(item.id(), item.channel(), users, connections);
+        idempotency.completeChannel(
+            item.id(), item.channel(), users, connections, channelPositions(positions));
       }
     }
     result.put("status", known != null ? PublishStatus.DUPLICATE : PublishStatus.ACCEPTED);
@@ -240,6 +251,7 @@ public final class Publisher {
       }
     }
     Message m = null;
+    long[] seqs = null;
     int[] outcomes = new int[codes.length];
     boolean fresh = false;
     boolean remembered = false;
@@ -247,7 +259,14 @@ public final class Publisher {
       remembered |= codes[i] >= Idempotency.BUFFERED;
       if (codes[i] == Idempotency.NEW) {
         if (m == null) {
-          m = new Message(tail(item.data(), null, item.id()), now, expires, item.conflationKey());
+          m =
+              new Message(
+                  tail(item.data(), null, item.id()),
+                  null,
+                  now,
+                  expires,
+                  item.conflationKey(),
+                  item.id());
         }
         String u = users.get(i);
         boolean report = movingAway(u, pendingMap);
@@ -260,16 +279,36 @@ public final class Publisher {
         int n = deliver(u, m, now, old, report, seqOut);
         if (report && seqOut[0] >= 0) {
           positions.put(u, node.codec.id(seqOut[0]));
+          if (digests != null) {
+            if (seqs == null) {
+              seqs = new long[codes.length];
+              java.util.Arrays.fill(seqs, Idempotency.NO_POSITION);
+            }
+            seqs[i] = seqOut[0]; // kept with the outcome: a repeat restates it
+          }
         }
         outcomes[i] =
             n > 0 ? Idempotency.delivered(n) : n == 0 ? Idempotency.BUFFERED : Idempotency.DROPPED;
         fresh = true;
       } else {
         outcomes[i] = codes[i];
+        if (codes[i] >= Idempotency.BUFFERED && item.relay() != null) {
+          annotate(users.get(i), item, now, pendingMap);
+        }
       }
     }
     if (item.id() != null && fresh) {
-      idempotency.completeUsers(item.id(), digests, codes, outcomes);
+      idempotency.completeUsers(item.id(), digests, codes, outcomes, seqs);
+    }
+    if (remembered) {
+      // A repeat: restate the positions of the first outcome (issue 14), so that a publisher whose
+      // first answer was lost still relays the old owner's position instead of an unknown one.
+      long[] kept = idempotency.positions(item.id(), digests);
+      for (int i = 0; kept != null && i < codes.length; i++) {
+        if (codes[i] >= Idempotency.BUFFERED && kept[i] >= 0) {
+          positions.put(users.get(i), node.codec.id(kept[i]));
+        }
+      }
     }
     ObjectNode result = Json.MAPPER.createObjectNode();
     if (item.id() != null) {
@@ -360,10 +399,11 @@ public final class Publisher {
   }
 
   /**
-   * The relay of a channel message this node has accepted before (same key): appended to the listed
-   * users' streams that do not hold that old position yet ({@link UserStream#publish} skips a
-   * position it holds); an entry of {@code null} (the old owner's outcome unknown) marks the stream
-   * as not covered, without a second copy.
+   * The relay of a channel message this node has accepted before (same key): a listed user whose
+   * stream holds the key has that event annotated ({@link UserStream#annotate}); the others get it
+   * appended if they do not hold that old position yet ({@link UserStream#publish} skips a position
+   * it holds); an entry of {@code null} (the old owner's outcome unknown) for a stream without the
+   * key marks it as not covered, without a second copy.
    */
   private void relayAgain(
       Item item, long now, long expires, dev.halley.cluster.ClusterMap pendingMap) {
@@ -373,10 +413,15 @@ public final class Publisher {
             item.channel(),
             now,
             expires,
-            item.conflationKey());
+            item.conflationKey(),
+            item.id());
     for (java.util.Map.Entry<String, Object> e : item.relay().entrySet()) {
       if (!relayedHere(e.getKey(), pendingMap)) {
         continue;
+      }
+      UserStream held = node.streams.get(e.getKey());
+      if (held != null && held.annotate(item.id(), e.getValue(), now) != UserStream.KEY_ABSENT) {
+        continue; // the stream holds this key: annotated, or it knew the position already
       }
       if (e.getValue() instanceof dev.halley.node.wire.EventCodec.EventId) {
         deliver(e.getKey(), m, now, e.getValue(), false, null);
@@ -384,6 +429,42 @@ public final class Publisher {
         node.streams.getOrCreate(e.getKey()).unknownOldPosition();
       }
     }
+  }
+
+  /**
+   * A repeat of {@code item}'s key carries a relay for {@code user}: where this node is the user's
+   * new owner, the event its stream already holds for that key learns the old owner's position
+   * (issue 14: a stream holds each key once; no second copy).
+   */
+  private void annotate(
+      String user, Item item, long now, dev.halley.cluster.ClusterMap pendingMap) {
+    Object old = item.relay().get(user);
+    if (old == null || !relayedHere(user, pendingMap)) {
+      return;
+    }
+    UserStream s = node.streams.get(user);
+    if (s != null) {
+      s.annotate(item.id(), old, now);
+    }
+  }
+
+  /** The seqs of a channel result's {@code positions} (user to {@code epoch:seq}), or null. */
+  private static Idempotency.ChannelPositions channelPositions(ObjectNode positions) {
+    if (positions.isEmpty()) {
+      return null;
+    }
+    String[] users = new String[positions.size()];
+    long[] seqs = new long[users.length];
+    int i = 0;
+    for (java.util.Iterator<java.util.Map.Entry<String, JsonNode>> it = positions.fields();
+        it.hasNext();
+        i++) {
+      java.util.Map.Entry<String, JsonNode> e = it.next();
+      String id = e.getValue().asText();
+      users[i] = e.getKey();
+      seqs[i] = Long.parseLong(id.substring(id.lastIndexOf(':') + 1));
+    }
+    return new Idempotency.ChannelPositions(users, seqs);
   }
 
   /** Connections written to; 0 if buffered; -1 if live-only and the user has no stream. */

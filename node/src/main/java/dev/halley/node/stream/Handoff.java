@@ -163,7 +163,7 @@ public final class Handoff {
     private final Map<String, long[]> byEpoch = new HashMap<>(2);
     private final Map<String, Integer> sizes = new HashMap<>(2);
     private int entries;
-    private boolean unknown;
+    private int unknown; // events held with an unknown old position
     private boolean lost;
 
     public Positions(int maxEntries) {
@@ -205,7 +205,12 @@ public final class Handoff {
 
     /** An event arrived with an unknown old position (relay {@code null}). */
     public void unknown() {
-      unknown = true;
+      unknown++;
+    }
+
+    /** An event held with an unknown old position learned it (a later relay of its key). */
+    public void resolved() {
+      unknown = Math.max(0, unknown - 1);
     }
 
     /** The stream dropped an event for room or age: no handoff to it is covered. */
@@ -214,7 +219,7 @@ public final class Handoff {
     }
 
     public boolean hasUnknown() {
-      return unknown;
+      return unknown > 0;
     }
 
     public boolean hasLost() {

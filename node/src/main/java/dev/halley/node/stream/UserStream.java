@@ -242,6 +242,67 @@ public final class UserStream {
     positions.unknown();
   }
 
+  /** {@link #annotate}: the event holding the key took the old position. */
+  public static final int ANNOTATED = 1;
+
+  /** {@link #annotate}: the event holding the key had an old position already. */
+  public static final int KEY_HELD = 0;
+
+  /** {@link #annotate}: no buffered event holds the key. */
+  public static final int KEY_ABSENT = -1;
+
+  /**
+   * Issue 14, on the new owner: a relay for a message whose key this stream already holds (stored
+   * from a plain send, or relayed with an unknown position) annotates that event instead of adding
+   * a second copy: {@code old} (an {@link EventCodec.EventId}) becomes its old position, and an
+   * unknown one counts as resolved; {@link Handoff#UNKNOWN_POSITION} marks an event with none as
+   * unknown (the old owner may have had it). An event that has an old position keeps it (the first
+   * relay wins). Wakes handoffs waiting for relays. Returns {@link #ANNOTATED}, {@link #KEY_HELD}
+   * (the event had its old position already, nothing changed) or {@link #KEY_ABSENT} (the key is
+   * not buffered: never stored, a live-only or dropped event).
+   */
+  public synchronized int annotate(String key, Object old, long nowMs) {
+    if (evicted || key == null || old == null) {
+      return KEY_ABSENT;
+    }
+    for (int i = count - 1; i >= 0; i--) {
+      int at = (head + i) % seqs.length;
+      if (!key.equals(messages[at].key)) {
+        continue;
+      }
+      long s = seqs[at];
+      Object before = oldBySeq == null ? null : oldBySeq.get(s);
+      if (before instanceof EventCodec.EventId
+          || (before != null && old == Handoff.UNKNOWN_POSITION)) {
+        return KEY_HELD; // known already; or unknown again
+      }
+      int bound = positionsBound();
+      if (positions == null) {
+        positions = new Handoff.Positions(bound);
+        oldBySeq = new java.util.HashMap<>();
+      }
+      if (old instanceof EventCodec.EventId id) {
+        if (before == Handoff.UNKNOWN_POSITION) {
+          positions.resolved();
+        }
+        positions.add(id.epoch(), id.seq());
+      } else {
+        positions.unknown();
+      }
+      if (before != null || oldBySeq.size() < bound) {
+        oldBySeq.put(s, old);
+      }
+      lastRelayMs = nowMs;
+      if (relayWaiters != null) {
+        java.util.List<Runnable> w = relayWaiters;
+        relayWaiters = null;
+        w.forEach(Runnable::run);
+      }
+      return ANNOTATED;
+    }
+    return KEY_ABSENT;
+  }
+
   /** Old positions a stream records at most (beyond it, no handoff to it is covered). */
   private int positionsBound() {
     return (int) Math.min(Integer.MAX_VALUE / 2, Math.max(16L, maxEvents * 4L));

@@ -40,6 +40,12 @@ public final class Message {
    */
   public final String conflationKey;
 
+  /**
+   * The publisher's message {@code id} (its idempotency key, sent as {@code key} on the event), or
+   * null: a later relay of the same key annotates the event that holds it (issue 14).
+   */
+  public final String key;
+
   public Message(byte[] tail, long publishedAtMs, long expiresAtMs) {
     this(tail, null, publishedAtMs, expiresAtMs, null);
   }
@@ -54,6 +60,17 @@ public final class Message {
 
   public Message(
       byte[] tail, String channel, long publishedAtMs, long expiresAtMs, String conflationKey) {
+    this(tail, channel, publishedAtMs, expiresAtMs, conflationKey, null);
+  }
+
+  public Message(
+      byte[] tail,
+      String channel,
+      long publishedAtMs,
+      long expiresAtMs,
+      String conflationKey,
+      String key) {
+    this.key = key;
     this.tail = tail;
     this.channel = channel;
     this.publishedAtMs = publishedAtMs;

@@ -83,4 +83,40 @@ class IdempotencyTest {
     assertEquals(1, byBytes.keys(), "the big key pushed out the others");
     assertEquals(Idempotency.KEY_BYTES + 3 + 30 * Idempotency.USER_BYTES, byBytes.bytes());
   }
+
+  @Test
+  void positionsOfTheFirstOutcomeAreKeptOnlyForReportedUsersAndCountedInBytes() {
+    Idempotency keys = new Idempotency(60_000, 100, 1 << 20, clock);
+    List<String> users = List.of("mover", "stayer", "other-mover");
+    boolean[] owned = {true, true, true};
+    int[] reserved = keys.reserveUsers("k", users, owned);
+    long before = keys.bytes();
+    int b = Idempotency.BUFFERED;
+    keys.completeUsers(
+        "k",
+        keys.digests(users),
+        reserved,
+        new int[] {b, b, b},
+        new long[] {17, Idempotency.NO_POSITION, 40});
+    assertEquals(before + 2 * Idempotency.USER_POSITION_BYTES, keys.bytes(), "two positions");
+    assertArrayEquals(
+        new long[] {40, Idempotency.NO_POSITION, 17},
+        keys.positions("k", List.of("other-mover", "stayer", "mover")));
+    assertNull(keys.positions("unknown-key", List.of("mover")));
+
+    assertNull(keys.reserveChannel("c", "room"));
+    long channelBefore = keys.bytes();
+    keys.completeChannel(
+        "c",
+        "room",
+        3,
+        4,
+        new Idempotency.ChannelPositions(new String[] {"mover"}, new long[] {9}));
+    assertEquals(
+        channelBefore + Idempotency.CHANNEL_POSITION_BYTES + "mover".length(), keys.bytes());
+    Idempotency.ChannelPositions kept = keys.channelPositions("c", "room");
+    assertArrayEquals(new String[] {"mover"}, kept.users());
+    assertArrayEquals(new long[] {9}, kept.seqs());
+    assertArrayEquals(new long[] {3, 4}, keys.reserveChannel("c", "room"));
+  }
 }

@@ -1,0 +1,249 @@
+package dev.halley.node.reshard;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.halley.cluster.ClusterMap;
+import dev.halley.node.HalleyNode;
+import dev.halley.node.InternalApi;
+import dev.halley.node.Scrape;
+import dev.halley.node.TestNodes;
+import dev.halley.node.config.NodeConfig;
+import dev.halley.node.config.OperationsConfig;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import org.awaitility.Awaitility;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Issue 14, repeats of a message key during a reshard, over real sockets (old owner {@code a}, new
+ * owner {@code c}, a publisher by hand, a client following {@code moved} with its handoff):
+ *
+ * <ul>
+ *   <li>a repeat to the old owner (a publisher whose first answer was lost retries with the same
+ *       key) answers {@code duplicate} with the first outcome's {@code positions}, for user and
+ *       channel messages, before and after the old owner's activation, so the publisher relays the
+ *       position instead of an unknown one;
+ *   <li>a later relay of a key the new owner already stored (plainly, or with an unknown old
+ *       position) annotates that event instead of adding a second copy.
+ * </ul>
+ *
+ * Both end in a covered handoff (no reset, every message once); on the old code the first had no
+ * {@code positions} in the duplicate answer and the second ended in {@code reset gap}.
+ */
+class RepeatedPublishHandoffTest {
+  private static final String ROOM = "room";
+
+  private HalleyNode a;
+  private HalleyNode c;
+  private InternalApi apiA;
+  private InternalApi apiC;
+  private ClusterMap v4;
+  private final List<FollowingClient> clients = new ArrayList<>();
+
+  private static NodeConfig.Builder config(String id) {
+    return TestNodes.config()
+        .nodeId(id)
+        .map(
+            ClusterMap.parse(
+                "{\"version\": 3, \"nodes\": [{\"id\": \"a\", \"publicUrl\":"
+                    + " \"http://127.0.0.1:1\", \"internalUrl\": \"http://127.0.0.1:2\"}]}"))
+        .operations(
+            OperationsConfig.builder()
+                .newConnectionsPerSecondPerAddress(1_000_000)
+                .newConnectionBurstPerAddress(1_000_000)
+                .movedSpreadMs(0)
+                .handoffWaitMs(10_000)
+                .build());
+  }
+
+  @BeforeEach
+  void start() {
+    a = HalleyNode.start(config("a").build());
+    c = HalleyNode.start(config("c").build());
+    apiA = new InternalApi(a);
+    apiC = new InternalApi(c);
+    v4 =
+        ClusterMap.parse(
+            String.format(
+                "{\"version\": 4, \"nodes\": [{\"id\": \"a\", \"publicUrl\":"
+                    + " \"http://127.0.0.1:%d\", \"internalUrl\": \"http://127.0.0.1:%d\"},"
+                    + " {\"id\": \"c\", \"publicUrl\": \"http://127.0.0.1:%d\", \"internalUrl\":"
+                    + " \"http://127.0.0.1:%d\"}]}",
+                a.publicPort(), a.internalPort(), c.publicPort(), c.internalPort()));
+  }
+
+  @AfterEach
+  void stop() {
+    clients.forEach(FollowingClient::close);
+    a.close();
+    c.close();
+  }
+
+  private String mover(String prefix) {
+    for (int i = 0; ; i++) {
+      if (v4.owner(prefix + "-" + i).id().equals("c")) {
+        return prefix + "-" + i;
+      }
+    }
+  }
+
+  private FollowingClient client(FollowingClient.Transport t, String user) {
+    FollowingClient f =
+        new FollowingClient(t, a.publicPort(), TestNodes.token(user, List.of(ROOM)), true).start();
+    clients.add(f);
+    return f;
+  }
+
+  private static ObjectNode userMessage(String key, String user, JsonNode relay) {
+    ObjectNode m = InternalApi.JSON.createObjectNode();
+    m.put("id", key);
+    m.putArray("users").add(user);
+    m.put("data", key);
+    if (relay != null) {
+      m.set("relay", relay);
+    }
+    return m;
+  }
+
+  private static ObjectNode channelMessage(String key, JsonNode relay) {
+    ObjectNode m = InternalApi.JSON.createObjectNode();
+    m.put("id", key);
+    m.put("channel", ROOM);
+    m.put("data", key);
+    if (relay != null) {
+      m.set("relay", relay);
+    }
+    return m;
+  }
+
+  private static JsonNode post(InternalApi api, ObjectNode message) {
+    ObjectNode root = InternalApi.JSON.createObjectNode();
+    root.putArray("messages").add(message);
+    InternalApi.Reply r = api.publish(root.toString());
+    assertEquals(200, r.status(), r.toString());
+    return r.body().get("results").get(0);
+  }
+
+  private static ObjectNode relay(String user, String position) {
+    ObjectNode r = InternalApi.JSON.createObjectNode();
+    if (position == null) {
+      r.putNull(user);
+    } else {
+      r.put(user, position);
+    }
+    return r;
+  }
+
+  private void pending() {
+    assertEquals(200, apiA.send("POST", "/v1/admin/map/pending", v4.toJson()).status());
+    assertEquals(200, apiC.send("POST", "/v1/admin/map/pending", v4.toJson()).status());
+  }
+
+  private void activate() {
+    assertEquals(200, apiC.send("POST", "/v1/admin/map/activate", "{\"version\": 4}").status());
+    assertEquals(200, apiA.send("POST", "/v1/admin/map/activate", "{\"version\": 4}").status());
+  }
+
+  /**
+   * Publishes a last message on c (after the activation it goes there plainly) and waits until the
+   * client holds it (or failed), then checks that it holds exactly {@code before} and it.
+   */
+  private void assertHandedOverCleanly(FollowingClient f, String user, List<String> before) {
+    post(apiC, userMessage("live", user, null));
+    List<String> expected = new ArrayList<>(before);
+    expected.add("live");
+    Awaitility.await(f.transport + " client got every message")
+        .atMost(Duration.ofSeconds(30))
+        .pollInterval(Duration.ofMillis(20))
+        .until(
+            () -> f.keys.size() >= expected.size() || !f.errors.isEmpty() || !f.resets.isEmpty());
+    assertEquals(List.of(), f.errors);
+    assertEquals(List.of(), f.resets, "no reset: " + f.raw);
+    assertEquals(expected, f.keys, "every message once, in order");
+    assertEquals(1, f.moves.size(), f.moves.toString());
+    assertTrue(f.moves.get(0).hasNonNull("handoff"), f.moves.toString());
+    assertEquals(c.publicPort(), f.port());
+    String metrics = Scrape.get(c.internalPort(), "/metrics").body();
+    assertEquals(1, Scrape.sample(metrics, "halley_handoff_total{result=\"covered\"}"), 0.0);
+  }
+
+  @Test
+  void aRepeatToTheOldOwnerRestatesTheFirstPositionsAndTheirRelayIsCovered() {
+    String u = mover("dup");
+    FollowingClient f = client(FollowingClient.Transport.SSE, u);
+    pending();
+
+    // A user message: the first answer's position, then the repeat's (its answer restated).
+    JsonNode first = post(apiA, userMessage("k1", u, null));
+    String p1 = first.path("positions").path(u).asText(null);
+    assertTrue(p1 != null, first.toString());
+    JsonNode repeat = post(apiA, userMessage("k1", u, null));
+    assertEquals("duplicate", repeat.path("status").asText(), repeat.toString());
+    assertEquals(p1, repeat.path("positions").path(u).asText(null), "restated: " + repeat);
+
+    // A channel message, the same.
+    JsonNode ch = post(apiA, channelMessage("ch1", null));
+    String p2 = ch.path("positions").path(u).asText(null);
+    assertTrue(p2 != null, ch.toString());
+    JsonNode chRepeat = post(apiA, channelMessage("ch1", null));
+    assertEquals("duplicate", chRepeat.path("status").asText(), chRepeat.toString());
+    assertEquals(ch.path("positions"), chRepeat.path("positions"), "restated: " + chRepeat);
+
+    // The publisher relays what the repeats said (it never saw the first answers).
+    post(apiC, userMessage("k1", u, relay(u, repeat.path("positions").path(u).asText())));
+    post(apiC, channelMessage("ch1", chRepeat.path("positions")));
+    activate();
+
+    // After the activation (a finishing stream) a repeat still restates the position.
+    JsonNode late = post(apiA, userMessage("k1", u, null));
+    assertEquals("duplicate", late.path("status").asText(), late.toString());
+    assertEquals(p1, late.path("positions").path(u).asText(null), late.toString());
+
+    assertHandedOverCleanly(f, u, List.of("k1", "ch1"));
+  }
+
+  @Test
+  void aLaterRelayAnnotatesTheEventTheNewOwnerAlreadyHeldInsteadOfAResetOrASecondCopy() {
+    String u = mover("ann");
+    FollowingClient f = client(FollowingClient.Transport.WS, u);
+    pending();
+    // k1: the usual relay. k2: the publisher heard nothing from a (relay null), and later learnt
+    // the position (its repeat's answer). k3: c got it plainly first, the relay came after.
+    String p1 = post(apiA, userMessage("k1", u, null)).path("positions").path(u).asText();
+    post(apiC, userMessage("k1", u, relay(u, p1)));
+    String p2 = post(apiA, userMessage("k2", u, null)).path("positions").path(u).asText();
+    post(apiC, userMessage("k2", u, relay(u, null)));
+    post(apiC, userMessage("k3", u, null));
+    String p3 = post(apiA, userMessage("k3", u, null)).path("positions").path(u).asText();
+    JsonNode r2 = post(apiC, userMessage("k2", u, relay(u, p2)));
+    assertEquals("duplicate", r2.path("status").asText(), r2.toString());
+    JsonNode r3 = post(apiC, userMessage("k3", u, relay(u, p3)));
+    assertEquals("duplicate", r3.path("status").asText(), r3.toString());
+    JsonNode state = apiC.send("GET", "/v1/admin/map/state", null).body();
+    assertEquals(3, state.at("/preStreams/events").asInt(), "each key once: " + state);
+    activate();
+    assertHandedOverCleanly(f, u, List.of("k1", "k2", "k3"));
+  }
+
+  @Test
+  void aLaterRelayWaitedForByAHandoffAnnotatesAndCompletesIt() {
+    String u = mover("wait");
+    FollowingClient f = client(FollowingClient.Transport.LONGPOLL, u);
+    pending();
+    String p1 = post(apiA, userMessage("k1", u, null)).path("positions").path(u).asText();
+    post(apiC, userMessage("k1", u, null)); // plain first: c holds k1 without its position
+    activate();
+    // The client is on c now, its handoff waiting for k1's position; the relay completes it.
+    Awaitility.await("the handoff waits on c")
+        .atMost(Duration.ofSeconds(20))
+        .until(() -> f.moves.size() == 1);
+    post(apiC, userMessage("k1", u, relay(u, p1)));
+    assertHandedOverCleanly(f, u, List.of("k1"));
+  }
+}
