@@ -7,8 +7,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.sun.net.httpserver.HttpExchange;
-import com.sun.net.httpserver.HttpServer;
 import dev.halley.cluster.ClusterMap;
 import dev.halley.cluster.NodeInfo;
 import dev.halley.cluster.cli.HalleyCli;
@@ -16,8 +14,6 @@ import dev.halley.testing.NodeProcess;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.StringWriter;
-import java.net.InetAddress;
-import java.net.InetSocketAddress;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -29,10 +25,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.condition.EnabledOnOs;
 import org.junit.jupiter.api.condition.OS;
@@ -244,7 +237,9 @@ class ReshardCommandStalledNodeTest {
    */
   @Test
   void anUnansweredPollIsNotYetAndALostActivateAnswerIsSentAgain() throws Exception {
-    try (LosingProxy proxy = new LosingProxy("/v1/admin/map/activate");
+    String activate = "/v1/admin/map/activate";
+    try (AnswerLosingProxy proxy =
+            new AnswerLosingProxy(null, (path, body) -> path.equals(activate));
         Fleet f = start(proxy.url())) {
       proxy.target = internalUrl(f.a);
       declare(f.a, "2"); // a publisher on map 2 only: step 3 waits for it
@@ -270,8 +265,11 @@ class ReshardCommandStalledNodeTest {
       assertTrue(
           out.contains("a: POST /v1/admin/map/activate: no answer") && out.contains("asking again"),
           out);
-      assertEquals(2, proxy.forwarded.get(), "the activation was sent again: " + proxy.log);
-      assertEquals(1, proxy.lost.get(), proxy.log.toString());
+      List<AnswerLosingProxy.Exchange> activations =
+          proxy.exchanges.stream().filter(e -> e.path().equals(activate)).toList();
+      assertEquals(2, activations.size(), "the activation was sent again: " + activations);
+      assertTrue(activations.get(0).lost() && !activations.get(1).lost(), activations.toString());
+      assertEquals(200, activations.get(1).status(), "the repeat is idempotent: " + activations);
       for (NodeProcess n : List.of(f.a, f.b)) {
         JsonNode s = state(n);
         assertEquals(3, s.path("active").asInt(), s.toString());
@@ -309,79 +307,6 @@ class ReshardCommandStalledNodeTest {
       // a's pending map: the DELETEs sent while it was stopped may still be read after SIGCONT,
       // so either is possible; what matters is that a never activated.
       assertEquals(2, state(f.a).path("active").asInt());
-    }
-  }
-
-  /**
-   * A reverse proxy in front of a node's internal listener that forwards every request and returns
-   * its answer, except the first request whose path is {@code losePath}: forwarded (the node
-   * applies it) but never answered until the client gives up.
-   */
-  static final class LosingProxy implements AutoCloseable {
-    final HttpServer server;
-    final String losePath;
-    final AtomicInteger forwarded = new AtomicInteger();
-    final AtomicInteger lost = new AtomicInteger();
-    final List<String> log = new CopyOnWriteArrayList<>();
-    final CountDownLatch closing = new CountDownLatch(1);
-    volatile URI target;
-
-    LosingProxy(String losePath) throws IOException {
-      this.losePath = losePath;
-      server = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 0);
-      server.setExecutor(java.util.concurrent.Executors.newCachedThreadPool());
-      server.createContext("/", this::handle);
-      server.start();
-    }
-
-    URI url() {
-      return URI.create("http://127.0.0.1:" + server.getAddress().getPort());
-    }
-
-    private void handle(HttpExchange ex) throws IOException {
-      try {
-        String path = ex.getRequestURI().getPath();
-        byte[] body = ex.getRequestBody().readAllBytes();
-        HttpRequest.Builder r =
-            HttpRequest.newBuilder(URI.create(target + ex.getRequestURI().toString()))
-                .timeout(Duration.ofSeconds(30))
-                .method(ex.getRequestMethod(), HttpRequest.BodyPublishers.ofByteArray(body));
-        for (String h : List.of("Authorization", "Content-Type")) {
-          String v = ex.getRequestHeaders().getFirst(h);
-          if (v != null) {
-            r.header(h, v);
-          }
-        }
-        HttpResponse<byte[]> response;
-        try {
-          response = HTTP.send(r.build(), HttpResponse.BodyHandlers.ofByteArray());
-        } catch (InterruptedException e) {
-          Thread.currentThread().interrupt();
-          return;
-        }
-        if (path.equals(losePath)) {
-          forwarded.incrementAndGet();
-          log.add(ex.getRequestMethod() + " " + path + " -> " + response.statusCode());
-          if (lost.compareAndSet(0, 1)) {
-            closing.await(60, TimeUnit.SECONDS); // applied by the node, never answered
-            return;
-          }
-        }
-        ex.getResponseHeaders().add("Content-Type", "application/json");
-        ex.sendResponseHeaders(
-            response.statusCode(), response.body().length == 0 ? -1 : response.body().length);
-        ex.getResponseBody().write(response.body());
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-      } finally {
-        ex.close();
-      }
-    }
-
-    @Override
-    public void close() {
-      closing.countDown();
-      server.stop(0);
     }
   }
 }
