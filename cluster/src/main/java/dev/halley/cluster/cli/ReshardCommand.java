@@ -234,11 +234,23 @@ final class ReshardCommand implements Callable<Integer> {
       ClusterMap current = currentMap(next, active);
       MapChange change = MapChange.of(current, next);
       estimate(current, next);
-      // 2. install
+      Map<String, Node> byId = new LinkedHashMap<>();
+      fleet.forEach(n -> byId.put(n.id, n));
+      List<Node> order = new ArrayList<>();
+      for (NodeInfo info : change.activationOrder()) {
+        Node n = byId.remove(info.id());
+        if (n != null) {
+          order.add(n);
+        }
+      }
+      order.addAll(byId.values());
+      // 2. install, in the activation order: every new owner holds the pending map before an old
+      // owner reports a position, else a publisher's relay of it to a new owner without the
+      // pending map is refused (misdirected) and that user's handoff ends in a reset.
       step(2, "install map " + next.version() + " as pending on every node");
       installed = true;
       long installDeadline = deadline(stepTimeout);
-      for (Node n : fleet) {
+      for (Node n : order) {
         // Idempotent: the same pending document again answers 200.
         JsonNode r = ask(n, "POST", "/v1/admin/map/pending", next.toJson(), installDeadline);
         out.printf("  %s: active %s, pending %s%n", n.id, r.path("active"), r.path("pending"));
@@ -258,16 +270,6 @@ final class ReshardCommand implements Callable<Integer> {
       // 4. activate
       step(4, "activate map " + next.version() + " (gainers, then unchanged nodes, then losers)");
       activating = true;
-      Map<String, Node> byId = new LinkedHashMap<>();
-      fleet.forEach(n -> byId.put(n.id, n));
-      List<Node> order = new ArrayList<>();
-      for (NodeInfo info : change.activationOrder()) {
-        Node n = byId.remove(info.id());
-        if (n != null) {
-          order.add(n);
-        }
-      }
-      order.addAll(byId.values());
       int activated = 0;
       for (Node n : order) {
         ObjectNode body = JSON.createObjectNode().put("version", next.version());

@@ -224,6 +224,14 @@ class ReshardCommandTest {
       }
     }
     assertEquals(List.of("d", "a", "b", "c"), activations, "gainer first");
+    List<String> installs = new ArrayList<>();
+    for (String line : LOG) {
+      if (line.endsWith("POST /v1/admin/map/pending")) {
+        installs.add(line.substring(0, 1));
+      }
+    }
+    // The new owner holds the pending map before any old owner reports a position to relay.
+    assertEquals(List.of("d", "a", "b", "c"), installs, "installed on the gainer first");
     int lastInstall = -1;
     int firstActivate = Integer.MAX_VALUE;
     for (int i = 0; i < LOG.size(); i++) {
