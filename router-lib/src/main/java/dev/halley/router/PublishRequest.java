@@ -243,6 +243,7 @@ final class PublishRequest {
     List<ClusterPublisher.SecondSend> seconds = new ArrayList<>();
     List<Integer> late = new ArrayList<>();
     int unstated = 0;
+    int refusedRelays = 0;
     for (int i = 0; i < f.users.size(); i++) {
       String user = f.users.get(i);
       Status s = stated.get(user);
@@ -261,6 +262,7 @@ final class PublishRequest {
       } else if (misdirected.contains(user)) {
         if (f.silent) {
           settled.add(i); // the new owner refused a relay: the old owner's outcome stands
+          refusedRelays++;
         } else if (moving) {
           second(seconds, i, OldOutcome.MISDIRECTED, null); // the old owner activated already
           settled.add(i); // its second send is registered on its own
@@ -282,6 +284,10 @@ final class PublishRequest {
     }
     if (unstated > 0) {
       publisher.listener.recipients(f, lane.nodeId, Status.UNKNOWN, Wire.BAD_REPLY, unstated);
+    }
+    if (refusedRelays > 0 && f.users != null) {
+      // A new owner without the pending map (installed on an old owner first): not silent.
+      publisher.listener.relaysLost(lane.nodeId, Wire.MISDIRECTED, refusedRelays);
     }
     if (!moved.isEmpty()) {
       f.tracker.hold(); // for the re-route, which releases it

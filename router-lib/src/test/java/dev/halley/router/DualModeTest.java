@@ -420,6 +420,43 @@ class DualModeTest {
     assertEquals(List.of(), nodes.get("d").stream(user));
   }
 
+  /**
+   * The new owner has no pending map yet (an operator installed it on the old owner first): it
+   * answers the relay {@code misdirected}. The relay is lost; before, nothing reported it.
+   */
+  @Test
+  void aNewOwnerWithoutThePendingMapRefusingTheRelayIsReportedAsALostRelay() throws Exception {
+    everyNode(three, four);
+    nodes.get("d").maps(three, null);
+    String user = moving(three, four, "d", 1).get(0);
+    java.util.concurrent.atomic.AtomicInteger lost =
+        new java.util.concurrent.atomic.AtomicInteger();
+    try (Publisher p =
+        Publisher.builder()
+            .mapSource(MapSource.of(() -> three))
+            .pendingMapSource(MapSource.of(() -> four))
+            .apiKey("k")
+            .maxAttempts(1)
+            .listener(
+                new PublisherListener() {
+                  @Override
+                  public void relaysLost(String node, String reason, int count) {
+                    assertEquals("d", node);
+                    assertEquals("misdirected", reason);
+                    lost.addAndGet(count);
+                  }
+                })
+            .build()) {
+      PublishResult r = p.publish(user, 0).get(10, TimeUnit.SECONDS);
+      assertEquals(three.owner(user).id(), r.outcome(user).node(), "the old owner's outcome");
+      assertEquals(Status.BUFFERED, r.outcome(user).status(), r.toString());
+      org.awaitility.Awaitility.await("the refused relay is reported")
+          .atMost(java.time.Duration.ofSeconds(10))
+          .until(() -> lost.get() == 1);
+    }
+    assertEquals(List.of(), nodes.get("d").stream(user));
+  }
+
   @Test
   void anOldOwnerThatRefusesLeavesTheNewOwnerARelayOfNullAndItsOutcome() throws Exception {
     everyNode(three, four);
