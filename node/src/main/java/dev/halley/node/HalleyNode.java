@@ -25,6 +25,7 @@ import dev.halley.node.http.ChunkedFraming;
 import dev.halley.node.http.CorsHandler;
 import dev.halley.node.http.ErrorHandler;
 import dev.halley.node.http.JsModuleHandler;
+import dev.halley.node.http.NoBodyOnGet;
 import dev.halley.node.http.NodeServer;
 import dev.halley.node.http.OperationsHandler;
 import dev.halley.node.http.RequestDeadline;
@@ -212,7 +213,8 @@ public final class HalleyNode implements AutoCloseable {
                       new ChunkedFraming(
                           config.maxBodyBytes(),
                           ops.maxHeaderBytes(),
-                          new RequestDeadline(ops.requestBodyTimeoutMs(), publicHandler))),
+                          new RequestDeadline(
+                              ops.requestBodyTimeoutMs(), new NoBodyOnGet(publicHandler)))),
                   new NodeServer.Listener(
                       config.internalHost(),
                       config.internalPort(),
@@ -220,7 +222,8 @@ public final class HalleyNode implements AutoCloseable {
                       new ChunkedFraming(
                           config.maxBodyBytes(),
                           ops.maxHeaderBytes(),
-                          new RequestDeadline(ops.requestBodyTimeoutMs(), internalHandler)))));
+                          new RequestDeadline(
+                              ops.requestBodyTimeoutMs(), new NoBodyOnGet(internalHandler))))));
     } catch (RuntimeException e) {
       publishThreads.shutdownNow();
       node.ops.close();

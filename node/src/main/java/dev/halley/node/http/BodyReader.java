@@ -33,6 +33,8 @@ public final class BodyReader implements ChannelListener<StreamSourceChannel> {
   private final long maxBytes;
   private final Consumer<byte[]> onBody;
   private final ByteArrayOutputStream body = new ByteArrayOutputStream();
+  private long drainLimit = DRAIN_LIMIT_BYTES;
+  private boolean closeAtEnd; // a refusal that closes once the body is drained
   private long discarded = -1; // >= 0 once the 413 is sent
   private int tooBigReports;
   private XnioExecutor.Key idle; // closes the connection when a refused body stops arriving
@@ -70,6 +72,29 @@ public final class BodyReader implements ChannelListener<StreamSourceChannel> {
     }
   }
 
+  /**
+   * Answers {@code status} with the JSON error at once, without reading the body, then reads and
+   * drops the body while it arrives (at most {@code drainLimit} bytes; 1 s without any, the body's
+   * end, or a framing error ends it) and closes the connection. The answer has no {@code
+   * Connection: close}: with it Undertow would close at the end of the response, with the body
+   * still unread, and the kernel's reset could destroy the answer in the client's buffer.
+   */
+  static void refuseAndClose(
+      HttpServerExchange exchange, int status, String code, String message, long drainLimit) {
+    BodyReader r = new BodyReader(exchange, 0, body -> {});
+    r.drainLimit = drainLimit;
+    r.closeAtEnd = true;
+    StreamSourceChannel channel = exchange.getRequestChannel();
+    r.discarded = 0;
+    ChunkedBody.refused(exchange);
+    Json.sendError(exchange, status, code, message);
+    if (channel == null || exchange.isComplete()) {
+      IoUtils.safeClose(exchange.getConnection());
+      return;
+    }
+    r.handleEvent(channel);
+  }
+
   @Override
   public void handleEvent(StreamSourceChannel channel) {
     if (channel == null) {
@@ -105,6 +130,8 @@ public final class BodyReader implements ChannelListener<StreamSourceChannel> {
           cancelIdle();
           if (discarded < 0) {
             onBody.accept(body.toByteArray());
+          } else if (closeAtEnd) {
+            IoUtils.safeClose(exchange.getConnection());
           }
           // A refused body read to its end leaves the connection at a request boundary, and the
           // 413 did not say "Connection: close": a keep-alive client sends its next request on
@@ -114,7 +141,7 @@ public final class BodyReader implements ChannelListener<StreamSourceChannel> {
         }
         if (discarded >= 0) {
           discarded += n;
-          if (discarded > DRAIN_LIMIT_BYTES) {
+          if (discarded > drainLimit) {
             cancelIdle();
             IoUtils.safeClose(exchange.getConnection());
             return;

@@ -136,7 +136,8 @@ class ListenerHardeningTest {
   void aBodyThatNeverArrivesIsAnswered408AndClosed() throws Exception {
     List<String> heads =
         List.of(
-            "GET /v1/map HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n",
+            // answered 405 before the body; a GET with a body is refused at once (GetWithBodyTest)
+            "POST /v1/map HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n",
             "POST /v1/publish HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n", // 401 first
             "POST /v1/publish HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
                 + TestNodes.API_KEY
@@ -145,15 +146,15 @@ class ListenerHardeningTest {
                 + TestNodes.API_KEY
                 + "\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{\"mes");
     for (String head : heads) {
-      int port = head.startsWith("GET") ? node.publicPort() : node.internalPort();
+      int port = head.contains("/v1/map") ? node.publicPort() : node.internalPort();
       try (Socket s = socket(port)) {
         long t0 = System.nanoTime();
         s.getOutputStream().write(head.getBytes(StandardCharsets.US_ASCII));
         InputStream in = s.getInputStream();
         Reply first = read(in);
         if (first.status() != 408) {
-          // answered before the body (401 or the map): the connection still may not stay open
-          assertTrue(first.status() == 401 || first.status() == 200, first.toString());
+          // answered before the body (401 or 405): the connection still may not stay open
+          assertTrue(first.status() == 401 || first.status() == 405, first.toString());
         } else {
           assertJsonError(first, 408, "request_timeout");
         }
