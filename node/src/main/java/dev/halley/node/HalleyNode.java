@@ -563,7 +563,17 @@ public final class HalleyNode implements AutoCloseable {
     undertow.close();
     publishThreads.shutdownNow();
     node.ops.close();
-    Log.LOG.info("node {} stopped", node.nodeId);
+    long dropped = node.ops.timersDropped();
+    if (dropped == 0) {
+      Log.LOG.info("node {} stopped", node.nodeId);
+    } else {
+      // One line for what used to be one stack trace per connection: timers that came due while
+      // the IO threads were closing the connections.
+      Log.LOG.info(
+          "node {} stopped ({} timers of connections closing with it dropped)",
+          node.nodeId,
+          dropped);
+    }
   }
 
   @Override

@@ -199,6 +199,20 @@ public final class NodeOperations implements ConnectionObserver, AutoCloseable {
     log.info("event=slow_consumer node={} transport={} user={}", node.nodeId, transport, user);
   }
 
+  private final java.util.concurrent.atomic.AtomicLong timersDropped =
+      new java.util.concurrent.atomic.AtomicLong();
+
+  /** Counted only: the node logs the total once when it has stopped. */
+  @Override
+  public void timerDropped() {
+    timersDropped.incrementAndGet();
+  }
+
+  /** Connection timers refused by IO threads that were stopping (see {@link #timerDropped}). */
+  public long timersDropped() {
+    return timersDropped.get();
+  }
+
   private final java.util.concurrent.atomic.AtomicLong writeFailureLoggedAt =
       new java.util.concurrent.atomic.AtomicLong(Long.MIN_VALUE);
 

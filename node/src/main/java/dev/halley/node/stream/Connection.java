@@ -522,7 +522,7 @@ public abstract class Connection {
       return;
     }
     if (io instanceof org.xnio.XnioIoThread t) {
-      t.executeAfter(() -> close(code, reason), graceMs, TimeUnit.MILLISECONDS);
+      schedule(t, () -> close(code, reason), graceMs);
     }
   }
 
@@ -542,7 +542,7 @@ public abstract class Connection {
       return;
     }
     long delayMs = Math.max(0, validUntilMs - nowMs);
-    expiryKey = t.executeAfter(this::tokenExpired, delayMs, TimeUnit.MILLISECONDS);
+    expiryKey = schedule(t, this::tokenExpired, delayMs);
   }
 
   private static final byte[] TOKEN_EXPIRED_JSON =
@@ -585,9 +585,31 @@ public abstract class Connection {
             return;
           }
           offer(-1, Control.PING);
-          heartbeatKey = t.executeAfter(heartbeat, intervalMs, TimeUnit.MILLISECONDS);
+          heartbeatKey = schedule(t, heartbeat, intervalMs);
         };
-    heartbeatKey = t.executeAfter(heartbeat, intervalMs, TimeUnit.MILLISECONDS);
+    heartbeatKey = schedule(t, heartbeat, intervalMs);
+  }
+
+  /**
+   * IO thread: runs {@code task} after {@code delayMs} on {@code t}, or returns null when the IO
+   * thread refuses it because the node is stopping (its channels are being closed, and this
+   * connection with them): the timer is dropped and counted ({@link
+   * ConnectionObserver#timerDropped}), not thrown into the IO thread, which would log a stack trace
+   * per connection.
+   */
+  private org.xnio.XnioExecutor.Key schedule(org.xnio.XnioIoThread t, Runnable task, long delayMs) {
+    try {
+      return t.executeAfter(task, delayMs, TimeUnit.MILLISECONDS);
+    } catch (RejectedExecutionException stopping) {
+      ConnectionObserver o;
+      synchronized (this) {
+        o = ops;
+      }
+      if (o != null) {
+        o.timerDropped();
+      }
+      return null;
+    }
   }
 
   /** IO thread: transports call this when everything queued is written; ends a finishing one. */

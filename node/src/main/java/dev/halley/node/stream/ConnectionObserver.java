@@ -31,4 +31,10 @@ public interface ConnectionObserver {
    * connection is being closed (WebSocket: 1011). Must not throw.
    */
   default void writeFailed(String transport, Throwable t) {}
+
+  /**
+   * A connection's timer (heartbeat, token expiry, finish grace) was refused by its IO thread
+   * because the node is stopping; the connection closes with the node. Must not throw.
+   */
+  default void timerDropped() {}
 }
