@@ -199,6 +199,11 @@ public final class NodeOperations implements ConnectionObserver, AutoCloseable {
     log.info("event=slow_consumer node={} transport={} user={}", node.nodeId, transport, user);
   }
 
+  @Override
+  public long tokenExpiredGraceMs() {
+    return node.config.tokenExpiredGraceMs();
+  }
+
   private final java.util.concurrent.atomic.AtomicLong timersDropped =
       new java.util.concurrent.atomic.AtomicLong();
 

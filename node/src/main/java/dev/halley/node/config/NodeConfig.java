@@ -140,6 +140,14 @@ public final class NodeConfig {
   @Builder.Default
   private final long tokenCacheMaxBytes = 16_777_216;
 
+  /**
+   * Longest wait, milliseconds, for an SSE or long-poll connection whose token expired to write
+   * what it has queued and the {@code token_expired} event before it is cut.
+   */
+  @Option(unit = "ms", positive = true)
+  @Builder.Default
+  private final long tokenExpiredGraceMs = 5_000;
+
   /** Origins allowed by CORS and WebSocket upgrades; {@code "*"} allows any. */
   @Option(unit = "list")
   @Builder.Default

@@ -549,8 +549,8 @@ public abstract class Connection {
       ("{\"type\":\"" + EventTypes.TOKEN_EXPIRED + "\"}")
           .getBytes(java.nio.charset.StandardCharsets.US_ASCII);
 
-  /** Longest wait for the {@code token_expired} event to be written before the end, ms. */
-  private static final long TOKEN_EXPIRED_GRACE_MS = 5_000;
+  /** {@link ConnectionObserver#tokenExpiredGraceMs} without an observer (unit tests), ms. */
+  static final long DEFAULT_TOKEN_EXPIRED_GRACE_MS = 5_000;
 
   /**
    * IO thread: the token is no longer valid. The default (WebSocket) closes with 4001; transports
@@ -562,12 +562,16 @@ public abstract class Connection {
 
   /** Queues a {@code token_expired} event after what is queued, then ends the connection. */
   protected final void finishWithTokenExpired() {
+    ConnectionObserver o;
+    synchronized (this) {
+      o = ops;
+    }
     finish(
         EventTypes.TOKEN_EXPIRED,
         TOKEN_EXPIRED_JSON,
         CloseCodes.UNAUTHORIZED,
         "token expired",
-        TOKEN_EXPIRED_GRACE_MS);
+        o == null ? DEFAULT_TOKEN_EXPIRED_GRACE_MS : o.tokenExpiredGraceMs());
   }
 
   /**

@@ -2,9 +2,10 @@ package dev.halley.node.stream;
 
 /**
  * Observes what connections do with their queues: the metrics hook of {@link Connection}, so that
- * this package never depends on the node's metrics. {@link #delivered} and {@link #reset} are
- * called on the connection's IO thread with its lock held, so they must be cheap and must not
- * throw.
+ * this package never depends on the node's metrics (or its config: the one setting a connection
+ * reads from the node, {@link #tokenExpiredGraceMs}, comes through here too). {@link #delivered}
+ * and {@link #reset} are called on the connection's IO thread with its lock held, so they must be
+ * cheap and must not throw.
  */
 public interface ConnectionObserver {
   /**
@@ -37,4 +38,13 @@ public interface ConnectionObserver {
    * because the node is stopping; the connection closes with the node. Must not throw.
    */
   default void timerDropped() {}
+
+  /**
+   * Longest wait for the {@code token_expired} event (and what is queued before it) to be written
+   * before an SSE or long-poll connection whose token expired is cut, ms; the node's {@code
+   * tokenExpiredGraceMs}.
+   */
+  default long tokenExpiredGraceMs() {
+    return Connection.DEFAULT_TOKEN_EXPIRED_GRACE_MS;
+  }
 }

@@ -126,6 +126,22 @@ class NodeConfigTest {
   }
 
   @Test
+  void tokenExpiredGraceIsAnOptionWithItsDefault(@TempDir Path dir) throws IOException {
+    assertEquals(5_000, NodeConfig.load(write(dir, MINIMAL), Map.of()).tokenExpiredGraceMs());
+    assertEquals(
+        800,
+        NodeConfig.load(write(dir, MINIMAL + "tokenExpiredGraceMs: 800\n"), Map.of())
+            .tokenExpiredGraceMs());
+    assertEquals(
+        1_500,
+        NodeConfig.load(write(dir, MINIMAL), Map.of("HALLEY_TOKEN_EXPIRED_GRACE_MS", "1500"))
+            .tokenExpiredGraceMs());
+    assertTrue(
+        failure(dir, MINIMAL + "tokenExpiredGraceMs: 0\n", Map.of())
+            .startsWith("tokenExpiredGraceMs"));
+  }
+
+  @Test
   void builderValidatesToo() {
     IllegalArgumentException e =
         assertThrows(
