@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import dev.halley.testing.RawHttp;
 import dev.halley.testing.SseTestClient;
 import dev.halley.testing.TransportClient;
@@ -11,6 +12,7 @@ import dev.halley.testing.TransportClient.Transport;
 import dev.halley.testing.WsTestClient;
 import java.net.URLEncoder;
 import java.nio.charset.StandardCharsets;
+import java.time.Duration;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
 import java.util.Map;
@@ -35,6 +37,40 @@ class TokenExpiryTest {
     return TestNodes.token(user, null, exp, TestNodes.SECRET);
   }
 
+  /**
+   * The first event after the publish, or null when the connection ended without one: on a loaded
+   * machine connecting and publishing can take longer than the token's 2 to 3 s, and then the
+   * expiry comes first. Waits in short slices, at most {@link TransportClient#TIMEOUT}.
+   */
+  private static JsonNode firstEventOrEnd(
+      TransportClient client, java.util.function.BooleanSupplier ended) {
+    long deadline = System.nanoTime() + TransportClient.TIMEOUT.toNanos();
+    while (System.nanoTime() < deadline) {
+      boolean over = ended.getAsBoolean(); // read before the poll: a last event is not missed
+      JsonNode e = client.nextEvent(Duration.ofMillis(100));
+      if (e != null || over) {
+        return e;
+      }
+    }
+    throw new AssertionError(client.transport() + ": neither an event nor the end within 20 s");
+  }
+
+  /**
+   * The message published before expiry reached the expiring connection ({@code first}) or, when
+   * the expiry came first, it is still the user's: a connection with a fresh token resuming from
+   * the expired one's {@code hello} gets it. Either way, nothing was lost.
+   */
+  private static void assertDeliveredBeforeOrAfter(
+      JsonNode first, JsonNode hello, String user, Transport transport) {
+    if (first != null) {
+      assertEquals(InternalApi.text("before expiry"), first.get("data"), first.toString());
+      return;
+    }
+    TransportClient again = NODE.client(transport);
+    again.connect(TestNodes.token(user, null), hello.get("lastEventId").asText());
+    assertEquals(InternalApi.text("before expiry"), again.awaitMessage().get("data"));
+  }
+
   @Test
   void webSocketIsClosedWithUnauthorizedWhenItsTokenExpires() throws Exception {
     String user = TestNodes.userOwnedBy("a", "exp-ws", 0);
@@ -46,13 +82,13 @@ class TokenExpiryTest {
     valid.connect(TestNodes.token(other, null), null);
 
     NODE.api().publishToUsers(InternalApi.text("before expiry"), user);
-    assertEquals(InternalApi.text("before expiry"), expiring.awaitMessage().get("data"));
-    assertFalse(expiring.closeCode.isDone(), "closed before its token expired");
+    JsonNode first = firstEventOrEnd(expiring, expiring.closeCode::isDone);
 
     int code = expiring.closeCode.get(TransportClient.TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
     long closedAt = System.currentTimeMillis();
     assertEquals(4001, code);
     assertTrue(closedAt >= exp.toEpochMilli() - 50, "closed at " + closedAt + ", exp " + exp);
+    assertDeliveredBeforeOrAfter(first, expiring.hello(), user, Transport.WS);
 
     // A connection with a valid token is unaffected.
     NODE.api().publishToUsers(InternalApi.text("after"), other);
@@ -72,15 +108,20 @@ class TokenExpiryTest {
     valid.connect(TestNodes.token(other, null), null);
 
     NODE.api().publishToUsers(InternalApi.text("before expiry"), user);
-    assertEquals(InternalApi.text("before expiry"), expiring.awaitMessage().get("data"));
-    assertEquals(1, expiring.ended.getCount(), "ended before its token expired");
+    JsonNode first = firstEventOrEnd(expiring, () -> expiring.ended.getCount() == 0);
+    if (first != null && first.path("type").asText().equals("token_expired")) {
+      first = null; // the expiry came first: the message stayed in the user's stream
+    }
 
     assertTrue(
         expiring.ended.await(TransportClient.TIMEOUT.toMillis(), TimeUnit.MILLISECONDS),
         "the stream did not end after its token expired");
     assertTrue(System.currentTimeMillis() >= exp.toEpochMilli() - 50);
     // Issue 9 item 9: the client is told why the stream ended, before it ends.
-    assertEquals("token_expired", expiring.awaitEvent().get("type").asText());
+    if (first != null) {
+      assertEquals("token_expired", expiring.awaitEvent().get("type").asText());
+    }
+    assertDeliveredBeforeOrAfter(first, expiring.hello(), user, Transport.SSE);
 
     RawHttp.Response again =
         Transport.SSE.attempt(
