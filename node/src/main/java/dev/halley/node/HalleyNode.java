@@ -23,6 +23,7 @@ import dev.halley.node.config.NodeConfig;
 import dev.halley.node.config.OperationsConfig;
 import dev.halley.node.http.ChunkedFraming;
 import dev.halley.node.http.CorsHandler;
+import dev.halley.node.http.CorsPolicy;
 import dev.halley.node.http.ErrorHandler;
 import dev.halley.node.http.JsModuleHandler;
 import dev.halley.node.http.NoBodyOnGet;
@@ -148,10 +149,11 @@ public final class HalleyNode implements AutoCloseable {
     SubscriptionHandler subscriptions = new SubscriptionHandler(node);
     AccessHandler access = new AccessHandler(node);
     ReshardHandler reshard = new ReshardHandler(node, config.maxBodyBytes());
+    CorsPolicy cors = new CorsPolicy(config.allowedOrigins());
     HttpHandler publicHandler =
         new ErrorHandler(
             new CorsHandler(
-                config.allowedOrigins(),
+                cors,
                 new Routes()
                     .exact("GET", "/v1/ws", checked(node, false, new WebSocketTransport(node)))
                     .exact("GET", "/v1/sse", checked(node, true, new SseTransport(node)))
@@ -210,6 +212,7 @@ public final class HalleyNode implements AutoCloseable {
                       config.publicHost(),
                       config.publicPort(),
                       publicSocketLimit(ops),
+                      cors,
                       new ChunkedFraming(
                           config.maxBodyBytes(),
                           ops.maxHeaderBytes(),
@@ -219,6 +222,7 @@ public final class HalleyNode implements AutoCloseable {
                       config.internalHost(),
                       config.internalPort(),
                       ops.maxInternalSockets(),
+                      null,
                       new ChunkedFraming(
                           config.maxBodyBytes(),
                           ops.maxHeaderBytes(),

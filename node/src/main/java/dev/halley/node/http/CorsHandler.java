@@ -7,31 +7,25 @@ import io.undertow.server.HttpServerExchange;
 import io.undertow.util.Headers;
 import io.undertow.util.HttpString;
 import io.undertow.util.Methods;
-import java.util.List;
-import java.util.Set;
 
 /**
  * CORS for the public listener: a request with an {@code Origin} that is neither on the allow-list
  * nor the node's own origin is refused with 403 {@code origin_forbidden} (this covers WebSocket
- * upgrades); allowed origins get {@code Access-Control-Allow-Origin}, and preflights are answered
- * here with 204.
+ * upgrades); allowed origins get {@code Access-Control-Allow-Origin} ({@link CorsPolicy}, which the
+ * 503 of a socket over the limit follows too), and preflights are answered here with 204.
  */
 public final class CorsHandler implements HttpHandler {
-  private static final HttpString ALLOW_ORIGIN = new HttpString("Access-Control-Allow-Origin");
   private static final HttpString ALLOW_METHODS = new HttpString("Access-Control-Allow-Methods");
   private static final HttpString ALLOW_HEADERS = new HttpString("Access-Control-Allow-Headers");
   private static final HttpString MAX_AGE = new HttpString("Access-Control-Max-Age");
   private static final HttpString REQUEST_METHOD = new HttpString("Access-Control-Request-Method");
-  private static final HttpString VARY = new HttpString("Vary");
 
   private final HttpHandler next;
-  private final boolean any;
-  private final Set<String> allowed;
+  private final CorsPolicy policy;
 
-  public CorsHandler(List<String> allowedOrigins, HttpHandler next) {
+  public CorsHandler(CorsPolicy policy, HttpHandler next) {
     this.next = next;
-    this.any = allowedOrigins.contains("*");
-    this.allowed = Set.copyOf(allowedOrigins);
+    this.policy = policy;
   }
 
   @Override
@@ -41,13 +35,13 @@ public final class CorsHandler implements HttpHandler {
       next.handleRequest(exchange);
       return;
     }
-    if (!any && !allowed.contains(origin) && !sameOrigin(exchange, origin)) {
+    if (!policy.allows(
+        origin, exchange.getRequestScheme(), exchange.getRequestHeaders().getFirst(Headers.HOST))) {
       Json.sendError(
           exchange, 403, ErrorCodes.ORIGIN_FORBIDDEN, "origin not allowed: " + abbreviate(origin));
       return;
     }
-    exchange.getResponseHeaders().put(ALLOW_ORIGIN, origin);
-    exchange.getResponseHeaders().put(VARY, "Origin");
+    policy.addHeaders(exchange.getResponseHeaders(), origin);
     if (exchange.getRequestMethod().equals(Methods.OPTIONS)
         && exchange.getRequestHeaders().contains(REQUEST_METHOD)) {
       exchange.getResponseHeaders().put(ALLOW_METHODS, "GET, OPTIONS");
@@ -60,17 +54,12 @@ public final class CorsHandler implements HttpHandler {
     next.handleRequest(exchange);
   }
 
-  private static boolean sameOrigin(HttpServerExchange exchange, String origin) {
-    String host = exchange.getRequestHeaders().getFirst(Headers.HOST);
-    return host != null && origin.equals(exchange.getRequestScheme() + "://" + host);
-  }
-
   private static String abbreviate(String s) {
     return s.length() > 100 ? s.substring(0, 100) + "..." : s;
   }
 
   @Override
   public String toString() {
-    return "CorsHandler(" + (any ? "*" : allowed) + ") -> " + next;
+    return "CorsHandler(" + policy + ") -> " + next;
   }
 }

@@ -42,8 +42,12 @@ import org.xnio.channels.AcceptingChannel;
  * <p>Thread-safe; {@link #close()} stops both listeners and the worker.
  */
 public final class NodeServer implements AutoCloseable {
-  /** One listener to bind. */
-  public record Listener(String host, int port, int maxSockets, HttpHandler handler) {}
+  /**
+   * One listener to bind; {@code cors}: the CORS rule its answers follow (the 503 over the limit
+   * included), or null for a listener without CORS.
+   */
+  public record Listener(
+      String host, int port, int maxSockets, CorsPolicy cors, HttpHandler handler) {}
 
   /**
    * What a socket accepted over its listener's limit gets: the 503's {@code Retry-After}, how long
@@ -108,7 +112,7 @@ public final class NodeServer implements AutoCloseable {
         HttpOpenListener open = new HttpOpenListener(buffers, undertowOptions);
         open.setRootHandler(l.handler());
         Counts counts = new Counts();
-        OverCapacity overCapacity = new OverCapacity(refusal, counts.lingering);
+        OverCapacity overCapacity = new OverCapacity(refusal, counts.lingering, l.cors());
         // Backstop only: the limit is enforced below, this bounds fds if the count were wrong.
         // XNIO splits it across the IO threads' accept handles. No accept balancing tokens
         // (Undertow's builder sets them): a handle at its share that holds the token stalls every

@@ -39,6 +39,7 @@ class SocketLimitTest {
   private static final int PUBLIC = 8;
   private static final int INTERNAL = 4;
   private static final int RETRY_AFTER = 7;
+  private static final String APP = "https://app.example.test";
   private static final Pattern OPEN =
       Pattern.compile("halley_sockets_open\\{listener=\"public\"} ([0-9.]+)");
   private HalleyNode node;
@@ -49,6 +50,7 @@ class SocketLimitTest {
     node =
         HalleyNode.start(
             TestNodes.config()
+                .allowedOrigins(List.of(APP))
                 .operations(
                     OperationsConfig.builder()
                         .newConnectionsPerSecondPerAddress(1_000_000)
@@ -93,6 +95,11 @@ class SocketLimitTest {
 
   /** What a socket over the limit gets; sends {@code request} first unless null. */
   private static void assertRefused(int port, String request) throws IOException {
+    refused(port, request);
+  }
+
+  /** {@link #assertRefused}, returning the 503's headers. */
+  private static Map<String, String> refused(int port, String request) throws IOException {
     try (Socket s = connect(port)) {
       if (request != null) {
         s.getOutputStream().write(request.getBytes(StandardCharsets.US_ASCII));
@@ -108,7 +115,51 @@ class SocketLimitTest {
               in.readNBytes(Integer.parseInt(h.get("content-length"))), StandardCharsets.UTF_8);
       assertEquals("over_capacity", InternalApi.json(body).get("error").asText(), body);
       assertEquals(-1, in.read(), "the node closes after the 503");
+      return h;
     }
+  }
+
+  /** The CORS headers an answer carries: Access-Control-Allow-Origin and Vary. */
+  private static Map<String, String> cors(Map<String, String> headers) {
+    Map<String, String> c = new java.util.TreeMap<>();
+    headers.forEach(
+        (k, v) -> {
+          if (k.equals("access-control-allow-origin") || k.equals("vary")) {
+            c.put(k, v);
+          }
+        });
+    return c;
+  }
+
+  @Test
+  void overThePublicLimitTheAnswerHasTheCorsHeadersOfEveryOtherError() throws Exception {
+    String allowed = "GET /v1/map HTTP/1.1\r\nHost: x\r\nOrigin: " + APP + "\r\n\r\n";
+    String own = "GET /v1/map HTTP/1.1\r\nHost: 127.0.0.1:1\r\nOrigin: http://127.0.0.1:1\r\n\r\n";
+    String other = "GET /v1/map HTTP/1.1\r\nHost: x\r\nOrigin: https://other.test\r\n\r\n";
+    // What another error of this listener carries for each origin (a 404 on an unknown path).
+    Map<String, String> errorAllowed =
+        cors(RawHttp.request(node.publicPort(), "GET", "/nope", Map.of("Origin", APP)).headers());
+    assertEquals(Map.of("access-control-allow-origin", APP, "vary", "Origin"), errorAllowed);
+    for (int i = 0; i < PUBLIC; i++) {
+      served(node.publicPort());
+    }
+    assertEquals(errorAllowed, cors(refused(node.publicPort(), allowed)), "allowed origin");
+    assertEquals(
+        Map.of("access-control-allow-origin", "http://127.0.0.1:1", "vary", "Origin"),
+        cors(refused(node.publicPort(), own)),
+        "the node's own origin");
+    assertEquals(Map.of(), cors(refused(node.publicPort(), other)), "an origin not allowed");
+    assertEquals(Map.of(), cors(refused(node.publicPort(), MAP)), "no origin");
+    // The internal listener has no CORS.
+    for (int i = 0; i < INTERNAL; i++) {
+      served(node.internalPort());
+    }
+    assertEquals(
+        Map.of(),
+        cors(
+            refused(
+                node.internalPort(),
+                "GET /healthz HTTP/1.1\r\nHost: x\r\nOrigin: " + APP + "\r\n\r\n")));
   }
 
   private static final String MAP = "GET /v1/map HTTP/1.1\r\nHost: x\r\n\r\n";
@@ -119,7 +170,7 @@ class SocketLimitTest {
       served(node.publicPort());
     }
     assertRefused(node.publicPort(), MAP);
-    assertRefused(node.publicPort(), null); // answered before it sent anything
+    assertRefused(node.publicPort(), null); // answered without a request, after the linger
     String token = TestNodes.token(TestNodes.localUser("over"), null);
     assertRefused(
         node.publicPort(),
