@@ -11,6 +11,10 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.net.http.HttpTimeoutException;
 import java.time.Duration;
+import java.time.Instant;
+import java.time.ZonedDateTime;
+import java.time.format.DateTimeFormatter;
+import java.time.format.DateTimeParseException;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
@@ -25,7 +29,10 @@ import java.util.function.Supplier;
  * The one request path to nodes: every call (publish, presence, subscription) goes through {@link
  * #send}, which sends one HTTP request, retries it with backoff after no answer or a 5xx, and
  * completes with the last answer or the reason there was none. Each call has a deadline: no attempt
- * is started after it and none runs past it, so the time to an outcome is bounded.
+ * is started after it and none runs past it, so the time to an outcome is bounded. A 503 or 429
+ * with {@code Retry-After} (seconds or an HTTP date) is retried no sooner than it says; when that
+ * is at or past the call's deadline (or no attempt is left) the call ends with that answer at once
+ * instead of waiting.
  *
  * <p>Thread-safe. Futures complete on the HTTP client's threads or the timer thread.
  */
@@ -154,11 +161,44 @@ public final class NodeClient {
 
   /** The delay before {@code attempt}, or null when it would start after {@code deadlineNanos}. */
   public Duration retryDelay(int attempt, long deadlineNanos) {
+    return retryDelay(attempt, deadlineNanos, null);
+  }
+
+  /**
+   * {@link #retryDelay(int, long)}, but no shorter than {@code notBefore} (a {@code Retry-After};
+   * null: none).
+   */
+  private Duration retryDelay(int attempt, long deadlineNanos, Duration notBefore) {
     if (attempt > maxAttempts || closed.get()) {
       return null;
     }
     Duration delay = backoff.delay(attempt, ThreadLocalRandom.current().nextDouble());
+    if (notBefore != null && notBefore.compareTo(delay) > 0) {
+      delay = notBefore;
+    }
     return System.nanoTime() + delay.toNanos() >= deadlineNanos ? null : delay;
+  }
+
+  /**
+   * The wait a {@code Retry-After} value asks for: delay-seconds ({@code 5}) or an HTTP date
+   * ({@code Wed, 02 Dec 2026 00:30:00 GMT}, a date in the past meaning none); null when absent or
+   * unreadable (then the backoff alone decides).
+   */
+  static Duration retryAfter(String value, Instant now) {
+    if (value == null) {
+      return null;
+    }
+    String v = value.trim();
+    if (!v.isEmpty() && v.chars().allMatch(c -> c >= '0' && c <= '9')) {
+      // Anything over a day is far past any call's deadline; the cap keeps the arithmetic finite.
+      return v.length() > 6 ? Duration.ofDays(1) : Duration.ofSeconds(Long.parseLong(v));
+    }
+    try {
+      Instant at = ZonedDateTime.parse(v, DateTimeFormatter.RFC_1123_DATE_TIME).toInstant();
+      return at.isAfter(now) ? Duration.between(now, at) : Duration.ZERO;
+    } catch (DateTimeParseException e) {
+      return null;
+    }
   }
 
   /**
@@ -240,18 +280,33 @@ public final class NodeClient {
             }
             events.requestFailed(call.node(), call.kind(), call.messages(), reason, latency);
             String reached = wentOut ? reason : reachedBy;
-            retryOr(call, attempt, reached, new Result(0, null, reason, reached, attempt), result);
+            retryOr(
+                call,
+                attempt,
+                reached,
+                new Result(0, null, reason, reached, attempt),
+                result,
+                null);
             return;
           }
           int status = response.statusCode();
           events.requestCompleted(call.node(), call.kind(), call.messages(), status, latency);
           JsonNode json = parse(response.body());
-          if (status >= 500) {
-            // 503 is a refusal before any work (not ready, draining, overloaded); another 5xx can
-            // come from a request that broke half way.
-            String reached = status == 503 ? reachedBy : SERVER_ERROR;
+          Duration retryAfter =
+              status == 503 || status == 429
+                  ? retryAfter(response.headers().firstValue("Retry-After").orElse(null), now())
+                  : null;
+          if (status >= 500 || retryAfter != null) {
+            // 503 and 429 are refusals before any work (not ready, draining, overloaded, at the
+            // socket limit); another 5xx can come from a request that broke half way.
+            String reached = status == 503 || status == 429 ? reachedBy : SERVER_ERROR;
             retryOr(
-                call, attempt, reached, new Result(status, json, null, reached, attempt), result);
+                call,
+                attempt,
+                reached,
+                new Result(status, json, null, reached, attempt),
+                result,
+                retryAfter);
           } else {
             result.complete(new Result(status, json, null, reachedBy, attempt));
           }
@@ -259,15 +314,25 @@ public final class NodeClient {
   }
 
   private void retryOr(
-      Call call, int attempt, String reachedBy, Result last, CompletableFuture<Result> result) {
+      Call call,
+      int attempt,
+      String reachedBy,
+      Result last,
+      CompletableFuture<Result> result,
+      Duration retryAfter) {
     int next = attempt + 1;
-    Duration delay = retryDelay(next, call.deadlineNanos());
+    Duration delay = retryDelay(next, call.deadlineNanos(), retryAfter);
     if (delay == null) {
       result.complete(last);
       return;
     }
     events.retryScheduled(call.node(), next, delay);
     schedule(() -> attempt(call, next, reachedBy, result), () -> result.complete(last), delay);
+  }
+
+  /** The wall clock for HTTP dates in {@code Retry-After}. */
+  private static Instant now() {
+    return Instant.now();
   }
 
   private static boolean notConnected(Throwable cause) {
