@@ -94,7 +94,9 @@ public final class SseTestClient extends TransportClient {
                   + extraQuerySuffix(),
               h);
       socket.setSoTimeout(0);
-      InputStream in = socket.getInputStream();
+      // Buffered: the reader takes a line a byte at a time, one system call each without it (a
+      // 1 MB event took longer than TIMEOUT on a loaded machine).
+      InputStream in = new java.io.BufferedInputStream(socket.getInputStream(), 64 * 1024);
       int status = RawHttp.readStatus(in);
       headers = RawHttp.readHeaders(in);
       if (status != 200) {
