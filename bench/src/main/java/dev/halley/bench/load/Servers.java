@@ -58,6 +58,10 @@ final class Servers {
             + pub
             + "\ninternalPort: "
             + internal
+            // The generator opens a few publisher connections: leave the fds to the public
+            // listener, so 19,000 subscribers fit under this machine's 20,000-fd cap (the default
+            // keeps 1,024 internal sockets + 512 spare: 18,464 public ones).
+            + "\nmaxInternalSockets: 64"
             + "\napiKeys: ["
             + o.apiKey
             + "]\ntokenHmacSecret: "

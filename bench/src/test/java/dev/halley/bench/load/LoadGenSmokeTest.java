@@ -8,6 +8,7 @@ import dev.halley.cluster.ClusterMap;
 import dev.halley.cluster.NodeInfo;
 import dev.halley.node.HalleyNode;
 import dev.halley.node.config.NodeConfig;
+import dev.halley.node.config.OperationsConfig;
 import java.net.URI;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -155,6 +156,59 @@ class LoadGenSmokeTest {
         List.of(
             "latency-vs-load", "cpu-per-delivery", "memory-per-connection", "cpu-vs-connections")) {
       assertTrue(Files.size(dir.resolve("bench/" + png + ".png")) > 1000, png);
+    }
+  }
+
+  /** A subscriber the server refused expects nothing: it counts as a connect failure, not loss. */
+  @Test
+  void aSubscriberThatNeverConnectedIsNotCountedLost() throws Exception {
+    URI placeholder = URI.create("http://127.0.0.1:1");
+    HalleyNode small =
+        HalleyNode.start(
+            NodeConfig.builder()
+                .nodeId("a")
+                .map(ClusterMap.of(1, List.of(new NodeInfo("a", placeholder, placeholder))))
+                .publicHost("127.0.0.1")
+                .publicPort(0)
+                .internalHost("127.0.0.1")
+                .internalPort(0)
+                .apiKeys(List.of(KEY))
+                .tokenHmacSecret(SECRET)
+                .operations(OperationsConfig.builder().maxConnections(30).build())
+                .build());
+    try {
+      small.updateMap(
+          ClusterMap.of(
+              2,
+              List.of(
+                  new NodeInfo(
+                      "a",
+                      URI.create("http://127.0.0.1:" + small.publicPort()),
+                      URI.create("http://127.0.0.1:" + small.internalPort())))));
+      ObjectNode r =
+          LoadGen.run(
+              LoadOptions.parse(
+                  "target=halley",
+                  "transport=ws",
+                  "port=" + small.publicPort(),
+                  "publishPort=" + small.internalPort(),
+                  "apiKey=" + KEY,
+                  "secret=" + SECRET,
+                  "userPrefix=cap-",
+                  "users=40",
+                  "roomSize=20",
+                  "burstRooms=2",
+                  "rate=200",
+                  "warmup=0.5",
+                  "measure=1.5",
+                  "drain=30"));
+      String all = r.toString();
+      assertEquals(30, r.get("connected").asInt(), all);
+      assertEquals(10, r.get("connectFailures").asLong(), all);
+      assertEquals(0, r.get("lost").asLong(), all);
+      assertEquals(r.get("expected").asLong(), r.get("received").asLong(), all);
+    } finally {
+      small.close();
     }
   }
 
