@@ -62,6 +62,8 @@ class HangIT {
             }
           }
         }
+        long p50 = Traffic.percentile(lat, 50);
+        long p50Publish = Traffic.percentile(took, 50);
         long p99 = Traffic.percentile(lat, 99);
         long p99Publish = Traffic.percentile(took, 99);
         Scenario.record(
@@ -70,9 +72,13 @@ class HangIT {
                 + h
                 + " | victims "
                 + v
-                + " | healthy p99 while c hung: delivery "
+                + " | healthy while c hung: delivery p50 "
+                + Scenario.ms(p50)
+                + " ms, p99 "
                 + Scenario.ms(p99)
-                + " ms, publish call "
+                + " ms, publish call p50 "
+                + Scenario.ms(p50Publish)
+                + " ms, p99 "
                 + Scenario.ms(p99Publish)
                 + " ms | victims' failed connection attempts while paused "
                 + errorsWhilePaused
@@ -81,9 +87,12 @@ class HangIT {
 
         assertEquals(h.published, h.received, "healthy users received everything: " + h);
         assertEquals(0, h.failed + h.resets + h.duplicates + h.acceptedOutOfOrder, h.toString());
+        // Held up by the hung node means waiting out its request timeouts: the typical healthy
+        // call would then take about REQUEST_TIMEOUT, and the slowest a whole one or more. A busy
+        // machine stalls the tail too (p99 2.5 s seen at load 40), never the median that far.
+        long timeout = Fleet.REQUEST_TIMEOUT.toNanos();
         assertTrue(
-            p99 < Fleet.REQUEST_TIMEOUT.toNanos() / 2
-                && p99Publish < Fleet.REQUEST_TIMEOUT.toNanos() / 2,
+            p50 < timeout / 2 && p50Publish < timeout / 2 && p99 < timeout && p99Publish < timeout,
             "healthy users are not held up by the hung node's request timeouts");
         for (int i = 0; i < victims.size(); i++) {
           assertTrue(
