@@ -3,6 +3,7 @@ package dev.halley.node.stream;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.Map;
+import java.util.Objects;
 
 /**
  * The handoff resume of lossless resharding (issue 14, docs/protocol.md "Handoff resume"): one pure
@@ -90,14 +91,48 @@ public final class Handoff {
    * when the old owner added no event while the pending map was installed. {@code first} is S (-1:
    * none), {@code last} is F (the seq of the last event of the stream on the old owner).
    */
-  public record Token(String epoch, long first, long last) {
-    /** Longest handoff string accepted (16 hex + 2 colons + two 19-digit seqs). */
-    public static final int MAX_LENGTH = 16 + 2 + 19 + 19;
+  public record Token(String epoch, long first, long last, long[] unreported) {
+    /** Most seqs of [S, F] a token lists as not reported ({@link #unreported}). */
+    public static final int MAX_UNREPORTED = 8;
 
+    /**
+     * Longest handoff string accepted (16 hex + 3 colons + two 19-digit seqs + up to {@value
+     * #MAX_UNREPORTED} unreported seqs of 19 digits with their separators).
+     */
+    public static final int MAX_LENGTH = 16 + 3 + 19 + 19 + MAX_UNREPORTED * 20;
+
+    private static final long[] NONE = new long[0];
+
+    /**
+     * {@code unreported}: seqs in (S, F] the old owner added while the pending map was installed
+     * without reporting a position to a publisher (latest-value copies at a connect), sorted; the
+     * new owner does not wait for their relays. At most {@value #MAX_UNREPORTED}.
+     */
     public Token {
       if (epoch == null || last < 0 || first < -1 || (first >= 0 && first > last)) {
         throw new IllegalArgumentException("bad handoff " + epoch + ":" + first + ":" + last);
       }
+      unreported = unreported == null || unreported.length == 0 ? NONE : unreported.clone();
+      if (unreported.length > MAX_UNREPORTED) {
+        throw new IllegalArgumentException("more than " + MAX_UNREPORTED + " unreported seqs");
+      }
+      for (int i = 0; i < unreported.length; i++) {
+        if (first < 0
+            || unreported[i] <= first
+            || unreported[i] > last
+            || (i > 0 && unreported[i] <= unreported[i - 1])) {
+          throw new IllegalArgumentException("bad unreported seqs in handoff");
+        }
+      }
+    }
+
+    public Token(String epoch, long first, long last) {
+      this(epoch, first, last, NONE);
+    }
+
+    @Override
+    public long[] unreported() {
+      return unreported.clone();
     }
 
     /** Whether the old owner added events while the pending map was installed (S is present). */
@@ -105,9 +140,21 @@ public final class Handoff {
       return first >= 0;
     }
 
-    /** The opaque string handed to the client. */
+    /**
+     * The opaque string handed to the client: {@code <epoch>:<S>:<F>}, then {@code :<k1>.<k2>...}
+     * when some seqs were not reported.
+     */
     public String encode() {
-      return epoch + ":" + (first >= 0 ? Long.toString(first) : "") + ":" + last;
+      StringBuilder b =
+          new StringBuilder(epoch)
+              .append(':')
+              .append(first >= 0 ? Long.toString(first) : "")
+              .append(':')
+              .append(last);
+      for (int i = 0; i < unreported.length; i++) {
+        b.append(i == 0 ? ':' : '.').append(unreported[i]);
+      }
+      return b.toString();
     }
 
     /** Parses a client's {@code handoff} parameter; null if it is not one this node issues. */
@@ -117,25 +164,51 @@ public final class Handoff {
       }
       int a = s.indexOf(':');
       int b = a < 0 ? -1 : s.indexOf(':', a + 1);
-      if (a != 16 || b < 0 || s.indexOf(':', b + 1) >= 0) {
+      int c = b < 0 ? -1 : s.indexOf(':', b + 1);
+      if (a != 16 || b < 0 || (c >= 0 && s.indexOf(':', c + 1) >= 0)) {
         return null;
       }
       for (int i = 0; i < 16; i++) {
-        char c = s.charAt(i);
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+        char ch = s.charAt(i);
+        if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f'))) {
           return null;
         }
       }
       try {
         long first = b == a + 1 ? -1 : parseSeq(s.substring(a + 1, b));
-        long last = parseSeq(s.substring(b + 1));
+        long last = parseSeq(s.substring(b + 1, c < 0 ? s.length() : c));
         if (first > last) {
           return null;
         }
-        return new Token(s.substring(0, 16), first, last);
-      } catch (NumberFormatException e) {
+        long[] unreported = NONE;
+        if (c >= 0) {
+          String[] parts = s.substring(c + 1).split("\\.", -1);
+          if (parts.length > MAX_UNREPORTED) {
+            return null;
+          }
+          unreported = new long[parts.length];
+          for (int i = 0; i < parts.length; i++) {
+            unreported[i] = parseSeq(parts[i]);
+          }
+        }
+        return new Token(s.substring(0, 16), first, last, unreported);
+      } catch (IllegalArgumentException e) { // NumberFormatException included
         return null;
       }
+    }
+
+    @Override
+    public boolean equals(Object o) {
+      return o instanceof Token t
+          && t.epoch.equals(epoch)
+          && t.first == first
+          && t.last == last
+          && Arrays.equals(t.unreported, unreported);
+    }
+
+    @Override
+    public int hashCode() {
+      return Objects.hash(epoch, first, last, Arrays.hashCode(unreported));
     }
 
     private static long parseSeq(String d) {
@@ -253,6 +326,24 @@ public final class Handoff {
       return out;
     }
 
+    /**
+     * Whether every seq in {@code [from, to]} of {@code epoch} but those in {@code except} (sorted)
+     * is held.
+     */
+    public boolean coversAll(String epoch, long from, long to, long[] except) {
+      long start = from;
+      for (long k : except) {
+        if (k < start || k > to) {
+          continue;
+        }
+        if (!coversAll(epoch, start, k - 1)) {
+          return false;
+        }
+        start = k + 1;
+      }
+      return coversAll(epoch, start, to);
+    }
+
     /** Whether every seq in {@code [from, to]} of {@code epoch} is held (true when empty). */
     public boolean coversAll(String epoch, long from, long to) {
       if (from > to) {
@@ -321,7 +412,7 @@ public final class Handoff {
       if (x < h.first() - 1) {
         return Decision.of(Outcome.RESET_GAP, "2");
       }
-      if (held.coversAll(xEpoch, h.first(), h.last())) {
+      if (held.coversAll(xEpoch, h.first(), h.last(), h.unreported)) {
         return Decision.covered(x, "2");
       }
       return waitOrGap(held, waitExpired, "2");

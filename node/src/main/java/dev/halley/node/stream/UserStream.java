@@ -82,6 +82,9 @@ public final class UserStream {
   private java.util.HashMap<Long, Object> oldBySeq;
   // Old owner: the first seq whose position was reported to a publisher (-1: none).
   private long reportedFirst = -1;
+  // Old owner: seqs after reportedFirst added without a reported position (latest-value copies at
+  // a connect), at most Handoff.Token.MAX_UNREPORTED; the handoff lists them.
+  private long[] unreported;
   // Old owner: set when an activated map moved the user away (a finishing stream).
   private Handoff.Token finishing;
   // New owner: channels relayed to this pre-stream (appended while no connection's grant holds).
@@ -191,6 +194,15 @@ public final class UserStream {
     }
     if (report && reportedFirst < 0) {
       reportedFirst = s;
+    } else if (!report && reportedFirst >= 0 && old == null) {
+      // No publisher saw this one (a latest-value copy at a connect): the handoff says so, so
+      // that the new owner does not wait for its relay. Beyond the bound it is left out (the
+      // handoff then waits and ends in an honest reset).
+      int n = unreported == null ? 0 : unreported.length;
+      if (n < Handoff.Token.MAX_UNREPORTED) {
+        unreported = unreported == null ? new long[1] : Arrays.copyOf(unreported, n + 1);
+        unreported[n] = s;
+      }
     }
     if (old != null) {
       int bound = positionsBound();
@@ -345,7 +357,9 @@ public final class UserStream {
    */
   public synchronized Handoff.Token finish(String epoch) {
     if (finishing == null) {
-      finishing = new Handoff.Token(epoch, reportedFirst > seq ? -1 : reportedFirst, seq);
+      long first = reportedFirst > seq ? -1 : reportedFirst;
+      finishing =
+          new Handoff.Token(epoch, first, seq, first < 0 || unreported == null ? null : unreported);
     }
     return finishing;
   }
@@ -358,6 +372,7 @@ public final class UserStream {
   /** A pending map was installed or removed: no position has been reported under it yet. */
   public synchronized void resetReported() {
     reportedFirst = -1;
+    unreported = null;
   }
 
   /** What one buffered event counts against {@code bufferMaxBytes}: its data plus the slot. */

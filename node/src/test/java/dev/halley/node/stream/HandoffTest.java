@@ -57,6 +57,32 @@ class HandoffTest {
   }
 
   @Test
+  void theSeqsAHandoffListsAsUnreportedAreNotWaitedFor() {
+    Token t = new Token(E, 5, 9, new long[] {7});
+    assertEquals(E + ":5:9:7", t.encode());
+    assertEquals(t, Token.parse(E + ":5:9:7"));
+    assertEquals(new Token(E, 5, 9, new long[] {6, 8}), Token.parse(E + ":5:9:6.8"));
+    for (String bad :
+        new String[] {
+          E + ":5:9:",
+          E + ":5:9:5",
+          E + ":5:9:10",
+          E + ":5:9:8.7",
+          E + ":5:9:7.7",
+          E + "::9:7",
+          E + ":5:9:7:8",
+          E + ":5:9:7..8",
+          E + ":1:99:2.3.4.5.6.7.8.9.10"
+        }) {
+      assertNull(Token.parse(bad), bad);
+    }
+    assertEquals(Outcome.COVERED, decide(9, t, held(5, 6, 8, 9)));
+    assertEquals(Outcome.COVERED, decide(7, t, held(5, 6, 8, 9)));
+    assertEquals(Outcome.WAIT, decide(9, new Token(E, 5, 9), held(5, 6, 8, 9)), "7 expected");
+    assertEquals(Outcome.WAIT, decide(9, t, held(5, 8, 9)), "6 is still missing");
+  }
+
+  @Test
   void rule1NothingRelayedAndTheClientHasTheLastEventIsCoveredWithNothingToSkip() {
     Decision d = Handoff.decide(E, 9, new Token(E, -1, 9), held());
     assertEquals(Outcome.COVERED, d.outcome());

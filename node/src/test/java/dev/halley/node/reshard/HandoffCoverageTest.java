@@ -30,14 +30,18 @@ import org.junit.jupiter.api.Test;
  *       channel messages, before and after the old owner's activation, so the publisher relays the
  *       position instead of an unknown one;
  *   <li>a later relay of a key the new owner already stored (plainly, or with an unknown old
- *       position) annotates that event instead of adding a second copy.
+ *       position) annotates that event instead of adding a second copy;
+ *   <li>a latest-value copy the old owner adds at a connect while the pending map is installed (no
+ *       publisher sees it, so it is never relayed) is listed in the handoff, and the new owner does
+ *       not wait for it.
  * </ul>
  *
- * Both end in a covered handoff (no reset, every message once); on the old code the first had no
- * {@code positions} in the duplicate answer and the second ended in {@code reset gap}.
+ * All end in a covered handoff (no reset, every message once); on the old code the first had no
+ * {@code positions} in the duplicate answer, and the others ended in {@code reset gap}.
  */
-class RepeatedPublishHandoffTest {
+class HandoffCoverageTest {
   private static final String ROOM = "room";
+  private static final String PRICE = "price";
 
   private HalleyNode a;
   private HalleyNode c;
@@ -59,7 +63,8 @@ class RepeatedPublishHandoffTest {
                 .newConnectionBurstPerAddress(1_000_000)
                 .movedSpreadMs(0)
                 .handoffWaitMs(10_000)
-                .build());
+                .build())
+        .latestValueChannels(List.of(PRICE));
   }
 
   @BeforeEach
@@ -245,5 +250,37 @@ class RepeatedPublishHandoffTest {
         .until(() -> f.moves.size() == 1);
     post(apiC, userMessage("k1", u, relay(u, p1)));
     assertHandedOverCleanly(f, u, List.of("k1"));
+  }
+
+  @Test
+  void aLatestValueCopyAddedAtAConnectOnTheOldOwnerIsListedInTheHandoffAndNotWaitedFor() {
+    String u = mover("lv");
+    pending();
+    // k1 is reported (S); the price value exists before the client connects.
+    String p1 = post(apiA, userMessage("k1", u, null)).path("positions").path(u).asText();
+    post(apiC, userMessage("k1", u, relay(u, p1)));
+    ObjectNode price = channelMessage("pv1", null);
+    price.put("channel", PRICE);
+    post(apiA, price); // the user's stream is not subscribed yet: no position
+    post(apiC, price.deepCopy());
+    // A fresh connect granting the channel: a's copy of the value goes into the stream (after S),
+    // seen by no publisher.
+    FollowingClient f =
+        new FollowingClient(
+                FollowingClient.Transport.SSE,
+                a.publicPort(),
+                TestNodes.token(u, List.of(PRICE)),
+                true)
+            .start();
+    clients.add(f);
+    Awaitility.await("the latest value at connect")
+        .atMost(Duration.ofSeconds(20))
+        .until(() -> f.keys.contains("pv1"));
+    String p2 = post(apiA, userMessage("k2", u, null)).path("positions").path(u).asText();
+    post(apiC, userMessage("k2", u, relay(u, p2)));
+    activate();
+    assertHandedOverCleanly(f, u, List.of("pv1", "k2"));
+    String handoff = f.moves.get(0).path("handoff").asText();
+    assertEquals(4, handoff.split(":").length, "the handoff lists the copy: " + handoff);
   }
 }
