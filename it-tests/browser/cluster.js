@@ -194,7 +194,9 @@ export class Cluster {
     const to = this.#mapDocument();
     await this.#startNode(id);
     const ids = [...this.nodes.keys()];
-    for (const n of ids) {
+    // The new owner first (activation order): an old owner's position relayed to a node that
+    // has no pending map yet is refused (misdirected) and that user's handoff would reset.
+    for (const n of [id, ...ids.filter((n) => n !== id)]) {
       const r = await this.admin(n, "POST", "/v1/admin/map/pending", to);
       if (r.status !== 200)
         throw new Error(

@@ -110,11 +110,36 @@ public final class Fleet implements AutoCloseable {
     return f;
   }
 
+  /**
+   * A free port for a node that may start much later (a node added by a reshard): below the
+   * kernel's ephemeral range, so that none of the test's many outgoing connections takes it as its
+   * local port meanwhile (one did: "cannot bind ... Address already in use" when d started).
+   */
   private static int freePort() {
+    int low = ephemeralLow();
+    java.util.concurrent.ThreadLocalRandom r = java.util.concurrent.ThreadLocalRandom.current();
+    for (int attempt = 0; low > 20_000 && attempt < 200; attempt++) {
+      int port = r.nextInt(20_000, low);
+      try (ServerSocket s = new ServerSocket(port, 1, InetAddress.getLoopbackAddress())) {
+        return s.getLocalPort();
+      } catch (IOException taken) {
+        // try another
+      }
+    }
     try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
       return s.getLocalPort();
     } catch (IOException e) {
       throw new UncheckedIOException(e);
+    }
+  }
+
+  /** The first port of the ephemeral range (Linux), or 0 when unknown. */
+  private static int ephemeralLow() {
+    try {
+      String range = Files.readString(Path.of("/proc/sys/net/ipv4/ip_local_port_range")).trim();
+      return Integer.parseInt(range.split("\\s+")[0]);
+    } catch (IOException | RuntimeException e) {
+      return 0;
     }
   }
 
@@ -137,10 +162,48 @@ public final class Fleet implements AutoCloseable {
     try {
       Path dir = Files.createDirectory(root.resolve(id));
       Files.writeString(dir.resolve("node.yaml"), nodeYaml);
+      Map<String, String> env = nodeEnv;
+      String debug = System.getProperty("halley.it.debugLoggers", "");
+      if (!debug.isBlank()) {
+        // -Dhalley.it.debugLoggers=dev.halley.node.transport.HandoffWait,...: those at DEBUG
+        StringBuilder x =
+            new StringBuilder(
+                "<configuration><appender name=\"out\""
+                    + " class=\"ch.qos.logback.core.ConsoleAppender\"><target>System.err</target>"
+                    + "<encoder><pattern>%d{HH:mm:ss.SSS} %-5level [%thread] %logger{36} -"
+                    + " %msg%n</pattern></encoder></appender>");
+        for (String logger : debug.split(",")) {
+          x.append("<logger name=\"").append(logger.trim()).append("\" level=\"DEBUG\"/>");
+        }
+        x.append(
+            "<logger name=\"io.undertow\" level=\"WARN\"/><logger name=\"org.xnio\""
+                + " level=\"WARN\"/><root level=\"INFO\"><appender-ref ref=\"out\"/></root>"
+                + "</configuration>");
+        Files.writeString(dir.resolve("logback.xml"), x.toString());
+        env = new java.util.HashMap<>(nodeEnv);
+        env.put("JAVA_TOOL_OPTIONS", "-Dlogback.configurationFile=/etc/halley/logback.xml");
+      }
       Files.createSymbolicLink(dir.resolve("cluster.json"), Path.of("..data/cluster.json"));
       swap(dir, initial);
       int[] p = ports.get(id);
-      NodeContainer n = new NodeContainer(IMAGE, id, p[0], p[1], dir, nodeEnv);
+      NodeContainer n = new NodeContainer(IMAGE, id, p[0], p[1], dir, env);
+      if (!debug.isBlank()) {
+        // The node's log in target/fleet-<id>.log (appended across its restarts).
+        Path log = Path.of("target", "fleet-" + id + ".log");
+        Files.deleteIfExists(log);
+        n.withLogConsumer(
+            frame -> {
+              try {
+                Files.writeString(
+                    log,
+                    frame.getUtf8String(),
+                    java.nio.file.StandardOpenOption.CREATE,
+                    java.nio.file.StandardOpenOption.APPEND);
+              } catch (IOException e) {
+                // a lost log line
+              }
+            });
+      }
       nodes.put(id, n);
       return n;
     } catch (IOException e) {

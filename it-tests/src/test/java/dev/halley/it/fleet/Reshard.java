@@ -105,10 +105,16 @@ public final class Reshard {
     log.add("check: every node on map " + from.version());
   }
 
-  /** 2. P pending on every node. */
+  /**
+   * 2. P pending on every node, in the activation order (gainers, unchanged nodes, losers): every
+   * new owner holds P before any old owner reports a position. The other way round, a publisher
+   * that learned P from an old owner relays that position to a new owner still without P, which
+   * answers {@code misdirected}: the relay is lost and the user's handoff ends in {@code reset}
+   * (ReshardIT: the first message after the install, on the nodes installed first).
+   */
   public void installPending() {
     String body = to.toJson();
-    for (NodeContainer n : nodes) {
+    for (NodeContainer n : inActivationOrder()) {
       post(n, "/v1/admin/map/pending", body);
     }
     for (NodeContainer n : nodes) {
@@ -166,10 +172,7 @@ public final class Reshard {
 
   /** 4. P active in {@link MapChange#activationOrder()}: gainers, unchanged nodes, losers. */
   public void activate() {
-    List<NodeContainer> order = new ArrayList<>();
-    for (NodeInfo info : MapChange.of(from, to).activationOrder()) {
-      nodes.stream().filter(n -> n.nodeId.equals(info.id())).forEach(order::add);
-    }
+    List<NodeContainer> order = inActivationOrder();
     String body = "{\"version\": " + to.version() + "}";
     for (NodeContainer n : order) {
       post(n, "/v1/admin/map/activate", body);
@@ -179,6 +182,15 @@ public final class Reshard {
           STEP);
     }
     log.add("active " + to.version() + " on " + ids(order));
+  }
+
+  /** The nodes in {@link MapChange#activationOrder()}: gainers, unchanged nodes, losers. */
+  private List<NodeContainer> inActivationOrder() {
+    List<NodeContainer> order = new ArrayList<>();
+    for (NodeInfo info : MapChange.of(from, to).activationOrder()) {
+      nodes.stream().filter(n -> n.nodeId.equals(info.id())).forEach(order::add);
+    }
+    return order;
   }
 
   /** 5. No finishing stream left on any node (every moved client was handed over). */

@@ -50,6 +50,16 @@ public final class StreamClient implements AutoCloseable {
   /** Heartbeats without any byte before the client gives the connection up. */
   static final int SILENCE_HEARTBEATS = 3;
 
+  /**
+   * The node's {@code handoffWaitMs} (its default, which the fleet's nodes keep): a connect that
+   * resumes with a {@code handoff} may be held that long before its first byte ({@code hello}, the
+   * SSE response, the long-poll answer) while the new owner waits for relays, so the client allows
+   * that much more silence then, as js-client's {@code helloTimeoutMs} (10 s) does. Giving up
+   * earlier and reconnecting with the same handoff starts the wait over, and the abandoned attempt
+   * still ends (a {@code reset} nobody reads).
+   */
+  static final long HANDOFF_WAIT_MS = 5_000;
+
   private static final ObjectMapper JSON = new ObjectMapper();
 
   public final String user;
@@ -75,6 +85,7 @@ public final class StreamClient implements AutoCloseable {
   private final java.util.Set<String> keySet = new java.util.HashSet<>();
   private final List<String> keys = new ArrayList<>();
   private final List<String> handoffs = new ArrayList<>();
+  private final List<String> trace = new ArrayList<>(); // connects and control events, bounded
   private String handoff;
   private String handoffFor;
   private int keyDuplicates;
@@ -89,6 +100,8 @@ public final class StreamClient implements AutoCloseable {
   private boolean pollReconnected = true;
 
   private volatile long lastByteNanos = System.nanoTime();
+  // Whether the connect in progress carries a handoff and has had no event yet (loop thread).
+  private volatile boolean heldForHandoff;
   private volatile Runnable abortCurrent = () -> {};
 
   public StreamClient(
@@ -134,6 +147,17 @@ public final class StreamClient implements AutoCloseable {
   /** Messages that came without a {@code key}. */
   public synchronized int withoutKey() {
     return withoutKey;
+  }
+
+  /** The client's connects and control events (hello, moved, reset), the first 200. */
+  public synchronized List<String> trace() {
+    return List.copyOf(trace);
+  }
+
+  private void trace(String what) {
+    if (trace.size() < 200) {
+      trace.add(System.currentTimeMillis() % 1_000_000 + " " + what);
+    }
   }
 
   /** The {@code handoff} strings of the {@code moved} events received, in order. */
@@ -287,14 +311,17 @@ public final class StreamClient implements AutoCloseable {
   private record Next(long delayMs) {}
 
   private synchronized URI url(String path, String extra) {
+    heldForHandoff = false;
     StringBuilder q = new StringBuilder("?token=").append(enc(token));
     if (lastEventId != null) {
       q.append("&lastEventId=").append(enc(lastEventId));
       if (handoff != null && lastEventId.equals(handoffFor)) {
         q.append("&handoff=").append(enc(handoff));
+        heldForHandoff = true;
       }
     }
     String b = base.toString().replaceAll("/+$", "");
+    trace("connect " + b + path + " lastEventId=" + lastEventId + " handoff=" + heldForHandoff);
     return URI.create(b + path + q + extra);
   }
 
@@ -305,8 +332,12 @@ public final class StreamClient implements AutoCloseable {
   /** Handles one event; returns the reconnect delay if it ends the connection, else -1. */
   private long onEvent(JsonNode e) {
     lastByteNanos = System.nanoTime();
+    heldForHandoff = false;
     String type = e.path("type").asText();
     synchronized (this) {
+      if (!type.equals("message") && !type.equals("ping")) {
+        trace(e.toString());
+      }
       switch (type) {
         case "hello" -> {
           node = e.path("node").asText();
@@ -327,6 +358,7 @@ public final class StreamClient implements AutoCloseable {
             keys.add(key);
             if (!keySet.add(key)) {
               keyDuplicates++;
+              trace("again " + key + " as " + e.path("id").asText() + " from " + node);
             }
           } else {
             withoutKey++;
@@ -471,14 +503,19 @@ public final class StreamClient implements AutoCloseable {
   }
 
   private boolean silent() {
-    return System.nanoTime() - lastByteNanos
-        > TimeUnit.MILLISECONDS.toNanos(heartbeatMs * SILENCE_HEARTBEATS);
+    return System.nanoTime() - lastByteNanos > TimeUnit.MILLISECONDS.toNanos(silenceMs());
+  }
+
+  /** The silence allowed now: a few heartbeats, plus the handoff wait before the first event. */
+  private long silenceMs() {
+    return heartbeatMs * SILENCE_HEARTBEATS + (heldForHandoff ? HANDOFF_WAIT_MS : 0);
   }
 
   private Next sse() throws Exception {
+    URI u = url("/v1/sse", "");
     HttpRequest req =
-        HttpRequest.newBuilder(url("/v1/sse", ""))
-            .timeout(Duration.ofMillis(heartbeatMs * SILENCE_HEARTBEATS))
+        HttpRequest.newBuilder(u)
+            .timeout(Duration.ofMillis(silenceMs()))
             .header("Accept", "text/event-stream")
             .build();
     HttpResponse<InputStream> r = http.send(req, HttpResponse.BodyHandlers.ofInputStream());
@@ -556,10 +593,9 @@ public final class StreamClient implements AutoCloseable {
   private Next longPoll() throws Exception {
     // The node holds the request up to longPollTimeoutMs; an answer later than that plus the
     // silence allowance means the node is hung.
+    URI u = url("/v1/longpoll", "");
     HttpRequest req =
-        HttpRequest.newBuilder(url("/v1/longpoll", ""))
-            .timeout(Duration.ofMillis(heartbeatMs * (SILENCE_HEARTBEATS + 1)))
-            .build();
+        HttpRequest.newBuilder(u).timeout(Duration.ofMillis(silenceMs() + heartbeatMs)).build();
     HttpResponse<String> r = http.send(req, HttpResponse.BodyHandlers.ofString());
     if (r.statusCode() == 421) {
       return notOwner(r.body());
@@ -619,6 +655,10 @@ public final class StreamClient implements AutoCloseable {
         + moved
         + ", errors "
         + connectErrors
+        + ", hellos "
+        + helloNodes
+        + ", last "
+        + lastEventId
         + ")";
   }
 }
