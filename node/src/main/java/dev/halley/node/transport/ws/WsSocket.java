@@ -2,6 +2,7 @@ package dev.halley.node.transport.ws;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
 import org.xnio.ChannelListener;
 import org.xnio.IoUtils;
@@ -265,8 +266,13 @@ final class WsSocket implements WsReader.Handler {
     }
     closeSent = true;
     closeWhenWritten = thenCut;
-    grace =
-        connection.getIoThread().executeAfter(this::kill, CLOSE_GRACE_MS, TimeUnit.MILLISECONDS);
+    try {
+      grace =
+          connection.getIoThread().executeAfter(this::kill, CLOSE_GRACE_MS, TimeUnit.MILLISECONDS);
+    } catch (RejectedExecutionException stopping) {
+      kill(); // the node is stopping: its IO threads take no timers, and the socket goes anyway
+      return;
+    }
     control(WsFrames.close(code, reason), false);
   }
 
