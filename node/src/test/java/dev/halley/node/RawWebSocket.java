@@ -59,31 +59,61 @@ public final class RawWebSocket implements AutoCloseable {
     return new RawWebSocket(s, in);
   }
 
+  /** One server frame: its first byte (FIN, opcode), whether it was masked, its payload. */
+  public record Frame(int first, boolean masked, byte[] payload) {
+    public int opcode() {
+      return first & 0x0f;
+    }
+
+    public boolean fin() {
+      return (first & 0x80) != 0;
+    }
+
+    public String text() {
+      return new String(payload, StandardCharsets.UTF_8);
+    }
+
+    /** A close frame's status code, -1 without one. */
+    public int closeCode() {
+      return payload.length >= 2 ? ((payload[0] & 0xff) << 8) | (payload[1] & 0xff) : -1;
+    }
+  }
+
+  /** Reads one frame (a server's are unmasked); null at the end of the stream. */
+  public static Frame readFrame(InputStream in) throws IOException {
+    int b0 = in.read();
+    if (b0 < 0) {
+      return null;
+    }
+    int b1 = in.read();
+    long len = b1 & 0x7f;
+    if (len == 126) {
+      len = (in.read() << 8) | in.read();
+    } else if (len == 127) {
+      len = 0;
+      for (int i = 0; i < 8; i++) {
+        len = (len << 8) | in.read();
+      }
+    }
+    byte[] payload = in.readNBytes((int) len);
+    if (payload.length != len) {
+      throw new IOException("frame cut short: " + payload.length + " of " + len + " bytes");
+    }
+    return new Frame(b0, (b1 & 0x80) != 0, payload);
+  }
+
   /** Reads frames until a close frame (or EOF). */
   public Frames readUntilClose() throws IOException {
     List<String> texts = new ArrayList<>();
     while (true) {
-      int b0 = in.read();
-      if (b0 < 0) {
+      Frame f = readFrame(in);
+      if (f == null) {
         return new Frames(texts, -1);
       }
-      int b1 = in.read();
-      long len = b1 & 0x7f;
-      if (len == 126) {
-        len = (in.read() << 8) | in.read();
-      } else if (len == 127) {
-        len = 0;
-        for (int i = 0; i < 8; i++) {
-          len = (len << 8) | in.read();
-        }
-      }
-      byte[] payload = in.readNBytes((int) len);
-      int opcode = b0 & 0x0f;
-      if (opcode == 1) {
-        texts.add(new String(payload, StandardCharsets.UTF_8));
-      } else if (opcode == 8) {
-        int code = payload.length >= 2 ? ((payload[0] & 0xff) << 8) | (payload[1] & 0xff) : -1;
-        return new Frames(texts, code);
+      if (f.opcode() == 1) {
+        texts.add(f.text());
+      } else if (f.opcode() == 8) {
+        return new Frames(texts, f.closeCode());
       }
     }
   }
@@ -92,27 +122,12 @@ public final class RawWebSocket implements AutoCloseable {
   public List<String> readTexts(int n) throws IOException {
     List<String> texts = new ArrayList<>();
     while (texts.size() < n) {
-      int b0 = in.read();
-      if (b0 < 0) {
-        throw new IOException("end of stream after " + texts.size() + " text frames");
-      }
-      int b1 = in.read();
-      long len = b1 & 0x7f;
-      if (len == 126) {
-        len = (in.read() << 8) | in.read();
-      } else if (len == 127) {
-        len = 0;
-        for (int i = 0; i < 8; i++) {
-          len = (len << 8) | in.read();
-        }
-      }
-      byte[] payload = in.readNBytes((int) len);
-      int opcode = b0 & 0x0f;
-      if (opcode == 8) {
+      Frame f = readFrame(in);
+      if (f == null || f.opcode() == 8) {
         throw new IOException("closed after " + texts.size() + " text frames");
       }
-      if (opcode == 1) {
-        texts.add(new String(payload, StandardCharsets.UTF_8));
+      if (f.opcode() == 1) {
+        texts.add(f.text());
       }
     }
     return texts;

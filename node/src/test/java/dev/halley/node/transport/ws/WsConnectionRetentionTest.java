@@ -6,13 +6,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.halley.node.HalleyNode;
 import dev.halley.node.RawWebSocket;
 import dev.halley.node.TestNodes;
-import java.lang.management.ManagementFactory;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
-import javax.management.ObjectName;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -52,28 +48,10 @@ class WsConnectionRetentionTest {
     await()
         .atMost(Duration.ofSeconds(60))
         .pollInterval(Duration.ofMillis(500))
-        .until(() -> instances(WsConnection.class.getName()) >= SOCKETS);
-    long exchanges = instances("io.undertow.server.HttpServerExchange");
+        .until(() -> HeapHistogram.instances(WsConnection.class.getName()) >= SOCKETS);
+    long exchanges = HeapHistogram.instances("io.undertow.server.HttpServerExchange");
     assertTrue(
         exchanges < SOCKETS / 4,
         exchanges + " HTTP exchanges still reachable with " + SOCKETS + " WebSockets open");
-  }
-
-  /** Live instances of a class (the histogram runs a full GC first). */
-  private static long instances(String className) throws Exception {
-    String histogram =
-        (String)
-            ManagementFactory.getPlatformMBeanServer()
-                .invoke(
-                    new ObjectName("com.sun.management:type=DiagnosticCommand"),
-                    "gcClassHistogram",
-                    new Object[] {null},
-                    new String[] {String[].class.getName()});
-    Matcher m =
-        Pattern.compile(
-                "^\\s*\\d+:\\s+(\\d+)\\s+\\d+\\s+" + Pattern.quote(className) + "(\\s|$)",
-                Pattern.MULTILINE)
-            .matcher(histogram);
-    return m.find() ? Long.parseLong(m.group(1)) : 0;
   }
 }

@@ -10,6 +10,8 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.TextNode;
 import dev.halley.node.HalleyNode;
 import dev.halley.node.InternalApi;
+import dev.halley.node.RawWebSocket;
+import dev.halley.node.RawWebSocket.Frame;
 import dev.halley.node.TestNodes;
 import dev.halley.testing.RawHttp;
 import java.io.ByteArrayOutputStream;
@@ -70,16 +72,6 @@ class WsProtocolConformanceTest {
       this.user = user;
     }
 
-    record Frame(boolean fin, int opcode, byte[] payload) {
-      String text() {
-        return new String(payload, StandardCharsets.UTF_8);
-      }
-
-      int closeCode() {
-        return payload.length >= 2 ? ((payload[0] & 0xff) << 8) | (payload[1] & 0xff) : -1;
-      }
-    }
-
     /** Writes a frame masked with a non-zero key (unless {@code masked} is false). */
     void send(int first, byte[] payload, boolean masked) throws IOException {
       ByteArrayOutputStream b = new ByteArrayOutputStream();
@@ -114,32 +106,19 @@ class WsProtocolConformanceTest {
 
     /** Reads one frame; null at the end of the stream. */
     Frame read() throws IOException {
-      int b0 = in.read();
-      if (b0 < 0) {
-        return null;
+      Frame f = RawWebSocket.readFrame(in);
+      if (f != null) {
+        assertFalse(f.masked(), "server frames are not masked");
+        assertEquals(0, f.first() & 0x70, "no reserved bits");
       }
-      int b1 = in.read();
-      assertEquals(0, b1 & 0x80, "server frames are not masked");
-      long len = b1 & 0x7f;
-      if (len == 126) {
-        len = (in.read() << 8) | in.read();
-      } else if (len == 127) {
-        len = 0;
-        for (int i = 0; i < 8; i++) {
-          len = (len << 8) | in.read();
-        }
-      }
-      assertEquals(0, b0 & 0x70, "no reserved bits");
-      byte[] payload = in.readNBytes((int) len);
-      assertEquals(len, payload.length, "frame cut short");
-      return new Frame((b0 & 0x80) != 0, b0 & 0x0f, payload);
+      return f;
     }
 
     /** The next frame that is not a text event (events are skipped). */
     Frame readControl() throws IOException {
       while (true) {
         Frame f = read();
-        if (f == null || f.opcode != 1) {
+        if (f == null || f.opcode() != 1) {
           return f;
         }
       }
@@ -148,7 +127,7 @@ class WsProtocolConformanceTest {
     /** Reads until the node's close frame; its code. Then the socket must end. */
     int closedWith() throws IOException {
       Frame f = readControl();
-      assertTrue(f != null && f.opcode == 8, "expected a close frame, got " + f);
+      assertTrue(f != null && f.opcode() == 8, "expected a close frame, got " + f);
       assertTrue(endOfStream(), "the node ends the socket after its close frame");
       return f.closeCode();
     }
@@ -160,7 +139,7 @@ class WsProtocolConformanceTest {
           if (f == null) {
             return true;
           }
-          if (f.opcode == 8) {
+          if (f.opcode() == 8) {
             return false;
           }
         }
@@ -193,7 +172,7 @@ class WsProtocolConformanceTest {
     Map<String, String> headers = RawHttp.readHeaders(in);
     assertEquals(101, status, headers.toString());
     Client c = new Client(s, in, headers, user);
-    Client.Frame hello = c.read();
+    Frame hello = c.read();
     assertEquals(1, hello.opcode());
     assertTrue(hello.text().contains("\"hello\""), hello.text());
     return c;
@@ -214,7 +193,7 @@ class WsProtocolConformanceTest {
   /** The connection still works: a published event arrives whole. */
   private void stillDelivers(Client c) throws IOException {
     api.publishToUsers(TextNode.valueOf("after"), c.user);
-    Client.Frame f = c.read();
+    Frame f = c.read();
     assertEquals(1, f.opcode());
     JsonNode event = InternalApi.JSON.readTree(f.text());
     assertEquals("message", event.path("type").asText(), f.text());
@@ -276,7 +255,7 @@ class WsProtocolConformanceTest {
       c.send(true, 9, bytes("are you there"));
       c.send(false, 0, new byte[] {euro[1]});
       c.send(true, 0, new byte[] {euro[2], 'b'});
-      Client.Frame pong = c.readControl();
+      Frame pong = c.readControl();
       assertEquals(10, pong.opcode());
       assertTrue(pong.fin());
       assertArrayEquals(bytes("are you there"), pong.payload());
@@ -372,14 +351,14 @@ class WsProtocolConformanceTest {
     try (Client c = connect()) {
       byte[] close = {0x03, (byte) 0xe8, 'b', 'y', 'e'}; // 1000 "bye"
       c.send(true, 8, close);
-      Client.Frame echo = c.readControl();
+      Frame echo = c.readControl();
       assertEquals(8, echo.opcode());
       assertEquals(1000, echo.closeCode());
       assertTrue(c.endOfStream());
     }
     try (Client c = connect()) {
       c.send(true, 8, new byte[0]); // no status code: answered without one (or with 1000)
-      Client.Frame echo = c.readControl();
+      Frame echo = c.readControl();
       assertEquals(8, echo.opcode());
       assertTrue(
           echo.payload().length == 0 || echo.closeCode() == 1000, "code " + echo.closeCode());
@@ -412,7 +391,7 @@ class WsProtocolConformanceTest {
       InternalApi.Reply r =
           api.send("POST", "/v1/users/" + c.user + "/disconnect", "{\"reason\":\"test\"}");
       assertEquals(200, r.status(), r.toString());
-      Client.Frame close = c.readControl();
+      Frame close = c.readControl();
       assertEquals(8, close.opcode());
       assertEquals(4030, close.closeCode());
       c.send(true, 8, close.payload()); // the client answers
@@ -427,7 +406,7 @@ class WsProtocolConformanceTest {
       String big = "L".repeat(60_000); // shared, not copied: a read-only view in the write
       api.publishToUsers(TextNode.valueOf(big), a.user, b.user);
       for (Client c : new Client[] {a, b}) {
-        Client.Frame f = c.read();
+        Frame f = c.read();
         assertEquals(1, f.opcode());
         assertTrue(f.fin());
         JsonNode event = InternalApi.JSON.readTree(f.text());

@@ -9,13 +9,9 @@ import dev.halley.node.InternalApi;
 import dev.halley.node.RawWebSocket;
 import dev.halley.node.Scrape;
 import dev.halley.node.TestNodes;
-import java.lang.management.ManagementFactory;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
-import javax.management.ObjectName;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -66,7 +62,7 @@ class WsSharedFrameTest {
     for (String user : users) {
       api.awaitConnections(user, 1);
     }
-    long before = byteArrayBytes();
+    long before = HeapHistogram.bytes("[B");
     for (int n = 0; n < EVENTS; n++) {
       api.publishToChannel(CHANNEL, TextNode.valueOf(n + ":" + PAD));
     }
@@ -83,7 +79,7 @@ class WsSharedFrameTest {
               last[0] = d;
               return still;
             });
-    long grown = byteArrayBytes() - before;
+    long grown = HeapHistogram.bytes("[B") - before;
     long events = (long) EVENTS * PAD.length();
     long copies = (long) STALLED * 4 * PAD.length();
     assertTrue(
@@ -114,21 +110,5 @@ class WsSharedFrameTest {
   private double delivered() {
     String m = Scrape.get(node.internalPort(), "/metrics").body();
     return Scrape.sample(m, "halley_events_delivered_total{transport=\"websocket\"}");
-  }
-
-  /** Bytes of live byte arrays (the histogram runs a full GC first). */
-  private static long byteArrayBytes() throws Exception {
-    String histogram =
-        (String)
-            ManagementFactory.getPlatformMBeanServer()
-                .invoke(
-                    new ObjectName("com.sun.management:type=DiagnosticCommand"),
-                    "gcClassHistogram",
-                    new Object[] {null},
-                    new String[] {String[].class.getName()});
-    Matcher m =
-        Pattern.compile("^\\s*\\d+:\\s+\\d+\\s+(\\d+)\\s+\\[B(\\s|$)", Pattern.MULTILINE)
-            .matcher(histogram);
-    return m.find() ? Long.parseLong(m.group(1)) : 0;
   }
 }
