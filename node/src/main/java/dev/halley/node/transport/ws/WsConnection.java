@@ -41,6 +41,7 @@ final class WsConnection extends Connection implements WsSocket.Owner {
     this.socket = socket;
     this.codec = codec;
     this.heartbeatMs = hbMs;
+    socket.bind(this); // its pinned bytes count from the first frame on
   }
 
   @Override

@@ -103,6 +103,11 @@ final class WsSocket implements WsReader.Handler {
     return !gone && connection.isOpen();
   }
 
+  /** Binds the connection this socket carries (before anything is written for it). */
+  void bind(Owner owner) {
+    this.owner = owner;
+  }
+
   /** Binds the connection this socket carries; reads start. */
   void start(Owner owner) {
     this.owner = owner;
