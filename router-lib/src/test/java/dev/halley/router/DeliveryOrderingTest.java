@@ -8,6 +8,8 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.sun.net.httpserver.HttpServer;
 import dev.halley.cluster.ClusterMap;
 import dev.halley.cluster.NodeInfo;
+import dev.halley.testing.RawHttp;
+import dev.halley.testing.TransportClient;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -17,14 +19,12 @@ import java.net.URLEncoder;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.net.http.WebSocket;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CyclicBarrier;
@@ -331,12 +331,11 @@ class DeliveryOrderingTest {
 
   /**
    * A browser stand-in on one transport that follows the protocol: resumes with its last event ID,
-   * follows {@code moved} and 421, reconnects after other ends, counts resets.
+   * follows {@code moved} and 421, reconnects after other ends, counts resets. Each connection is
+   * one of the shared test-fixtures clients ({@link TransportClient.Transport#client}); this class
+   * only decides where to connect next and from which position.
    */
   static final class Receiver {
-    private static final HttpClient HTTP =
-        HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
-
     final String transport;
     final String user;
     final AtomicInteger resets = new AtomicInteger();
@@ -348,7 +347,7 @@ class DeliveryOrderingTest {
     private volatile boolean closed;
     private volatile String lastEventId;
     private volatile URI target;
-    private volatile WebSocket ws;
+    private volatile TransportClient current;
     private Thread loop;
 
     Receiver(String transport, String user, Supplier<ClusterMap> map) {
@@ -372,6 +371,15 @@ class DeliveryOrderingTest {
       connected.get(30, TimeUnit.SECONDS);
     }
 
+    private TransportClient.Transport kind() {
+      return switch (transport) {
+        case "ws" -> TransportClient.Transport.WS;
+        case "sse" -> TransportClient.Transport.SSE;
+        case "longpoll" -> TransportClient.Transport.LONGPOLL;
+        default -> TransportClient.Transport.POLL;
+      };
+    }
+
     private URI owner() {
       ClusterMap m = map.get();
       return m.owner(user).publicUrl();
@@ -381,16 +389,24 @@ class DeliveryOrderingTest {
       while (!closed) {
         URI base = target != null ? target : owner();
         target = null;
+        TransportClient c = kind().client(base.getPort());
+        current = c;
         try {
-          switch (transport) {
-            case "ws" -> runWebSocket(base);
-            case "sse" -> runSse(base);
-            default -> runPoll(base, transport.equals("longpoll"));
+          c.connect(token, lastEventId);
+          JsonNode hello = c.hello();
+          if (hello != null && hello.hasNonNull("lastEventId")) {
+            lastEventId = hello.get("lastEventId").asText(); // WebSocket and SSE
+          } else if (lastEventId == null) {
+            lastEventId = c.lastEventId(); // poll: the position its first request read
           }
-        } catch (Exception e) {
-          if (closed) {
-            return;
+          connected.complete(null);
+          follow(c);
+        } catch (AssertionError refused) {
+          if (!closed && !movedBeforeHello(c)) {
+            refused(base);
           }
+        } finally {
+          c.close();
         }
         if (target == null && !closed) {
           try {
@@ -402,25 +418,26 @@ class DeliveryOrderingTest {
       }
     }
 
-    private String query(boolean withTimeout) {
-      String q = "token=" + URLEncoder.encode(token, StandardCharsets.UTF_8);
-      String last = lastEventId;
-      if (last != null) {
-        q += "&lastEventId=" + URLEncoder.encode(last, StandardCharsets.UTF_8);
+    /** Takes the connection's events until it ends or an event ends it (moved, reconnect). */
+    private void follow(TransportClient c) {
+      while (!closed) {
+        boolean ended = c.isEnded(); // before the poll: an event that came before the end is read
+        JsonNode e;
+        try {
+          e = c.nextEvent(Duration.ofMillis(100));
+        } catch (AssertionError failed) {
+          return; // the connection failed (for poll: a refused request, such as a 421)
+        }
+        if (e != null ? event(e) : ended) {
+          return;
+        }
       }
-      return withTimeout ? q + "&timeoutMs=2000" : q;
     }
 
     /** Handles one event; returns true if it ends the connection (moved, reconnect). */
     private boolean event(JsonNode e) {
       String type = e.path("type").asText();
       switch (type) {
-        case "hello" -> {
-          if (e.hasNonNull("lastEventId")) {
-            lastEventId = e.get("lastEventId").asText();
-          }
-          connected.complete(null);
-        }
         case "message" -> {
           JsonNode d = e.get("data");
           got.add(new Got(d.get("p").asInt(), d.get("k").asInt(), e.has("channel"), resets.get()));
@@ -443,115 +460,46 @@ class DeliveryOrderingTest {
       return false;
     }
 
-    private void refused(HttpResponse<?> r, String body) throws IOException {
-      if (r.statusCode() == 421) {
-        moves.incrementAndGet();
-        JsonNode b = JSON.readTree(body);
-        target = URI.create(b.path("owner").path("url").asText());
-      }
-    }
-
-    private void runPoll(URI base, boolean hold) throws Exception {
-      boolean first = true;
-      while (!closed) {
-        String path = first || !hold ? "/v1/poll" : "/v1/longpoll";
-        HttpResponse<String> r =
-            HTTP.send(
-                HttpRequest.newBuilder(base.resolve(path + "?" + query(!first && hold)))
-                    .timeout(Duration.ofSeconds(30))
-                    .build(),
-                HttpResponse.BodyHandlers.ofString());
-        if (r.statusCode() != 200) {
-          refused(r, r.body());
-          return;
-        }
-        JsonNode batch = JSON.readTree(r.body());
-        connected.complete(null);
-        boolean end = false;
-        for (JsonNode e : batch.get("events")) {
-          end |= event(e);
-        }
-        if (batch.hasNonNull("lastEventId") && !end) {
-          lastEventId = batch.get("lastEventId").asText();
-        }
-        if (end) {
-          return;
-        }
-        if (!hold) {
-          Thread.sleep(20); // the poll interval
-        }
-        first = false;
-      }
-    }
-
-    private void runSse(URI base) throws Exception {
-      HttpResponse<java.util.stream.Stream<String>> r =
-          HTTP.send(
-              HttpRequest.newBuilder(base.resolve("/v1/sse?" + query(false))).build(),
-              HttpResponse.BodyHandlers.ofLines());
-      if (r.statusCode() != 200) {
-        refused(r, String.join("\n", r.body().toList()));
-        return;
-      }
-      try (java.util.stream.Stream<String> lines = r.body()) {
-        java.util.Iterator<String> it = lines.iterator();
-        while (!closed && it.hasNext()) {
-          String line = it.next();
-          if (line.startsWith("data: ") && event(JSON.readTree(line.substring(6)))) {
-            return;
+    /**
+     * A connect that saw no {@code hello}: whether the node sent {@code moved} (or another ending
+     * event) first, handled as on an open connection.
+     */
+    private boolean movedBeforeHello(TransportClient c) {
+      try {
+        for (JsonNode e = c.nextEvent(Duration.ZERO); e != null; e = c.nextEvent(Duration.ZERO)) {
+          if (event(e)) {
+            return true;
           }
         }
+      } catch (AssertionError failed) {
+        // what failed the connect
       }
+      return false;
     }
 
-    private void runWebSocket(URI base) throws Exception {
-      URI uri = URI.create(base.toString().replaceFirst("^http", "ws") + "/v1/ws?" + query(false));
-      CompletableFuture<Void> ended = new CompletableFuture<>();
-      StringBuilder partial = new StringBuilder();
-      WebSocket.Listener listener =
-          new WebSocket.Listener() {
-            @Override
-            public CompletionStage<?> onText(WebSocket s, CharSequence data, boolean last) {
-              partial.append(data);
-              if (last) {
-                try {
-                  event(JSON.readTree(partial.toString()));
-                } catch (IOException e) {
-                  ended.completeExceptionally(e);
-                }
-                partial.setLength(0);
-              }
-              s.request(1);
-              return null;
-            }
-
-            @Override
-            public CompletionStage<?> onClose(WebSocket s, int code, String reason) {
-              ended.complete(null);
-              return null;
-            }
-
-            @Override
-            public void onError(WebSocket s, Throwable error) {
-              ended.complete(null);
-            }
-          };
-      try {
-        ws = HTTP.newWebSocketBuilder().buildAsync(uri, listener).get(10, TimeUnit.SECONDS);
-      } catch (java.util.concurrent.ExecutionException e) {
-        if (e.getCause() instanceof java.net.http.WebSocketHandshakeException h) {
-          refused(h.getResponse(), String.valueOf(h.getResponse().body()));
-        }
-        return;
+    /** A connect was refused: a 421 names the owner to go to next. */
+    private void refused(URI base) {
+      String q = "token=" + URLEncoder.encode(token, StandardCharsets.UTF_8);
+      String last = lastEventId;
+      if (last != null) {
+        q += "&lastEventId=" + URLEncoder.encode(last, StandardCharsets.UTF_8);
       }
-      ended.get();
+      try {
+        RawHttp.Response r = kind().attempt(base.getPort(), q, Map.of());
+        if (r.status() == 421) {
+          moves.incrementAndGet();
+          target = URI.create(JSON.readTree(r.body()).path("owner").path("url").asText());
+        }
+      } catch (IOException e) {
+        // the node is unreachable: the next round asks the map again
+      }
     }
 
     void close() {
       closed = true;
-      WebSocket s = ws;
-      if (s != null) {
-        s.abort();
+      TransportClient c = current;
+      if (c != null) {
+        c.close();
       }
       if (loop != null) {
         loop.interrupt();

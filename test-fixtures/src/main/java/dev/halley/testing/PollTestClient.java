@@ -97,6 +97,12 @@ public final class PollTestClient extends TransportClient {
   }
 
   @Override
+  public boolean isEnded() {
+    Thread t = loop;
+    return t != null && !t.isAlive();
+  }
+
+  @Override
   public void close() {
     closed = true;
     if (loop != null) {

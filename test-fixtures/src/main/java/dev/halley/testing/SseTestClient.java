@@ -107,9 +107,10 @@ public final class SseTestClient extends TransportClient {
               () -> {
                 try {
                   read(in, helloSeen);
-                  ended.countDown();
                 } catch (IOException e) {
-                  // closed
+                  // closed (or reset) by either side
+                } finally {
+                  ended.countDown();
                 }
               },
               "sse-test-reader");
@@ -160,6 +161,11 @@ public final class SseTestClient extends TransportClient {
         failed(new AssertionError("unexpected SSE line: " + line));
       }
     }
+  }
+
+  @Override
+  public boolean isEnded() {
+    return ended.getCount() == 0;
   }
 
   @Override

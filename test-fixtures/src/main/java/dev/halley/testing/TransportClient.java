@@ -78,6 +78,12 @@ public abstract class TransportClient implements AutoCloseable {
     return pings;
   }
 
+  /**
+   * Whether the connection has ended (closed by the node, failed, or for poll its loop stopped):
+   * after it, {@link #nextEvent} returns only what was already received.
+   */
+  public abstract boolean isEnded();
+
   /** The next message or reset event, waiting up to 20 s. */
   public JsonNode awaitEvent() {
     JsonNode e = nextEvent(TIMEOUT);

@@ -87,6 +87,11 @@ public final class WsTestClient extends TransportClient {
   }
 
   @Override
+  public boolean isEnded() {
+    return closeCode.isDone();
+  }
+
+  @Override
   public void close() {
     WebSocketClient c = ws;
     if (c != null) {
