@@ -14,6 +14,7 @@ import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
@@ -71,6 +72,9 @@ class DualModeNodesTest {
                   .mapSource(MapSource.of(() -> three))
                   .apiKey(API_KEY)
                   .publisherId("app-order")
+                  // Order is asserted here, not speed: 3,000 messages queued at once on a busy
+                  // machine (load 40) outlived the default 2 s per request and came back UNKNOWN.
+                  .requestTimeout(Duration.ofSeconds(30))
                   .build();
           SseTestClient client = PublishOrderTest.connect(p, user, Set.of())) {
         List<CompletableFuture<PublishResult>> futures = new ArrayList<>();
