@@ -183,7 +183,7 @@ public final class NodeMetrics implements AutoCloseable {
             allTransports(),
             "halley.connection.errors",
             "transport",
-            "Connections closed (WebSocket 1011) because their write path threw, an Error included");
+            "Connections closed (WebSocket 4011) because their write path threw, an Error included");
     conflated =
         counters(
             allTransports(),
@@ -421,7 +421,7 @@ public final class NodeMetrics implements AutoCloseable {
     }
   }
 
-  /** A connection's write path threw (an {@link Error} included) and it was closed (1011). */
+  /** A connection's write path threw (an {@link Error} included) and it was closed (4011). */
   public void connectionError(String transport) {
     record(() -> connectionErrors.get(transport(transport)).increment());
   }

@@ -431,7 +431,7 @@ public abstract class Connection {
 
   /**
    * Issue 11 item 5: anything thrown on this connection's write path, an {@link Error} such as
-   * {@link OutOfMemoryError} included, ends this connection (WebSocket 1011) and is reported to the
+   * {@link OutOfMemoryError} included, ends this connection (WebSocket 4011) and is reported to the
    * observer; it never escapes into the IO thread (which serves thousands of other connections) and
    * never leaves the connection half-flushed and open.
    */

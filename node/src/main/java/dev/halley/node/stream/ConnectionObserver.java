@@ -29,7 +29,7 @@ public interface ConnectionObserver {
 
   /**
    * Something was thrown on a connection's write path ({@code t} may be an {@link Error}); the
-   * connection is being closed (WebSocket: 1011). Must not throw.
+   * connection is being closed (WebSocket: 4011). Must not throw.
    */
   default void writeFailed(String transport, Throwable t) {}
 

@@ -130,7 +130,7 @@ class ConnectionWritePathTest {
   }
 
   @Test
-  void anErrorWhileWritingClosesTheConnectionWith1011AndIsReported() {
+  void anErrorWhileWritingClosesTheConnectionWith4011AndIsReported() {
     UserStream s = stream("alice");
     Throwing c = new Throwing(s, Runnable::run, new OutOfMemoryError("test: direct buffer"), 1);
     Observer obs = new Observer();
