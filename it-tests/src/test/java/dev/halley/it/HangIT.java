@@ -38,13 +38,17 @@ class HangIT {
         traffic.awaitRounds(10);
         long pausedAt = System.nanoTime();
         String how = c.pause();
+        // From here until the unpause the node answers nothing: a hello received later is one it
+        // sent after the unpause, even one that answers a connect the client made while c was hung
+        // (the node can answer it before unpause() returns, so resumedAt would miss it).
+        long frozenAt = System.nanoTime();
         traffic.awaitRounds(200); // 20 s of publishing at one round per 100 ms
         List<Integer> errorsWhilePaused =
             victims.stream().map(StreamClient::connectErrors).toList();
         c.unpause();
         long resumedAt = System.nanoTime();
         Await.until(
-            () -> victims.stream().allMatch(v -> lastConnect(v) > resumedAt),
+            () -> victims.stream().allMatch(v -> lastConnect(v) > frozenAt),
             () -> "victims reconnected after the unpause: " + victims,
             Duration.ofSeconds(60));
         traffic.awaitRounds(20);
