@@ -24,7 +24,8 @@ import java.util.function.BiPredicate;
  * request with its headers and returns the node's answer, except the first request that {@code
  * lose} matches (path, request body): that one is forwarded, so the node applies it, but its answer
  * is never sent (the client times out: an answer lost after the work was done). Every exchange is
- * recorded.
+ * recorded once answered, and every request counted as it arrives ({@link #received}), answered or
+ * not.
  */
 final class AnswerLosingProxy implements AutoCloseable {
   private static final HttpClient HTTP =
@@ -37,6 +38,7 @@ final class AnswerLosingProxy implements AutoCloseable {
       String method, String path, String request, int status, String answer, boolean lost) {}
 
   final List<Exchange> exchanges = new CopyOnWriteArrayList<>();
+  private final List<String> received = new CopyOnWriteArrayList<>(); // "METHOD path", in order
   private final HttpServer server;
   private final ExecutorService pool = Executors.newCachedThreadPool();
   private final BiPredicate<String, String> lose;
@@ -57,6 +59,11 @@ final class AnswerLosingProxy implements AutoCloseable {
     return URI.create("http://127.0.0.1:" + server.getAddress().getPort());
   }
 
+  /** The requests {@code method path} that have arrived so far, answered or not. */
+  long received(String method, String path) {
+    return received.stream().filter((method + " " + path)::equals).count();
+  }
+
   /** The exchanges whose answer was lost. */
   List<Exchange> lost() {
     return exchanges.stream().filter(Exchange::lost).toList();
@@ -73,6 +80,7 @@ final class AnswerLosingProxy implements AutoCloseable {
   private void handle(HttpExchange ex) throws IOException {
     try {
       String path = ex.getRequestURI().getPath();
+      received.add(ex.getRequestMethod() + " " + path);
       String body = new String(ex.getRequestBody().readAllBytes(), StandardCharsets.UTF_8);
       HttpRequest.Builder r =
           HttpRequest.newBuilder(URI.create(target + ex.getRequestURI().toString()))

@@ -42,6 +42,7 @@ import picocli.CommandLine;
 @EnabledOnOs({OS.LINUX, OS.MAC})
 class ReshardCommandStalledNodeTest {
   private static final ObjectMapper JSON = new ObjectMapper();
+  private static final String STATE = "/v1/admin/map/state";
   private static final HttpClient HTTP =
       HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build();
 
@@ -245,11 +246,17 @@ class ReshardCommandStalledNodeTest {
       declare(f.a, "2"); // a publisher on map 2 only: step 3 waits for it
       Run run = new Run(args("60s"));
       run.awaitOut("waiting: a: publisher app-1 publishes with maps [2]", Duration.ofSeconds(60));
+      long answered = proxy.received("GET", STATE);
       Duration stopped = f.a.stop();
       try {
         run.awaitOut("waiting: a: GET /v1/admin/map/state: no answer", Duration.ofSeconds(30));
-        // The stall itself: a stays stopped for more than two further request timeouts (1 s).
-        Thread.sleep(2_500);
+        // The stall itself: a stays stopped while two further polls go unanswered (the command
+        // prints a problem once, so the proxy counts them: a poll is sent only after the one
+        // before it timed out, so the fourth since the stop means three unanswered).
+        await()
+            .atMost(Duration.ofSeconds(30))
+            .pollInterval(Duration.ofMillis(20))
+            .until(() -> proxy.received("GET", STATE) >= answered + 4);
       } finally {
         f.a.signal("CONT");
       }
