@@ -5,17 +5,14 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.halley.node.HalleyNode;
-import dev.halley.node.InternalApi;
 import dev.halley.node.TestNodes;
 import dev.halley.node.config.OperationsConfig;
 import dev.halley.testing.RawHttp;
 import java.io.IOException;
 import java.io.InputStream;
-import java.io.OutputStream;
-import java.net.InetSocketAddress;
 import java.net.Socket;
-import java.net.SocketException;
 import java.nio.charset.StandardCharsets;
+import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.AfterAll;
@@ -72,12 +69,6 @@ class ChunkedFramingTest {
     node.close();
   }
 
-  record Reply(int status, Map<String, String> headers, String body, long ms, boolean closed) {
-    JsonNode json() {
-      return InternalApi.json(body);
-    }
-  }
-
   private static String publishHead() {
     return "POST /v1/publish HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
         + TestNodes.API_KEY
@@ -91,38 +82,17 @@ class ChunkedFramingTest {
    * Sends {@code parts} (each its own write), reads one response and whether the node then closed
    * the connection (EOF or reset), and the time from the first write to the close.
    */
-  private static Reply send(int port, String... parts) throws IOException {
-    try (Socket s = new Socket()) {
-      s.connect(new InetSocketAddress("127.0.0.1", port), 10_000);
-      s.setSoTimeout((int) AT_ONCE_MS);
-      OutputStream out = s.getOutputStream();
-      long t0 = System.nanoTime();
-      for (String p : parts) {
-        out.write(p.getBytes(StandardCharsets.ISO_8859_1));
-        out.flush();
-      }
-      InputStream in = s.getInputStream();
-      int status = RawHttp.readStatus(in);
-      Map<String, String> headers = RawHttp.readHeaders(in);
-      String body =
-          new String(
-              in.readNBytes(Integer.parseInt(headers.getOrDefault("content-length", "0"))),
-              StandardCharsets.UTF_8);
-      boolean closed;
-      try {
-        closed = in.read() == -1;
-      } catch (SocketException reset) {
-        closed = true; // closed with bytes of ours still unread: a reset, after the answer
-      }
-      return new Reply(status, headers, body, (System.nanoTime() - t0) / 1_000_000, closed);
-    }
+  private static RawHttp.Answer send(int port, String... parts) throws IOException {
+    return RawHttp.exchangeToClose(port, Duration.ofMillis(AT_ONCE_MS), parts);
   }
 
-  private static void assertRefused(Reply r, int status, String code, String what) {
+  private static void assertRefused(RawHttp.Answer r, int status, String code, String what) {
+    JsonNode json = r.response().json();
     assertEquals(status, r.status(), what + ": " + r);
-    assertTrue(r.headers().get("content-type").startsWith("application/json"), what + ": " + r);
-    assertEquals(code, r.json().get("error").asText(), what + ": " + r);
-    assertTrue(r.json().get("message").asText().length() > 0, what + ": " + r);
+    assertTrue(
+        r.response().headers().get("content-type").startsWith("application/json"), what + ": " + r);
+    assertEquals(code, json.get("error").asText(), what + ": " + r);
+    assertTrue(json.get("message").asText().length() > 0, what + ": " + r);
     assertTrue(r.closed(), what + ": connection left open " + r);
     assertTrue(r.ms() < AT_ONCE_MS, what + ": " + r.ms() + " ms");
   }
@@ -195,22 +165,16 @@ class ChunkedFramingTest {
             + " ; ext\r\n"
             + json.substring(5)
             + "\r\n0\r\nX-Trailer: yes\r\n\r\n";
-    try (Socket s = new Socket()) {
-      s.connect(new InetSocketAddress("127.0.0.1", node.internalPort()), 10_000);
-      s.setSoTimeout(10_000);
+    try (Socket s = RawHttp.connect(node.internalPort(), Duration.ofSeconds(10))) {
       // Two requests in one write: the second (pipelined) must survive the chunked decoder.
       s.getOutputStream()
           .write(
               (publishHead() + body + "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
                   .getBytes(StandardCharsets.US_ASCII));
       InputStream in = s.getInputStream();
-      assertEquals(200, RawHttp.readStatus(in));
-      Map<String, String> h = RawHttp.readHeaders(in);
-      JsonNode reply =
-          InternalApi.json(
-              new String(
-                  in.readNBytes(Integer.parseInt(h.get("content-length"))),
-                  StandardCharsets.UTF_8));
+      RawHttp.Response first = RawHttp.readExact(in, false);
+      assertEquals(200, first.status(), first.toString());
+      JsonNode reply = first.json();
       assertTrue(reply.toString().contains(user), reply.toString());
       assertEquals(200, RawHttp.readStatus(in));
     }

@@ -3,19 +3,12 @@ package dev.halley.node.harden;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import dev.halley.node.HalleyNode;
-import dev.halley.node.InternalApi;
 import dev.halley.node.TestNodes;
 import dev.halley.node.config.OperationsConfig;
 import dev.halley.testing.RawHttp;
 import java.io.IOException;
-import java.io.InputStream;
-import java.io.OutputStream;
-import java.net.InetSocketAddress;
-import java.net.Socket;
-import java.net.SocketException;
-import java.nio.charset.StandardCharsets;
+import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.AfterAll;
@@ -31,7 +24,7 @@ import org.junit.jupiter.api.Test;
  */
 class GetWithBodyTest {
   private static final long BODY_TIMEOUT_MS = 120_000;
-  private static final int READ_TIMEOUT_MS = 20_000;
+  private static final Duration READ_TIMEOUT = Duration.ofSeconds(20);
   private static HalleyNode node;
 
   @BeforeAll
@@ -84,41 +77,14 @@ class GetWithBodyTest {
           "chunked, unfinished", "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n",
           "chunked, complete", "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n");
 
-  record Reply(int status, Map<String, String> headers, String body, boolean closed) {
-    JsonNode json() {
-      return InternalApi.json(body);
-    }
-  }
-
-  private static Reply send(int port, String head) throws IOException {
-    try (Socket s = new Socket()) {
-      s.connect(new InetSocketAddress("127.0.0.1", port), 10_000);
-      s.setSoTimeout(READ_TIMEOUT_MS);
-      OutputStream out = s.getOutputStream();
-      out.write(head.getBytes(StandardCharsets.ISO_8859_1));
-      out.flush();
-      InputStream in = s.getInputStream();
-      int status = RawHttp.readStatus(in);
-      Map<String, String> headers = RawHttp.readHeaders(in);
-      int length =
-          head.startsWith("HEAD ")
-              ? 0 // a HEAD answer has the headers of a GET's, without its body
-              : Integer.parseInt(headers.getOrDefault("content-length", "0"));
-      String body = new String(in.readNBytes(length), StandardCharsets.UTF_8);
-      boolean closed;
-      try {
-        closed = in.read() == -1;
-      } catch (SocketException reset) {
-        closed = true;
-      }
-      return new Reply(status, headers, body, closed);
-    }
+  private static RawHttp.Answer send(int port, String request) throws IOException {
+    return RawHttp.exchangeToClose(port, READ_TIMEOUT, request);
   }
 
   private static void assertRefused(int port, String method, String target) throws IOException {
     for (var body : BODIES.entrySet()) {
       String what = method + " " + target.replaceAll("token=.*", "token=…") + ", " + body.getKey();
-      Reply r =
+      RawHttp.Answer r =
           send(
               port,
               method
@@ -130,10 +96,14 @@ class GetWithBodyTest {
                   + (target.startsWith("/v1/ws") ? upgrade() : "")
                   + body.getValue());
       assertEquals(400, r.status(), what + ": " + r);
-      assertTrue(r.headers().get("content-type").startsWith("application/json"), what + ": " + r);
+      assertTrue(
+          r.response().headers().get("content-type").startsWith("application/json"),
+          what + ": " + r);
       if (!method.equals("HEAD")) {
-        assertEquals("bad_request", r.json().get("error").asText(), what + ": " + r);
-        assertTrue(r.json().get("message").asText().contains("no request body"), what + ": " + r);
+        assertEquals("bad_request", r.response().json().get("error").asText(), what + ": " + r);
+        assertTrue(
+            r.response().json().get("message").asText().contains("no request body"),
+            what + ": " + r);
       }
       assertTrue(r.closed(), what + ": connection left open " + r);
     }
@@ -164,12 +134,12 @@ class GetWithBodyTest {
 
   @Test
   void getsWithoutABodyAndPostsWithOneAreServedAsBefore() throws Exception {
-    Reply map =
+    RawHttp.Answer map =
         send(
             node.publicPort(),
             "GET /v1/map HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
     assertEquals(200, map.status(), map.toString());
-    Reply empty =
+    RawHttp.Answer empty =
         send(
             node.publicPort(),
             "GET /v1/map HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
@@ -177,7 +147,7 @@ class GetWithBodyTest {
     assertEquals(200, empty.status(), empty.toString());
     String publish =
         "{\"messages\":[{\"users\":[\"" + TestNodes.localUser("getbody") + "\"],\"data\":1}]}";
-    Reply posted =
+    RawHttp.Answer posted =
         send(
             node.internalPort(),
             "POST /v1/publish HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer "

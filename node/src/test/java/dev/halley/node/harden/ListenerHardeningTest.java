@@ -3,22 +3,19 @@ package dev.halley.node.harden;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import dev.halley.node.HalleyNode;
-import dev.halley.node.InternalApi;
 import dev.halley.node.TestNodes;
 import dev.halley.node.config.OperationsConfig;
 import dev.halley.testing.RawHttp;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
-import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
-import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -55,36 +52,11 @@ class ListenerHardeningTest {
     node.close();
   }
 
-  /** A response read from a raw socket: status, lower-cased headers, body. */
-  record Reply(int status, Map<String, String> headers, String body) {
-    JsonNode json() {
-      return InternalApi.json(body);
-    }
-  }
-
   private static Socket socket(int port) throws IOException {
-    Socket s = new Socket();
-    s.connect(new InetSocketAddress("127.0.0.1", port), 10_000);
-    s.setSoTimeout(10_000);
-    return s;
+    return RawHttp.connect(port, Duration.ofSeconds(10));
   }
 
-  private static Reply read(InputStream in) throws IOException {
-    int status = RawHttp.readStatus(in);
-    Map<String, String> headers = RawHttp.readHeaders(in);
-    String len = headers.get("content-length");
-    byte[] body = len == null ? in.readAllBytes() : in.readNBytes(Integer.parseInt(len));
-    return new Reply(status, headers, new String(body, StandardCharsets.UTF_8));
-  }
-
-  private static Reply exchange(int port, String raw) throws IOException {
-    try (Socket s = socket(port)) {
-      s.getOutputStream().write(raw.getBytes(StandardCharsets.ISO_8859_1));
-      return read(s.getInputStream());
-    }
-  }
-
-  private static void assertJsonError(Reply r, int status, String code) {
+  private static void assertJsonError(RawHttp.Response r, int status, String code) {
     assertEquals(status, r.status(), r.toString());
     assertTrue(r.headers().get("content-type").startsWith("application/json"), r.toString());
     assertEquals(code, r.json().get("error").asText(), r.toString());
@@ -97,7 +69,8 @@ class ListenerHardeningTest {
   void aHeadOverTheCapIsAnswered431WithJson() throws Exception {
     String big = "X-Big: " + "a".repeat(MAX_HEADER * 2) + "\r\n";
     for (int port : new int[] {node.publicPort(), node.internalPort()}) {
-      Reply r = exchange(port, "GET /v1/map HTTP/1.1\r\nHost: x\r\n" + big + "\r\n");
+      RawHttp.Response r =
+          RawHttp.exchange(port, "GET /v1/map HTTP/1.1\r\nHost: x\r\n" + big + "\r\n");
       assertJsonError(r, 431, "headers_too_large");
     }
   }
@@ -121,7 +94,7 @@ class ListenerHardeningTest {
         }
       }
       for (Socket s : sockets) {
-        assertJsonError(read(s.getInputStream()), 431, "headers_too_large");
+        assertJsonError(RawHttp.read(s.getInputStream()), 431, "headers_too_large");
       }
     } finally {
       for (Socket s : sockets) {
@@ -151,7 +124,7 @@ class ListenerHardeningTest {
         long t0 = System.nanoTime();
         s.getOutputStream().write(head.getBytes(StandardCharsets.US_ASCII));
         InputStream in = s.getInputStream();
-        Reply first = read(in);
+        RawHttp.Response first = RawHttp.read(in);
         if (first.status() != 408) {
           // answered before the body (401 or 405): the connection still may not stay open
           assertTrue(first.status() == 401 || first.status() == 405, first.toString());
@@ -186,7 +159,7 @@ class ListenerHardeningTest {
             "GET /v1/map HTTP/1.1\r\n\r\n");
     for (String raw : bad) {
       for (int port : new int[] {node.publicPort(), node.internalPort()}) {
-        Reply r = exchange(port, raw);
+        RawHttp.Response r = RawHttp.exchange(port, raw);
         assertEquals(400, r.status(), raw + " -> " + r);
         assertTrue(r.headers().get("content-type").startsWith("application/json"), raw);
         assertTrue(r.json().get("error").asText().length() > 0, raw);
@@ -197,8 +170,9 @@ class ListenerHardeningTest {
   @Test
   void aValidTokenWithoutUpgradeHeadersGetsAJsonError() throws Exception {
     String token = TestNodes.token(TestNodes.userOwnedBy("a", "noupgrade", 0), null);
-    Reply r =
-        exchange(node.publicPort(), "GET /v1/ws?token=" + token + " HTTP/1.1\r\nHost: x\r\n\r\n");
+    RawHttp.Response r =
+        RawHttp.exchange(
+            node.publicPort(), "GET /v1/ws?token=" + token + " HTTP/1.1\r\nHost: x\r\n\r\n");
     assertJsonError(r, 426, "upgrade_required");
   }
 
@@ -219,11 +193,11 @@ class ListenerHardeningTest {
                   + TestNodes.API_KEY
                   + "\r\nTransfer-Encoding: chunked\r\n\r\n")
               .getBytes(StandardCharsets.US_ASCII));
-      CompletableFuture<Reply> reply =
+      CompletableFuture<RawHttp.Response> reply =
           CompletableFuture.supplyAsync(
               () -> {
                 try {
-                  return read(s.getInputStream());
+                  return RawHttp.read(s.getInputStream());
                 } catch (IOException e) {
                   throw new java.io.UncheckedIOException(e);
                 }
