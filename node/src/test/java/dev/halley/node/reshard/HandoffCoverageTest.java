@@ -5,13 +5,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.halley.cluster.ClusterMap;
 import dev.halley.node.HalleyNode;
 import dev.halley.node.InternalApi;
 import dev.halley.node.Scrape;
-import dev.halley.node.TestNodes;
-import dev.halley.node.config.NodeConfig;
-import dev.halley.node.config.OperationsConfig;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -40,80 +36,42 @@ import org.junit.jupiter.api.Test;
  * {@code positions} in the duplicate answer, and the others ended in {@code reset gap}.
  */
 class HandoffCoverageTest {
-  private static final String ROOM = "room";
+  private static final String ROOM = ReshardPair.ROOM;
   private static final String PRICE = "price";
 
+  private ReshardPair pair;
   private HalleyNode a;
   private HalleyNode c;
   private InternalApi apiA;
   private InternalApi apiC;
-  private ClusterMap v4;
-  private final List<FollowingClient> clients = new ArrayList<>();
-
-  private static NodeConfig.Builder config(String id) {
-    return TestNodes.config()
-        .nodeId(id)
-        .map(
-            ClusterMap.parse(
-                "{\"version\": 3, \"nodes\": [{\"id\": \"a\", \"publicUrl\":"
-                    + " \"http://127.0.0.1:1\", \"internalUrl\": \"http://127.0.0.1:2\"}]}"))
-        .operations(
-            OperationsConfig.builder()
-                .newConnectionsPerSecondPerAddress(1_000_000)
-                .newConnectionBurstPerAddress(1_000_000)
-                .movedSpreadMs(0)
-                .handoffWaitMs(10_000)
-                .build())
-        .latestValueChannels(List.of(PRICE));
-  }
 
   @BeforeEach
   void start() {
-    a = HalleyNode.start(config("a").build());
-    c = HalleyNode.start(config("c").build());
-    apiA = new InternalApi(a);
-    apiC = new InternalApi(c);
-    v4 =
-        ClusterMap.parse(
-            String.format(
-                "{\"version\": 4, \"nodes\": [{\"id\": \"a\", \"publicUrl\":"
-                    + " \"http://127.0.0.1:%d\", \"internalUrl\": \"http://127.0.0.1:%d\"},"
-                    + " {\"id\": \"c\", \"publicUrl\": \"http://127.0.0.1:%d\", \"internalUrl\":"
-                    + " \"http://127.0.0.1:%d\"}]}",
-                a.publicPort(), a.internalPort(), c.publicPort(), c.internalPort()));
+    pair =
+        new ReshardPair(
+            ops -> ops.movedSpreadMs(0).handoffWaitMs(10_000),
+            node -> node.latestValueChannels(List.of(PRICE)));
+    a = pair.a;
+    c = pair.c;
+    apiA = pair.apiA;
+    apiC = pair.apiC;
   }
 
   @AfterEach
   void stop() {
-    clients.forEach(FollowingClient::close);
-    a.close();
-    c.close();
+    pair.close();
   }
 
   private String mover(String prefix) {
-    for (int i = 0; ; i++) {
-      if (v4.owner(prefix + "-" + i).id().equals("c")) {
-        return prefix + "-" + i;
-      }
-    }
+    return pair.movers(prefix, 1).get(0);
   }
 
   private FollowingClient client(FollowingClient.Transport t, String user) {
-    FollowingClient f =
-        new FollowingClient(t, a.publicPort(), TestNodes.token(user, List.of(ROOM)), true).start();
-    clients.add(f);
-    return f;
+    return pair.follow(t, user, List.of(ROOM), true);
   }
 
   private static ObjectNode userMessage(String key, String user, JsonNode relay) {
-    ObjectNode m = InternalApi.JSON.createObjectNode();
-    m.put("id", key);
-    m.putArray("users").add(user);
-    m.put("data", key);
-    if (relay != null) {
-      m.set("relay", relay);
-    }
-    return m;
+    return ReshardPair.userMessage(key, user, relay);
   }
 
   private static ObjectNode channelMessage(String key, JsonNode relay) {
@@ -128,11 +86,7 @@ class HandoffCoverageTest {
   }
 
   private static JsonNode post(InternalApi api, ObjectNode message) {
-    ObjectNode root = InternalApi.JSON.createObjectNode();
-    root.putArray("messages").add(message);
-    InternalApi.Reply r = api.publish(root.toString());
-    assertEquals(200, r.status(), r.toString());
-    return r.body().get("results").get(0);
+    return ReshardPair.post(api, message);
   }
 
   private static ObjectNode relay(String user, String position) {
@@ -143,16 +97,6 @@ class HandoffCoverageTest {
       r.put(user, position);
     }
     return r;
-  }
-
-  private void pending() {
-    assertEquals(200, apiA.send("POST", "/v1/admin/map/pending", v4.toJson()).status());
-    assertEquals(200, apiC.send("POST", "/v1/admin/map/pending", v4.toJson()).status());
-  }
-
-  private void activate() {
-    assertEquals(200, apiC.send("POST", "/v1/admin/map/activate", "{\"version\": 4}").status());
-    assertEquals(200, apiA.send("POST", "/v1/admin/map/activate", "{\"version\": 4}").status());
   }
 
   /**
@@ -182,7 +126,7 @@ class HandoffCoverageTest {
   void aRepeatToTheOldOwnerRestatesTheFirstPositionsAndTheirRelayIsCovered() {
     String u = mover("dup");
     FollowingClient f = client(FollowingClient.Transport.SSE, u);
-    pending();
+    pair.pending();
 
     // A user message: the first answer's position, then the repeat's (its answer restated).
     JsonNode first = post(apiA, userMessage("k1", u, null));
@@ -203,7 +147,7 @@ class HandoffCoverageTest {
     // The publisher relays what the repeats said (it never saw the first answers).
     post(apiC, userMessage("k1", u, relay(u, repeat.path("positions").path(u).asText())));
     post(apiC, channelMessage("ch1", chRepeat.path("positions")));
-    activate();
+    pair.activate();
 
     // After the activation (a finishing stream) a repeat still restates the position.
     JsonNode late = post(apiA, userMessage("k1", u, null));
@@ -217,7 +161,7 @@ class HandoffCoverageTest {
   void aLaterRelayAnnotatesTheEventTheNewOwnerAlreadyHeldInsteadOfAResetOrASecondCopy() {
     String u = mover("ann");
     FollowingClient f = client(FollowingClient.Transport.WS, u);
-    pending();
+    pair.pending();
     // k1: the usual relay. k2: the publisher heard nothing from a (relay null), and later learnt
     // the position (its repeat's answer). k3: c got it plainly first, the relay came after.
     String p1 = post(apiA, userMessage("k1", u, null)).path("positions").path(u).asText();
@@ -232,7 +176,7 @@ class HandoffCoverageTest {
     assertEquals("duplicate", r3.path("status").asText(), r3.toString());
     JsonNode state = apiC.send("GET", "/v1/admin/map/state", null).body();
     assertEquals(3, state.at("/preStreams/events").asInt(), "each key once: " + state);
-    activate();
+    pair.activate();
     assertHandedOverCleanly(f, u, List.of("k1", "k2", "k3"));
   }
 
@@ -240,10 +184,10 @@ class HandoffCoverageTest {
   void aLaterRelayWaitedForByAHandoffAnnotatesAndCompletesIt() {
     String u = mover("wait");
     FollowingClient f = client(FollowingClient.Transport.LONGPOLL, u);
-    pending();
+    pair.pending();
     String p1 = post(apiA, userMessage("k1", u, null)).path("positions").path(u).asText();
     post(apiC, userMessage("k1", u, null)); // plain first: c holds k1 without its position
-    activate();
+    pair.activate();
     // The client is on c now, its handoff waiting for k1's position; the relay completes it.
     Awaitility.await("the handoff waits on c")
         .atMost(Duration.ofSeconds(20))
@@ -255,7 +199,7 @@ class HandoffCoverageTest {
   @Test
   void aLatestValueCopyAddedAtAConnectOnTheOldOwnerIsListedInTheHandoffAndNotWaitedFor() {
     String u = mover("lv");
-    pending();
+    pair.pending();
     // k1 is reported (S); the price value exists before the client connects.
     String p1 = post(apiA, userMessage("k1", u, null)).path("positions").path(u).asText();
     post(apiC, userMessage("k1", u, relay(u, p1)));
@@ -265,20 +209,13 @@ class HandoffCoverageTest {
     post(apiC, price.deepCopy());
     // A fresh connect granting the channel: a's copy of the value goes into the stream (after S),
     // seen by no publisher.
-    FollowingClient f =
-        new FollowingClient(
-                FollowingClient.Transport.SSE,
-                a.publicPort(),
-                TestNodes.token(u, List.of(PRICE)),
-                true)
-            .start();
-    clients.add(f);
+    FollowingClient f = pair.follow(FollowingClient.Transport.SSE, u, List.of(PRICE), true);
     Awaitility.await("the latest value at connect")
         .atMost(Duration.ofSeconds(20))
         .until(() -> f.keys.contains("pv1"));
     String p2 = post(apiA, userMessage("k2", u, null)).path("positions").path(u).asText();
     post(apiC, userMessage("k2", u, relay(u, p2)));
-    activate();
+    pair.activate();
     assertHandedOverCleanly(f, u, List.of("pv1", "k2"));
     String handoff = f.moves.get(0).path("handoff").asText();
     assertEquals(4, handoff.split(":").length, "the handoff lists the copy: " + handoff);

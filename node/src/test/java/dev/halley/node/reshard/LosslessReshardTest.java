@@ -11,8 +11,6 @@ import dev.halley.node.HalleyNode;
 import dev.halley.node.InternalApi;
 import dev.halley.node.Scrape;
 import dev.halley.node.TestNodes;
-import dev.halley.node.config.NodeConfig;
-import dev.halley.node.config.OperationsConfig;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -34,98 +32,48 @@ import org.junit.jupiter.api.Test;
  * a long-poll client between two requests gets {@code moved}, not 421.
  */
 class LosslessReshardTest {
-  private static final String ROOM = "room";
+  private static final String ROOM = ReshardPair.ROOM;
 
+  private ReshardPair pair;
   private HalleyNode a;
   private HalleyNode c;
   private InternalApi apiA;
   private InternalApi apiC;
   private ClusterMap v4;
-  private final List<FollowingClient> clients = new ArrayList<>();
-
-  private static ClusterMap v3() {
-    return ClusterMap.parse(
-        "{\"version\": 3, \"nodes\": [{\"id\": \"a\", \"publicUrl\": \"http://127.0.0.1:1\","
-            + " \"internalUrl\": \"http://127.0.0.1:2\"}]}");
-  }
-
-  private static NodeConfig.Builder config(String id) {
-    return TestNodes.config()
-        .nodeId(id)
-        .map(v3())
-        .operations(
-            OperationsConfig.builder()
-                .newConnectionsPerSecondPerAddress(1_000_000)
-                .newConnectionBurstPerAddress(1_000_000)
-                .maxConnectionsPerUser(10_000)
-                .movedSpreadMs(300)
-                .handoffWaitMs(4_000)
-                .build());
-  }
 
   @BeforeEach
   void start() {
-    a = HalleyNode.start(config("a").build());
-    c = HalleyNode.start(config("c").build());
-    apiA = new InternalApi(a);
-    apiC = new InternalApi(c);
-    v4 =
-        ClusterMap.parse(
-            "{\"version\": 4, \"nodes\": [{\"id\": \"a\", \"publicUrl\": \"http://127.0.0.1:"
-                + a.publicPort()
-                + "\", \"internalUrl\": \"http://127.0.0.1:"
-                + a.internalPort()
-                + "\"}, {\"id\": \"c\", \"publicUrl\": \"http://127.0.0.1:"
-                + c.publicPort()
-                + "\", \"internalUrl\": \"http://127.0.0.1:"
-                + c.internalPort()
-                + "\"}]}");
+    pair =
+        new ReshardPair(
+            ops -> ops.maxConnectionsPerUser(10_000).movedSpreadMs(300).handoffWaitMs(4_000),
+            node -> node);
+    a = pair.a;
+    c = pair.c;
+    apiA = pair.apiA;
+    apiC = pair.apiC;
+    v4 = pair.v4;
   }
 
   @AfterEach
   void stop() {
-    clients.forEach(FollowingClient::close);
-    a.close();
-    c.close();
+    pair.close();
   }
 
   /** {@code n} users a owns under map 3 that map 4 moves to c. */
   private List<String> movers(String prefix, int n) {
-    List<String> out = new ArrayList<>();
-    for (int i = 0; out.size() < n; i++) {
-      String u = prefix + "-" + i;
-      if (v4.owner(u).id().equals("c")) {
-        out.add(u);
-      }
-    }
-    return out;
+    return pair.movers(prefix, n);
   }
 
   private FollowingClient client(FollowingClient.Transport t, String user, boolean followsHandoff) {
-    FollowingClient f =
-        new FollowingClient(t, a.publicPort(), TestNodes.token(user, List.of(ROOM)), followsHandoff)
-            .start();
-    clients.add(f);
-    return f;
+    return pair.follow(t, user, List.of(ROOM), followsHandoff);
   }
 
-  private static ObjectNode userMessage(String key, String user, Object relay) {
-    ObjectNode m = InternalApi.JSON.createObjectNode();
-    m.put("id", key);
-    m.putArray("users").add(user);
-    m.put("data", key);
-    if (relay != null) {
-      m.set("relay", (JsonNode) relay);
-    }
-    return m;
+  private static ObjectNode userMessage(String key, String user, JsonNode relay) {
+    return ReshardPair.userMessage(key, user, relay);
   }
 
   private static JsonNode post(InternalApi api, ObjectNode message) {
-    ObjectNode root = InternalApi.JSON.createObjectNode();
-    root.putArray("messages").add(message);
-    InternalApi.Reply r = api.publish(root.toString());
-    assertEquals(200, r.status(), r.toString());
-    return r.body().get("results").get(0);
+    return ReshardPair.post(api, message);
   }
 
   /** Old owner first; returns its position for the user. */
@@ -159,8 +107,7 @@ class LosslessReshardTest {
       post(apiA, userMessage("pre-" + u, u, null));
       expected.get(u).add("pre-" + u);
     }
-    assertEquals(200, apiA.send("POST", "/v1/admin/map/pending", v4.toJson()).status());
-    assertEquals(200, apiC.send("POST", "/v1/admin/map/pending", v4.toJson()).status());
+    pair.pending();
 
     // Dual mode: old owner first, relay its position to the new owner.
     Map<String, String> lateRelays = new HashMap<>();
@@ -194,8 +141,7 @@ class LosslessReshardTest {
     assertEquals(users.size(), state.at("/preStreams/users").asInt(), state.toString());
 
     // Activation: the gainer first, then the loser (its clients get moved with handoff).
-    assertEquals(200, apiC.send("POST", "/v1/admin/map/activate", "{\"version\": 4}").status());
-    assertEquals(200, apiA.send("POST", "/v1/admin/map/activate", "{\"version\": 4}").status());
+    pair.activate();
     assertEquals(users.size(), finishing(apiA));
 
     // After the activation: a answers misdirected, the publisher sends to c plainly.
@@ -290,12 +236,33 @@ class LosslessReshardTest {
   @Test
   void aWebSocketWhoseClientLeavesWhileItsHandoffWaitsIsClosedAndUncounted() throws Exception {
     String u = movers("leave", 1).get(0);
+    leaveWhileHeld(u); // the relay of k1 to c never comes
+    Awaitility.await("c closed and uncounted the WebSocket its client left")
+        .atMost(Duration.ofSeconds(20))
+        .until(() -> websockets(c) == 0.0);
+  }
+
+  /** The same, when the missing relay arrives after the client left (the wait ends covered). */
+  @Test
+  void aWebSocketWhoseClientLeavesBeforeTheRelayCompletesItsHandoffIsClosed() throws Exception {
+    String u = movers("leave2", 1).get(0);
+    String x = leaveWhileHeld(u);
+    relay("k1", u, x); // wakes the held attempt: covered, on a socket its client closed
+    Awaitility.await("c closed and uncounted the WebSocket its client left")
+        .atMost(Duration.ofSeconds(20))
+        .until(() -> websockets(c) == 0.0);
+  }
+
+  /**
+   * k1 accepted by a (not relayed), map 4 activated, then a raw WebSocket to c resuming before k1
+   * with the handoff [k1, k1]: held for the relay; once c counts it the client closes its socket
+   * before {@code hello}. Returns k1's position at a.
+   */
+  private String leaveWhileHeld(String u) throws Exception {
     post(apiA, userMessage("pre", u, null));
-    apiA.send("POST", "/v1/admin/map/pending", v4.toJson());
-    apiC.send("POST", "/v1/admin/map/pending", v4.toJson());
-    String x = toOld("k1", u); // accepted by a, its relay to c never comes
-    apiC.send("POST", "/v1/admin/map/activate", "{\"version\": 4}");
-    apiA.send("POST", "/v1/admin/map/activate", "{\"version\": 4}");
+    pair.pending();
+    String x = toOld("k1", u);
+    pair.activate();
     String epoch = x.substring(0, x.indexOf(':'));
     String seq = x.substring(x.indexOf(':') + 1);
     String query =
@@ -311,40 +278,7 @@ class LosslessReshardTest {
           .atMost(Duration.ofSeconds(10))
           .until(() -> websockets(c) == 1.0);
     } // the client leaves before hello
-    Awaitility.await("c closed and uncounted the WebSocket its client left")
-        .atMost(Duration.ofSeconds(20))
-        .until(() -> websockets(c) == 0.0);
-  }
-
-  /** The same, when the missing relay arrives after the client left (the wait ends covered). */
-  @Test
-  void aWebSocketWhoseClientLeavesBeforeTheRelayCompletesItsHandoffIsClosed() throws Exception {
-    String u = movers("leave2", 1).get(0);
-    post(apiA, userMessage("pre", u, null));
-    apiA.send("POST", "/v1/admin/map/pending", v4.toJson());
-    apiC.send("POST", "/v1/admin/map/pending", v4.toJson());
-    String x = toOld("k1", u);
-    apiC.send("POST", "/v1/admin/map/activate", "{\"version\": 4}");
-    apiA.send("POST", "/v1/admin/map/activate", "{\"version\": 4}");
-    String epoch = x.substring(0, x.indexOf(':'));
-    String seq = x.substring(x.indexOf(':') + 1);
-    String query =
-        "&lastEventId="
-            + java.net.URLEncoder.encode(x, java.nio.charset.StandardCharsets.UTF_8)
-            + "&handoff="
-            + java.net.URLEncoder.encode(
-                epoch + ":" + seq + ":" + seq, java.nio.charset.StandardCharsets.UTF_8);
-    try (dev.halley.node.RawWebSocket ws =
-        dev.halley.node.RawWebSocket.connect(
-            c.publicPort(), TestNodes.token(u, List.of(ROOM)), query)) {
-      Awaitility.await("c counts the held WebSocket")
-          .atMost(Duration.ofSeconds(10))
-          .until(() -> websockets(c) == 1.0);
-    }
-    relay("k1", u, x); // wakes the held attempt: covered, on a socket its client closed
-    Awaitility.await("c closed and uncounted the WebSocket its client left")
-        .atMost(Duration.ofSeconds(20))
-        .until(() -> websockets(c) == 0.0);
+    return x;
   }
 
   private static double websockets(HalleyNode n) {
@@ -424,11 +358,9 @@ class LosslessReshardTest {
   void anOldClientWithoutHandoffGetsTheHonestReset() {
     String u = movers("old", 1).get(0);
     FollowingClient f = client(FollowingClient.Transport.WS, u, false);
-    apiA.send("POST", "/v1/admin/map/pending", v4.toJson());
-    apiC.send("POST", "/v1/admin/map/pending", v4.toJson());
+    pair.pending();
     relay("k1", u, toOld("k1", u));
-    apiC.send("POST", "/v1/admin/map/activate", "{\"version\": 4}");
-    apiA.send("POST", "/v1/admin/map/activate", "{\"version\": 4}");
+    pair.activate();
     awaitOr("the old client resumed on c", () -> !f.resets.isEmpty() || !f.errors.isEmpty(), f);
     assertEquals(List.of(), f.errors);
     assertEquals(1, f.resets.size(), f.resets.toString());
@@ -445,15 +377,13 @@ class LosslessReshardTest {
     // The old owner accepted k2 and its relay never came: the handoff cannot be covered.
     String u = movers("gap", 1).get(0);
     FollowingClient f = client(FollowingClient.Transport.SSE, u, true);
-    apiA.send("POST", "/v1/admin/map/pending", v4.toJson());
-    apiC.send("POST", "/v1/admin/map/pending", v4.toJson());
+    pair.pending();
     relay("k1", u, toOld("k1", u));
     toOld("k2", u);
     ObjectNode unknown = InternalApi.JSON.createObjectNode();
     unknown.putNull(u);
     post(apiC, userMessage("k3", u, unknown)); // the old owner's outcome unknown
-    apiC.send("POST", "/v1/admin/map/activate", "{\"version\": 4}");
-    apiA.send("POST", "/v1/admin/map/activate", "{\"version\": 4}");
+    pair.activate();
     Awaitility.await("the client resumed on c")
         .atMost(Duration.ofSeconds(20))
         .until(() -> !f.resets.isEmpty() || !f.errors.isEmpty());
