@@ -17,12 +17,13 @@ final class HangingServer implements AutoCloseable {
   private final List<Socket> accepted = new CopyOnWriteArrayList<>();
   private final AtomicInteger connections = new AtomicInteger();
   private final AtomicLong bytesReceived = new AtomicLong();
+  private final Thread acceptor;
   private boolean closed; // guarded by this, with the adding to accepted
 
   HangingServer() throws IOException {
     server = new ServerSocket();
     server.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0));
-    Thread t =
+    acceptor =
         new Thread(
             () -> {
               while (!server.isClosed()) {
@@ -43,8 +44,8 @@ final class HangingServer implements AutoCloseable {
               }
             },
             "hanging-server");
-    t.setDaemon(true);
-    t.start();
+    acceptor.setDaemon(true);
+    acceptor.start();
   }
 
   /**
@@ -81,13 +82,28 @@ final class HangingServer implements AutoCloseable {
     return connections.get();
   }
 
-  /** Closes the listener and every held connection: waiting clients see their connection end. */
+  /**
+   * Closes the listener and every held connection: waiting clients see their connection end, and a
+   * connection opened after that is refused.
+   *
+   * <p>The held connections are closed only once the accept thread has ended: until its blocked
+   * {@code accept} returns, the kernel keeps the listening socket open (the call holds it), so a
+   * client reacting at once to the end of a held connection could still be accepted.
+   */
   @Override
   public void close() throws IOException {
     synchronized (this) {
       closed = true;
     }
     server.close();
+    try {
+      acceptor.join(10_000);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+    if (acceptor.isAlive()) {
+      throw new IllegalStateException("the accept thread did not end within 10 s of close");
+    }
     for (Socket s : accepted) {
       s.close();
     }
