@@ -23,9 +23,10 @@ import java.util.function.BiPredicate;
  * A reverse proxy (HTTP/1.1) in front of a node's internal listener, for tests: it forwards every
  * request with its headers and returns the node's answer, except the first request that {@code
  * lose} matches (path, request body): that one is forwarded, so the node applies it, but its answer
- * is never sent (the client times out: an answer lost after the work was done). Every exchange is
- * recorded once answered, and every request counted as it arrives ({@link #received}), answered or
- * not.
+ * is never sent (the client times out: an answer lost after the work was done). Or, built with a
+ * {@code hold} latch, that answer is only held back until the latch opens and then sent (an answer
+ * that comes late). Every exchange is recorded once answered, and every request counted as it
+ * arrives ({@link #received}), answered or not.
  */
 final class AnswerLosingProxy implements AutoCloseable {
   private static final HttpClient HTTP =
@@ -43,12 +44,24 @@ final class AnswerLosingProxy implements AutoCloseable {
   private final ExecutorService pool = Executors.newCachedThreadPool();
   private final BiPredicate<String, String> lose;
   private final CountDownLatch closing = new CountDownLatch(1);
+  private final CountDownLatch hold;
+  private final CountDownLatch holding = new CountDownLatch(1);
   private boolean lostOne; // guarded by this
   volatile URI target;
 
   AnswerLosingProxy(URI target, BiPredicate<String, String> lose) throws IOException {
+    this(target, lose, null);
+  }
+
+  /**
+   * The first request {@code match} matches is forwarded at once, its answer held until {@code
+   * hold} opens (then sent); null: lost instead.
+   */
+  AnswerLosingProxy(URI target, BiPredicate<String, String> match, CountDownLatch hold)
+      throws IOException {
     this.target = target;
-    this.lose = lose;
+    this.lose = match;
+    this.hold = hold;
     server = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 0);
     server.setExecutor(pool);
     server.createContext("/", this::handle);
@@ -64,7 +77,12 @@ final class AnswerLosingProxy implements AutoCloseable {
     return received.stream().filter((method + " " + path)::equals).count();
   }
 
-  /** The exchanges whose answer was lost. */
+  /** Waits until the node has answered the matched request (its answer is now held or lost). */
+  boolean awaitMatched(Duration wait) throws InterruptedException {
+    return holding.await(wait.toMillis(), TimeUnit.MILLISECONDS);
+  }
+
+  /** The exchanges whose answer was lost (or held). */
   List<Exchange> lost() {
     return exchanges.stream().filter(Exchange::lost).toList();
   }
@@ -98,8 +116,12 @@ final class AnswerLosingProxy implements AutoCloseable {
       exchanges.add(
           new Exchange(ex.getRequestMethod(), path, body, response.statusCode(), answer, lost));
       if (lost) {
-        closing.await(60, TimeUnit.SECONDS); // applied by the node, never answered
-        return;
+        holding.countDown();
+        if (hold == null) {
+          closing.await(60, TimeUnit.SECONDS); // applied by the node, never answered
+          return;
+        }
+        hold.await(60, TimeUnit.SECONDS); // applied by the node, answered late
       }
       ex.getResponseHeaders().add("Content-Type", "application/json");
       ex.sendResponseHeaders(

@@ -53,13 +53,7 @@ public final class PublishHandler implements HttpHandler {
                   try {
                     RawJson.requireUtf8(body);
                     List<Publisher.Item> items = parse(Json.parse(body), RawJson.publishData(body));
-                    int[] versions =
-                        dev.halley.node.cluster.Publishers.parseVersions(
-                            exchange
-                                .getRequestHeaders()
-                                .getFirst(dev.halley.node.cluster.Publishers.HEADER_MAP_VERSIONS));
-                    Json.send(
-                        exchange, 200, node.ops.published(publisher.publish(items, versions)));
+                    Json.send(exchange, 200, node.ops.published(publisher.publish(items)));
                   } catch (HttpError e) {
                     Json.sendError(exchange, e);
                   }

@@ -80,15 +80,6 @@ public final class Publisher {
    * looked at, so a retry never overtakes the attempt it repeats.
    */
   ObjectNode publish(List<Item> items) {
-    return publish(items, new int[0]);
-  }
-
-  /**
-   * {@link #publish(List)} from a publisher that declared {@code versions} ({@code
-   * Halley-Map-Versions}): one that publishes with the pending map too sends a channel's plain
-   * messages to the pre-streams relayed that channel (issue 14).
-   */
-  ObjectNode publish(List<Item> items, int[] versions) {
     // The map lock's read side: a user found owned is delivered to before a map switch (which
     // then moves it) or found misdirected after it, never buffered on a stream the map change has
     // already passed over.
@@ -104,9 +95,13 @@ public final class Publisher {
       }
       ArrayNode results = reply.putArray("results");
       boolean stopped = false;
-      boolean plainToRelayed =
-          pendingMap == null
-              || java.util.Arrays.stream(versions).anyMatch(v -> v == pendingMap.version());
+      // A plain channel message reaches the pre-streams relayed that channel only once this node
+      // has activated (issue 14). Before, the user's old owner still serves it (it activates after
+      // this node) and got the same message: what it stored it delivers itself, and reports for a
+      // relay when it holds the pending map. A plain copy here would be one the client already has
+      // whenever the old owner stored it without a position (it did not hold the pending map yet,
+      // or its answer was lost), and the handoff could not skip it.
+      boolean plainToRelayed = pendingMap == null;
       HandOff batch = HandOff.begin(); // one flush task per IO thread for the whole request
       try {
         for (Item item : items) {

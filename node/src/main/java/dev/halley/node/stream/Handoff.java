@@ -44,6 +44,15 @@ public final class Handoff {
      */
     public final long quietMs;
 
+    /**
+     * The client brings a {@code handoff} to a node that has not activated the pending map yet: its
+     * old owner activated first (against the documented order), so channel messages published since
+     * then reached neither owner for it (the old one's finishing stream takes nothing, this one
+     * takes plain channel messages into a pre-stream only after its own activation). Never covered:
+     * {@code reset} {@code gap}.
+     */
+    public final boolean oldOwnerActivatedFirst;
+
     public Decision decision;
 
     public Resume(String epoch, long x, Token token, boolean waitExpired) {
@@ -51,11 +60,22 @@ public final class Handoff {
     }
 
     public Resume(String epoch, long x, Token token, boolean waitExpired, long quietMs) {
+      this(epoch, x, token, waitExpired, quietMs, false);
+    }
+
+    public Resume(
+        String epoch,
+        long x,
+        Token token,
+        boolean waitExpired,
+        long quietMs,
+        boolean oldOwnerActivatedFirst) {
       this.epoch = epoch;
       this.x = x;
       this.token = token;
       this.waitExpired = waitExpired;
       this.quietMs = quietMs;
+      this.oldOwnerActivatedFirst = oldOwnerActivatedFirst;
     }
   }
 

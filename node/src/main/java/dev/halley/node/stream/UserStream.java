@@ -616,6 +616,9 @@ public final class UserStream {
             && !coveredReplay(resume.epoch(), d.skipThrough(), grants, nowMs)) {
           d = new Handoff.Decision(Handoff.Outcome.RESET_GAP, -1, "5");
         }
+        if (d.outcome() == Handoff.Outcome.COVERED && r.oldOwnerActivatedFirst) {
+          d = new Handoff.Decision(Handoff.Outcome.RESET_GAP, -1, "order");
+        }
         r.decision = d;
       }
       lastActivityMs = nowMs;

@@ -36,12 +36,15 @@ public final class HandoffWait {
   private final XnioIoThread io;
   private final Attempt attempt;
   private final long deadlineNanos;
+  // Decided at the first round: a handoff reaching a node that still only gains the user.
+  private final boolean oldOwnerActivatedFirst;
 
   private HandoffWait(NodeContext node, ConnectRequest req, XnioIoThread io, Attempt attempt) {
     this.node = node;
     this.req = req;
     this.io = io;
     this.attempt = attempt;
+    this.oldOwnerActivatedFirst = req.handoff() != null && node.gains(req.principal().user());
     this.deadlineNanos =
         System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(node.config.operations().handoffWaitMs());
   }
@@ -62,7 +65,8 @@ public final class HandoffWait {
             req.resume().seq(),
             req.handoff(),
             expired,
-            node.config.operations().handoffWaitMs());
+            node.config.operations().handoffWaitMs(),
+            oldOwnerActivatedFirst);
     AtomicBoolean taken = new AtomicBoolean();
     Runnable wake =
         () -> {

@@ -89,6 +89,23 @@ class HandoffCoverageTest {
     return ReshardPair.post(api, message);
   }
 
+  /** {@link #post} as a dual-mode publisher declares itself ({@code Halley-Map-Versions: 3,4}). */
+  private static JsonNode postDual(HalleyNode node, ObjectNode message) {
+    ObjectNode root = InternalApi.JSON.createObjectNode();
+    root.putArray("messages").add(message);
+    InternalApi.Reply r =
+        InternalApi.call(
+            java.net.http.HttpRequest.newBuilder(
+                    java.net.URI.create("http://127.0.0.1:" + node.internalPort() + "/v1/publish"))
+                .header("Authorization", "Bearer " + TestNodes.API_KEY)
+                .header("Halley-Publisher", "dual-pub")
+                .header("Halley-Map-Versions", "3,4")
+                .POST(java.net.http.HttpRequest.BodyPublishers.ofString(root.toString()))
+                .build());
+    assertEquals(200, r.status(), r.toString());
+    return r.body().get("results").get(0);
+  }
+
   private static ObjectNode relay(String user, String position) {
     ObjectNode r = InternalApi.JSON.createObjectNode();
     if (position == null) {
@@ -155,6 +172,59 @@ class HandoffCoverageTest {
     assertEquals(p1, late.path("positions").path(u).asText(null), late.toString());
 
     assertHandedOverCleanly(f, u, List.of("k1", "ch1"));
+  }
+
+  /**
+   * The old owner stored "early" before it held the pending map (no position; the client has it),
+   * and the publisher's plain copy of it reaches the new owner only after a relay made the user's
+   * pre-stream relay-subscribed to the channel (ReshardIT's duplicated channel messages: the
+   * pending map installed node after node, answers in another order). On the old code the new owner
+   * appended that copy (the publisher declared the pending map) without an old position, so the
+   * covered handoff delivered it a second time.
+   */
+  @Test
+  void aPlainChannelCopyBeforeTheNewOwnersActivationIsNotAddedToARelayedPreStream() {
+    String u = mover("plain");
+    FollowingClient f = client(FollowingClient.Transport.SSE, u);
+    post(apiA, channelMessage("early", null)); // a holds no pending map yet: no position
+    Awaitility.await("the client has 'early' from a")
+        .atMost(Duration.ofSeconds(20))
+        .until(() -> f.keys.contains("early"));
+    pending();
+    JsonNode next = post(apiA, channelMessage("next", null));
+    postDual(c, channelMessage("next", next.path("positions")));
+    JsonNode late = postDual(c, channelMessage("early", null)); // the late plain copy
+    assertEquals(0, late.path("users").asInt(), "c took no plain copy: " + late);
+    activate();
+    assertHandedOverCleanly(f, u, List.of("early", "next"));
+  }
+
+  /**
+   * Activated against the documented order (the old owner before the new one): the old owner's
+   * finishing stream takes nothing, and the new owner takes plain channel messages into a
+   * pre-stream only after its own activation, so a channel message published meanwhile reached
+   * neither for the user. The handoff then ends in an honest {@code reset}; on the old code it was
+   * covered, and the message was silently missing.
+   */
+  @Test
+  void aHandoffReachingTheNewOwnerBeforeItsActivationEndsInAReset() {
+    String u = mover("order");
+    FollowingClient f = client(FollowingClient.Transport.WS, u);
+    pending();
+    String p1 = post(apiA, userMessage("k1", u, null)).path("positions").path(u).asText();
+    post(apiC, userMessage("k1", u, relay(u, p1)));
+    assertEquals(200, apiA.send("POST", "/v1/admin/map/activate", "{\"version\": 4}").status());
+    Awaitility.await("the client follows moved to c")
+        .atMost(Duration.ofSeconds(30))
+        .until(() -> f.port() == c.publicPort() || !f.errors.isEmpty());
+    post(apiC, userMessage("live", u, null));
+    Awaitility.await("the client's answer on c")
+        .atMost(Duration.ofSeconds(30))
+        .until(() -> !f.resets.isEmpty() || !f.errors.isEmpty() || f.keys.contains("live"));
+    assertEquals(List.of(), f.errors);
+    assertEquals(1, f.resets.size(), "an honest reset: " + f.raw);
+    assertEquals("gap", f.resets.get(0).path("reason").asText(), f.resets.toString());
+    assertEquals(c.publicPort(), f.port());
   }
 
   @Test
