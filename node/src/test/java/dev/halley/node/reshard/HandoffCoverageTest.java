@@ -97,7 +97,7 @@ class HandoffCoverageTest {
         InternalApi.call(
             java.net.http.HttpRequest.newBuilder(
                     java.net.URI.create("http://127.0.0.1:" + node.internalPort() + "/v1/publish"))
-                .header("Authorization", "Bearer " + TestNodes.API_KEY)
+                .header("Authorization", "Bearer " + dev.halley.node.TestNodes.API_KEY)
                 .header("Halley-Publisher", "dual-pub")
                 .header("Halley-Map-Versions", "3,4")
                 .POST(java.net.http.HttpRequest.BodyPublishers.ofString(root.toString()))
@@ -190,12 +190,12 @@ class HandoffCoverageTest {
     Awaitility.await("the client has 'early' from a")
         .atMost(Duration.ofSeconds(20))
         .until(() -> f.keys.contains("early"));
-    pending();
+    pair.pending();
     JsonNode next = post(apiA, channelMessage("next", null));
     postDual(c, channelMessage("next", next.path("positions")));
     JsonNode late = postDual(c, channelMessage("early", null)); // the late plain copy
     assertEquals(0, late.path("users").asInt(), "c took no plain copy: " + late);
-    activate();
+    pair.activate();
     assertHandedOverCleanly(f, u, List.of("early", "next"));
   }
 
@@ -210,7 +210,7 @@ class HandoffCoverageTest {
   void aHandoffReachingTheNewOwnerBeforeItsActivationEndsInAReset() {
     String u = mover("order");
     FollowingClient f = client(FollowingClient.Transport.WS, u);
-    pending();
+    pair.pending();
     String p1 = post(apiA, userMessage("k1", u, null)).path("positions").path(u).asText();
     post(apiC, userMessage("k1", u, relay(u, p1)));
     assertEquals(200, apiA.send("POST", "/v1/admin/map/activate", "{\"version\": 4}").status());
