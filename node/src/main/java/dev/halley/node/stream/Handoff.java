@@ -55,6 +55,27 @@ public final class Handoff {
 
     public Decision decision;
 
+    /**
+     * Whether {@link #nowNanos} and {@link #waitUntilNanos} are set (a connect held by {@code
+     * HandoffWait}); without them a {@link Outcome#WAIT} waits until {@link #waitExpired}.
+     */
+    public final boolean timed;
+
+    /** The holder's clock ({@link System#nanoTime()}) when this attempt runs. */
+    public final long nowNanos;
+
+    /**
+     * When this connect's wait ends ({@code handoffWaitMs} after its first attempt). The stream
+     * lowers it to the end of the wait an earlier connect with the same handoff started: a client
+     * that gave up before its answer and connects again continues that wait instead of starting a
+     * new one (else a client that gives up sooner than {@code handoffWaitMs} would never get an
+     * answer, neither its messages nor a {@code reset}).
+     */
+    public long waitUntilNanos;
+
+    /** Set by the stream when the wait ended at {@link #waitUntilNanos} (an earlier connect's). */
+    public boolean waitOver;
+
     public Resume(String epoch, long x, Token token, boolean waitExpired) {
       this(epoch, x, token, waitExpired, 0);
     }
@@ -70,12 +91,50 @@ public final class Handoff {
         boolean waitExpired,
         long quietMs,
         boolean oldOwnerActivatedFirst) {
+      this(epoch, x, token, waitExpired, quietMs, oldOwnerActivatedFirst, false, 0, 0);
+    }
+
+    /** A connect held until {@code waitUntilNanos} at most (see {@link #waitUntilNanos}). */
+    public Resume(
+        String epoch,
+        long x,
+        Token token,
+        boolean waitExpired,
+        long quietMs,
+        boolean oldOwnerActivatedFirst,
+        long nowNanos,
+        long waitUntilNanos) {
+      this(
+          epoch,
+          x,
+          token,
+          waitExpired,
+          quietMs,
+          oldOwnerActivatedFirst,
+          true,
+          nowNanos,
+          waitUntilNanos);
+    }
+
+    private Resume(
+        String epoch,
+        long x,
+        Token token,
+        boolean waitExpired,
+        long quietMs,
+        boolean oldOwnerActivatedFirst,
+        boolean timed,
+        long nowNanos,
+        long waitUntilNanos) {
       this.epoch = epoch;
       this.x = x;
       this.token = token;
       this.waitExpired = waitExpired;
       this.quietMs = quietMs;
       this.oldOwnerActivatedFirst = oldOwnerActivatedFirst;
+      this.timed = timed;
+      this.nowNanos = nowNanos;
+      this.waitUntilNanos = waitUntilNanos;
     }
   }
 

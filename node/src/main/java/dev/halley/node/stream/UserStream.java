@@ -91,6 +91,10 @@ public final class UserStream {
   private Set<String> relayChannels;
   // New owner: connects waiting for relays (Handoff WAIT); run once at the next relay.
   private java.util.List<Runnable> relayWaiters;
+  // New owner: the handoff the first held connect waited for, and when that wait ends (the
+  // holder's System.nanoTime); a later connect with the same handoff ends its wait then too.
+  private Handoff.Token waitedHandoff;
+  private long waitedUntilNanos;
   // New owner: when the last relayed event arrived (epoch ms).
   private long lastRelayMs;
   // Whether a connection ever registered (a client may hold IDs of this stream).
@@ -595,7 +599,7 @@ public final class UserStream {
         }
         if (d.outcome() == Handoff.Outcome.WAIT) {
           r.decision = d;
-          if (onRelay != null) {
+          if (onRelay != null && !(r.timed && r.token != null && waitOver(r, held))) {
             if (relayWaiters == null) {
               relayWaiters = new java.util.ArrayList<>(1);
             }
@@ -666,6 +670,40 @@ public final class UserStream {
       dropRelayChannels();
     }
     return OPENED;
+  }
+
+  /**
+   * Under the lock, for a held connect whose handoff still waits: whether its wait is over. The
+   * first held connect of a handoff sets when the wait ends; a later connect with the same handoff
+   * (a client that gave up before its answer and came back) ends its wait then too, so retries get
+   * their answer ({@code reset gap} when the relays never came) within {@code handoffWaitMs} of the
+   * first connect instead of a new wait each time. Another handoff (a later reshard) starts anew.
+   */
+  private boolean waitOver(Handoff.Resume r, Handoff.Positions held) {
+    Handoff.Token t = r.token;
+    if (waitedHandoff == null
+        || !waitedHandoff.epoch().equals(t.epoch())
+        || waitedHandoff.first() != t.first()
+        || waitedHandoff.last() != t.last()) {
+      waitedHandoff = t;
+      waitedUntilNanos = r.waitUntilNanos;
+    } else if (waitedUntilNanos - r.waitUntilNanos < 0) {
+      r.waitUntilNanos = waitedUntilNanos;
+    }
+    if (r.nowNanos - r.waitUntilNanos < 0) {
+      return false;
+    }
+    r.waitOver = true;
+    if (HANDOFF_LOG.isDebugEnabled()) {
+      HANDOFF_LOG.debug(
+          "event=handoff_wait_expired user={} x={} handoff={} held={} missing={} retry=true",
+          user,
+          r.x,
+          t,
+          held.count(r.epoch),
+          held.missing(r.epoch, t.first(), t.last(), 20));
+    }
+    return true;
   }
 
   /**

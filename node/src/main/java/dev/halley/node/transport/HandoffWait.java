@@ -13,7 +13,11 @@ import org.xnio.XnioIoThread;
  * opens the stream (and the transport goes on) or reports that it waits; it is tried again on the
  * connection's IO thread at the next relay, and a last time at {@code handoffWaitMs}, when a wait
  * becomes {@code reset} ({@code gap}). WebSocket and SSE are held before {@code hello}, long-poll
- * before it answers. No thread waits: a relay or the IO thread's timer resumes the attempt.
+ * before it answers. No thread waits: a relay or the IO thread's timer resumes the attempt. The
+ * wait is the handoff's, not the connect's: a client that gave up and connects again with the same
+ * handoff waits only what is left of the first connect's {@code handoffWaitMs} (the stream keeps
+ * when it ends), so it gets its answer even if it never waits {@code handoffWaitMs} itself. While
+ * held, the transport watches its socket: a client that leaves is closed (and uncounted) at once.
  *
  * <pre>{@code
  * HandoffWait.run(node, req, io, (resume, onRelay) -> open(..., resume, onRelay) != null);
@@ -35,7 +39,8 @@ public final class HandoffWait {
   private final ConnectRequest req;
   private final XnioIoThread io;
   private final Attempt attempt;
-  private final long deadlineNanos;
+  // When the wait ends; lowered by the stream to an earlier connect's with the same handoff.
+  private long deadlineNanos;
   // Decided at the first round: a handoff reaching a node that still only gains the user.
   private final boolean oldOwnerActivatedFirst;
 
@@ -66,7 +71,9 @@ public final class HandoffWait {
             req.handoff(),
             expired,
             node.config.operations().handoffWaitMs(),
-            oldOwnerActivatedFirst);
+            oldOwnerActivatedFirst,
+            System.nanoTime(),
+            deadlineNanos);
     AtomicBoolean taken = new AtomicBoolean();
     Runnable wake =
         () -> {
@@ -76,18 +83,19 @@ public final class HandoffWait {
         };
     if (attempt.tryOpen(r, expired ? null : wake)) {
       if (r.decision != null) {
-        node.ops.handoff(r.decision, expired);
+        node.ops.handoff(r.decision, expired || r.waitOver);
         log.debug(
             "event=handoff node={} user={} outcome={} rule={} expired={} handoff={}",
             node.nodeId,
             req.principal().user(),
             r.decision.outcome(),
             r.decision.rule(),
-            expired,
+            expired || r.waitOver,
             req.handoff());
       }
       return;
     }
+    deadlineNanos = r.waitUntilNanos;
     long left = Math.max(0, deadlineNanos - System.nanoTime());
     io.executeAfter(
         () -> {

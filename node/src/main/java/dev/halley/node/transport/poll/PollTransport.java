@@ -6,6 +6,7 @@ import dev.halley.node.stream.UserStream;
 import dev.halley.node.transport.ConflationInterval;
 import dev.halley.node.transport.ConnectRequest;
 import dev.halley.node.transport.HandoffWait;
+import dev.halley.node.transport.PeerClose;
 import dev.halley.node.wire.Control;
 import dev.halley.node.wire.HttpError;
 import dev.halley.node.wire.Json;
@@ -132,6 +133,8 @@ public final class PollTransport implements HttpHandler {
               onRelay,
               stream -> new PollReplay(stream, exchange, timeoutMs));
       if (replay == null) {
+        // a client that gives up is closed (its exchange ends, uncounted) at once
+        PeerClose.watch(exchange.getConnection(), true, () -> {});
         return false;
       }
     } catch (HttpError e) {

@@ -5,6 +5,7 @@ import dev.halley.node.stream.StreamingReplay;
 import dev.halley.node.transport.ConflationInterval;
 import dev.halley.node.transport.ConnectRequest;
 import dev.halley.node.transport.HandoffWait;
+import dev.halley.node.transport.PeerClose;
 import dev.halley.node.wire.HttpError;
 import dev.halley.node.wire.Json;
 import io.undertow.server.HttpHandler;
@@ -97,6 +98,8 @@ public final class SseTransport implements HttpHandler {
                 return new StreamingReplay<>(c, retry, node::hello);
               });
       if (replay == null) {
+        // a client that gives up is closed (its exchange ends, uncounted) at once
+        PeerClose.watch(exchange.getConnection(), false, () -> {});
         return false;
       }
       conn = replay.connection();

@@ -74,7 +74,7 @@ public final class WebSocketTransport implements HttpHandler {
       dev.halley.node.stream.Handoff.Resume resume,
       Runnable onRelay,
       long interval) {
-    if (!socket.isOpen()) {
+    if (!socket.isOpen() || socket.closing()) {
       return true; // the client left while its handoff waited
     }
     WsConnection conn;
@@ -98,6 +98,7 @@ public final class WebSocketTransport implements HttpHandler {
                 return new StreamingReplay<>(c, null, node::hello);
               });
       if (replay == null) {
+        socket.watchWhileHeld(); // a client that gives up is closed and uncounted at once
         return false;
       }
       conn = replay.connection();

@@ -108,6 +108,17 @@ final class WsSocket implements WsReader.Handler {
     this.owner = owner;
   }
 
+  /**
+   * Before any connection is bound (a handoff holds the socket before {@code hello}): reads start,
+   * so a client that leaves meanwhile (end of stream, a reset, a close frame) ends the socket now,
+   * not when the hold is over. Pings are answered, other frames checked and dropped as always.
+   */
+  void watchWhileHeld() {
+    if (!gone) {
+      source.resumeReads();
+    }
+  }
+
   /** Binds the connection this socket carries; reads start. */
   void start(Owner owner) {
     this.owner = owner;
