@@ -99,6 +99,10 @@ public final class UserStream {
   private long lastRelayMs;
   // Whether a connection ever registered (a client may hold IDs of this stream).
   private boolean everOpened;
+  // New owner: the highest old seq (of handedEpoch) a covered handoff's client already had; a relay
+  // arriving later at or before it is neither stored nor delivered (rule 5: it has it).
+  private String handedEpoch;
+  private long handedThrough = -1;
 
   UserStream(String user, long baseSeq, int maxEvents, long maxAgeMs, long nowMs) {
     this(user, baseSeq, maxEvents, maxAgeMs, nowMs, BufferDrops.NONE);
@@ -187,6 +191,14 @@ public final class UserStream {
         && positions != null
         && positions.contains(id.epoch(), id.seq())) {
       return 0; // that old event is held already (a stream holds each relayed event once)
+    }
+    if (old instanceof EventCodec.EventId id
+        && id.seq() <= handedThrough
+        && id.epoch().equals(handedEpoch)) {
+      // A late relay (a slow publisher, after a covered handoff without one: rule 3) of an event
+      // the handed-over client already had. Not recorded as held either: a client of the same user
+      // coming later from an earlier position then finds it missing and gets an honest reset.
+      return 0;
     }
     if (m.channel != null && old != null) {
       relayed(m.channel);
@@ -629,6 +641,13 @@ public final class UserStream {
       addGrants(grants, grantsValidUntilMs);
       if (d != null && d.outcome() == Handoff.Outcome.COVERED) {
         register = coveredOpen(resume.epoch(), d.skipThrough(), grants, nowMs, sink);
+        if (register != null) {
+          if (!resume.epoch().equals(handedEpoch)) {
+            handedEpoch = resume.epoch();
+            handedThrough = -1;
+          }
+          handedThrough = Math.max(handedThrough, d.skipThrough());
+        }
       } else {
         if (d != null) {
           reset =
