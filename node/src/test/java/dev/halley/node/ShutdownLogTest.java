@@ -28,7 +28,25 @@ import org.slf4j.LoggerFactory;
 class ShutdownLogTest {
   private static final int CONNECTIONS = 400;
 
-  private static boolean rejected(ILoggingEvent e) {
+  /** Starts recording everything the root logger logs. */
+  static ListAppender<ILoggingEvent> captureLog() {
+    ListAppender<ILoggingEvent> appender = new ListAppender<>();
+    appender.setContext((LoggerContext) LoggerFactory.getILoggerFactory());
+    appender.start();
+    root().addAppender(appender);
+    return appender;
+  }
+
+  static void releaseLog(ListAppender<ILoggingEvent> appender) {
+    root().detachAppender(appender);
+  }
+
+  private static Logger root() {
+    return (Logger) LoggerFactory.getLogger(org.slf4j.Logger.ROOT_LOGGER_NAME);
+  }
+
+  /** Whether {@code e} is a rejected task's trace (or names the exception). */
+  static boolean rejected(ILoggingEvent e) {
     for (IThrowableProxy t = e.getThrowableProxy(); t != null; t = t.getCause()) {
       if (t.getClassName().endsWith("RejectedExecutionException")) {
         return true;
@@ -39,11 +57,7 @@ class ShutdownLogTest {
 
   @Test
   void stoppingWithManyConnectionsLogsNoRejectedTimerTraces() throws Exception {
-    Logger root = (Logger) LoggerFactory.getLogger(org.slf4j.Logger.ROOT_LOGGER_NAME);
-    ListAppender<ILoggingEvent> appender = new ListAppender<>();
-    appender.setContext((LoggerContext) LoggerFactory.getILoggerFactory());
-    appender.start();
-    root.addAppender(appender);
+    ListAppender<ILoggingEvent> appender = ShutdownLogTest.captureLog();
     List<Socket> sockets = new ArrayList<>();
     try {
       // Heartbeats every millisecond: some are always due while the IO threads stop.
@@ -89,7 +103,7 @@ class ShutdownLogTest {
               .anyMatch(e -> e.getFormattedMessage().startsWith("node a stopped")),
           "no stop line");
     } finally {
-      root.detachAppender(appender);
+      ShutdownLogTest.releaseLog(appender);
       for (Socket s : sockets) {
         try {
           s.close();

@@ -1,6 +1,7 @@
 package dev.halley.node.http;
 
 import dev.halley.node.wire.ErrorCodes;
+import dev.halley.node.wire.IoTimers;
 import dev.halley.node.wire.Json;
 import io.undertow.connector.PooledByteBuffer;
 import io.undertow.server.HttpServerExchange;
@@ -184,19 +185,17 @@ public final class BodyReader implements ChannelListener<StreamSourceChannel> {
     cancelIdle();
     var connection = exchange.getConnection();
     idle =
-        exchange
-            .getIoThread()
-            .executeAfter(
-                () -> IoUtils.safeClose(connection),
-                RequestDeadline.CLOSE_GRACE_MS,
-                TimeUnit.MILLISECONDS);
+        IoTimers.after(
+            exchange.getIoThread(),
+            RequestDeadline.CLOSE_GRACE_MS,
+            TimeUnit.MILLISECONDS,
+            () -> IoUtils.safeClose(connection),
+            () -> IoUtils.safeClose(connection)); // stopping: closed now
   }
 
   private void cancelIdle() {
-    if (idle != null) {
-      idle.remove();
-      idle = null;
-    }
+    IoTimers.cancel(idle);
+    idle = null;
   }
 
   private static byte[] copy(ByteBuffer b) {

@@ -2,6 +2,7 @@ package dev.halley.node.http;
 
 import dev.halley.node.wire.ErrorCodes;
 import dev.halley.node.wire.HttpError;
+import dev.halley.node.wire.IoTimers;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
@@ -74,7 +75,9 @@ final class OverCapacity {
   }
 
   void refuse(StreamConnection c) {
-    c.getIoThread().execute(() -> answer(c));
+    if (!IoTimers.execute(c.getIoThread(), () -> answer(c))) {
+      IoUtils.safeClose(c); // the node is stopping: no answer, the socket goes with it
+    }
   }
 
   private void answer(StreamConnection c) {
@@ -221,7 +224,12 @@ final class OverCapacity {
         return false;
       }
       lingers.set(true);
-      timer = c.getIoThread().executeAfter(this::expire, lingerMs, TimeUnit.MILLISECONDS);
+      timer = IoTimers.after(c.getIoThread(), lingerMs, TimeUnit.MILLISECONDS, this::expire);
+      if (timer == null) { // the node is stopping: no waiting, answered at once
+        lingers.set(false);
+        lingering.decrementAndGet();
+        return false;
+      }
       ConduitStreamSourceChannel source = c.getSourceChannel();
       source.setReadListener(ch -> drop());
       source.resumeReads();
@@ -237,9 +245,7 @@ final class OverCapacity {
     }
 
     void close() {
-      if (timer != null) {
-        timer.remove();
-      }
+      IoTimers.cancel(timer);
       if (lingers.compareAndSet(true, false)) {
         lingering.decrementAndGet();
       }

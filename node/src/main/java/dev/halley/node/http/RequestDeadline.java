@@ -1,6 +1,7 @@
 package dev.halley.node.http;
 
 import dev.halley.node.wire.ErrorCodes;
+import dev.halley.node.wire.IoTimers;
 import dev.halley.node.wire.Json;
 import io.undertow.server.HttpHandler;
 import io.undertow.server.HttpServerExchange;
@@ -31,12 +32,11 @@ public final class RequestDeadline implements HttpHandler {
   public void handleRequest(HttpServerExchange exchange) throws Exception {
     if (!exchange.isRequestComplete()) {
       XnioExecutor.Key key =
-          exchange
-              .getIoThread()
-              .executeAfter(() -> expire(exchange), timeoutMs, TimeUnit.MILLISECONDS);
+          IoTimers.after(
+              exchange.getIoThread(), timeoutMs, TimeUnit.MILLISECONDS, () -> expire(exchange));
       exchange.addExchangeCompleteListener(
           (ex, nextListener) -> {
-            key.remove();
+            IoTimers.cancel(key);
             nextListener.proceed();
           });
     }
@@ -56,9 +56,12 @@ public final class RequestDeadline implements HttpHandler {
           ErrorCodes.REQUEST_TIMEOUT,
           "the request body did not arrive within " + timeoutMs + " ms");
     }
-    exchange
-        .getIoThread()
-        .executeAfter(() -> IoUtils.safeClose(connection), CLOSE_GRACE_MS, TimeUnit.MILLISECONDS);
+    IoTimers.after(
+        exchange.getIoThread(),
+        CLOSE_GRACE_MS,
+        TimeUnit.MILLISECONDS,
+        () -> IoUtils.safeClose(connection),
+        () -> IoUtils.safeClose(connection)); // stopping: closed now, not after the grace
   }
 
   @Override

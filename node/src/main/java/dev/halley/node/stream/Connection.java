@@ -3,6 +3,7 @@ package dev.halley.node.stream;
 import dev.halley.node.wire.CloseCodes;
 import dev.halley.node.wire.Control;
 import dev.halley.node.wire.EventTypes;
+import dev.halley.node.wire.IoTimers;
 import dev.halley.node.wire.Message;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.Executor;
@@ -309,9 +310,7 @@ public abstract class Connection {
           };
     }
     long delayMs = Math.max(1, TimeUnit.NANOSECONDS.toMillis(at - now + 999_999));
-    try {
-      t.executeAfter(wake, delayMs, TimeUnit.MILLISECONDS);
-    } catch (RejectedExecutionException e) {
+    if (IoTimers.after(t, delayMs, TimeUnit.MILLISECONDS, wake) == null) {
       return; // the node is stopping: its IO threads take no tasks
     }
     wakeArmed = true;
@@ -602,17 +601,16 @@ public abstract class Connection {
    * per connection.
    */
   private org.xnio.XnioExecutor.Key schedule(org.xnio.XnioIoThread t, Runnable task, long delayMs) {
-    try {
-      return t.executeAfter(task, delayMs, TimeUnit.MILLISECONDS);
-    } catch (RejectedExecutionException stopping) {
-      ConnectionObserver o;
-      synchronized (this) {
-        o = ops;
-      }
-      if (o != null) {
-        o.timerDropped();
-      }
-      return null;
+    return IoTimers.after(t, delayMs, TimeUnit.MILLISECONDS, task, this::timerDropped);
+  }
+
+  private void timerDropped() {
+    ConnectionObserver o;
+    synchronized (this) {
+      o = ops;
+    }
+    if (o != null) {
+      o.timerDropped();
     }
   }
 

@@ -2,7 +2,7 @@ package dev.halley.node.transport;
 
 import dev.halley.node.cluster.NodeContext;
 import dev.halley.node.stream.Handoff;
-import java.util.concurrent.RejectedExecutionException;
+import dev.halley.node.wire.IoTimers;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.xnio.XnioIoThread;
@@ -97,21 +97,19 @@ public final class HandoffWait {
     }
     deadlineNanos = r.waitUntilNanos;
     long left = Math.max(0, deadlineNanos - System.nanoTime());
-    io.executeAfter(
+    // While the node stops no timer is armed: the connection goes with it.
+    IoTimers.after(
+        io,
+        left,
+        TimeUnit.NANOSECONDS,
         () -> {
           if (taken.compareAndSet(false, true)) {
             round(true);
           }
-        },
-        left,
-        TimeUnit.NANOSECONDS);
+        });
   }
 
   private void execute(Runnable r) {
-    try {
-      io.execute(r);
-    } catch (RejectedExecutionException stopping) {
-      // The node is stopping: the connection goes with it.
-    }
+    IoTimers.execute(io, r); // false while the node stops: the connection goes with it
   }
 }

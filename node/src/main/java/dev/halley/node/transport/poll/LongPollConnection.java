@@ -5,6 +5,7 @@ import dev.halley.node.stream.UserStream;
 import dev.halley.node.transport.PeerClose;
 import dev.halley.node.wire.CloseCodes;
 import dev.halley.node.wire.EventCodec;
+import dev.halley.node.wire.IoTimers;
 import io.undertow.server.HttpServerExchange;
 import io.undertow.server.ServerConnection;
 import io.undertow.util.AttachmentKey;
@@ -48,13 +49,19 @@ final class LongPollConnection extends Connection {
     return "longpoll";
   }
 
-  /** IO thread: arms the timeout and close detection. */
+  /**
+   * IO thread: arms the timeout and close detection (no timeout while the node stops: the request
+   * is closed with it).
+   */
   void start(long timeoutMs, boolean tokenExpires) {
     timeoutKey =
-        ioThread.executeAfter(
-            tokenExpires ? this::finishWithTokenExpired : () -> close(CloseCodes.NORMAL, "timeout"),
+        IoTimers.after(
+            ioThread,
             timeoutMs,
-            TimeUnit.MILLISECONDS);
+            TimeUnit.MILLISECONDS,
+            tokenExpires
+                ? this::finishWithTokenExpired
+                : () -> close(CloseCodes.NORMAL, "timeout"));
     ServerConnection connection = exchange.getConnection();
     LongPollConnection[] held = connection.getAttachment(HELD);
     if (held == null) {

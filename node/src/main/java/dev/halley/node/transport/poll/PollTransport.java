@@ -9,6 +9,7 @@ import dev.halley.node.transport.HandoffWait;
 import dev.halley.node.transport.PeerClose;
 import dev.halley.node.wire.Control;
 import dev.halley.node.wire.HttpError;
+import dev.halley.node.wire.IoTimers;
 import dev.halley.node.wire.Json;
 import dev.halley.node.wire.Message;
 import dev.halley.node.wire.Params;
@@ -18,6 +19,7 @@ import io.undertow.util.Headers;
 import io.undertow.util.HttpString;
 import io.undertow.util.SameThreadExecutor;
 import java.nio.charset.StandardCharsets;
+import org.xnio.IoUtils;
 
 /**
  * {@code GET /v1/longpoll} ({@code hold}: held until events arrive or {@code timeoutMs} passes) and
@@ -71,24 +73,24 @@ public final class PollTransport implements HttpHandler {
     exchange.dispatch(
         SameThreadExecutor.INSTANCE,
         () ->
-            exchange
-                .getIoThread()
-                .executeAfter(
-                    () -> {
-                      if (!exchange.getConnection().isOpen()) {
-                        exchange.endExchange();
-                        return;
-                      }
-                      try {
-                        node.access.admit(req.principal()); // blocked or revoked meanwhile
-                      } catch (HttpError e) {
-                        Json.sendError(exchange, e);
-                        return;
-                      }
-                      open(exchange, req, timeout - (hold ? delay : 0), tokenExpires);
-                    },
-                    delay,
-                    java.util.concurrent.TimeUnit.MILLISECONDS));
+            IoTimers.after(
+                exchange.getIoThread(),
+                delay,
+                java.util.concurrent.TimeUnit.MILLISECONDS,
+                () -> {
+                  if (!exchange.getConnection().isOpen()) {
+                    exchange.endExchange();
+                    return;
+                  }
+                  try {
+                    node.access.admit(req.principal()); // blocked or revoked meanwhile
+                  } catch (HttpError e) {
+                    Json.sendError(exchange, e);
+                    return;
+                  }
+                  open(exchange, req, timeout - (hold ? delay : 0), tokenExpires);
+                },
+                () -> IoUtils.safeClose(exchange.getConnection()))); // stopping: closed now
   }
 
   private static long parseTimeout(String t) {

@@ -1,8 +1,8 @@
 package dev.halley.node.transport.ws;
 
+import dev.halley.node.wire.IoTimers;
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
 import org.xnio.ChannelListener;
 import org.xnio.IoUtils;
@@ -282,10 +282,9 @@ final class WsSocket implements WsReader.Handler {
     }
     closeSent = true;
     closeWhenWritten = thenCut;
-    try {
-      grace =
-          connection.getIoThread().executeAfter(this::kill, CLOSE_GRACE_MS, TimeUnit.MILLISECONDS);
-    } catch (RejectedExecutionException stopping) {
+    grace =
+        IoTimers.after(connection.getIoThread(), CLOSE_GRACE_MS, TimeUnit.MILLISECONDS, this::kill);
+    if (grace == null) {
       kill(); // the node is stopping: its IO threads take no timers, and the socket goes anyway
       return;
     }
