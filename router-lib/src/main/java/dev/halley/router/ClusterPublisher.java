@@ -461,6 +461,12 @@ final class ClusterPublisher implements Publisher {
    * misdirected to their owner under a map at least that new, in the order given, before every
    * younger queued fragment (they keep their place in each recipient's order). Each entry holds its
    * fragment's tracker once; this releases it after dispatching.
+   *
+   * <p>During a reshard the map may still name {@code fromNode}: in dual mode the user then goes to
+   * its owner under the other map of the two ({@link #rerouteOwner}); when the node named a newer
+   * map version than the publisher has, the users wait for it (the map source is asked again, with
+   * the retry backoff) until the message's deadline, holding their places. Only then, or when the
+   * publisher's map is as new as the node's, is the user {@code misdirected}.
    */
   void reroute(List<PublishRequest.Reroute> reroutes, String fromNode, int nodeMapVersion) {
     if (reroutes.isEmpty()) {
@@ -475,13 +481,19 @@ final class ClusterPublisher implements Publisher {
                 Fragment f = r.fragment();
                 Map<String, List<Integer>> byOwner = new LinkedHashMap<>();
                 for (int i : r.indices()) {
-                  String owner = closed ? "" : current.owner(f.users.get(i)).id();
+                  String owner = closed ? "" : rerouteOwner(f.users.get(i), fromNode, current);
                   byOwner.computeIfAbsent(owner, k -> new ArrayList<>()).add(i);
                 }
                 int moved = 0;
                 for (Map.Entry<String, List<Integer>> e : byOwner.entrySet()) {
                   int[] idx = e.getValue().stream().mapToInt(Integer::intValue).toArray();
                   String owner = e.getKey();
+                  if (!closed
+                      && owner.equals(fromNode)
+                      && nodeMapVersion > current.version()
+                      && awaitNewerMap(f, idx, fromNode, nodeMapVersion)) {
+                    continue; // waiting for the map the node has
+                  }
                   Fragment part =
                       split(f, idx, owner.isEmpty() ? fromNode : owner, f.reroutes + 1, false);
                   NodeLane lane = lanes.get(owner);
@@ -494,7 +506,9 @@ final class ClusterPublisher implements Publisher {
                     moved += idx.length;
                     byLane
                         .computeIfAbsent(
-                            lane != null ? lane : current.node(owner).map(this::lane).orElse(null),
+                            lane != null
+                                ? lane
+                                : nodeInfo(owner, current, dual).map(this::lane).orElse(null),
                             k -> new ArrayList<>())
                         .add(part);
                   }
@@ -522,6 +536,58 @@ final class ClusterPublisher implements Publisher {
               }
               touched.forEach(NodeLane::pump);
             });
+  }
+
+  /**
+   * Where a user {@code fromNode} refused goes: its owner under the map, or, when that is {@code
+   * fromNode} and dual mode is on, its owner under the pending map or else the active one of dual
+   * mode (the node activated the pending map before this publisher saw it active, or has not yet).
+   */
+  private String rerouteOwner(String user, String fromNode, ClusterMap current) {
+    String owner = current.owner(user).id();
+    Dual d = dual;
+    if (owner.equals(fromNode) && d != null) {
+      String pending = d.route.pending().owner(user).id();
+      if (!pending.equals(fromNode)) {
+        return pending;
+      }
+      String active = d.route.active().owner(user).id();
+      if (!active.equals(fromNode)) {
+        return active;
+      }
+    }
+    return owner;
+  }
+
+  /**
+   * Holds {@code f}'s users at {@code indices} (their places kept) while the map source catches up
+   * with the newer map {@code fromNode} has, then re-routes them again; false when the message's
+   * deadline leaves no room for another wait (the caller fails them).
+   */
+  private boolean awaitNewerMap(Fragment f, int[] indices, String fromNode, int nodeMapVersion) {
+    int waits = f.mapWaits + 1;
+    // The retry backoff's first two steps, over and over: capped, and never past the deadline.
+    Duration delay = client.retryDelay(Math.min(waits, 2), f.deadlineNanos);
+    if (delay == null) {
+      return false;
+    }
+    Fragment part = split(f, indices, fromNode, f.reroutes, false); // holds the tracker once
+    part.mapWaits = waits;
+    // reroute() asks the map source again (mapAtLeast) and releases the part's hold.
+    client.schedule(
+        () ->
+            reroute(List.of(new PublishRequest.Reroute(part, all(part))), fromNode, nodeMapVersion),
+        () -> fail(part, Status.FAILED, NodeClient.CLOSED),
+        delay);
+    return true;
+  }
+
+  private static int[] all(Fragment f) {
+    int[] all = new int[f.users.size()];
+    for (int i = 0; i < all.length; i++) {
+      all[i] = i;
+    }
+    return all;
   }
 
   /** Fails queued fragments whose time ran out: they were never sent, so nothing is stored. */

@@ -69,6 +69,13 @@ final class Fragment {
   /** The phase of this channel fragment in {@link #phases}. */
   int phase;
 
+  /**
+   * Times this part waited for a newer map after a node named a newer map version in a {@code
+   * misdirected} answer than the publisher knows (ClusterPublisher#reroute); bounded by the
+   * deadline.
+   */
+  int mapWaits;
+
   Fragment(
       String wireId,
       String nodeId,
