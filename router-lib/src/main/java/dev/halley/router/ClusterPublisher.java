@@ -78,6 +78,9 @@ final class ClusterPublisher implements Publisher {
     final String source;
     volatile boolean activeSeen;
 
+    /** When dual mode began (nanoTime): only replies to requests sent later can end it early. */
+    final long sinceNanos = System.nanoTime();
+
     Dual(DualRoute route, String source) {
       this.route = route;
       this.source = source;
@@ -755,9 +758,11 @@ final class ClusterPublisher implements Publisher {
    * {@code pendingMapVersion} (its pending map, or null). A pending map we do not know is fetched
    * from that node ({@code GET /v1/admin/map/pending}); the pending version seen active starts the
    * end of dual mode; the node we learned the pending map from no longer holding it while still on
-   * the active version ends dual mode at once (the pending map was withdrawn).
+   * the active version ends dual mode at once (the pending map was withdrawn), if the request was
+   * sent ({@code sentNanos}) after dual mode began: the node may have processed an older one before
+   * it held the pending map, and answered it after the reply that brought us into dual mode.
    */
-  void observe(String nodeId, int mapVersion, Integer pendingVersion) {
+  void observe(String nodeId, int mapVersion, Integer pendingVersion, long sentNanos) {
     Dual d = dual;
     if (pendingVersion != null
         && pendingVersion > map.version()
@@ -769,7 +774,8 @@ final class ClusterPublisher implements Publisher {
         pendingActive(d);
       } else if (pendingVersion == null
           && nodeId.equals(d.source)
-          && mapVersion == d.route.active().version()) {
+          && mapVersion == d.route.active().version()
+          && sentNanos - d.sinceNanos > 0) {
         leave(d, false);
       }
     }

@@ -38,6 +38,9 @@ final class PublishRequest {
   private final NodeLane lane;
   private final List<Fragment> batch;
   private final Runnable onDone;
+  // When this request was made (it is sent at once; retries of it go later): a reply may describe
+  // the node's maps as they were then.
+  private final long sentNanos = System.nanoTime();
 
   PublishRequest(ClusterPublisher publisher, NodeLane lane, List<Fragment> batch, Runnable onDone) {
     this.publisher = publisher;
@@ -155,7 +158,8 @@ final class PublishRequest {
     publisher.observe(
         lane.nodeId,
         mapVersion,
-        pendingVersion != null && pendingVersion.canConvertToInt() ? pendingVersion.asInt() : null);
+        pendingVersion != null && pendingVersion.canConvertToInt() ? pendingVersion.asInt() : null,
+        sentNanos);
     JsonNode results = reply.get("results");
     Map<String, JsonNode> byId = new HashMap<>();
     for (JsonNode r : results) {
