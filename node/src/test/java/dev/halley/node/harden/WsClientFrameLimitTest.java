@@ -3,17 +3,18 @@ package dev.halley.node.harden;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.halley.node.RawWebSocket;
 import dev.halley.node.TestNodes;
 import dev.halley.testing.NodeProcess;
 import dev.halley.testing.RawHttp;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
-import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.net.URLEncoder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ExecutorService;
@@ -40,9 +41,7 @@ class WsClientFrameLimitTest {
 
   /** A raw WebSocket after the upgrade and hello. */
   private static Socket connect(int port, String user) throws IOException {
-    Socket s = new Socket();
-    s.connect(new InetSocketAddress("127.0.0.1", port), 10_000);
-    s.setSoTimeout(30_000);
+    Socket s = RawHttp.connect(port, Duration.ofSeconds(30));
     StringBuilder req =
         new StringBuilder("GET /v1/ws?token=")
             .append(URLEncoder.encode(TestNodes.token(user, null), StandardCharsets.UTF_8))
@@ -58,27 +57,13 @@ class WsClientFrameLimitTest {
     return s;
   }
 
-  /** Reads one server frame; returns its text, or "close:<code>". */
+  /** Reads one server frame; returns its text, "close:<code>", or "eof". */
   private static String readText(InputStream in) throws IOException {
-    int b0 = in.read();
-    if (b0 < 0) {
+    RawWebSocket.Frame f = RawWebSocket.readFrame(in);
+    if (f == null) {
       return "eof";
     }
-    int b1 = in.read();
-    long len = b1 & 0x7f;
-    if (len == 126) {
-      len = (in.read() << 8) | in.read();
-    } else if (len == 127) {
-      len = 0;
-      for (int i = 0; i < 8; i++) {
-        len = (len << 8) | in.read();
-      }
-    }
-    byte[] payload = in.readNBytes((int) len);
-    if ((b0 & 0x0f) == 8) {
-      return "close:" + (((payload[0] & 0xff) << 8) | (payload[1] & 0xff));
-    }
-    return new String(payload, StandardCharsets.UTF_8);
+    return f.opcode() == 8 ? "close:" + f.closeCode() : f.text();
   }
 
   /** A masked (zero key) client frame header. */

@@ -5,6 +5,7 @@ import dev.halley.node.stream.Connection;
 import dev.halley.node.stream.UserStream;
 import dev.halley.node.transport.ConflationInterval;
 import dev.halley.node.transport.ConnectRequest;
+import dev.halley.node.transport.ConnectionSetup;
 import dev.halley.node.transport.HandoffWait;
 import dev.halley.node.transport.PeerClose;
 import dev.halley.node.wire.Control;
@@ -158,9 +159,8 @@ public final class PollTransport implements HttpHandler {
     }
     byte[] moved = node.finishingMoved(replay.stream);
     if (replay.held != null) {
-      replay.held.start(timeoutMs, tokenExpires);
-      node.access.opened(replay.held, req.principal());
-      node.ops.finishIfMoved(replay.held);
+      replay.held.start(timeoutMs, tokenExpires); // answers at the token's expiry if it comes first
+      ConnectionSetup.opened(node, replay.held, req.principal(), false);
     } else {
       if (replay.immediate.conflated() > 0) {
         node.ops.conflated(transport(), replay.immediate.conflated());
@@ -206,10 +206,13 @@ public final class PollTransport implements HttpHandler {
         int n,
         long now) {
       if (reset == null && n == 0 && timeoutMs > 0) {
+        // No frequency limit on the connection: the answer itself waits for the interval.
         held =
-            new LongPollConnection(
-                stream, exchange, node.codec, node.config.connectionQueueMaxEvents(), current);
-        held.operations(node.ops, node.config.connectionQueueMaxBytes());
+            ConnectionSetup.configure(
+                node,
+                new LongPollConnection(
+                    stream, exchange, node.codec, node.config.connectionQueueMaxEvents(), current),
+                0);
         return held;
       }
       Batch b = new Batch(current);

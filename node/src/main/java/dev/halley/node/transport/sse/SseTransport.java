@@ -4,6 +4,7 @@ import dev.halley.node.cluster.NodeContext;
 import dev.halley.node.stream.StreamingReplay;
 import dev.halley.node.transport.ConflationInterval;
 import dev.halley.node.transport.ConnectRequest;
+import dev.halley.node.transport.ConnectionSetup;
 import dev.halley.node.transport.HandoffWait;
 import dev.halley.node.transport.PeerClose;
 import dev.halley.node.wire.HttpError;
@@ -93,9 +94,8 @@ public final class SseTransport implements HttpHandler {
                         node.codec,
                         node.config.connectionQueueMaxEvents(),
                         node.config.heartbeatMs());
-                c.operations(node.ops, node.config.connectionQueueMaxBytes());
-                c.keyInterval(interval);
-                return new StreamingReplay<>(c, retry, node::hello);
+                return new StreamingReplay<>(
+                    ConnectionSetup.configure(node, c, interval), retry, node::hello);
               });
       if (replay == null) {
         // a client that gives up is closed (its exchange ends, uncounted) at once
@@ -122,9 +122,7 @@ public final class SseTransport implements HttpHandler {
       return true;
     }
     conn.start();
-    node.access.opened(conn, req.principal());
-    conn.closeAtTokenExpiry(req.principal().validUntilMs(), node.clock.millis());
-    node.ops.finishIfMoved(conn);
+    ConnectionSetup.opened(node, conn, req.principal(), true);
     return true;
   }
 

@@ -4,6 +4,7 @@ import dev.halley.node.cluster.NodeContext;
 import dev.halley.node.stream.StreamingReplay;
 import dev.halley.node.transport.ConflationInterval;
 import dev.halley.node.transport.ConnectRequest;
+import dev.halley.node.transport.ConnectionSetup;
 import dev.halley.node.transport.HandoffWait;
 import dev.halley.node.wire.CloseCodes;
 import dev.halley.node.wire.HttpError;
@@ -93,9 +94,8 @@ public final class WebSocketTransport implements HttpHandler {
                         node.codec,
                         node.config.connectionQueueMaxEvents(),
                         node.config.heartbeatMs());
-                c.operations(node.ops, node.config.connectionQueueMaxBytes());
-                c.keyInterval(interval);
-                return new StreamingReplay<>(c, null, node::hello);
+                return new StreamingReplay<>(
+                    ConnectionSetup.configure(node, c, interval), null, node::hello);
               });
       if (replay == null) {
         socket.watchWhileHeld(); // a client that gives up is closed and uncounted at once
@@ -110,9 +110,7 @@ public final class WebSocketTransport implements HttpHandler {
       return true;
     }
     conn.start();
-    node.access.opened(conn, req.principal());
-    conn.closeAtTokenExpiry(req.principal().validUntilMs(), node.clock.millis());
-    node.ops.finishIfMoved(conn);
+    ConnectionSetup.opened(node, conn, req.principal(), true);
     return true;
   }
 
