@@ -128,6 +128,32 @@ class PublishApiTest {
         "too_many_recipients");
   }
 
+  /** A repeated key at any depth, in the data too, is refused and named. */
+  @Test
+  void aRepeatedKeyAnywhereInTheBodyIsInvalidJson() {
+    String user = TestNodes.userOwnedBy("a", "dupkey", 0);
+    for (String[] body :
+        List.of(
+            new String[] {"{\"messages\": [], \"messages\": []}", "messages"},
+            new String[] {
+              "{\"messages\": [{\"users\": [\"" + user + "\"], \"data\": 1, \"data\": 2}]}", "data"
+            },
+            new String[] {
+              "{\"messages\": [{\"users\": [\""
+                  + user
+                  + "\"], \"data\": {\"a\": 1, \"b\": 2, \"c\": 3, \"d\": {\"e\": [{\"f\": 1,"
+                  + " \"f\": 2}]}}}]}",
+              "f"
+            })) {
+      InternalApi.Reply r = api.publish(body[0]);
+      assertError(r, 400, "invalid_json");
+      assertEquals(
+          "the body is not JSON: Duplicate field '" + body[1] + "'",
+          r.body().get("message").asText(),
+          body[0]);
+    }
+  }
+
   @Test
   void badBodiesAnswer400WithTheirCodes() {
     assertError(api.publish("{\"messages\": ["), 400, "invalid_json");

@@ -1,6 +1,5 @@
 package dev.halley.node.cluster;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.halley.cluster.ClusterMap;
 import dev.halley.cluster.NodeInfo;
@@ -19,7 +18,6 @@ import dev.halley.node.wire.ErrorCodes;
 import dev.halley.node.wire.EventTypes;
 import dev.halley.node.wire.HttpError;
 import dev.halley.node.wire.Json;
-import dev.halley.node.wire.PublishStatus;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -242,27 +240,15 @@ public final class NodeOperations implements ConnectionObserver, AutoCloseable {
     }
   }
 
-  /** Counts a publish reply's outcomes (published, buffered, misdirected); returns the reply. */
-  public ObjectNode published(ObjectNode reply) {
+  /** Counts a publish reply's accepted messages and their buffered and misdirected users. */
+  public void published(int messages, int buffered, int misdirected) {
     try {
-      int messages = 0;
-      int buffered = 0;
-      int misdirected = 0;
-      for (JsonNode r : reply.path("results")) {
-        if (!PublishStatus.ACCEPTED.equals(r.path("status").asText())) {
-          continue;
-        }
-        messages++;
-        buffered += r.path("buffered").size();
-        misdirected += r.path("misdirected").size();
-      }
       metrics.published(messages);
       metrics.buffered(buffered);
       metrics.misdirected(misdirected);
     } catch (RuntimeException e) {
       log.debug("event=metrics_failure", e);
     }
-    return reply;
   }
 
   /** The result of a map change. */

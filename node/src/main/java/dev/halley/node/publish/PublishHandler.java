@@ -53,7 +53,10 @@ public final class PublishHandler implements HttpHandler {
                   try {
                     RawJson.requireUtf8(body);
                     List<Publisher.Item> items = parse(Json.parse(body), RawJson.publishData(body));
-                    Json.send(exchange, 200, node.ops.published(publisher.publish(items)));
+                    PublishReply reply = publisher.reply(items);
+                    int[] counts = reply.acceptedCounts();
+                    node.ops.published(counts[0], counts[1], counts[2]);
+                    Json.send(exchange, 200, reply.toJson());
                   } catch (HttpError e) {
                     Json.sendError(exchange, e);
                   }
@@ -65,7 +68,7 @@ public final class PublishHandler implements HttpHandler {
     if (!root.isObject()) {
       throw HttpError.invalidField("the body must be an object {\"messages\": [...]}");
     }
-    checkFields(root, TOP_FIELDS, "");
+    checkFields(root, TOP_FIELDS, -1);
     JsonNode messages = root.get("messages");
     if (messages == null || !messages.isArray() || messages.isEmpty()) {
       throw HttpError.invalidField("messages must be a non-empty array");
@@ -73,9 +76,7 @@ public final class PublishHandler implements HttpHandler {
     List<Publisher.Item> items = new ArrayList<>(messages.size());
     long recipients = 0;
     for (int i = 0; i < messages.size(); i++) {
-      Publisher.Item item =
-          parseMessage(
-              messages.get(i), "messages[" + i + "]", i < data.size() ? data.get(i) : null);
+      Publisher.Item item = parseMessage(messages.get(i), i, i < data.size() ? data.get(i) : null);
       if (item.relay() != null) {
         recipients += item.relay().size();
       }
@@ -93,11 +94,16 @@ public final class PublishHandler implements HttpHandler {
     return items;
   }
 
-  private Publisher.Item parseMessage(JsonNode m, String where, byte[] rawData) {
+  /** Where in the body message {@code i} is, for an error (built only then). */
+  private static String where(int i) {
+    return "messages[" + i + "]";
+  }
+
+  private Publisher.Item parseMessage(JsonNode m, int index, byte[] rawData) {
     if (!m.isObject()) {
-      throw HttpError.invalidField(where + " must be an object");
+      throw HttpError.invalidField(where(index) + " must be an object");
     }
-    checkFields(m, MESSAGE_FIELDS, where + ".");
+    checkFields(m, MESSAGE_FIELDS, index);
     String id = null;
     JsonNode idNode = m.get("id");
     if (idNode != null) {
@@ -105,26 +111,26 @@ public final class PublishHandler implements HttpHandler {
           || idNode.asText().isEmpty()
           || idNode.asText().length() > MAX_KEY_LENGTH) {
         throw HttpError.invalidField(
-            where + ".id must be a string of 1.." + MAX_KEY_LENGTH + " characters");
+            where(index) + ".id must be a string of 1.." + MAX_KEY_LENGTH + " characters");
       }
       id = idNode.asText();
     }
     JsonNode users = m.get("users");
     JsonNode channel = m.get("channel");
     if ((users == null) == (channel == null)) {
-      throw HttpError.invalidField(where + " must have exactly one of users or channel");
+      throw HttpError.invalidField(where(index) + " must have exactly one of users or channel");
     }
     List<String> userList = null;
     if (users != null) {
       if (!users.isArray() || users.isEmpty()) {
-        throw HttpError.invalidField(where + ".users must be a non-empty array of user IDs");
+        throw HttpError.invalidField(where(index) + ".users must be a non-empty array of user IDs");
       }
       userList = new ArrayList<>(users.size());
       for (int j = 0; j < users.size(); j++) {
         JsonNode u = users.get(j);
         if (!u.isTextual() || !Ids.isUserId(u.asText())) {
           throw HttpError.invalidField(
-              where + ".users[" + j + "] must be a user ID (1..256 UTF-8 bytes)");
+              where(index) + ".users[" + j + "] must be a user ID (1..256 UTF-8 bytes)");
         }
         userList.add(u.asText());
       }
@@ -133,20 +139,20 @@ public final class PublishHandler implements HttpHandler {
     if (channel != null) {
       if (!channel.isTextual() || !Ids.isChannel(channel.asText())) {
         throw HttpError.invalidField(
-            where + ".channel must be 1..128 characters from [A-Za-z0-9_.:@/-]");
+            where(index) + ".channel must be 1..128 characters from [A-Za-z0-9_.:@/-]");
       }
       channelName = channel.asText();
     }
     JsonNode data = m.get("data");
     if (data == null) {
-      throw HttpError.invalidField(where + ".data is required");
+      throw HttpError.invalidField(where(index) + ".data is required");
     }
     byte[] bytes = rawData != null ? rawData : Publisher.serialize(data);
     if (bytes.length > node.config.maxMessageBytes()) {
       throw new HttpError(
           413,
           ErrorCodes.MESSAGE_TOO_LARGE,
-          where
+          where(index)
               + ".data is "
               + bytes.length
               + " bytes, over the limit of "
@@ -156,7 +162,7 @@ public final class PublishHandler implements HttpHandler {
     JsonNode ttlNode = m.get("ttlMs");
     if (ttlNode != null) {
       if (!ttlNode.isIntegralNumber() || !ttlNode.canConvertToLong() || ttlNode.longValue() < 0) {
-        throw HttpError.invalidField(where + ".ttlMs must be an integer >= 0");
+        throw HttpError.invalidField(where(index) + ".ttlMs must be an integer >= 0");
       }
       ttl = ttlNode.longValue();
     }
@@ -165,14 +171,14 @@ public final class PublishHandler implements HttpHandler {
     if (keyNode != null) {
       if (!keyNode.isTextual() || keyNode.asText().isEmpty() || keyNode.asText().length() > 128) {
         throw HttpError.invalidField(
-            where + ".conflationKey must be a string of 1..128 characters");
+            where(index) + ".conflationKey must be a string of 1..128 characters");
       }
       conflationKey = keyNode.asText();
     }
     java.util.Map<String, Object> relay = null;
     JsonNode relayNode = m.get("relay");
     if (relayNode != null) {
-      relay = parseRelay(relayNode, where, userList);
+      relay = parseRelay(relayNode, index, userList);
     }
     return new Publisher.Item(id, userList, channelName, bytes, ttl, conflationKey, relay);
   }
@@ -183,20 +189,21 @@ public final class PublishHandler implements HttpHandler {
    * of the message.
    */
   private static java.util.Map<String, Object> parseRelay(
-      JsonNode relay, String where, List<String> users) {
+      JsonNode relay, int index, List<String> users) {
     if (!relay.isObject() || relay.isEmpty()) {
       throw HttpError.invalidField(
-          where + ".relay must be a non-empty object of user IDs to event IDs or null");
+          where(index) + ".relay must be a non-empty object of user IDs to event IDs or null");
     }
     java.util.Map<String, Object> out = new java.util.LinkedHashMap<>();
     for (Iterator<java.util.Map.Entry<String, JsonNode>> it = relay.fields(); it.hasNext(); ) {
       java.util.Map.Entry<String, JsonNode> e = it.next();
       String u = e.getKey();
       if (!Ids.isUserId(u)) {
-        throw HttpError.invalidField(where + ".relay has a key that is not a user ID");
+        throw HttpError.invalidField(where(index) + ".relay has a key that is not a user ID");
       }
       if (users != null && !users.contains(u)) {
-        throw HttpError.invalidField(where + ".relay." + u + " is not one of the message's users");
+        throw HttpError.invalidField(
+            where(index) + ".relay." + u + " is not one of the message's users");
       }
       JsonNode v = e.getValue();
       if (v.isNull()) {
@@ -206,20 +213,22 @@ public final class PublishHandler implements HttpHandler {
           out.put(u, dev.halley.node.wire.EventCodec.parseId(v.asText()));
         } catch (HttpError bad) {
           throw HttpError.invalidField(
-              where + ".relay." + u + " must be an event ID <epoch>:<seq> or null");
+              where(index) + ".relay." + u + " must be an event ID <epoch>:<seq> or null");
         }
       } else {
         throw HttpError.invalidField(
-            where + ".relay." + u + " must be an event ID <epoch>:<seq> or null");
+            where(index) + ".relay." + u + " must be an event ID <epoch>:<seq> or null");
       }
     }
     return out;
   }
 
-  private static void checkFields(JsonNode object, Set<String> allowed, String prefix) {
+  /** {@code index}: the message whose fields these are, or -1 for the top level. */
+  private static void checkFields(JsonNode object, Set<String> allowed, int index) {
     for (Iterator<String> it = object.fieldNames(); it.hasNext(); ) {
       String name = it.next();
       if (!allowed.contains(name)) {
+        String prefix = index < 0 ? "" : where(index) + ".";
         throw new HttpError(
             400,
             ErrorCodes.UNKNOWN_FIELD,

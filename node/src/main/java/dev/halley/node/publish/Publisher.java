@@ -80,20 +80,21 @@ public final class Publisher {
    * looked at, so a retry never overtakes the attempt it repeats.
    */
   ObjectNode publish(List<Item> items) {
+    return reply(items).toTree();
+  }
+
+  /** {@link #publish(List)}, as the reply that is written to the publisher. */
+  PublishReply reply(List<Item> items) {
     // The map lock's read side: a user found owned is delivered to before a map switch (which
     // then moves it) or found misdirected after it, never buffered on a stream the map change has
     // already passed over.
     java.util.concurrent.locks.Lock lock = node.mapReadLock();
     lock.lock();
     try {
-      ObjectNode reply = Json.MAPPER.createObjectNode();
-      reply.put("node", node.nodeId);
-      reply.put("mapVersion", node.map().version());
       dev.halley.cluster.ClusterMap pendingMap = node.core.pending();
-      if (pendingMap != null) {
-        reply.put("pendingMapVersion", pendingMap.version());
-      }
-      ArrayNode results = reply.putArray("results");
+      PublishReply reply =
+          new PublishReply(
+              node.nodeId, node.map().version(), pendingMap == null ? -1 : pendingMap.version());
       boolean stopped = false;
       // A plain channel message reaches the pre-streams relayed that channel only once this node
       // has activated (issue 14). Before, the user's old owner still serves it (it activates after
@@ -105,10 +106,12 @@ public final class Publisher {
       HandOff batch = HandOff.begin(); // one flush task per IO thread for the whole request
       try {
         for (Item item : items) {
-          ObjectNode result =
-              stopped ? pending(item) : publishOne(item, pendingMap, plainToRelayed);
-          stopped = stopped || PublishStatus.PENDING.equals(result.path("status").asText());
-          results.add(result);
+          PublishReply.Result result =
+              stopped
+                  ? new PublishReply.Tree(pending(item))
+                  : publishOne(item, pendingMap, plainToRelayed);
+          stopped = stopped || PublishStatus.PENDING.equals(result.status());
+          reply.add(result);
           node.streams.budget().enforce(); // no stream lock held here
         }
       } finally {
@@ -135,12 +138,12 @@ public final class Publisher {
     return result;
   }
 
-  private ObjectNode publishOne(
+  private PublishReply.Result publishOne(
       Item item, dev.halley.cluster.ClusterMap pendingMap, boolean plainToRelayed) {
     long now = node.clock.millis();
     long expires = item.ttlMs() == null ? Long.MAX_VALUE : saturatedAdd(now, item.ttlMs());
     return item.channel() != null
-        ? publishToChannel(item, now, expires, pendingMap, plainToRelayed)
+        ? new PublishReply.Tree(publishToChannel(item, now, expires, pendingMap, plainToRelayed))
         : publishToUsers(item, now, expires, pendingMap);
   }
 
@@ -225,15 +228,17 @@ public final class Publisher {
     return result;
   }
 
-  private ObjectNode publishToUsers(
+  private PublishReply.Result publishToUsers(
       Item item, long now, long expires, dev.halley.cluster.ClusterMap pendingMap) {
-    List<String> users = List.copyOf(new LinkedHashSet<>(item.users()));
+    // A one-user message (the unicast shape) has no repeats to remove.
+    List<String> users =
+        item.users().size() == 1 ? item.users() : List.copyOf(new LinkedHashSet<>(item.users()));
     boolean[] owned = new boolean[users.size()];
     for (int i = 0; i < owned.length; i++) {
       // Issue 14: a user the pending map brings here is accepted into its pre-stream.
       owned[i] = node.owns(users.get(i)) || node.gains(users.get(i));
     }
-    ObjectNode positions = Json.MAPPER.createObjectNode();
+    ObjectNode positions = null; // created for the first position to report
     long[] seqOut = new long[1];
     int[] codes;
     long[] digests = item.id() == null ? null : idempotency.digests(users);
@@ -273,6 +278,9 @@ public final class Publisher {
         }
         int n = deliver(u, m, now, old, report, seqOut);
         if (report && seqOut[0] >= 0) {
+          if (positions == null) {
+            positions = Json.MAPPER.createObjectNode();
+          }
           positions.put(u, node.codec.id(seqOut[0]));
           if (digests != null) {
             if (seqs == null) {
@@ -301,51 +309,14 @@ public final class Publisher {
       long[] kept = idempotency.positions(item.id(), digests);
       for (int i = 0; kept != null && i < codes.length; i++) {
         if (codes[i] >= Idempotency.BUFFERED && kept[i] >= 0) {
+          if (positions == null) {
+            positions = Json.MAPPER.createObjectNode();
+          }
           positions.put(users.get(i), node.codec.id(kept[i]));
         }
       }
     }
-    ObjectNode result = Json.MAPPER.createObjectNode();
-    if (item.id() != null) {
-      result.put("id", item.id());
-    }
-    ArrayNode delivered = Json.MAPPER.createArrayNode();
-    ArrayNode buffered = Json.MAPPER.createArrayNode();
-    ArrayNode dropped = Json.MAPPER.createArrayNode();
-    ArrayNode misdirected = Json.MAPPER.createArrayNode();
-    ArrayNode pending = Json.MAPPER.createArrayNode();
-    long connections = 0;
-    for (int i = 0; i < outcomes.length; i++) {
-      int code = outcomes[i];
-      String user = users.get(i);
-      if (Idempotency.isDelivered(code)) {
-        delivered.add(user);
-        connections += Idempotency.connections(code);
-      } else if (code == Idempotency.BUFFERED) {
-        buffered.add(user);
-      } else if (code == Idempotency.DROPPED) {
-        dropped.add(user);
-      } else if (code == Idempotency.MISDIRECTED) {
-        misdirected.add(user);
-      } else {
-        pending.add(user);
-      }
-    }
-    result.put(
-        "status",
-        !pending.isEmpty()
-            ? PublishStatus.PENDING
-            : remembered && !fresh ? PublishStatus.DUPLICATE : PublishStatus.ACCEPTED);
-    result.put("connections", connections);
-    result.set("delivered", delivered);
-    result.set("buffered", buffered);
-    result.set("dropped", dropped);
-    result.set("misdirected", misdirected);
-    result.set("pending", pending);
-    if (!positions.isEmpty()) {
-      result.set("positions", positions);
-    }
-    return result;
+    return new PublishReply.Users(item.id(), users, outcomes, positions, remembered, fresh);
   }
 
   /**
@@ -497,6 +468,11 @@ public final class Publisher {
    * key, if any; issue 14), the channel field, the closing brace.
    */
   private static byte[] tail(byte[] data, String channel, String key) {
+    if (channel == null && key == null) {
+      byte[] t = java.util.Arrays.copyOf(data, data.length + 1); // a user message: data + "}"
+      t[data.length] = '}';
+      return t;
+    }
     String keyPart = key == null ? "" : ",\"key\":" + Json.MAPPER.valueToTree(key).toString();
     byte[] suffix =
         (keyPart + (channel == null ? "}" : ",\"channel\":\"" + channel + "\"}"))

@@ -5,10 +5,11 @@ import com.fasterxml.jackson.core.JsonToken;
 import dev.halley.node.wire.ErrorCodes;
 import dev.halley.node.wire.HttpError;
 import dev.halley.node.wire.Json;
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.nio.charset.CharacterCodingException;
+import java.nio.CharBuffer;
+import java.nio.charset.CharsetDecoder;
+import java.nio.charset.CoderResult;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
@@ -30,24 +31,49 @@ final class RawJson {
    * @throws HttpError 400 {@code invalid_json}
    */
   static void requireUtf8(byte[] body) {
-    try {
-      StandardCharsets.UTF_8
-          .newDecoder()
-          .onMalformedInput(CodingErrorAction.REPORT)
-          .onUnmappableCharacter(CodingErrorAction.REPORT)
-          .decode(ByteBuffer.wrap(body));
-    } catch (CharacterCodingException e) {
-      throw new HttpError(400, ErrorCodes.INVALID_JSON, "the body is not valid UTF-8");
+    Utf8Check check = UTF8.get();
+    CharsetDecoder d = check.decoder.reset();
+    CharBuffer out = check.out;
+    ByteBuffer in = ByteBuffer.wrap(body);
+    while (true) {
+      out.clear();
+      CoderResult r = d.decode(in, out, true);
+      if (r.isError()) {
+        throw new HttpError(400, ErrorCodes.INVALID_JSON, "the body is not valid UTF-8");
+      }
+      if (r.isUnderflow()) {
+        out.clear();
+        d.flush(out); // nothing is left over in UTF-8 once the input ended
+        return;
+      }
     }
   }
+
+  /**
+   * A publish thread's UTF-8 decoder and a small output buffer the check decodes into piece by
+   * piece (the text itself is not kept: decoding the whole body into one buffer allocated twice the
+   * body's size per request).
+   */
+  private static final class Utf8Check {
+    final CharsetDecoder decoder =
+        StandardCharsets.UTF_8
+            .newDecoder()
+            .onMalformedInput(CodingErrorAction.REPORT)
+            .onUnmappableCharacter(CodingErrorAction.REPORT);
+    final CharBuffer out = CharBuffer.allocate(512);
+  }
+
+  private static final ThreadLocal<Utf8Check> UTF8 = ThreadLocal.withInitial(Utf8Check::new);
 
   /**
    * The compact original text of {@code messages[i].data} for every message of a publish body that
    * has already been parsed and validated as JSON (null where a message has no data).
    */
   static List<byte[]> publishData(byte[] body) {
-    List<byte[]> out = new ArrayList<>();
+    List<byte[]> out = new ArrayList<>(16);
     try (JsonParser p = Json.MAPPER.createParser(body)) {
+      // The body was parsed strictly already (duplicate keys refused): this pass only finds spans.
+      p.disable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION);
       if (p.nextToken() != JsonToken.START_OBJECT) {
         return out; // not a publish body: the validation names the problem
       }
@@ -84,19 +110,38 @@ final class RawJson {
 
   /** The value starting at {@code start} of valid JSON, without whitespace outside strings. */
   static byte[] compactValue(byte[] json, int start) {
-    ByteArrayOutputStream out = new ByteArrayOutputStream();
+    int[] span = new int[1];
+    int kept = scan(json, start, null, span);
+    if (kept == span[0] - start) {
+      return java.util.Arrays.copyOfRange(json, start, span[0]); // no whitespace to remove
+    }
+    byte[] out = new byte[kept];
+    scan(json, start, out, span);
+    return out;
+  }
+
+  /**
+   * Walks the value at {@code start}: returns how many of its bytes are kept (all but whitespace
+   * outside strings), copies them to {@code out} unless it is null, and sets {@code end[0]} to the
+   * index after the value's last byte.
+   */
+  private static int scan(byte[] json, int start, byte[] out, int[] end) {
+    int n = 0;
     int depth = 0;
     int i = start;
     boolean scalar = json[i] != '{' && json[i] != '[';
     while (i < json.length) {
       byte b = json[i];
       if (b == '"') {
-        int end = i + 1;
-        while (json[end] != '"') {
-          end += json[end] == '\\' ? 2 : 1;
+        int close = i + 1;
+        while (json[close] != '"') {
+          close += json[close] == '\\' ? 2 : 1;
         }
-        out.write(json, i, end + 1 - i);
-        i = end + 1;
+        if (out != null) {
+          System.arraycopy(json, i, out, n, close + 1 - i);
+        }
+        n += close + 1 - i;
+        i = close + 1;
         if (depth == 0) {
           break;
         }
@@ -112,7 +157,10 @@ final class RawJson {
       if (scalar && (b == ',' || b == '}' || b == ']')) {
         break;
       }
-      out.write(b);
+      if (out != null) {
+        out[n] = b;
+      }
+      n++;
       i++;
       if (b == '{' || b == '[') {
         depth++;
@@ -122,6 +170,7 @@ final class RawJson {
         }
       }
     }
-    return out.toByteArray();
+    end[0] = i;
+    return n;
   }
 }

@@ -19,6 +19,19 @@ public final class Json {
           .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
           .build();
 
+  /**
+   * Request bodies: as strict as {@link #MAPPER}, but a duplicate key is found where the tree puts
+   * it (one lookup in the map being filled) instead of by the parser's duplicate detector, which
+   * keeps a set of names per object (a quarter of a publish request's allocation).
+   */
+  private static final ObjectMapper BODY =
+      JsonMapper.builder()
+          .enable(DeserializationFeature.FAIL_ON_READING_DUP_TREE_KEY)
+          .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
+          .build();
+
+  private static final String TREE_DUPLICATE = " for `ObjectNode`";
+
   private Json() {}
 
   public static byte[] bytes(JsonNode node) {
@@ -32,13 +45,16 @@ public final class Json {
   /** Parses a request body, turning every failure into 400 {@code invalid_json}. */
   public static JsonNode parse(byte[] body) {
     try {
-      JsonNode node = MAPPER.readTree(body);
+      JsonNode node = BODY.readTree(body);
       if (node == null || node.isMissingNode()) {
         throw new HttpError(400, ErrorCodes.INVALID_JSON, "the body is empty");
       }
       return node;
     } catch (java.io.IOException e) {
       String detail = e instanceof JsonProcessingException p ? p.getOriginalMessage() : "";
+      if (detail.startsWith("Duplicate field") && detail.contains(TREE_DUPLICATE)) {
+        detail = detail.substring(0, detail.indexOf(TREE_DUPLICATE)); // as the parser says it
+      }
       throw new HttpError(400, ErrorCodes.INVALID_JSON, "the body is not JSON: " + detail);
     }
   }

@@ -3,6 +3,7 @@ package dev.halley.node.harden;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import com.nimbusds.jose.JWSAlgorithm;
 import com.nimbusds.jose.JWSHeader;
 import com.nimbusds.jose.Payload;
@@ -119,6 +120,49 @@ class InputHygieneTest {
       assertEquals("invalid_json", InternalApi.json(r.body()).get("error").asText());
     }
     assertEquals(0, InternalApi.json(poll(TestNodes.token(user, null), null)).get("events").size());
+  }
+
+  /** The check reads the body in pieces: text far past the first piece is checked too. */
+  @Test
+  void utf8IsCheckedToTheEndOfALongBody() throws Exception {
+    String user = TestNodes.userOwnedBy("a", "utf8-long", 0);
+    String token = TestNodes.token(user, null);
+    String position = InternalApi.json(poll(token, null)).get("lastEventId").asText();
+    String text = "x" + "\u00e9\ud83d\ude00".repeat(700); // 2-, 4-byte sequences, pairs
+    byte[] head =
+        ("{\"messages\": [{\"users\": [\"" + user + "\"], \"data\": \"" + text)
+            .getBytes(StandardCharsets.UTF_8);
+    byte[] tail = "\"}]}".getBytes(StandardCharsets.UTF_8);
+    for (byte[] bad :
+        List.of(
+            new byte[] {(byte) 0xED, (byte) 0xA0, (byte) 0x80}, // an encoded surrogate
+            new byte[] {(byte) 0xE2, (byte) 0x82})) { // a sequence cut short
+      ByteArrayOutputStream body = new ByteArrayOutputStream();
+      body.writeBytes(head);
+      body.writeBytes(bad);
+      body.writeBytes(tail);
+      HttpResponse<String> r = publishBytes(body.toByteArray());
+      assertEquals(400, r.statusCode(), r.body());
+      assertEquals("invalid_json", InternalApi.json(r.body()).get("error").asText());
+    }
+    ByteArrayOutputStream good = new ByteArrayOutputStream();
+    good.writeBytes(head);
+    good.writeBytes(tail);
+    HttpResponse<String> ok = publishBytes(good.toByteArray());
+    assertEquals(200, ok.statusCode(), ok.body());
+    JsonNode events = InternalApi.json(poll(token, position)).get("events");
+    assertEquals(1, events.size(), events.toString());
+    assertEquals(text, events.get(0).get("data").asText());
+  }
+
+  private HttpResponse<String> publishBytes(byte[] body) throws Exception {
+    return HTTP.send(
+        HttpRequest.newBuilder(
+                URI.create("http://127.0.0.1:" + node.internalPort() + "/v1/publish"))
+            .header("Authorization", "Bearer " + TestNodes.API_KEY)
+            .POST(HttpRequest.BodyPublishers.ofByteArray(body))
+            .build(),
+        HttpResponse.BodyHandlers.ofString());
   }
 
   // ---- item 10 ----

@@ -1,0 +1,230 @@
+package dev.halley.node.publish;
+
+import com.fasterxml.jackson.core.JsonGenerator;
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonSerializable;
+import com.fasterxml.jackson.databind.SerializerProvider;
+import com.fasterxml.jackson.databind.jsontype.TypeSerializer;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.halley.node.wire.Json;
+import dev.halley.node.wire.PublishStatus;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The reply to one publish request ({@code {"node", "mapVersion", ["pendingMapVersion",] "results":
+ * [...]}}, docs/protocol.md), written straight to JSON bytes: a user message's result is kept as
+ * its outcome codes and written from them, instead of a tree of an object and five arrays per
+ * message (the unicast path's main allocation). Channel and {@code pending} results, which are
+ * small and per channel message, stay trees. Built and written by one publish thread.
+ */
+final class PublishReply implements JsonSerializable {
+  /** One message's result. */
+  interface Result {
+    String status();
+
+    /** Users of this result in {@code buffered} / {@code misdirected} (for the metrics). */
+    int buffered();
+
+    int misdirected();
+
+    void write(JsonGenerator g) throws IOException;
+  }
+
+  private final String node;
+  private final int mapVersion;
+  private final int pendingMapVersion; // -1: none
+  private final List<Result> results = new ArrayList<>();
+
+  PublishReply(String node, int mapVersion, int pendingMapVersion) {
+    this.node = node;
+    this.mapVersion = mapVersion;
+    this.pendingMapVersion = pendingMapVersion;
+  }
+
+  void add(Result r) {
+    results.add(r);
+  }
+
+  List<Result> results() {
+    return results;
+  }
+
+  byte[] toJson() {
+    try {
+      return Json.MAPPER.writeValueAsBytes(this);
+    } catch (JsonProcessingException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  @Override
+  public void serialize(JsonGenerator g, SerializerProvider provider) throws IOException {
+    g.writeStartObject();
+    g.writeStringField("node", node);
+    g.writeNumberField("mapVersion", mapVersion);
+    if (pendingMapVersion >= 0) {
+      g.writeNumberField("pendingMapVersion", pendingMapVersion);
+    }
+    g.writeArrayFieldStart("results");
+    for (Result r : results) {
+      r.write(g);
+    }
+    g.writeEndArray();
+    g.writeEndObject();
+  }
+
+  @Override
+  public void serializeWithType(
+      JsonGenerator g, SerializerProvider provider, TypeSerializer typeSer) throws IOException {
+    serialize(g, provider);
+  }
+
+  /** The reply as a tree (tests). */
+  ObjectNode toTree() {
+    try {
+      return (ObjectNode) Json.MAPPER.readTree(toJson());
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  /** A result built as a tree (channel messages, {@code pending} answers). */
+  record Tree(ObjectNode node) implements Result {
+    @Override
+    public String status() {
+      return node.path("status").asText();
+    }
+
+    @Override
+    public int buffered() {
+      return node.path("buffered").size();
+    }
+
+    @Override
+    public int misdirected() {
+      return node.path("misdirected").size();
+    }
+
+    @Override
+    public void write(JsonGenerator g) throws IOException {
+      g.writeTree(node);
+    }
+  }
+
+  /**
+   * A user message's result: {@code id}, {@code status}, {@code connections}, then each user (in
+   * the message's order, repeats removed) in the array of its outcome code ({@code delivered},
+   * {@code buffered}, {@code dropped}, {@code misdirected}, {@code pending}), then {@code
+   * positions} if there are any.
+   */
+  static final class Users implements Result {
+    private static final String[] ARRAYS = {
+      "delivered", "buffered", "dropped", "misdirected", "pending"
+    };
+
+    private final String id;
+    private final List<String> users;
+    private final int[] outcomes;
+    private final ObjectNode positions; // null: none
+    private final String status;
+    private final long connections;
+    private final int[] counts = new int[ARRAYS.length];
+
+    /** {@code remembered}: some user's outcome came from an earlier request with this key. */
+    Users(
+        String id,
+        List<String> users,
+        int[] outcomes,
+        ObjectNode positions,
+        boolean remembered,
+        boolean fresh) {
+      this.id = id;
+      this.users = users;
+      this.outcomes = outcomes;
+      this.positions = positions == null || positions.isEmpty() ? null : positions;
+      long c = 0;
+      for (int code : outcomes) {
+        counts[array(code)]++;
+        if (Idempotency.isDelivered(code)) {
+          c += Idempotency.connections(code);
+        }
+      }
+      this.connections = c;
+      this.status =
+          counts[4] > 0
+              ? PublishStatus.PENDING
+              : remembered && !fresh ? PublishStatus.DUPLICATE : PublishStatus.ACCEPTED;
+    }
+
+    private static int array(int code) {
+      if (Idempotency.isDelivered(code)) {
+        return 0;
+      }
+      if (code == Idempotency.BUFFERED) {
+        return 1;
+      }
+      if (code == Idempotency.DROPPED) {
+        return 2;
+      }
+      return code == Idempotency.MISDIRECTED ? 3 : 4;
+    }
+
+    @Override
+    public String status() {
+      return status;
+    }
+
+    @Override
+    public int buffered() {
+      return counts[1];
+    }
+
+    @Override
+    public int misdirected() {
+      return counts[3];
+    }
+
+    @Override
+    public void write(JsonGenerator g) throws IOException {
+      g.writeStartObject();
+      if (id != null) {
+        g.writeStringField("id", id);
+      }
+      g.writeStringField("status", status);
+      g.writeNumberField("connections", connections);
+      for (int a = 0; a < ARRAYS.length; a++) {
+        g.writeArrayFieldStart(ARRAYS[a]);
+        for (int i = 0; counts[a] > 0 && i < outcomes.length; i++) {
+          if (array(outcomes[i]) == a) {
+            g.writeString(users.get(i));
+          }
+        }
+        g.writeEndArray();
+      }
+      if (positions != null) {
+        g.writeFieldName("positions");
+        g.writeTree(positions);
+      }
+      g.writeEndObject();
+    }
+  }
+
+  /** Counts for {@code NodeOperations.published}: accepted messages and their users by outcome. */
+  int[] acceptedCounts() {
+    int messages = 0;
+    int buffered = 0;
+    int misdirected = 0;
+    for (Result r : results) {
+      if (!PublishStatus.ACCEPTED.equals(r.status())) {
+        continue;
+      }
+      messages++;
+      buffered += r.buffered();
+      misdirected += r.misdirected();
+    }
+    return new int[] {messages, buffered, misdirected};
+  }
+}
