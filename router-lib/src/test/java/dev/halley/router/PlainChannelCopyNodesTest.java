@@ -171,4 +171,81 @@ class PlainChannelCopyNodesTest {
       }
     }
   }
+
+  /**
+   * The failure case of the same step: the old owner b stored a channel message with a position (it
+   * holds map 4) and its answer was lost for good (one attempt), so the publisher sent d the
+   * message without a relay for b's moving user. d keeps no plain copy of it before its activation,
+   * and the handoff, missing that old position, ends in an honest {@code reset} (not a covered
+   * handoff that repeats or misses it). Passes on the old code too (the wait for [S, F] caught it
+   * there): a guard for the choice recorded in the contract.
+   */
+  @Test
+  void aLostChannelAnswerOfTheOldOwnerEndsTheHandoffInAnHonestReset() throws Exception {
+    try (TestCluster cluster =
+            new TestCluster(
+                b ->
+                    b.tokenHmacSecret(TestCluster.SECRET)
+                        .operations(
+                            dev.halley.node.config.OperationsConfig.builder()
+                                .movedSpreadMs(0)
+                                .handoffWaitMs(1_000)
+                                .build()),
+                "b",
+                "d");
+        AnswerLosingProxy toB =
+            new AnswerLosingProxy(
+                cluster.internalUrl("b"),
+                (path, body) -> path.equals("/v1/publish") && body.contains("\"lost\""))) {
+      List<NodeInfo> infos = new ArrayList<>();
+      for (String id : List.of("b", "d")) {
+        infos.add(new NodeInfo(id, cluster.publicUrl(id), cluster.internalUrl(id), 1));
+      }
+      ClusterMap three = cluster.load(ClusterMap.of(3, infos.subList(0, 1)));
+      // The pending map names the proxy too: the publisher uses the URLs of the map it fetches.
+      ClusterMap four = TestCluster.rewrite(ClusterMap.of(4, infos), "b", toB.url());
+      String u = mover(three, four, "b", "d");
+      try (Publisher p =
+              Publisher.builder()
+                  .mapSource(MapSource.of(() -> TestCluster.rewrite(three, "b", toB.url())))
+                  .apiKey(API_KEY)
+                  .maxAttempts(1)
+                  .requestTimeout(Duration.ofSeconds(2))
+                  .build();
+          SseTestClient client =
+              SseTestClient.open(
+                  cluster.publicUrl("b"), MINTER.mint(u, Duration.ofMinutes(5), Set.of(ROOM)))) {
+        for (String id : List.of("d", "b")) {
+          call(cluster.internalUrl(id), "POST", "/v1/admin/map/pending", four.toJson());
+        }
+        // "warm": b reports u's position, the publisher learns map 4 and relays it to d.
+        p.publish(Message.toChannel(ROOM).data("warm").idempotencyKey("warm"))
+            .get(60, TimeUnit.SECONDS);
+        assertEquals("warm", client.awaitMessage().path("key").asText());
+        await("dual mode")
+            .atMost(Duration.ofSeconds(30))
+            .until(() -> p.mapVersions().equals(List.of(3, 4)));
+        PublishResult lost =
+            p.publish(Message.toChannel(ROOM).data("lost").idempotencyKey("lost"))
+                .get(60, TimeUnit.SECONDS);
+        assertEquals(1, toB.lost().size(), "b's answer to 'lost' was lost: " + lost);
+        JsonNode got = client.awaitMessage();
+        assertEquals("lost", got.path("key").asText(), "the client has it from b");
+
+        for (String id : List.of("d", "b")) {
+          call(cluster.internalUrl(id), "POST", "/v1/admin/map/activate", "{\"version\": 4}");
+        }
+        JsonNode moved = client.awaitEvent("moved");
+        String handoff = moved.path("handoff").asText();
+        SseTestClient onD = new SseTestClient(cluster.publicUrl("d").getPort());
+        onD.query("handoff=" + URLEncoder.encode(handoff, StandardCharsets.UTF_8));
+        try (onD) {
+          onD.connect(MINTER.mint(u, Duration.ofMinutes(5), Set.of(ROOM)), client.lastEventId());
+          JsonNode first = onD.awaitEvent();
+          assertEquals("reset", first.path("type").asText(), "an honest reset: " + first);
+          assertEquals("gap", first.path("reason").asText(), first.toString());
+        }
+      }
+    }
+  }
 }
