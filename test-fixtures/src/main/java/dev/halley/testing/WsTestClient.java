@@ -6,12 +6,10 @@ import java.nio.charset.StandardCharsets;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
-import org.java_websocket.client.WebSocketClient;
-import org.java_websocket.framing.CloseFrame;
-import org.java_websocket.handshake.ServerHandshake;
 
 /**
- * The WebSocket test client: Java-WebSocket (org.java-websocket), one JSON event per text message.
+ * The WebSocket test client: a {@link WsTestSocket} (Java-WebSocket), one JSON event per text
+ * message.
  *
  * <p>Not the JDK's {@code java.net.http.WebSocket}: that client corrupts a text message about once
  * in a hundred resumes whose replay of large events follows the 101 response in the same reads (an
@@ -19,7 +17,7 @@ import org.java_websocket.handshake.ServerHandshake;
  * same connection shows the node's frame intact). See {@code WsReplayBurstTest} in node's tests.
  */
 public final class WsTestClient extends TransportClient {
-  private volatile WebSocketClient ws;
+  private volatile WsTestSocket ws;
 
   /** The close code the node sent, completed when its close frame arrives. */
   public final CompletableFuture<Integer> closeCode = new CompletableFuture<>();
@@ -41,19 +39,15 @@ public final class WsTestClient extends TransportClient {
     }
     q += extraQuerySuffix();
     CountDownLatch helloSeen = new CountDownLatch(1);
-    WebSocketClient c =
-        new WebSocketClient(URI.create("ws://127.0.0.1:" + port + "/v1/ws?" + q)) {
+    WsTestSocket.Listener listener =
+        new WsTestSocket.Listener() {
           @Override
-          public void onOpen(ServerHandshake handshake) {}
-
-          @Override
-          public void onMessage(String text) {
+          public void onText(String text) {
             try {
               received(TestJson.parse(text));
             } catch (RuntimeException e) {
               failed(e);
-              closeConnection(CloseFrame.ABNORMAL_CLOSE, "not an event");
-              return;
+              throw e; // the socket cuts the connection
             }
             if (hello != null) {
               helloSeen.countDown();
@@ -61,7 +55,7 @@ public final class WsTestClient extends TransportClient {
           }
 
           @Override
-          public void onClose(int code, String reason, boolean remote) {
+          public void onClose(int code, String reason) {
             closeCode.complete(code);
           }
 
@@ -71,12 +65,14 @@ public final class WsTestClient extends TransportClient {
             failed(error);
           }
         };
-    c.setConnectionLostTimeout(0); // no client pings: the node's heartbeat is an event
-    ws = c;
     try {
-      if (!c.connectBlocking(TIMEOUT.toMillis(), TimeUnit.MILLISECONDS)) {
-        throw new AssertionError("ws: connect failed");
-      }
+      ws =
+          WsTestSocket.open(
+              URI.create("ws://127.0.0.1:" + port + "/v1/ws?" + q), null, TIMEOUT, listener);
+    } catch (java.io.IOException e) {
+      throw new AssertionError("ws: connect failed: " + e.getMessage(), e);
+    }
+    try {
       if (!helloSeen.await(TIMEOUT.toMillis(), TimeUnit.MILLISECONDS)) {
         throw new AssertionError("ws: no hello");
       }
@@ -93,9 +89,9 @@ public final class WsTestClient extends TransportClient {
 
   @Override
   public void close() {
-    WebSocketClient c = ws;
+    WsTestSocket c = ws;
     if (c != null) {
-      c.closeConnection(CloseFrame.ABNORMAL_CLOSE, "test client closed");
+      c.abort();
     }
   }
 }

@@ -2,6 +2,7 @@ package dev.halley.it.fleet;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.halley.testing.WsTestSocket;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStream;
@@ -11,13 +12,11 @@ import java.net.URLEncoder;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.net.http.WebSocket;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.BlockingQueue;
-import java.util.concurrent.CompletionStage;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -36,8 +35,12 @@ import javax.net.ssl.SSLContext;
  * handoff came with (lossless resharding, docs/protocol.md). {@link #pause()} takes it offline (its
  * connection ends, nothing is read) until {@link #resume()}.
  *
- * <p>Threading: one thread per client runs the connection loop; the recording is synchronized on
- * this object; {@link #close()} from any thread stops the loop.
+ * <p>WebSocket is test-fixtures' {@link WsTestSocket} (Java-WebSocket, not the JDK client, which
+ * corrupts large replays); SSE and long-poll use the JDK HTTP client.
+ *
+ * <p>Threading: one thread per client runs the connection loop (a WebSocket's messages arrive on
+ * Java-WebSocket's reading thread and are queued for it); the recording is synchronized on this
+ * object; {@link #close()} from any thread stops the loop.
  */
 public final class StreamClient implements AutoCloseable {
   /** A transport a browser can use (poll is long-poll with timeout 0: not a separate case). */
@@ -66,6 +69,7 @@ public final class StreamClient implements AutoCloseable {
   public final Transport transport;
   private final String token;
   private final HttpClient http;
+  private final SSLContext ssl;
   private final long heartbeatMs;
   private final AtomicBoolean closed = new AtomicBoolean();
   private final Thread thread;
@@ -111,6 +115,7 @@ public final class StreamClient implements AutoCloseable {
     this.base = base;
     this.token = token;
     this.heartbeatMs = heartbeatMs;
+    this.ssl = ssl;
     HttpClient.Builder b =
         HttpClient.newBuilder()
             .version(HttpClient.Version.HTTP_1_1)
@@ -423,57 +428,45 @@ public final class StreamClient implements AutoCloseable {
 
   private Next webSocket() throws Exception {
     BlockingQueue<Object> q = new LinkedBlockingQueue<>();
-    StringBuilder text = new StringBuilder();
     URI u = url("/v1/ws", "");
     URI ws = URI.create(u.toString().replaceFirst("^http", "ws"));
-    WebSocket socket;
+    WsTestSocket socket;
     try {
-      socket = openWebSocket(ws, q, text);
-    } catch (java.util.concurrent.ExecutionException e) {
-      if (e.getCause() instanceof java.net.http.WebSocketHandshakeException h
-          && h.getResponse().statusCode() == 421
-          && h.getResponse().body() instanceof String body) {
-        return notOwner(body);
+      socket =
+          WsTestSocket.open(
+              ws,
+              ssl,
+              Duration.ofMillis(heartbeatMs * SILENCE_HEARTBEATS * 2),
+              new WsTestSocket.Listener() {
+                @Override
+                public void onText(String text) {
+                  lastByteNanos = System.nanoTime();
+                  q.add(text);
+                }
+
+                @Override
+                public void onClose(int code, String reason) {
+                  q.add(code);
+                }
+              });
+    } catch (WsTestSocket.Refused refused) {
+      if (refused.status == 421) {
+        // The upgrade is checked after ownership: a plain GET of the URL is answered the same
+        // 421, with the owner in its body.
+        HttpResponse<String> r =
+            http.send(
+                HttpRequest.newBuilder(u).timeout(Duration.ofMillis(silenceMs())).build(),
+                HttpResponse.BodyHandlers.ofString());
+        if (r.statusCode() == 421) {
+          return notOwner(r.body());
+        }
       }
-      throw e;
+      throw refused;
     }
     return webSocketSession(socket, q);
   }
 
-  private WebSocket openWebSocket(URI ws, BlockingQueue<Object> q, StringBuilder text)
-      throws Exception {
-    return http.newWebSocketBuilder()
-        .connectTimeout(Duration.ofMillis(heartbeatMs * SILENCE_HEARTBEATS))
-        .buildAsync(
-            ws,
-            new WebSocket.Listener() {
-              @Override
-              public CompletionStage<?> onText(WebSocket w, CharSequence data, boolean last) {
-                lastByteNanos = System.nanoTime();
-                text.append(data);
-                if (last) {
-                  q.add(text.toString());
-                  text.setLength(0);
-                }
-                w.request(1);
-                return null;
-              }
-
-              @Override
-              public CompletionStage<?> onClose(WebSocket w, int code, String reason) {
-                q.add(code);
-                return null;
-              }
-
-              @Override
-              public void onError(WebSocket w, Throwable error) {
-                q.add(-1);
-              }
-            })
-        .get(heartbeatMs * SILENCE_HEARTBEATS * 2, TimeUnit.MILLISECONDS);
-  }
-
-  private Next webSocketSession(WebSocket socket, BlockingQueue<Object> q) throws Exception {
+  private Next webSocketSession(WsTestSocket socket, BlockingQueue<Object> q) throws Exception {
     lastByteNanos = System.nanoTime();
     abortCurrent = socket::abort;
     try {
