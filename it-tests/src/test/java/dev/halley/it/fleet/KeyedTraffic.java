@@ -15,7 +15,6 @@ import java.util.TreeMap;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentLinkedQueue;
-import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.LongAdder;
 
@@ -35,7 +34,7 @@ import java.util.concurrent.atomic.LongAdder;
  * {@code publish} calls is the seq order), another the load users'; outcomes are written by
  * router-lib's threads into volatile fields; ledger lists are synchronized.
  */
-public final class KeyedTraffic implements AutoCloseable {
+public final class KeyedTraffic extends RoundPump {
   /** One observed publish. */
   public static final class Sent {
     public final String key;
@@ -61,7 +60,6 @@ public final class KeyedTraffic implements AutoCloseable {
   private final int perChannel;
   private final List<List<String>> loadGroups = new ArrayList<>();
   private final int loadUsers;
-  private final long periodMs;
   private final Map<String, List<Sent>> ledger = new ConcurrentHashMap<>();
   private final Map<String, Long> nextSeq = new HashMap<>(); // pump thread only
   private final ConcurrentLinkedQueue<Runnable> extra = new ConcurrentLinkedQueue<>();
@@ -78,12 +76,6 @@ public final class KeyedTraffic implements AutoCloseable {
 
   private final java.util.concurrent.Semaphore room =
       new java.util.concurrent.Semaphore(MAX_IN_FLIGHT);
-  private final AtomicLong rounds = new AtomicLong();
-  private final AtomicBoolean stopped = new AtomicBoolean();
-  private final Thread pump;
-  private final Thread loadPump;
-  private volatile long startNanos;
-  private volatile long stopNanos;
 
   public KeyedTraffic(
       Publisher publisher,
@@ -93,6 +85,7 @@ public final class KeyedTraffic implements AutoCloseable {
       List<String> loadUsers,
       int loadGroup,
       long periodMs) {
+    super(periodMs);
     this.publisher = publisher;
     this.users = List.copyOf(users);
     this.channels = List.copyOf(channels);
@@ -101,17 +94,14 @@ public final class KeyedTraffic implements AutoCloseable {
     for (int i = 0; i < loadUsers.size(); i += loadGroup) {
       loadGroups.add(List.copyOf(loadUsers.subList(i, Math.min(loadUsers.size(), i + loadGroup))));
     }
-    this.periodMs = periodMs;
     for (String u : users) {
       ledger.put("u:" + u, Collections.synchronizedList(new ArrayList<>()));
     }
     for (String c : channels) {
       ledger.put("c:" + c, Collections.synchronizedList(new ArrayList<>()));
     }
-    this.pump = new Thread(this::run, "keyed-traffic");
-    pump.setDaemon(true);
-    this.loadPump = new Thread(this::runLoad, "keyed-traffic-load");
-    loadPump.setDaemon(true);
+    pump("keyed-traffic", this::round);
+    pump("keyed-traffic-load", this::loadRound);
   }
 
   /** Messages per second this traffic aims at (a message to n users counts n). */
@@ -120,79 +110,41 @@ public final class KeyedTraffic implements AutoCloseable {
   }
 
   public KeyedTraffic start() {
-    startNanos = System.nanoTime();
-    pump.start();
-    loadPump.start();
+    startPumps();
     return this;
   }
 
-  private void run() {
-    long next = System.nanoTime();
-    // Bounded: at most 10 minutes of rounds, whatever the test does.
-    long limit = Duration.ofMinutes(10).toMillis() / periodMs;
-    while (!stopped.get() && rounds.get() < limit) {
-      for (Runnable r; (r = extra.poll()) != null; ) {
-        r.run();
-      }
-      for (String u : users) {
-        observed("u:" + u, Message.toUsers(u), u);
-      }
-      for (String c : channels) {
-        for (int i = 0; i < perChannel; i++) {
-          observed("c:" + c, Message.toChannel(c), null);
-        }
-      }
-      rounds.incrementAndGet();
-      next = pace(next);
-      if (next < 0) {
-        return;
+  private void round() {
+    for (Runnable r; (r = extra.poll()) != null; ) {
+      r.run();
+    }
+    for (String u : users) {
+      observed("u:" + u, Message.toUsers(u), u);
+    }
+    for (String c : channels) {
+      for (int i = 0; i < perChannel; i++) {
+        observed("c:" + c, Message.toChannel(c), null);
       }
     }
   }
 
-  /** The load users' messages, on their own thread (same period). */
-  private void runLoad() {
-    long next = System.nanoTime();
-    long limit = Duration.ofMinutes(10).toMillis() / periodMs;
-    for (long round = 0; !stopped.get() && round < limit; round++) {
-      for (List<String> group : loadGroups) {
-        long now = System.nanoTime();
-        if (!acquire()) {
-          return;
-        }
-        track(
-            publisher.publish(Message.toUsers(group).data(Map.of("load", true, "sentNanos", now))),
-            group.size(),
-            (r, e) -> {
-              for (String u : group) {
-                String status = e != null ? "EXCEPTION" : outcome(r.outcome(u));
-                loadStatuses.computeIfAbsent(status, k -> new LongAdder()).increment();
-              }
-            });
+  /** The load users' messages, on their own pump (same period). */
+  private void loadRound() {
+    for (List<String> group : loadGroups) {
+      long now = System.nanoTime();
+      if (!acquire()) {
+        throw new IllegalStateException("interrupted");
       }
-      next = pace(next);
-      if (next < 0) {
-        return;
-      }
+      track(
+          publisher.publish(Message.toUsers(group).data(Map.of("load", true, "sentNanos", now))),
+          group.size(),
+          (r, e) -> {
+            for (String u : group) {
+              String status = e != null ? "EXCEPTION" : outcome(r.outcome(u));
+              loadStatuses.computeIfAbsent(status, k -> new LongAdder()).increment();
+            }
+          });
     }
-  }
-
-  /**
-   * Waits for the next round's time (the pump's pace, not a wait for a condition); -1 if
-   * interrupted.
-   */
-  private long pace(long next) {
-    next += periodMs * 1_000_000;
-    long sleep = (next - System.nanoTime()) / 1_000_000;
-    if (sleep <= 0) {
-      return System.nanoTime(); // behind (CPU, router-lib's backpressure): no catch-up burst
-    }
-    try {
-      Thread.sleep(sleep);
-    } catch (InterruptedException e) {
-      return -1;
-    }
-    return next;
   }
 
   /** Publishes the next message of {@code stream}; {@code user} null for a channel. */
@@ -287,29 +239,9 @@ public final class KeyedTraffic implements AutoCloseable {
         Duration.ofMinutes(1));
   }
 
-  public long rounds() {
-    return rounds.get();
-  }
-
-  /** Waits until {@code n} more rounds have been published. */
-  public void awaitRounds(long n) {
-    long target = rounds.get() + n;
-    Await.until(
-        () -> rounds.get() >= target, "traffic: " + target + " rounds", Duration.ofMinutes(2));
-  }
-
-  /** Stops publishing and waits until every outcome is in (bounded by router-lib's timeouts). */
-  public void stop() {
-    if (stopped.getAndSet(true)) {
-      return;
-    }
-    try {
-      pump.join(30_000);
-      loadPump.join(30_000);
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-    }
-    stopNanos = System.nanoTime();
+  /** Every outcome (bounded by router-lib's own timeouts). */
+  @Override
+  protected void awaitOutcomes() {
     Await.until(
         () -> inFlight.get() == 0,
         () -> inFlight.get() + " publishes without an outcome",
@@ -327,11 +259,6 @@ public final class KeyedTraffic implements AutoCloseable {
   /** {@code publish} calls per second between start and stop. */
   public double publishRate() {
     return published.get() / seconds();
-  }
-
-  private double seconds() {
-    long end = stopNanos == 0 ? System.nanoTime() : stopNanos;
-    return (end - startNanos) / 1e9;
   }
 
   /** Messages published (a message to n users counts n). */
@@ -479,10 +406,5 @@ public final class KeyedTraffic implements AutoCloseable {
       }
       return m.toString();
     }
-  }
-
-  @Override
-  public void close() {
-    stop();
   }
 }

@@ -2,7 +2,6 @@ package dev.halley.it.fleet;
 
 import dev.halley.router.PublishResult;
 import dev.halley.router.Publisher;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.LinkedHashMap;
@@ -11,8 +10,6 @@ import java.util.Map;
 import java.util.TreeMap;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * Continuous publishing through router-lib, one message per user per round ({@code {"seq",
@@ -22,7 +19,7 @@ import java.util.concurrent.atomic.AtomicLong;
  * received, but the client got a {@code reset} after it was published: the client was told it may
  * have missed events), or <em>silently lost</em>, which no scenario allows.
  */
-public final class Traffic implements AutoCloseable {
+public final class Traffic extends RoundPump {
   /** One publish: its seq, when it was sent and completed, and router-lib's outcome. */
   public static final class Sent {
     public final long seq;
@@ -55,89 +52,53 @@ public final class Traffic implements AutoCloseable {
 
   private final Publisher publisher;
   private final List<String> users;
-  private final long periodMs;
   private final Map<String, List<Sent>> ledger = new ConcurrentHashMap<>();
   private final List<CompletableFuture<?>> pending =
       Collections.synchronizedList(new ArrayList<>());
-  private final AtomicLong rounds = new AtomicLong();
-  private final AtomicBoolean stopped = new AtomicBoolean();
-  private final Thread pump;
+  private long seq; // the pump's
 
   public Traffic(Publisher publisher, List<String> users, long periodMs) {
+    super(periodMs);
     this.publisher = publisher;
     this.users = List.copyOf(users);
-    this.periodMs = periodMs;
     for (String u : users) {
       ledger.put(u, Collections.synchronizedList(new ArrayList<>()));
     }
-    this.pump = new Thread(this::run, "traffic");
-    pump.setDaemon(true);
+    pump("traffic", this::round);
   }
 
   public Traffic start() {
-    pump.start();
+    startPumps();
     return this;
   }
 
-  private void run() {
-    long seq = 0;
-    long next = System.nanoTime();
-    // Bounded: at most 10 minutes of rounds, whatever the test does.
-    long limit = Duration.ofMinutes(10).toMillis() / periodMs;
-    while (!stopped.get() && rounds.get() < limit) {
-      seq++;
-      for (String u : users) {
-        long now = System.nanoTime();
-        Sent s = new Sent(seq, now);
-        ledger.get(u).add(s);
-        CompletableFuture<PublishResult> f =
-            publisher.publish(u, Map.of("seq", seq, "sentNanos", now));
-        pending.add(
-            f.whenComplete(
-                (r, e) -> {
-                  s.endNanos = System.nanoTime();
-                  if (e != null) {
-                    s.status = "EXCEPTION";
-                    s.reason = e.toString();
-                  } else {
-                    PublishResult.Outcome o = r.outcome(u);
-                    s.status = o.status().name();
-                    s.reason = o.reason();
-                  }
-                }));
-      }
-      rounds.incrementAndGet();
-      next += periodMs * 1_000_000;
-      long sleep = (next - System.nanoTime()) / 1_000_000;
-      if (sleep > 0) {
-        try {
-          Thread.sleep(sleep);
-        } catch (InterruptedException e) {
-          return;
-        }
-      }
+  private void round() {
+    seq++;
+    for (String u : users) {
+      long now = System.nanoTime();
+      Sent s = new Sent(seq, now);
+      ledger.get(u).add(s);
+      CompletableFuture<PublishResult> f =
+          publisher.publish(u, Map.of("seq", seq, "sentNanos", now));
+      pending.add(
+          f.whenComplete(
+              (r, e) -> {
+                s.endNanos = System.nanoTime();
+                if (e != null) {
+                  s.status = "EXCEPTION";
+                  s.reason = e.toString();
+                } else {
+                  PublishResult.Outcome o = r.outcome(u);
+                  s.status = o.status().name();
+                  s.reason = o.reason();
+                }
+              }));
     }
   }
 
-  public long rounds() {
-    return rounds.get();
-  }
-
-  /** Waits until {@code n} more rounds have been published. */
-  public void awaitRounds(long n) {
-    long target = rounds.get() + n;
-    Await.until(
-        () -> rounds.get() >= target, "traffic: " + target + " rounds", Duration.ofMinutes(2));
-  }
-
-  /** Stops publishing and waits for every outcome (bounded by router-lib's own timeouts). */
-  public void stop() {
-    stopped.set(true);
-    try {
-      pump.join(10_000);
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-    }
+  /** Every outcome (bounded by router-lib's own timeouts). */
+  @Override
+  protected void awaitOutcomes() {
     CompletableFuture<?>[] all;
     synchronized (pending) {
       all = pending.toArray(new CompletableFuture<?>[0]);
@@ -267,10 +228,5 @@ public final class Traffic implements AutoCloseable {
     Collections.sort(sorted);
     int i = (int) Math.ceil(p / 100.0 * sorted.size()) - 1;
     return sorted.get(Math.max(0, Math.min(sorted.size() - 1, i)));
-  }
-
-  @Override
-  public void close() {
-    stop();
   }
 }
