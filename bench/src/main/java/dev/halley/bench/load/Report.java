@@ -493,7 +493,8 @@ final class Report {
 
   private static String read(String file) {
     try {
-      return Files.readString(Path.of(file)).trim();
+      // Not Files.readString: it returns only the first character of a /proc/sys file.
+      return String.join("\n", Files.readAllLines(Path.of(file))).trim();
     } catch (IOException e) {
       return "?";
     }

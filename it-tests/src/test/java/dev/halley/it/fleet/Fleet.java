@@ -115,7 +115,7 @@ public final class Fleet implements AutoCloseable {
    * kernel's ephemeral range, so that none of the test's many outgoing connections takes it as its
    * local port meanwhile (one did: "cannot bind ... Address already in use" when d started).
    */
-  private static int freePort() {
+  static int freePort() {
     int low = ephemeralLow();
     java.util.concurrent.ThreadLocalRandom r = java.util.concurrent.ThreadLocalRandom.current();
     for (int attempt = 0; low > 20_000 && attempt < 200; attempt++) {
@@ -133,11 +133,15 @@ public final class Fleet implements AutoCloseable {
     }
   }
 
-  /** The first port of the ephemeral range (Linux), or 0 when unknown. */
-  private static int ephemeralLow() {
+  /**
+   * The first port of the ephemeral range (Linux), or 0 when unknown. Read as lines: {@code
+   * Files.readString} returns only the first character of a /proc/sys file (it reads the size the
+   * file reports, 0, and then one byte), which made this 3 and every port ephemeral.
+   */
+  static int ephemeralLow() {
     try {
-      String range = Files.readString(Path.of("/proc/sys/net/ipv4/ip_local_port_range")).trim();
-      return Integer.parseInt(range.split("\\s+")[0]);
+      String range = Files.readAllLines(Path.of("/proc/sys/net/ipv4/ip_local_port_range")).get(0);
+      return Integer.parseInt(range.trim().split("\\s+")[0]);
     } catch (IOException | RuntimeException e) {
       return 0;
     }
