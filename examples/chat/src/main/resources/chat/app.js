@@ -84,9 +84,24 @@ function addMessage(message) {
     const last = Math.max(0, ...[...room.values()].map((m) => m.seq));
     message = { from: "(api)", at: new Date().toISOString(), ...message, seq: last + 0.001 };
   }
+  const fresh = !room.has(message.seq);
   room.set(message.seq, message);
-  if (message.room === currentRoom) renderMessages();
-  else renderRooms();
+  if (message.room !== currentRoom) renderRooms();
+  else if (fresh && message.seq > lastShownSeq()) appendMessage(message); // the usual case
+  else renderMessages(); // out of order or a repeat: the list again, sorted
+}
+
+/** The seq of the last message in the list (-Infinity when empty). */
+function lastShownSeq() {
+  const last = $("messages").lastElementChild;
+  return last ? Number(last.dataset.seq) : -Infinity;
+}
+
+/** Adds one message after the others (a new message, in order: no re-render of the room). */
+function appendMessage(m) {
+  const list = $("messages");
+  list.append(messageItem(m));
+  list.scrollTop = list.scrollHeight;
 }
 
 function renderRooms() {
@@ -107,24 +122,24 @@ function renderRooms() {
 function renderMessages() {
   const list = $("messages");
   const messages = [...rooms.get(currentRoom).values()].sort((a, b) => a.seq - b.seq);
-  list.replaceChildren(
-    ...messages.map((m) => {
-      const li = document.createElement("li");
-      li.dataset.seq = m.seq;
-      const from = document.createElement("span");
-      from.className = "from";
-      from.textContent = m.from;
-      const text = document.createElement("span");
-      text.className = "text";
-      text.textContent = typeof m.text === "string" ? m.text : JSON.stringify(m);
-      const at = document.createElement("time");
-      at.className = "at";
-      at.textContent = new Date(m.at).toLocaleTimeString();
-      li.append(from, text, at);
-      return li;
-    }),
-  );
+  list.replaceChildren(...messages.map(messageItem));
   list.scrollTop = list.scrollHeight;
+}
+
+function messageItem(m) {
+  const li = document.createElement("li");
+  li.dataset.seq = m.seq;
+  const from = document.createElement("span");
+  from.className = "from";
+  from.textContent = m.from;
+  const text = document.createElement("span");
+  text.className = "text";
+  text.textContent = typeof m.text === "string" ? m.text : JSON.stringify(m);
+  const at = document.createElement("time");
+  at.className = "at";
+  at.textContent = new Date(m.at).toLocaleTimeString();
+  li.append(from, text, at);
+  return li;
 }
 
 function selectRoom(name) {
