@@ -436,4 +436,86 @@ describe("the chat example in a real browser on a 3-node cluster", () => {
       assert.equal((await staying.status()).node, "a");
     },
   );
+  scenario(
+    "a live reshard adds a node: a page whose user moves keeps receiving every message once, in order, with no reset",
+    async () => {
+      const before = cluster.publicMap();
+      const after = {
+        version: before.version + 1,
+        nodes: [
+          ...before.nodes,
+          { id: "e", publicUrl: "http://127.0.0.1:1", weight: 1 },
+        ],
+      };
+      const ownerIn = (map, user) =>
+        owner(user, parseMap(JSON.stringify(map))).id;
+      const mover = userOwnedBy(after, "e", "reshard-mover");
+      const stayer = userOwnedBy(
+        after,
+        "a",
+        "reshard-stayer",
+        (u) => ownerIn(before, u) === "a",
+      );
+      const from = ownerIn(before, mover);
+      const moving = await open(mover);
+      const staying = await open(stayer);
+      await moving.connected(from);
+      await staying.connected("a");
+      const statesBefore = await staying.page.evaluate(
+        () => window.chat.states.length,
+      );
+
+      // The chat server posts to the room before, during and after the reshard, paced (20 a
+      // second): as fast as it could, thousands of messages reached the pages during the reshard.
+      const texts = [];
+      let posting = true;
+      const posts = (async () => {
+        for (let i = 1; posting || i <= 3; i++) {
+          const text = `reshard #${i}`;
+          await poster.post("lobby", text);
+          texts.push(text);
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      })();
+      let steps;
+      try {
+        steps = await cluster.reshardAdd("e");
+        await moving.connected("e");
+      } finally {
+        posting = false;
+        await posts;
+      }
+      await poster.post("lobby", "after the reshard");
+      texts.push("after the reshard");
+      for (const chat of [moving, staying]) {
+        await chat.waitForText("after the reshard");
+        assert.deepEqual(await chat.texts(), texts, `${chat.user}: ${steps}`);
+        assert.deepEqual(
+          await chat.page.evaluate(() => window.chat.resets),
+          [],
+          chat.user,
+        );
+      }
+      assert.equal((await moving.status()).node, "e");
+      assert.equal((await staying.status()).node, "a");
+      // The user who did not move kept its one connection.
+      assert.deepEqual(
+        await staying.page.evaluate(
+          (n) => window.chat.states.slice(n).map((s) => s.state),
+          statesBefore,
+        ),
+        [],
+      );
+      // The move was a handoff the new owner covered, not a lucky fresh start.
+      const metrics = await (
+        await fetch(
+          `http://127.0.0.1:${cluster.nodes.get("e").internalPort}/metrics`,
+        )
+      ).text();
+      const covered = metrics
+        .split("\n")
+        .find((l) => l.startsWith('halley_handoff_total{result="covered"}'));
+      assert.ok(covered && Number(covered.split(" ")[1]) >= 1, covered);
+    },
+  );
 });
