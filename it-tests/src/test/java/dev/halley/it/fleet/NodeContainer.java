@@ -74,11 +74,18 @@ public final class NodeContainer extends GenericContainer<NodeContainer> {
 
   /** GET on the internal listener; -1 when it does not answer within a second. */
   public int status(String path) {
+    return status(path, Duration.ofSeconds(1));
+  }
+
+  /**
+   * {@link #status(String)} waiting up to {@code timeout} for the answer: a node busy with traffic
+   * on a loaded machine may take seconds to answer (a poll inside a bounded step, not a liveness
+   * probe).
+   */
+  public int status(String path, Duration timeout) {
     try {
       return HTTP.send(
-              HttpRequest.newBuilder(URI.create(internalUrl() + path))
-                  .timeout(Duration.ofSeconds(1))
-                  .build(),
+              HttpRequest.newBuilder(URI.create(internalUrl() + path)).timeout(timeout).build(),
               HttpResponse.BodyHandlers.discarding())
           .statusCode();
     } catch (IOException e) {
