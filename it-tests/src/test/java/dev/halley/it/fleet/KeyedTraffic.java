@@ -299,6 +299,11 @@ public final class KeyedTraffic extends RoundPump {
       c.resetReasons().forEach(r -> t.resetReasons.merge(r, 1, Integer::sum));
       t.moved += c.moved();
       t.duplicates += c.keyDuplicates();
+      for (String n : c.outOfOrderNotes()) {
+        if (t.outOfOrderKeys.size() < 20) {
+          t.outOfOrderKeys.add(c.user + " " + n);
+        }
+      }
       t.withoutKey += c.withoutKey();
       t.connections += c.connectedAtNanos().size();
       List<String> streams = new ArrayList<>();
@@ -366,6 +371,7 @@ public final class KeyedTraffic extends RoundPump {
     public final Map<String, Integer> statuses = new TreeMap<>();
     public final Map<String, Integer> resetReasons = new TreeMap<>();
     public final List<String> lost = new ArrayList<>();
+    public final List<String> outOfOrderKeys = new ArrayList<>();
 
     /** Accepted, not received and no reset after it was published: must never happen. */
     public int lost() {
@@ -403,6 +409,9 @@ public final class KeyedTraffic extends RoundPump {
       m.put("statuses", statuses);
       if (!lost.isEmpty()) {
         m.put("lostKeys", lost.subList(0, Math.min(20, lost.size())));
+      }
+      if (!outOfOrderKeys.isEmpty()) {
+        m.put("outOfOrderKeys", outOfOrderKeys);
       }
       return m.toString();
     }

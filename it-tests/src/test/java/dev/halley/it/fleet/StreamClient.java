@@ -90,6 +90,8 @@ public final class StreamClient implements AutoCloseable {
   private final List<String> keys = new ArrayList<>();
   private final List<String> handoffs = new ArrayList<>();
   private final List<String> trace = new ArrayList<>(); // connects and control events, bounded
+  private final java.util.Map<String, Long> lastOfStream = new java.util.HashMap<>();
+  private final List<String> outOfOrderNotes = new ArrayList<>(); // the first 20
   private String handoff;
   private String handoffFor;
   private int keyDuplicates;
@@ -162,6 +164,32 @@ public final class StreamClient implements AutoCloseable {
   private void trace(String what) {
     if (trace.size() < 200) {
       trace.add(System.currentTimeMillis() % 1_000_000 + " " + what);
+    }
+  }
+
+  /**
+   * The first messages that came after a later one of the same stream (a user's or a channel's: the
+   * key's prefix), each with the key before it, its ID and node.
+   */
+  public synchronized List<String> outOfOrderNotes() {
+    return List.copyOf(outOfOrderNotes);
+  }
+
+  private void noteOrder(String key, String id) {
+    int colon = key.lastIndexOf(':');
+    if (colon < 0) {
+      return;
+    }
+    String stream = key.substring(0, colon);
+    long seq;
+    try {
+      seq = Long.parseLong(key.substring(colon + 1));
+    } catch (NumberFormatException e) {
+      return;
+    }
+    Long before = lastOfStream.put(stream, seq);
+    if (before != null && seq < before && outOfOrderNotes.size() < 20) {
+      outOfOrderNotes.add(key + " after " + stream + ":" + before + " as " + id + " from " + node);
     }
   }
 
@@ -364,6 +392,8 @@ public final class StreamClient implements AutoCloseable {
             if (!keySet.add(key)) {
               keyDuplicates++;
               trace("again " + key + " as " + e.path("id").asText() + " from " + node);
+            } else {
+              noteOrder(key, e.path("id").asText());
             }
           } else {
             withoutKey++;
