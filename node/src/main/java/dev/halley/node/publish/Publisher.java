@@ -351,7 +351,8 @@ public final class Publisher {
       if (relay != null && relay.containsKey(s.user()) && relayedHere(s.user(), pendingMap)) {
         continue; // appended with its position above
       }
-      boolean report = movingAway(s.user(), pendingMap);
+      // A finishing stream (moved away by the activation) reports what it stores too.
+      boolean report = movingAway(s.user(), pendingMap) || s.finishing() != null;
       int n = s.publish(m, now, null, report, plainToRelayed, seqOut);
       if (n >= 0) {
         users++;

@@ -46,10 +46,10 @@ public final class Handoff {
 
     /**
      * The client brings a {@code handoff} to a node that has not activated the pending map yet: its
-     * old owner activated first (against the documented order), so channel messages published since
-     * then reached neither owner for it (the old one's finishing stream takes nothing, this one
-     * takes plain channel messages into a pre-stream only after its own activation). Never covered:
-     * {@code reset} {@code gap}.
+     * old owner activated first (against the documented order), so a channel message published
+     * since then that was not relayed (from a publisher not in dual mode) reached neither owner for
+     * it: this one takes plain channel messages into a pre-stream only after its own activation.
+     * Never covered: {@code reset} {@code gap}.
      */
     public final boolean oldOwnerActivatedFirst;
 

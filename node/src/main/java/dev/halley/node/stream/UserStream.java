@@ -179,8 +179,11 @@ public final class UserStream {
     if (seqOut != null) {
       seqOut[0] = -1;
     }
-    if (evicted || finishing != null) {
+    if (evicted) {
       return -1;
+    }
+    if (finishing != null) {
+      return finishingPublish(m, nowMs, old, seqOut);
     }
     if (m.channel != null && old == null && !subscribed(m.channel, nowMs)) {
       if (!plainToRelayed || relayChannels == null || !relayChannels.contains(m.channel)) {
@@ -256,6 +259,30 @@ public final class UserStream {
       }
     }
     return n;
+  }
+
+  /**
+   * Under the lock, on the old owner after the activation (contract change 1 of 2026-12-01): a
+   * finishing stream keeps its channels. A channel message it is subscribed to gets a seq after F
+   * and is stored, never delivered from here (its clients got or get {@code moved} at F; a
+   * reconnect is replayed up to F only), and the caller reports its position, so a dual-mode
+   * publisher relays it to the new owner, which delivers it after the handoff. Without it such a
+   * message reached neither node for the user when its pre-stream there was not relayed that
+   * channel: a covered handoff, and the message silently missing. Anything else: -1.
+   */
+  private int finishingPublish(Message m, long nowMs, Object old, long[] seqOut) {
+    if (m.channel == null || old != null || !subscribed(m.channel, nowMs)) {
+      return -1;
+    }
+    purge(nowMs);
+    long s = ++seq;
+    if (seqOut != null) {
+      seqOut[0] = s;
+    }
+    if (!m.liveOnly()) {
+      append(s, m, nowMs);
+    }
+    return 0;
   }
 
   /**
@@ -578,10 +605,12 @@ public final class UserStream {
     }
     purge(nowMs);
     Connection register;
+    // A finishing stream delivers nothing it stored after the activation (F).
+    long last = finishing != null ? finishing.last() : seq;
     if (resume == null) {
       lastActivityMs = nowMs;
       addGrants(grants, grantsValidUntilMs);
-      register = sink.open(seq, seq, null, null, null, 0, nowMs);
+      register = sink.open(last, last, null, null, null, 0, nowMs);
     } else {
       Control reset = null;
       long from = resume.seq();
@@ -660,7 +689,7 @@ public final class UserStream {
         } else if (foreign) {
           reset = codec.reset(lossFloor, EventTypes.RESET_EPOCH);
           from = lossFloor;
-        } else if (resume.seq() < lossFloor || resume.seq() > seq) {
+        } else if (resume.seq() < lossFloor || resume.seq() > last) {
           reset = codec.reset(lossFloor, EventTypes.RESET_GAP);
           from = lossFloor;
         }
@@ -670,6 +699,9 @@ public final class UserStream {
         Message[] rm = start == count ? NO_MESSAGES : new Message[count - start];
         for (int i = start; i < count; i++) {
           int at = (head + i) % seqs.length;
+          if (seqs[at] > last) {
+            break; // stored after F on a finishing stream: the new owner delivers it
+          }
           Message m = messages[at];
           if (!m.expired(nowMs) && entitled(m, grants)) {
             rs[n] = seqs[at];
@@ -677,7 +709,7 @@ public final class UserStream {
             n++;
           }
         }
-        register = sink.open(from, seq, reset, rs, rm, n, nowMs);
+        register = sink.open(from, last, reset, rs, rm, n, nowMs);
       }
     }
     if (register != null) {

@@ -227,6 +227,32 @@ class HandoffCoverageTest {
     assertEquals(c.publicPort(), f.port());
   }
 
+  /**
+   * A channel message published after the old owner's activation, on a channel no message of which
+   * was relayed for the user before (a quiet channel), while the client is on its way to the new
+   * owner: the old owner's finishing stream stores it after F and reports its position (contract
+   * change 1 of 2026-12-01), the publisher relays it, and the client gets it on the new owner. On
+   * the old code the finishing stream took nothing and the new owner's pre-stream was not
+   * subscribed to the channel: the handoff was covered and the message silently missing.
+   */
+  @Test
+  void aChannelMessageAfterTheOldOwnersActivationReachesTheMovingClientThroughTheNewOwner() {
+    String u = mover("quiet");
+    FollowingClient f = client(FollowingClient.Transport.SSE, u);
+    pair.pending();
+    String p1 = post(apiA, userMessage("k1", u, null)).path("positions").path(u).asText();
+    pair.activate(); // k1's relay is still on its way: the handoff on c waits for it
+    Awaitility.await("the client got moved")
+        .atMost(Duration.ofSeconds(20))
+        .until(() -> f.moves.size() == 1);
+    // The publisher, as router-lib's channel phases do: a first, then c with a's positions.
+    JsonNode onA = post(apiA, channelMessage("m", null));
+    JsonNode positions = onA.path("positions");
+    post(apiC, channelMessage("m", positions.has(u) ? positions : null));
+    post(apiC, userMessage("k1", u, relay(u, p1)));
+    assertHandedOverCleanly(f, u, List.of("k1", "m"));
+  }
+
   @Test
   void aLaterRelayAnnotatesTheEventTheNewOwnerAlreadyHeldInsteadOfAResetOrASecondCopy() {
     String u = mover("ann");
