@@ -155,11 +155,17 @@ public final class HalleyNode implements AutoCloseable {
             new CorsHandler(
                 cors,
                 new Routes()
-                    .exact("GET", "/v1/ws", checked(node, false, new WebSocketTransport(node)))
-                    .exact("GET", "/v1/sse", checked(node, true, new SseTransport(node)))
                     .exact(
-                        "GET", "/v1/longpoll", checked(node, false, new PollTransport(node, true)))
-                    .exact("GET", "/v1/poll", checked(node, false, new PollTransport(node, false)))
+                        "GET", "/v1/ws", checked(node, false, false, new WebSocketTransport(node)))
+                    .exact("GET", "/v1/sse", checked(node, true, false, new SseTransport(node)))
+                    .exact(
+                        "GET",
+                        "/v1/longpoll",
+                        checked(node, false, true, new PollTransport(node, true)))
+                    .exact(
+                        "GET",
+                        "/v1/poll",
+                        checked(node, false, true, new PollTransport(node, false)))
                     .exact("GET", "/v1/map", new MapHandler(node))
                     .prefix("GET", "/js/", new JsModuleHandler())));
     HttpHandler internalHandler =
@@ -305,16 +311,19 @@ public final class HalleyNode implements AutoCloseable {
 
   /**
    * The checks in front of every browser transport, in this order: lifecycle, total connections and
-   * the address's rate (before the token: cheap); the token; ownership of its user; its blocks and
-   * revocations; the resume point ({@code sseHeader}: SSE's {@code Last-Event-ID} counts); the
-   * user's connection lease.
+   * the address's rate (before the token: cheap); the token ({@code repeats}: a transport whose
+   * clients send request after request on a connection, which remembers its last token); ownership
+   * of its user; its blocks and revocations; the resume point ({@code sseHeader}: SSE's {@code
+   * Last-Event-ID} counts); the user's connection lease.
    */
-  static HttpHandler checked(NodeContext node, boolean sseHeader, HttpHandler transport) {
+  static HttpHandler checked(
+      NodeContext node, boolean sseHeader, boolean repeats, HttpHandler transport) {
     return new AdmissionHandler(
         node.ops.limits(),
         node.ops.config().rateLimitLoopback(),
         new TokenHandler(
             node.tokens,
+            repeats,
             new OwnershipHandler(
                 node,
                 new AccessCheckHandler(

@@ -20,7 +20,7 @@ class HandlerChainTest {
               + " -> ResumeHandler(Last-Event-ID, lastEventId)"
               + " -> UserAdmissionHandler(maxConnectionsPerUser, presence)"
               + " -> SseTransport(GET /v1/sse)",
-          HalleyNode.checked(node, true, new SseTransport(node)).toString());
+          HalleyNode.checked(node, true, false, new SseTransport(node)).toString());
     } finally {
       node.ops.close();
     }

@@ -3,6 +3,7 @@ package dev.halley.node.auth;
 import dev.halley.node.wire.Params;
 import io.undertow.server.HttpHandler;
 import io.undertow.server.HttpServerExchange;
+import io.undertow.server.ServerConnection;
 import io.undertow.util.AttachmentKey;
 import java.util.Objects;
 
@@ -23,11 +24,31 @@ public final class TokenHandler implements HttpHandler {
   private static final AttachmentKey<TokenVerifier.Principal> PRINCIPAL =
       AttachmentKey.create(TokenVerifier.Principal.class);
 
+  /**
+   * The token the connection's last request presented and its principal (HTTP/1.1 keep-alive: a
+   * long-poll client's next request is most often on the same connection, with the same token).
+   * Read and written on the connection's IO thread only.
+   */
+  private static final AttachmentKey<TokenVerifier.Verified> LAST =
+      AttachmentKey.create(TokenVerifier.Verified.class);
+
   private final TokenVerifier tokens;
+  private final boolean remember;
   private final HttpHandler next;
 
   public TokenHandler(TokenVerifier tokens, HttpHandler next) {
+    this(tokens, false, next);
+  }
+
+  /**
+   * {@code remember}: the connection keeps its last verified token for its next request (the poll
+   * transports, whose clients send request after request on one keep-alive connection; not for a
+   * connection that becomes one long stream, which would keep it for nothing). Only when the
+   * verifier keeps tokens ({@link TokenVerifier#keepsTokens}).
+   */
+  public TokenHandler(TokenVerifier tokens, boolean remember, HttpHandler next) {
     this.tokens = Objects.requireNonNull(tokens, "tokens");
+    this.remember = remember && tokens.keepsTokens();
     this.next = Objects.requireNonNull(next, "next");
   }
 
@@ -47,12 +68,26 @@ public final class TokenHandler implements HttpHandler {
     if (token == null || token.isEmpty()) {
       token = Params.query(exchange, Params.TOKEN);
     }
-    exchange.putAttachment(PRINCIPAL, tokens.verify(token));
+    if (!remember) {
+      exchange.putAttachment(PRINCIPAL, tokens.verify(token));
+    } else {
+      ServerConnection connection = exchange.getConnection();
+      TokenVerifier.Verified last = connection.getAttachment(LAST);
+      TokenVerifier.Verified verified = tokens.verify(token, last);
+      if (verified != last) {
+        connection.putAttachment(LAST, verified);
+      }
+      exchange.putAttachment(PRINCIPAL, verified.principal());
+    }
     next.handleRequest(exchange);
   }
 
   @Override
   public String toString() {
-    return "TokenHandler(" + tokens + ") -> " + next;
+    return "TokenHandler("
+        + tokens
+        + (remember ? ", last token per connection" : "")
+        + ") -> "
+        + next;
   }
 }

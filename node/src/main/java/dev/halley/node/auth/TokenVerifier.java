@@ -217,6 +217,32 @@ public final class TokenVerifier {
     return p;
   }
 
+  /** A token a client presented and the principal it verified to. */
+  public record Verified(String token, Principal principal) {}
+
+  /**
+   * {@link #verify(String)} for a client that presented {@code last} before on the same connection
+   * (a long-poll client sends its token with every request): the same token, still valid, is
+   * answered with {@code last} itself, without parsing, signature check or cache lookup; anything
+   * else is verified as {@link #verify(String)} does. Only with the cache on ({@code
+   * tokenCacheMaxBytes} > 0): a node that keeps no verified tokens verifies every request.
+   */
+  public Verified verify(String token, Verified last) {
+    if (cache != null
+        && last != null
+        && token != null
+        && last.principal().validUntilMs() > clock.millis()
+        && token.equals(last.token())) {
+      return last;
+    }
+    return new Verified(token, verify(token));
+  }
+
+  /** Whether verified tokens are kept ({@link #withCache} with a bound above 0). */
+  public boolean keepsTokens() {
+    return cache != null;
+  }
+
   private Principal parseAndCheck(String token) {
     if (token == null || token.isEmpty()) {
       throw new HttpError(

@@ -203,6 +203,39 @@ class TokenVerifierTest {
     assertThrows(IllegalArgumentException.class, () -> hmac.withCache(-1));
   }
 
+  /** A connection's last token: the same token is answered as it was, until its validity ends. */
+  @Test
+  void theLastTokenOfAConnectionIsAnsweredOnlyWhileItIsTheSameAndValid() throws Exception {
+    MovingClock clock = new MovingClock();
+    TokenVerifier cached = TokenVerifier.hmac(SECRET, clock).withLeeway(1_000).withCache(1 << 20);
+    assertTrue(cached.keepsTokens());
+    String t = hs256(claims("alice", NOW.plusSeconds(10)).build());
+    TokenVerifier.Verified first = cached.verify(t, null);
+    assertEquals("alice", first.principal().user());
+    assertEquals(t, first.token());
+    assertTrue(first == cached.verify(new String(t.toCharArray()), first), "an equal token");
+    // Another token on the same connection is verified as any token is.
+    String[] parts = t.split("\\.");
+    String evil = Base64URL.encode("{\"sub\":\"mallory\",\"exp\":1999999999}").toString();
+    assertEquals(
+        "token_invalid", code(() -> cached.verify(parts[0] + "." + evil + "." + parts[2], first)));
+    assertEquals("token_invalid", code(() -> cached.verify(t + "x", first)));
+    assertEquals("token_missing", code(() -> cached.verify(null, first)));
+    String bob = hs256(claims("bob", NOW.plusSeconds(60)).build());
+    assertEquals("bob", cached.verify(bob, first).principal().user());
+    clock.advance(10_999);
+    assertTrue(first == cached.verify(t, first)); // within exp + leeway
+    clock.advance(1);
+    HttpError e = assertThrows(HttpError.class, () -> cached.verify(t, first));
+    assertEquals("token_expired", e.code());
+    assertEquals("the token expired at " + NOW.plusSeconds(10), e.getMessage());
+    // Without a cache nothing is remembered: every request is verified.
+    TokenVerifier none = TokenVerifier.hmac(SECRET, clock).withCache(0);
+    assertEquals(false, none.keepsTokens());
+    TokenVerifier.Verified once = none.verify(bob, null);
+    assertTrue(once != none.verify(bob, once), "verified again");
+  }
+
   @Test
   void algNoneIsRejected() {
     String plain = new PlainJWT(claims("alice", NOW.plusSeconds(60)).build()).serialize();
