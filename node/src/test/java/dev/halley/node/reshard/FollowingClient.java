@@ -2,6 +2,7 @@ package dev.halley.node.reshard;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.halley.testing.WsTestSocket;
 import java.io.BufferedReader;
 import java.io.InputStream;
 import java.io.InputStreamReader;
@@ -10,12 +11,10 @@ import java.net.URLEncoder;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.net.http.WebSocket;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CompletionStage;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicBoolean;
 
@@ -26,8 +25,10 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * and the handoff verbatim ({@code handoff} off: an old client, which reconnects with its ID only).
  * It records every message's {@code key}, every {@code reset} and every {@code moved}.
  *
- * <p>Threading: one reader thread per client (WebSocket: the HTTP client's); the recorded lists are
- * thread-safe.
+ * <p>WebSocket on test-fixtures' {@link WsTestSocket}; SSE and long-poll on the JDK HTTP client.
+ *
+ * <p>Threading: one reader thread per client (WebSocket: a connecting thread, then Java-WebSocket's
+ * reading thread); the recorded lists are thread-safe.
  */
 final class FollowingClient implements AutoCloseable {
   private static final ObjectMapper JSON = new ObjectMapper();
@@ -52,7 +53,7 @@ final class FollowingClient implements AutoCloseable {
   private volatile String lastEventId;
   private volatile String pendingHandoff;
   private volatile int port;
-  private volatile WebSocket ws;
+  private volatile WsTestSocket ws;
   private volatile InputStream sse;
   private volatile CompletableFuture<Void> connected = new CompletableFuture<>();
   private Thread reader;
@@ -98,17 +99,10 @@ final class FollowingClient implements AutoCloseable {
     }
     ports.add(port);
     if (transport == Transport.WS) {
-      HTTP.newWebSocketBuilder()
-          .buildAsync(URI.create("ws://127.0.0.1:" + port + "/v1/ws?" + query()), new Listener())
-          .whenComplete(
-              (w, t) -> {
-                if (t != null) {
-                  errors.add(t);
-                  connected.completeExceptionally(t);
-                } else {
-                  ws = w;
-                }
-              });
+      URI uri = URI.create("ws://127.0.0.1:" + port + "/v1/ws?" + query());
+      Thread t = new Thread(() -> openWs(uri), "following-ws");
+      t.setDaemon(true);
+      t.start();
     } else {
       reader = new Thread(this::sseLoop, "following-sse");
       reader.setDaemon(true);
@@ -156,37 +150,41 @@ final class FollowingClient implements AutoCloseable {
     return c < 0 ? "" : id.substring(0, c);
   }
 
-  private final class Listener implements WebSocket.Listener {
-    private final StringBuilder text = new StringBuilder();
-
-    @Override
-    public CompletionStage<?> onText(WebSocket w, CharSequence data, boolean last) {
-      text.append(data);
-      if (last) {
-        try {
-          event(JSON.readTree(text.toString()));
-        } catch (Exception e) {
-          errors.add(e);
-        }
-        text.setLength(0);
+  private void openWs(URI uri) {
+    try {
+      WsTestSocket w = WsTestSocket.open(uri, null, Duration.ofSeconds(20), new Listener());
+      ws = w;
+      if (closed.get()) {
+        w.abort();
       }
-      w.request(1);
-      return null;
+    } catch (Exception e) {
+      errors.add(e);
+      connected.completeExceptionally(e);
+    }
+  }
+
+  private final class Listener implements WsTestSocket.Listener {
+    @Override
+    public void onText(String text) {
+      try {
+        event(JSON.readTree(text));
+      } catch (Exception e) {
+        errors.add(e);
+      }
     }
 
     @Override
-    public CompletionStage<?> onClose(WebSocket w, int code, String reason) {
+    public void onClose(int code, String reason) {
       raw.add(port + " close " + code + " " + reason);
       if (code == 4009 && !closed.get()) {
         connect();
       }
-      return null;
     }
 
     @Override
-    public void onError(WebSocket w, Throwable t) {
+    public void onError(Exception e) {
       if (!closed.get()) {
-        errors.add(t);
+        errors.add(e);
       }
     }
   }
@@ -278,7 +276,7 @@ final class FollowingClient implements AutoCloseable {
   @Override
   public void close() {
     closed.set(true);
-    WebSocket w = ws;
+    WsTestSocket w = ws;
     if (w != null) {
       w.abort();
     }

@@ -239,6 +239,11 @@ class RetriedHandoffTest {
    * (long-poll), as js-client would after its hello timeout. Records event types, message keys and
    * resets. Threading: one loop thread (WebSocket events on the HTTP client's); lists are
    * thread-safe.
+   *
+   * <p>It stays on the JDK's {@link HttpClient} and {@link WebSocket} on purpose, not on
+   * test-fixtures' {@code WsTestSocket} like {@code FollowingClient}: the give-up and the leave are
+   * the JDK client's {@code abort()} during a held handoff, the case this test was written and
+   * checked against on the old code.
    */
   static final class RetryingClient implements AutoCloseable {
     private static final HttpClient HTTP =
