@@ -67,12 +67,15 @@ final class Report {
     cpuPerDelivery(results, img.resolve("cpu-per-delivery.png"));
     memoryPerConnection(results, img.resolve("memory-per-connection.png"));
     cpuVsConnections(results, img.resolve("cpu-vs-connections.png"));
-    // Sections measured by other benches (ConflationBench: docs/bench/conflation.md) are kept:
-    // they are appended as they are, so a matrix run does not erase them.
+    // Sections measured by other benches (NodeCost: docs/bench/nodecost.md, ConflationBench:
+    // docs/bench/conflation.md) are kept: they are appended as they are, so a matrix run does not
+    // erase them.
     String md = markdown(machine, results);
-    Path conflation = img.resolve("conflation.md");
-    if (Files.exists(conflation)) {
-      md += "\n" + Files.readString(conflation, StandardCharsets.UTF_8);
+    for (String kept : List.of("nodecost.md", "conflation.md")) {
+      Path section = img.resolve(kept);
+      if (Files.exists(section)) {
+        md += "\n" + Files.readString(section, StandardCharsets.UTF_8);
+      }
     }
     Files.writeString(out.resolve("benchmarks.md"), md, StandardCharsets.UTF_8);
   }
