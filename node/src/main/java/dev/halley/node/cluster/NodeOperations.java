@@ -281,10 +281,11 @@ public final class NodeOperations implements ConnectionObserver, AutoCloseable {
     }
     ClusterMap pending = node.pending();
     boolean lossless = next.equals(pending);
-    if (pending != null && next.version() >= pending.version()) {
-      // The pending map activated (the same document; its pre-streams become the users'
-      // streams), or superseded by a newer map (they are dropped).
-      clearPending(!lossless);
+    if (pending != null && next.version() >= pending.version() && !lossless) {
+      // Superseded by a newer map: the pre-streams are dropped. (An activation, the same
+      // document, clears the pending map in the switch's own write section, below: its
+      // pre-streams become the users' streams.)
+      clearPending(true);
     }
     if (next.version() <= prev.version()) {
       metrics.mapReload(next.version(), false);
@@ -308,12 +309,16 @@ public final class NodeOperations implements ConnectionObserver, AutoCloseable {
           next.version());
     }
     long now = node.clock.millis();
-    // A lossless activation marks the streams of the users it moves away finishing in the same
-    // write section as the switch: a connect never sees the new map and an unmarked stream.
+    // A lossless activation clears the pending map and marks the streams of the users it moves
+    // away finishing in the same write section as the switch: a connect never sees the new map
+    // and an unmarked stream, and a publish never sees neither map pending with the old one
+    // active (it then appended a channel message to a moving user's stream without reporting
+    // its position, so the new owner kept a plain copy the client already had: a duplicate).
     node.map(
         next,
         () -> {
           if (lossless) {
+            node.pending(null);
             for (UserStream s : node.streams.snapshot().values()) {
               if (!next.owner(s.user()).id().equals(node.nodeId) && s.finishing() == null) {
                 s.finish(node.epoch);
