@@ -7,12 +7,17 @@ import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.Locale;
+import java.util.Map;
 
 /**
  * The long-poll ({@code hold}) and poll test client: a loop thread that requests batches with the
  * last position and records their events. Connecting without a resume point first asks {@code
  * /v1/poll} for the current position (as js-client does), so nothing published after {@link
- * #connect} returns is missed.
+ * #connect} returns is missed. {@link #get} is its one request, also used by it-tests' {@code
+ * StreamClient} (any host, TLS).
  */
 public final class PollTestClient extends TransportClient {
   private static final HttpClient HTTP = HttpClient.newHttpClient();
@@ -78,22 +83,46 @@ public final class PollTestClient extends TransportClient {
       q += "&lastEventId=" + URLEncoder.encode(last, StandardCharsets.UTF_8);
     }
     q += extraQuerySuffix();
-    HttpRequest req =
-        HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path + "?" + q))
-            .timeout(TIMEOUT.plusSeconds(30))
-            .build();
     try {
-      HttpResponse<String> r = HTTP.send(req, HttpResponse.BodyHandlers.ofString());
-      if (r.statusCode() != 200) {
-        throw new AssertionError(transport() + ": status " + r.statusCode() + " " + r.body());
+      RawHttp.Response r =
+          get(
+              HTTP,
+              URI.create("http://127.0.0.1:" + port + path + "?" + q),
+              TIMEOUT.plusSeconds(30));
+      if (r.status() != 200) {
+        throw new AssertionError(transport() + ": status " + r.status() + " " + r.body());
       }
-      return TestJson.parse(r.body());
+      return r.json();
     } catch (java.io.IOException e) {
       throw new java.io.UncheckedIOException(e);
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       throw new IllegalStateException(e);
     }
+  }
+
+  /**
+   * One poll or long-poll request (or any plain GET) to {@code uri}, on any host, over TLS if
+   * {@code http} has the context: the answer's status, headers (each name's first value, lower
+   * case) and body, whatever the status. {@code timeout} bounds the wait for the answer (a
+   * long-poll is held up to its {@code timeoutMs} first).
+   */
+  public static RawHttp.Response get(HttpClient http, URI uri, Duration timeout)
+      throws java.io.IOException, InterruptedException {
+    HttpResponse<String> r =
+        http.send(
+            HttpRequest.newBuilder(uri).timeout(timeout).GET().build(),
+            HttpResponse.BodyHandlers.ofString());
+    Map<String, String> headers = new LinkedHashMap<>();
+    r.headers()
+        .map()
+        .forEach(
+            (name, values) -> {
+              if (!values.isEmpty()) {
+                headers.put(name.toLowerCase(Locale.ROOT), values.get(0));
+              }
+            });
+    return new RawHttp.Response(r.statusCode(), headers, r.body());
   }
 
   @Override

@@ -13,8 +13,8 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * The SSE test client: a raw socket and a reader thread that parses {@code id:}/{@code
- * event:}/{@code data:} lines, checks that each {@code id:} line matches the event's JSON id, and
- * sends {@code Last-Event-ID} as a header (the way EventSource resumes).
+ * event:}/{@code data:} lines ({@link SseReader}), checks that each {@code id:} line matches the
+ * event's JSON id, and sends {@code Last-Event-ID} as a header (the way EventSource resumes).
  */
 public final class SseTestClient extends TransportClient {
   private volatile Socket socket;
@@ -125,42 +125,43 @@ public final class SseTestClient extends TransportClient {
   }
 
   private void read(InputStream in, CountDownLatch helloSeen) throws IOException {
-    String id = null;
-    String event = null;
-    StringBuilder data = new StringBuilder();
-    String line;
-    while ((line = RawHttp.readLine(in)) != null) {
-      if (line.isEmpty()) {
-        if (data.length() > 0) {
-          JsonNode json = TestJson.parse(data.toString());
-          if (!json.path("type").asText().equals(event)) {
-            failed(new AssertionError("event: " + event + " but type " + json.path("type")));
+    SseReader.read(
+        in,
+        new SseReader.Handler() {
+          @Override
+          public void onEvent(String id, String event, String data) {
+            JsonNode json = TestJson.parse(data);
+            if (!json.path("type").asText().equals(event)) {
+              failed(new AssertionError("event: " + event + " but type " + json.path("type")));
+            }
+            if (id != null && !id.equals(json.path("id").asText())) {
+              failed(new AssertionError("id: " + id + " but JSON id " + json.path("id")));
+            }
+            received(json);
+            if (hello != null) {
+              helloSeen.countDown();
+            }
           }
-          if (id != null && !id.equals(json.path("id").asText())) {
-            failed(new AssertionError("id: " + id + " but JSON id " + json.path("id")));
+
+          @Override
+          public void onComment(String line) {
+            if (line.equals(": ping")) {
+              pings++;
+            } else {
+              onOther(line);
+            }
           }
-          received(json);
-          if (hello != null) {
-            helloSeen.countDown();
+
+          @Override
+          public void onRetry(String value) {
+            retry = value;
           }
-        }
-        id = null;
-        event = null;
-        data.setLength(0);
-      } else if (line.equals(": ping")) {
-        pings++;
-      } else if (line.startsWith("retry: ")) {
-        retry = line.substring(7);
-      } else if (line.startsWith("id: ")) {
-        id = line.substring(4);
-      } else if (line.startsWith("event: ")) {
-        event = line.substring(7);
-      } else if (line.startsWith("data: ")) {
-        data.append(line.substring(6));
-      } else {
-        failed(new AssertionError("unexpected SSE line: " + line));
-      }
-    }
+
+          @Override
+          public void onOther(String line) {
+            failed(new AssertionError("unexpected SSE line: " + line));
+          }
+        });
   }
 
   @Override

@@ -2,11 +2,14 @@ package dev.halley.it.fleet;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.halley.testing.PollTestClient;
+import dev.halley.testing.RawHttp;
+import dev.halley.testing.SseReader;
 import dev.halley.testing.WsTestSocket;
-import java.io.BufferedReader;
+import java.io.BufferedInputStream;
 import java.io.IOException;
 import java.io.InputStream;
-import java.io.InputStreamReader;
+import java.io.UncheckedIOException;
 import java.net.URI;
 import java.net.URLEncoder;
 import java.net.http.HttpClient;
@@ -35,8 +38,10 @@ import javax.net.ssl.SSLContext;
  * handoff came with (lossless resharding, docs/protocol.md). {@link #pause()} takes it offline (its
  * connection ends, nothing is read) until {@link #resume()}.
  *
- * <p>WebSocket is test-fixtures' {@link WsTestSocket} (Java-WebSocket, not the JDK client, which
- * corrupts large replays); SSE and long-poll use the JDK HTTP client.
+ * <p>On test-fixtures' clients: WebSocket is {@link WsTestSocket} (Java-WebSocket, not the JDK
+ * client, which corrupts large replays); SSE is read with {@link SseReader} from a JDK HTTP
+ * response; long-poll requests (and the GET that reads a WebSocket 421's body) are {@link
+ * PollTestClient#get}. The connection loop (moves, handoffs, silence, backoff) is this class's.
  *
  * <p>Threading: one thread per client runs the connection loop (a WebSocket's messages arrive on
  * Java-WebSocket's reading thread and are queued for it); the recording is synchronized on this
@@ -483,11 +488,8 @@ public final class StreamClient implements AutoCloseable {
       if (refused.status == 421) {
         // The upgrade is checked after ownership: a plain GET of the URL is answered the same
         // 421, with the owner in its body.
-        HttpResponse<String> r =
-            http.send(
-                HttpRequest.newBuilder(u).timeout(Duration.ofMillis(silenceMs())).build(),
-                HttpResponse.BodyHandlers.ofString());
-        if (r.statusCode() == 421) {
+        RawHttp.Response r = PollTestClient.get(http, u, Duration.ofMillis(silenceMs()));
+        if (r.status() == 421) {
           return notOwner(r.body());
         }
       }
@@ -562,32 +564,38 @@ public final class StreamClient implements AutoCloseable {
             // already closed
           }
         };
-    long next = -1;
-    try (BufferedReader in =
-        new BufferedReader(new InputStreamReader(body, StandardCharsets.UTF_8))) {
-      StringBuilder data = new StringBuilder();
-      String line;
-      while (!closed.get() && (line = in.readLine()) != null) {
-        lastByteNanos = System.nanoTime();
-        if (line.startsWith("data:")) {
-          data.append(line.substring(5).trim());
-        } else if (line.isEmpty() && data.length() > 0) {
-          long d = onEvent(JSON.readTree(data.toString()));
-          data.setLength(0);
-          if (d >= 0) {
-            next = d;
-          }
-        }
-      }
-    } catch (IOException e) {
-      if (next < 0) {
-        throw e;
+    long[] next = {-1};
+    try (InputStream in = new BufferedInputStream(body, 64 * 1024)) {
+      SseReader.read(
+          in,
+          new SseReader.Handler() {
+            @Override
+            public void onLine(String line) {
+              lastByteNanos = System.nanoTime();
+            }
+
+            @Override
+            public void onEvent(String id, String event, String data) {
+              long d;
+              try {
+                d = StreamClient.this.onEvent(JSON.readTree(data));
+              } catch (IOException e) {
+                throw new UncheckedIOException(e);
+              }
+              if (d >= 0) {
+                next[0] = d;
+              }
+            }
+          });
+    } catch (IOException | UncheckedIOException e) {
+      if (next[0] < 0) {
+        throw e instanceof UncheckedIOException w ? w.getCause() : (IOException) e;
       }
     } finally {
       abortCurrent = () -> {};
       watchdog.interrupt();
     }
-    return new Next(next >= 0 ? next : 100);
+    return new Next(next[0] >= 0 ? next[0] : 100);
   }
 
   /** Closes {@code body} once the connection has been silent too long (a hung node). */
@@ -617,14 +625,12 @@ public final class StreamClient implements AutoCloseable {
     // The node holds the request up to longPollTimeoutMs; an answer later than that plus the
     // silence allowance means the node is hung.
     URI u = url("/v1/longpoll", "");
-    HttpRequest req =
-        HttpRequest.newBuilder(u).timeout(Duration.ofMillis(silenceMs() + heartbeatMs)).build();
-    HttpResponse<String> r = http.send(req, HttpResponse.BodyHandlers.ofString());
-    if (r.statusCode() == 421) {
+    RawHttp.Response r = PollTestClient.get(http, u, Duration.ofMillis(silenceMs() + heartbeatMs));
+    if (r.status() == 421) {
       return notOwner(r.body());
     }
-    if (r.statusCode() != 200) {
-      throw new IOException("longpoll: " + r.statusCode() + " " + r.body());
+    if (r.status() != 200) {
+      throw new IOException("longpoll: " + r.status() + " " + r.body());
     }
     if (isPaused()) {
       return new Next(0); // offline: the answer is lost on the way
