@@ -2,10 +2,14 @@ package dev.halley.node.reshard;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.halley.testing.PollTestClient;
+import dev.halley.testing.RawHttp;
+import dev.halley.testing.SseReader;
 import dev.halley.testing.WsTestSocket;
-import java.io.BufferedReader;
+import java.io.BufferedInputStream;
+import java.io.IOException;
 import java.io.InputStream;
-import java.io.InputStreamReader;
+import java.io.UncheckedIOException;
 import java.net.URI;
 import java.net.URLEncoder;
 import java.net.http.HttpClient;
@@ -25,7 +29,8 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * and the handoff verbatim ({@code handoff} off: an old client, which reconnects with its ID only).
  * It records every message's {@code key}, every {@code reset} and every {@code moved}.
  *
- * <p>WebSocket on test-fixtures' {@link WsTestSocket}; SSE and long-poll on the JDK HTTP client.
+ * <p>On test-fixtures' clients: WebSocket on {@link WsTestSocket}, SSE read with {@link SseReader}
+ * from a JDK HTTP response, long-polls with {@link PollTestClient#get}.
  *
  * <p>Threading: one reader thread per client (WebSocket: a connecting thread, then Java-WebSocket's
  * reading thread); the recorded lists are thread-safe.
@@ -202,17 +207,19 @@ final class FollowingClient implements AutoCloseable {
         return;
       }
       sse = resp.body();
-      boolean moved = false;
-      try (BufferedReader in =
-          new BufferedReader(new InputStreamReader(resp.body(), StandardCharsets.UTF_8))) {
-        String line;
-        while ((line = in.readLine()) != null) {
-          if (line.startsWith("data: ")) {
-            moved |= event(JSON.readTree(line.substring(6)));
-          }
-        }
+      boolean[] moved = {false};
+      try (InputStream in = new BufferedInputStream(resp.body(), 64 * 1024)) {
+        SseReader.read(
+            in,
+            (id, type, data) -> {
+              try {
+                moved[0] |= event(JSON.readTree(data));
+              } catch (IOException e) {
+                throw new UncheckedIOException(e);
+              }
+            });
       }
-      if (moved && !closed.get()) {
+      if (moved[0] && !closed.get()) {
         connect();
       }
     } catch (Exception e) {
@@ -255,15 +262,13 @@ final class FollowingClient implements AutoCloseable {
   }
 
   private JsonNode poll(String path) throws Exception {
-    HttpRequest r =
-        HttpRequest.newBuilder(
-                URI.create("http://127.0.0.1:" + port + path + "?" + query() + "&timeoutMs=2000"))
-            .timeout(Duration.ofSeconds(20))
-            .GET()
-            .build();
-    HttpResponse<String> resp = HTTP.send(r, HttpResponse.BodyHandlers.ofString());
-    if (resp.statusCode() != 200) {
-      throw new AssertionError(path + " status " + resp.statusCode() + ": " + resp.body());
+    RawHttp.Response resp =
+        PollTestClient.get(
+            HTTP,
+            URI.create("http://127.0.0.1:" + port + path + "?" + query() + "&timeoutMs=2000"),
+            Duration.ofSeconds(20));
+    if (resp.status() != 200) {
+      throw new AssertionError(path + " status " + resp.status() + ": " + resp.body());
     }
     return JSON.readTree(resp.body());
   }
