@@ -11,8 +11,9 @@ import java.time.Duration;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.testcontainers.containers.BindMode;
+import org.testcontainers.containers.ContainerLaunchException;
 import org.testcontainers.containers.GenericContainer;
-import org.testcontainers.containers.wait.strategy.Wait;
+import org.testcontainers.containers.wait.strategy.AbstractWaitStrategy;
 import org.testcontainers.utility.DockerImageName;
 
 /**
@@ -59,9 +60,67 @@ public final class NodeContainer extends GenericContainer<NodeContainer> {
     withTmpFs(Map.of("/tmp", "rw,size=64m"));
     withCreateContainerCmdModifier(c -> c.getHostConfig().withReadonlyRootfs(true));
     withLabel("dev.halley.it", "true");
-    waitingFor(
-        Wait.forLogMessage(".*public port " + publicPort + ", internal port.*", 1)
-            .withStartupTimeout(Duration.ofSeconds(90)));
+    waitingFor(new AnswersAsItself().withStartupTimeout(Duration.ofSeconds(90)));
+  }
+
+  /**
+   * Started: the node answers {@code GET /v1/admin/map/state} on its internal port, naming itself
+   * (so another process on that port does not count), while its container runs. Polled over HTTP,
+   * not read from the container's log: podman's log follow can miss a line, and a start that waited
+   * on one timed out with no log at all. A container that exits, or does not answer in time, fails
+   * the start with its log, read before Testcontainers removes the container.
+   */
+  private final class AnswersAsItself extends AbstractWaitStrategy {
+    @Override
+    protected void waitUntilReady() {
+      long deadline = System.nanoTime() + startupTimeout.toNanos();
+      String self = "\"node\":\"" + nodeId + "\"";
+      while (true) {
+        Answer a = stateOrNull();
+        if (a != null && a.status() == 200 && a.body().contains(self)) {
+          return;
+        }
+        if (!waitStrategyTarget.isRunning()) {
+          throw new ContainerLaunchException(
+              nodeId + " exited before it answered; its log:\n" + waitStrategyTarget.getLogs());
+        }
+        if (System.nanoTime() - deadline >= 0) {
+          throw new ContainerLaunchException(
+              nodeId
+                  + " did not answer on port "
+                  + internalPort
+                  + " within "
+                  + startupTimeout
+                  + (a == null ? "" : " (last answer " + a.status() + ")")
+                  + "; its log:\n"
+                  + waitStrategyTarget.getLogs());
+        }
+        try {
+          TimeUnit.MILLISECONDS.sleep(200); // between polls of a condition with a deadline
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+          throw new ContainerLaunchException(nodeId + ": interrupted while starting");
+        }
+      }
+    }
+
+    private Answer stateOrNull() {
+      try {
+        HttpResponse<String> r =
+            HTTP.send(
+                HttpRequest.newBuilder(URI.create(internalUrl() + "/v1/admin/map/state"))
+                    .timeout(Duration.ofSeconds(5))
+                    .header("Authorization", "Bearer " + API_KEY)
+                    .build(),
+                HttpResponse.BodyHandlers.ofString());
+        return new Answer(r.statusCode(), r.body());
+      } catch (IOException e) {
+        return null; // not listening yet
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        return null;
+      }
+    }
   }
 
   public URI publicUrl() {
