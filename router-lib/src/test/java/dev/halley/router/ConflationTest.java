@@ -7,12 +7,8 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.halley.testing.PollTestClient;
 import java.net.URI;
-import java.net.URLEncoder;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
-import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -22,19 +18,9 @@ import org.junit.jupiter.api.Test;
 /** {@link Message#conflationKey} reaches the owner node, which conflates a poll's answer. */
 class ConflationTest {
   private static final ObjectMapper JSON = new ObjectMapper();
-  private static final HttpClient HTTP = HttpClient.newHttpClient();
 
-  private static JsonNode poll(URI node, String token, String last) throws Exception {
-    String q = "token=" + URLEncoder.encode(token, StandardCharsets.UTF_8);
-    if (last != null) {
-      q += "&lastEventId=" + URLEncoder.encode(last, StandardCharsets.UTF_8);
-    }
-    HttpResponse<String> r =
-        HTTP.send(
-            HttpRequest.newBuilder(URI.create(node + "/v1/poll?" + q)).build(),
-            HttpResponse.BodyHandlers.ofString());
-    assertEquals(200, r.statusCode(), r.body());
-    return JSON.readTree(r.body());
+  private static JsonNode poll(URI node, String token, String last) {
+    return PollTestClient.pollOnce(node, token, last);
   }
 
   @Test

@@ -77,12 +77,43 @@ public final class PollTestClient extends TransportClient {
     }
   }
 
-  private JsonNode request(String path, String last) {
+  /**
+   * The query of a poll or long-poll request: {@code token}, then {@code lastEventId} when not
+   * null, then {@code extra} (empty, or {@code &name=value...}).
+   */
+  public static String query(String token, String lastEventId, String extra) {
     String q = "token=" + URLEncoder.encode(token, StandardCharsets.UTF_8);
-    if (last != null) {
-      q += "&lastEventId=" + URLEncoder.encode(last, StandardCharsets.UTF_8);
+    if (lastEventId != null) {
+      q += "&lastEventId=" + URLEncoder.encode(lastEventId, StandardCharsets.UTF_8);
     }
-    q += extraQuerySuffix();
+    return q + extra;
+  }
+
+  /**
+   * One {@code /v1/poll} request to the node at {@code base} ({@code http://host:port}) with {@code
+   * token} and {@code lastEventId} (null: none): its JSON answer, which must be a 200.
+   */
+  public static JsonNode pollOnce(URI base, String token, String lastEventId) {
+    try {
+      RawHttp.Response r =
+          get(
+              HTTP,
+              URI.create(base + "/v1/poll?" + query(token, lastEventId, "")),
+              Duration.ofSeconds(30));
+      if (r.status() != 200) {
+        throw new AssertionError("poll: status " + r.status() + " " + r.body());
+      }
+      return r.json();
+    } catch (java.io.IOException e) {
+      throw new java.io.UncheckedIOException(e);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException(e);
+    }
+  }
+
+  private JsonNode request(String path, String last) {
+    String q = query(token, last, extraQuerySuffix());
     try {
       RawHttp.Response r =
           get(

@@ -8,12 +8,11 @@ import dev.halley.node.HalleyNode;
 import dev.halley.node.InternalApi;
 import dev.halley.node.TestNodes;
 import dev.halley.node.config.OperationsConfig;
+import dev.halley.testing.PollTestClient;
 import java.net.URI;
-import java.net.URLEncoder;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.Test;
@@ -42,19 +41,11 @@ class BufferBoundsTest {
             .build());
   }
 
-  private static JsonNode poll(HalleyNode node, String user, String lastEventId) throws Exception {
-    String q = "token=" + URLEncoder.encode(TestNodes.token(user, null), StandardCharsets.UTF_8);
-    if (lastEventId != null) {
-      q += "&lastEventId=" + URLEncoder.encode(lastEventId, StandardCharsets.UTF_8);
-    }
-    HttpResponse<String> r =
-        HTTP.send(
-            HttpRequest.newBuilder(
-                    URI.create("http://127.0.0.1:" + node.publicPort() + "/v1/poll?" + q))
-                .build(),
-            HttpResponse.BodyHandlers.ofString());
-    assertEquals(200, r.statusCode(), r.body());
-    return InternalApi.json(r.body());
+  private static JsonNode poll(HalleyNode node, String user, String lastEventId) {
+    return PollTestClient.pollOnce(
+        URI.create("http://127.0.0.1:" + node.publicPort()),
+        TestNodes.token(user, null),
+        lastEventId);
   }
 
   private static void publish(InternalApi api, String user, int i) {
