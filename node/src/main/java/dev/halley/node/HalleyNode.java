@@ -31,8 +31,8 @@ import dev.halley.node.http.NodeServer;
 import dev.halley.node.http.OperationsHandler;
 import dev.halley.node.http.RequestDeadline;
 import dev.halley.node.http.Routes;
+import dev.halley.node.publish.FanOut;
 import dev.halley.node.publish.PublishHandler;
-import dev.halley.node.publish.Publisher;
 import dev.halley.node.transport.ResumeHandler;
 import dev.halley.node.transport.poll.PollTransport;
 import dev.halley.node.transport.sse.SseTransport;
@@ -130,7 +130,7 @@ public final class HalleyNode implements AutoCloseable {
     if (config.accessFile() != null) {
       node.access.load(config.accessFile());
     }
-    Publisher publisher = new Publisher(node);
+    FanOut fanOut = new FanOut(node);
     AtomicInteger publishThreadCount = new AtomicInteger();
     ExecutorService publishThreads =
         Executors.newFixedThreadPool(
@@ -179,7 +179,7 @@ public final class HalleyNode implements AutoCloseable {
                             .exact(
                                 "POST",
                                 "/v1/publish",
-                                new PublishHandler(node, publisher, publishThreads))
+                                new PublishHandler(node, fanOut, publishThreads))
                             .prefix("PUT", "/v1/users/", subscriptions)
                             .prefix("DELETE", "/v1/users/", subscriptions)
                             .prefix("GET", "/v1/users/", new PresenceHandler(node, access))

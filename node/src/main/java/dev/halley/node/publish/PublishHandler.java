@@ -18,7 +18,7 @@ import java.util.Set;
  * {@code POST /v1/publish}: reads the body without blocking (413 over {@code maxBodyBytes}),
  * validates the whole batch first (400 {@code invalid_json}, {@code invalid_field}, {@code
  * unknown_field}; 413 {@code message_too_large}, {@code too_many_recipients}), then hands it to the
- * {@link Publisher} and replies with each message's outcome.
+ * {@link FanOut} and replies with each message's outcome.
  */
 public final class PublishHandler implements HttpHandler {
   private static final Set<String> TOP_FIELDS = Set.of("messages");
@@ -27,15 +27,15 @@ public final class PublishHandler implements HttpHandler {
   private static final int MAX_KEY_LENGTH = 256;
 
   private final NodeContext node;
-  private final Publisher publisher;
+  private final FanOut fanOut;
 
   private final java.util.concurrent.Executor publishThreads;
 
   /** {@code publishThreads}: where requests are parsed and published (not an IO thread). */
   public PublishHandler(
-      NodeContext node, Publisher publisher, java.util.concurrent.Executor publishThreads) {
+      NodeContext node, FanOut fanOut, java.util.concurrent.Executor publishThreads) {
     this.node = node;
-    this.publisher = publisher;
+    this.fanOut = fanOut;
     this.publishThreads = publishThreads;
   }
 
@@ -52,8 +52,8 @@ public final class PublishHandler implements HttpHandler {
                 () -> {
                   try {
                     RawJson.requireUtf8(body);
-                    List<Publisher.Item> items = parse(Json.parse(body), RawJson.publishData(body));
-                    PublishReply reply = publisher.reply(items);
+                    List<FanOut.Item> items = parse(Json.parse(body), RawJson.publishData(body));
+                    PublishReply reply = fanOut.reply(items);
                     int[] counts = reply.acceptedCounts();
                     node.ops.published(counts[0], counts[1], counts[2]);
                     Json.send(exchange, 200, reply.toJson());
@@ -64,7 +64,7 @@ public final class PublishHandler implements HttpHandler {
   }
 
   /** {@code data}: the original text of each message's data ({@link RawJson#publishData}). */
-  List<Publisher.Item> parse(JsonNode root, List<byte[]> data) {
+  List<FanOut.Item> parse(JsonNode root, List<byte[]> data) {
     if (!root.isObject()) {
       throw HttpError.invalidField("the body must be an object {\"messages\": [...]}");
     }
@@ -73,10 +73,10 @@ public final class PublishHandler implements HttpHandler {
     if (messages == null || !messages.isArray() || messages.isEmpty()) {
       throw HttpError.invalidField("messages must be a non-empty array");
     }
-    List<Publisher.Item> items = new ArrayList<>(messages.size());
+    List<FanOut.Item> items = new ArrayList<>(messages.size());
     long recipients = 0;
     for (int i = 0; i < messages.size(); i++) {
-      Publisher.Item item = parseMessage(messages.get(i), i, i < data.size() ? data.get(i) : null);
+      FanOut.Item item = parseMessage(messages.get(i), i, i < data.size() ? data.get(i) : null);
       if (item.relay() != null) {
         recipients += item.relay().size();
       }
@@ -99,7 +99,7 @@ public final class PublishHandler implements HttpHandler {
     return "messages[" + i + "]";
   }
 
-  private Publisher.Item parseMessage(JsonNode m, int index, byte[] rawData) {
+  private FanOut.Item parseMessage(JsonNode m, int index, byte[] rawData) {
     if (!m.isObject()) {
       throw HttpError.invalidField(where(index) + " must be an object");
     }
@@ -147,7 +147,7 @@ public final class PublishHandler implements HttpHandler {
     if (data == null) {
       throw HttpError.invalidField(where(index) + ".data is required");
     }
-    byte[] bytes = rawData != null ? rawData : Publisher.serialize(data);
+    byte[] bytes = rawData != null ? rawData : FanOut.serialize(data);
     if (bytes.length > node.config.maxMessageBytes()) {
       throw new HttpError(
           413,
@@ -180,7 +180,7 @@ public final class PublishHandler implements HttpHandler {
     if (relayNode != null) {
       relay = parseRelay(relayNode, index, userList);
     }
-    return new Publisher.Item(id, userList, channelName, bytes, ttl, conflationKey, relay);
+    return new FanOut.Item(id, userList, channelName, bytes, ttl, conflationKey, relay);
   }
 
   /**

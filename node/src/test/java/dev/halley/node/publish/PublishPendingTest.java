@@ -17,15 +17,15 @@ import org.junit.jupiter.api.Test;
  * everything after it, without storing anything, so a retry never overtakes its first attempt.
  */
 class PublishPendingTest {
-  private static Publisher.Item item(String id, String user, String data) {
-    return new Publisher.Item(
+  private static FanOut.Item item(String id, String user, String data) {
+    return new FanOut.Item(
         id, List.of(user), null, ("\"" + data + "\"").getBytes(StandardCharsets.UTF_8), null);
   }
 
   @Test
   void aKeyInFlightElsewhereStopsTheRequestThereAndStoresNothingAfterIt() {
     NodeContext node = new NodeContext(TestNodes.config().build());
-    Publisher publisher = new Publisher(node);
+    FanOut publisher = new FanOut(node);
     String user = TestNodes.userOwnedBy("a", "pending", 0);
     String other = TestNodes.userOwnedBy("a", "pending", 1);
     // The first attempt of k1 is running: it reserved the user and has not completed yet.

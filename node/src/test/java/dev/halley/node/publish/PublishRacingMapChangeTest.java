@@ -29,7 +29,7 @@ import org.junit.jupiter.api.Test;
  * A publish racing the map switch that moves its user away (bounded stress): every message the node
  * reports delivered or buffered is queued on the user's connection before its {@code moved} event,
  * and no stream is left behind for a user the node no longer owns. Without the map lock around
- * {@link Publisher#publish} a message found owned could be appended after the switch had moved the
+ * {@link FanOut#publish} a message found owned could be appended after the switch had moved the
  * connection and dropped the stream: reported {@code buffered} on a new stream that no client
  * reads, or queued after {@code moved}.
  */
@@ -49,7 +49,7 @@ class PublishRacingMapChangeTest {
 
   @Test
   void everyMessageReportedStoredIsQueuedBeforeMovedAndNoStreamIsLeft() throws Exception {
-    Publisher publisher = new Publisher(node);
+    FanOut publisher = new FanOut(node);
     String user = TestNodes.localUser("racing-publish");
     List<NodeInfo> both = node.map().nodes();
     List<NodeInfo> onlyB = both.stream().filter(n -> n.id().equals("b")).toList();
@@ -64,11 +64,11 @@ class PublishRacingMapChangeTest {
           new Thread(
               () -> {
                 for (int req = 0; ; req++) {
-                  List<Publisher.Item> items = new ArrayList<>();
+                  List<FanOut.Item> items = new ArrayList<>();
                   for (int k = 0; k < ITEMS_PER_REQUEST; k++) {
                     String data = r + "-" + req + "-" + k;
                     items.add(
-                        new Publisher.Item(
+                        new FanOut.Item(
                             data,
                             List.of(user),
                             null,

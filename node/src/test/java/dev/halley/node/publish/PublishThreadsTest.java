@@ -46,7 +46,7 @@ class PublishThreadsTest {
     PathHandler routes =
         new PathHandler()
             .addExactPath(
-                "/v1/publish", new PublishHandler(node, new Publisher(node), heldPublishThread))
+                "/v1/publish", new PublishHandler(node, new FanOut(node), heldPublishThread))
             .addExactPath(
                 "/other", ex -> ex.getResponseSender().send("ok")); // answered on the IO thread
     Undertow server =

@@ -19,7 +19,7 @@ import java.util.List;
  * every live connection). Never blocks; runs on a publish thread ({@code publishThreads}), and
  * hands each IO thread one flush task per request ({@link HandOff}).
  */
-public final class Publisher {
+public final class FanOut {
   /** One validated message of a publish request. */
   record Item(
       String id,
@@ -47,7 +47,7 @@ public final class Publisher {
   private final NodeContext node;
   private final Idempotency idempotency;
 
-  public Publisher(NodeContext node) {
+  public FanOut(NodeContext node) {
     this.node = node;
     this.idempotency =
         new Idempotency(
