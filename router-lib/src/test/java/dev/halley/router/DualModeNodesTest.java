@@ -5,15 +5,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.halley.cluster.ClusterMap;
 import dev.halley.cluster.NodeInfo;
 import dev.halley.router.PublishResult.Status;
 import dev.halley.testing.SseTestClient;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -28,25 +23,7 @@ import org.junit.jupiter.api.Test;
  * on the moving user's old owner, read back by a real SSE client (the PublishOrderTest measure).
  */
 class DualModeNodesTest {
-  private static final ObjectMapper JSON = new ObjectMapper();
   private static final int N = 3000;
-
-  private static JsonNode call(URI base, String method, String path, String body) throws Exception {
-    HttpResponse<String> r =
-        HttpClient.newHttpClient()
-            .send(
-                HttpRequest.newBuilder(URI.create(base + path))
-                    .header("Authorization", "Bearer " + API_KEY)
-                    .method(
-                        method,
-                        body == null
-                            ? HttpRequest.BodyPublishers.noBody()
-                            : HttpRequest.BodyPublishers.ofString(body))
-                    .build(),
-                HttpResponse.BodyHandlers.ofString());
-    assertEquals(200, r.statusCode(), method + " " + path + ": " + r.body());
-    return JSON.readTree(r.body());
-  }
 
   @Test
   void oneThreadToAMovingUserArrivesInPublishOrderOnItsOldOwnerInDualMode() throws Exception {
@@ -58,7 +35,7 @@ class DualModeNodesTest {
       ClusterMap three = cluster.load(ClusterMap.of(3, infos.subList(0, 3)));
       ClusterMap four = ClusterMap.of(4, infos);
       for (String id : List.of("a", "b", "c", "d")) {
-        call(cluster.internalUrl(id), "POST", "/v1/admin/map/pending", four.toJson());
+        cluster.admin(id, "POST", "/v1/admin/map/pending", four.toJson());
       }
       String user = null;
       for (int i = 0; user == null; i++) {
@@ -95,7 +72,7 @@ class DualModeNodesTest {
         assertEquals(0, PublishOrderTest.inversions(got), "inversions");
         assertEquals(N, got.size());
         assertEquals(List.of(3, 4), p.mapVersions());
-        JsonNode state = call(cluster.internalUrl(old), "GET", "/v1/admin/map/state", null);
+        JsonNode state = cluster.admin(old, "GET", "/v1/admin/map/state", null);
         boolean listed = false;
         for (JsonNode pub : state.path("publishers")) {
           if (pub.path("id").asText().equals("app-order")) {

@@ -10,10 +10,6 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.halley.cluster.ClusterMap;
 import dev.halley.cluster.NodeInfo;
 import dev.halley.router.PublishResult.Status;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
@@ -30,18 +26,6 @@ import org.junit.jupiter.api.Test;
 class DuplicatePositionsNodesTest {
   private static final ObjectMapper JSON = new ObjectMapper();
 
-  private static void call(URI base, String method, String path, String body) throws Exception {
-    HttpResponse<String> r =
-        HttpClient.newHttpClient()
-            .send(
-                HttpRequest.newBuilder(URI.create(base + path))
-                    .header("Authorization", "Bearer " + API_KEY)
-                    .method(method, HttpRequest.BodyPublishers.ofString(body))
-                    .build(),
-                HttpResponse.BodyHandlers.ofString());
-    assertEquals(200, r.statusCode(), method + " " + path + ": " + r.body());
-  }
-
   @Test
   void aRetryAfterALostAnswerRelaysThePositionTheDuplicateRestates() throws Exception {
     String key = "lost-once";
@@ -56,7 +40,7 @@ class DuplicatePositionsNodesTest {
       ClusterMap three = cluster.load(ClusterMap.of(3, List.of(a)));
       ClusterMap four = ClusterMap.of(4, List.of(a, d));
       for (String id : List.of("a", "d")) {
-        call(cluster.internalUrl(id), "POST", "/v1/admin/map/pending", four.toJson());
+        cluster.admin(id, "POST", "/v1/admin/map/pending", four.toJson());
       }
       String user = TestCluster.userOn(four, "d", 0);
       try (Publisher p =

@@ -7,10 +7,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.halley.cluster.ClusterMap;
 import dev.halley.cluster.NodeInfo;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -29,22 +25,6 @@ import org.junit.jupiter.api.Test;
  * only from when they were registered).
  */
 class LateReplyDualModeNodesTest {
-  private static void call(URI base, String method, String path, String body) throws Exception {
-    HttpResponse<String> r =
-        HttpClient.newHttpClient()
-            .send(
-                HttpRequest.newBuilder(URI.create(base + path))
-                    .header("Authorization", "Bearer " + API_KEY)
-                    .method(
-                        method,
-                        body == null
-                            ? HttpRequest.BodyPublishers.noBody()
-                            : HttpRequest.BodyPublishers.ofString(body))
-                    .build(),
-                HttpResponse.BodyHandlers.ofString());
-    assertEquals(200, r.statusCode(), method + " " + path + ": " + r.body());
-  }
-
   @Test
   void aLateReplyFromBeforeThePendingMapDoesNotEndDualModeButAWithdrawalDoes() throws Exception {
     CountDownLatch release = new CountDownLatch(1);
@@ -74,7 +54,7 @@ class LateReplyDualModeNodesTest {
             p.publish(Message.toUsers(v).data("slow").idempotencyKey("slow"));
         assertTrue(toA.awaitMatched(Duration.ofSeconds(30)), "a got 'slow'");
         for (String id : List.of("d", "a")) {
-          call(cluster.internalUrl(id), "POST", "/v1/admin/map/pending", four.toJson());
+          cluster.admin(id, "POST", "/v1/admin/map/pending", four.toJson());
         }
         // A later request's reply tells of map 4: dual mode.
         p.publish(w, "next").get(30, TimeUnit.SECONDS);
@@ -91,7 +71,7 @@ class LateReplyDualModeNodesTest {
 
         // Withdrawn for real: the next reply from a says so, and dual mode ends.
         for (String id : List.of("a", "d")) {
-          call(cluster.internalUrl(id), "DELETE", "/v1/admin/map/pending", null);
+          cluster.admin(id, "DELETE", "/v1/admin/map/pending", null);
         }
         p.publish(w, "withdrawn").get(30, TimeUnit.SECONDS);
         await("dual mode ends")

@@ -6,10 +6,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import dev.halley.cluster.ClusterMap;
 import dev.halley.cluster.NodeInfo;
 import dev.halley.router.PublishResult.Status;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -26,18 +22,6 @@ import org.junit.jupiter.api.Test;
  * a retry to the right owner would have stored it.
  */
 class MisdirectedDuringReshardNodesTest {
-  private static void call(URI base, String path, String body) throws Exception {
-    HttpResponse<String> r =
-        HttpClient.newHttpClient()
-            .send(
-                HttpRequest.newBuilder(URI.create(base + path))
-                    .header("Authorization", "Bearer " + API_KEY)
-                    .POST(HttpRequest.BodyPublishers.ofString(body))
-                    .build(),
-                HttpResponse.BodyHandlers.ofString());
-    assertEquals(200, r.statusCode(), path + ": " + r.body());
-  }
-
   private static String mover(ClusterMap active, ClusterMap pending, String from, String to) {
     for (int i = 0; ; i++) {
       String u = "user-" + i;
@@ -63,10 +47,10 @@ class MisdirectedDuringReshardNodesTest {
       ClusterMap four = ClusterMap.of(4, infos);
       // Both nodes activate map 4 before this publisher ever published (it never saw it pending).
       for (String id : List.of("d", "a")) {
-        call(cluster.internalUrl(id), "/v1/admin/map/pending", four.toJson());
+        cluster.admin(id, "POST", "/v1/admin/map/pending", four.toJson());
       }
       for (String id : List.of("d", "a")) {
-        call(cluster.internalUrl(id), "/v1/admin/map/activate", "{\"version\": 4}");
+        cluster.admin(id, "POST", "/v1/admin/map/activate", "{\"version\": 4}");
       }
       String u = mover(three, four, "a", "d");
       // The operator's map file catches up a moment after the refresh a's answer asks for: the
@@ -95,11 +79,11 @@ class MisdirectedDuringReshardNodesTest {
       ClusterMap three = cluster.load(ClusterMap.of(3, infos.subList(0, 2)));
       ClusterMap four = ClusterMap.of(4, infos);
       for (String id : List.of("d", "a", "b")) {
-        call(cluster.internalUrl(id), "/v1/admin/map/pending", four.toJson());
+        cluster.admin(id, "POST", "/v1/admin/map/pending", four.toJson());
       }
       // d and a activated; b (next in the activation order) still holds map 4 pending.
       for (String id : List.of("d", "a")) {
-        call(cluster.internalUrl(id), "/v1/admin/map/activate", "{\"version\": 4}");
+        cluster.admin(id, "POST", "/v1/admin/map/activate", "{\"version\": 4}");
       }
       String u = mover(three, four, "a", "d");
       String onB = mover(three, four, "b", "b");

@@ -7,15 +7,10 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.halley.cluster.ClusterMap;
 import dev.halley.cluster.NodeInfo;
 import dev.halley.testing.SseTestClient;
-import java.net.URI;
 import java.net.URLEncoder;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -39,26 +34,8 @@ import org.junit.jupiter.api.Test;
  * or before the client's last ID could not remove it, and the client got it twice.
  */
 class PlainChannelCopyNodesTest {
-  private static final ObjectMapper JSON = new ObjectMapper();
   private static final TokenMinter MINTER = TokenMinter.hs256(TestCluster.SECRET);
   private static final String ROOM = "room";
-
-  private static JsonNode call(URI base, String method, String path, String body) throws Exception {
-    HttpResponse<String> r =
-        HttpClient.newHttpClient()
-            .send(
-                HttpRequest.newBuilder(URI.create(base + path))
-                    .header("Authorization", "Bearer " + API_KEY)
-                    .method(
-                        method,
-                        body == null
-                            ? HttpRequest.BodyPublishers.noBody()
-                            : HttpRequest.BodyPublishers.ofString(body))
-                    .build(),
-                HttpResponse.BodyHandlers.ofString());
-    assertEquals(200, r.statusCode(), method + " " + path + ": " + r.body());
-    return JSON.readTree(r.body());
-  }
 
   /** A user that {@code from} owns under {@code active} and {@code to} under {@code pending}. */
   private static String mover(ClusterMap active, ClusterMap pending, String from, String to) {
@@ -101,8 +78,8 @@ class PlainChannelCopyNodesTest {
         p.subscribe(w, ROOM).get(30, TimeUnit.SECONDS); // w's stream on a takes the channel
 
         // The pending map reaches d and a; b does not hold it yet.
-        call(cluster.internalUrl("d"), "POST", "/v1/admin/map/pending", four.toJson());
-        call(cluster.internalUrl("a"), "POST", "/v1/admin/map/pending", four.toJson());
+        cluster.admin("d", "POST", "/v1/admin/map/pending", four.toJson());
+        cluster.admin("a", "POST", "/v1/admin/map/pending", four.toJson());
 
         // "early": b stores it for u without a position; a stores it for w with one (answer held).
         CompletableFuture<PublishResult> early =
@@ -113,7 +90,7 @@ class PlainChannelCopyNodesTest {
 
         // b gets the pending map; "next" gives u a position on b, and the publisher (learning map
         // 4 from b's answer) relays it to d: u's pre-stream on d is relay-subscribed to the room.
-        call(cluster.internalUrl("b"), "POST", "/v1/admin/map/pending", four.toJson());
+        cluster.admin("b", "POST", "/v1/admin/map/pending", four.toJson());
         CompletableFuture<PublishResult> next =
             p.publish(Message.toChannel(ROOM).data("next").idempotencyKey("next"));
         JsonNode e2 = client.awaitMessage();
@@ -122,7 +99,8 @@ class PlainChannelCopyNodesTest {
             .atMost(Duration.ofSeconds(30))
             .until(
                 () ->
-                    call(cluster.internalUrl("d"), "GET", "/v1/admin/map/state", null)
+                    cluster
+                            .admin("d", "GET", "/v1/admin/map/state", null)
                             .at("/preStreams/events")
                             .asInt()
                         >= 1);
@@ -135,7 +113,7 @@ class PlainChannelCopyNodesTest {
 
         // The activation, gainer first; b sends u's client moved with handoff.
         for (String id : List.of("d", "a", "b")) {
-          call(cluster.internalUrl(id), "POST", "/v1/admin/map/activate", "{\"version\": 4}");
+          cluster.admin(id, "POST", "/v1/admin/map/activate", "{\"version\": 4}");
         }
         JsonNode moved = client.awaitEvent("moved");
         assertEquals("d", moved.path("node").asText(), moved.toString());
@@ -165,7 +143,7 @@ class PlainChannelCopyNodesTest {
               got,
               "on d after a covered handoff: every message the client did not have from b, once,"
                   + " no reset and no second copy of 'early'; d's state "
-                  + call(cluster.internalUrl("d"), "GET", "/v1/admin/map/state", null));
+                  + cluster.admin("d", "GET", "/v1/admin/map/state", null));
           assertFalse(onD.isEnded(), "still connected");
         }
       }
@@ -216,7 +194,7 @@ class PlainChannelCopyNodesTest {
               SseTestClient.open(
                   cluster.publicUrl("b"), MINTER.mint(u, Duration.ofMinutes(5), Set.of(ROOM)))) {
         for (String id : List.of("d", "b")) {
-          call(cluster.internalUrl(id), "POST", "/v1/admin/map/pending", four.toJson());
+          cluster.admin(id, "POST", "/v1/admin/map/pending", four.toJson());
         }
         // "warm": b reports u's position, the publisher learns map 4 and relays it to d.
         p.publish(Message.toChannel(ROOM).data("warm").idempotencyKey("warm"))
@@ -233,7 +211,7 @@ class PlainChannelCopyNodesTest {
         assertEquals("lost", got.path("key").asText(), "the client has it from b");
 
         for (String id : List.of("d", "b")) {
-          call(cluster.internalUrl(id), "POST", "/v1/admin/map/activate", "{\"version\": 4}");
+          cluster.admin(id, "POST", "/v1/admin/map/activate", "{\"version\": 4}");
         }
         JsonNode moved = client.awaitEvent("moved");
         String handoff = moved.path("handoff").asText();

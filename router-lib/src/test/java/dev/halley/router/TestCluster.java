@@ -1,10 +1,17 @@
 package dev.halley.router;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.halley.cluster.ClusterMap;
 import dev.halley.cluster.NodeInfo;
 import dev.halley.node.HalleyNode;
 import dev.halley.node.config.NodeConfig;
 import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -16,11 +23,15 @@ import java.util.function.UnaryOperator;
  * #publish} then builds the real map from the bound ports and loads it into every node. {@link
  * #rewrite} gives a publisher a copy with another internal URL for one node (a proxy in front of
  * it, or a hanging server standing in for it); ownership depends only on node IDs, so both maps
- * agree on owners.
+ * agree on owners. {@link #admin} is one call of a node's admin API (the reshard steps, the map
+ * state).
  */
 final class TestCluster implements AutoCloseable {
   static final String API_KEY = "test-api-key-0123456789";
   static final String SECRET = "test-secret-0123456789-0123456789-abcdef";
+
+  private static final HttpClient HTTP = HttpClient.newHttpClient();
+  private static final ObjectMapper JSON = new ObjectMapper();
 
   private final Map<String, HalleyNode> nodes = new LinkedHashMap<>();
   private volatile ClusterMap map;
@@ -62,6 +73,26 @@ final class TestCluster implements AutoCloseable {
 
   URI internalUrl(String id) {
     return URI.create("http://127.0.0.1:" + nodes.get(id).internalPort());
+  }
+
+  /**
+   * {@code method path} on node {@code id}'s internal listener with the API key and {@code body}
+   * (none if null); asserts a 200 and returns the answer's JSON (a missing node if it has no body).
+   */
+  JsonNode admin(String id, String method, String path, String body) throws Exception {
+    HttpResponse<String> r =
+        HTTP.send(
+            HttpRequest.newBuilder(URI.create(internalUrl(id) + path))
+                .header("Authorization", "Bearer " + API_KEY)
+                .method(
+                    method,
+                    body == null
+                        ? HttpRequest.BodyPublishers.noBody()
+                        : HttpRequest.BodyPublishers.ofString(body))
+                .build(),
+            HttpResponse.BodyHandlers.ofString());
+    assertEquals(200, r.statusCode(), method + " " + path + " on " + id + ": " + r.body());
+    return r.body().isBlank() ? JSON.missingNode() : JSON.readTree(r.body());
   }
 
   ClusterMap map() {
