@@ -436,6 +436,7 @@ public final class NodeOperations implements ConnectionObserver, AutoCloseable {
     w.lock();
     try {
       node.pending(next);
+      publishers.pendingInstalled(next.version());
       // Positions are reported from now on (the handoff's S is the first of them).
       for (UserStream s : node.streams.snapshot().values()) {
         s.resetReported();
@@ -635,10 +636,22 @@ public final class NodeOperations implements ConnectionObserver, AutoCloseable {
     return out;
   }
 
+  /**
+   * Contract change 5's "every publisher still dual", as this node knows it: it installed the
+   * pending map it holds (or, after the activation, the one it activated) and no request declaring
+   * only that version ({@code Halley-Map-Versions: P}) has reached it since. False without a
+   * pending map installed here (a map switched at once). Any thread; lock-free.
+   */
+  public boolean publishersStillDual() {
+    ClusterMap pending = node.pending();
+    return publishers.stillDual(pending != null ? pending.version() : node.map().version());
+  }
+
   /** Removes the pending map, dropping the pre-streams of the users it would have brought here. */
   public synchronized ObjectNode abortPending() {
     ClusterMap pending = node.pending();
     if (pending != null) {
+      publishers.pendingInstalled(-1);
       int dropped = clearPending();
       log.info(
           "event=pending_map_aborted node={} pending={} droppedPreStreams={}",

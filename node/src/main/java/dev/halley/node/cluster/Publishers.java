@@ -43,6 +43,19 @@ public final class Publishers {
   /** One publisher: the versions it last declared (empty: none), when it was last seen. */
   public record Seen(String id, int[] versions, long lastSeenMs) {}
 
+  /**
+   * Contract change 5: the pending version this node watches ({@link #pendingInstalled}) and
+   * whether a request declaring only it ({@code Halley-Map-Versions: P}: a publisher that left dual
+   * mode) has reached this node since. One atomic reference: a record is visible to every handoff
+   * decided after it.
+   */
+  private record Dual(int version, boolean left) {}
+
+  private static final Dual NONE = new Dual(-1, true);
+
+  private final java.util.concurrent.atomic.AtomicReference<Dual> dual =
+      new java.util.concurrent.atomic.AtomicReference<>(NONE);
+
   private final ConcurrentHashMap<String, Seen> seen = new ConcurrentHashMap<>();
   private final long windowMs;
   private final int max;
@@ -62,6 +75,14 @@ public final class Publishers {
    */
   public int[] record(String id, String versions) {
     int[] v = parseVersions(versions);
+    if (v.length == 1) {
+      Dual d = dual.get();
+      while (!d.left()
+          && d.version() == v[0]
+          && !dual.compareAndSet(d, new Dual(d.version(), true))) {
+        d = dual.get();
+      }
+    }
     if (id == null) {
       return v;
     }
@@ -74,6 +95,31 @@ public final class Publishers {
       evictOldest();
     }
     return v;
+  }
+
+  /**
+   * A pending map of {@code version} was installed on this node ({@code -1}: removed): no publisher
+   * is known to have left dual mode for it yet. The same version again changes nothing.
+   */
+  public void pendingInstalled(int version) {
+    if (version < 0) {
+      dual.set(NONE);
+      return;
+    }
+    Dual d = dual.get();
+    while (d.version() != version && !dual.compareAndSet(d, new Dual(version, false))) {
+      d = dual.get();
+    }
+  }
+
+  /**
+   * Whether this node installed the pending map of {@code version} and no request declaring only
+   * {@code version} has reached it since (every publisher it saw is still dual, or has not left
+   * dual mode yet).
+   */
+  public boolean stillDual(int version) {
+    Dual d = dual.get();
+    return d.version() == version && !d.left();
   }
 
   /** Parses {@code 3,4}: 1..4 positive integers; null or empty is none. */

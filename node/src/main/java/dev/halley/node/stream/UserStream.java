@@ -89,6 +89,11 @@ public final class UserStream {
   private Handoff.Token finishing;
   // New owner: channels relayed to this pre-stream (appended while no connection's grant holds).
   private Set<String> relayChannels;
+  // New owner (contract change 5): the channels whose messages this stream has held since their
+  // first relay (relay-subscribed), or since a covered handoff's connection held them; a channel
+  // leaves it when the stream stops receiving it. A handoff whose token grants another channel is
+  // covered only while every publisher is still dual.
+  private Set<String> coveredChannels;
   // New owner: connects waiting for relays (Handoff WAIT); run once at the next relay.
   private java.util.List<Runnable> relayWaiters;
   // New owner: the handoff the first held connect waited for, and when that wait ends (the
@@ -373,6 +378,23 @@ public final class UserStream {
         && !apiChannels.contains(channel)) {
       index.add(channel, this);
     }
+    if (coveredChannels == null) {
+      coveredChannels = new java.util.HashSet<>();
+    }
+    coveredChannels.add(channel);
+  }
+
+  /** Under the lock: the stream no longer receives {@code channel}'s messages. */
+  private void unindex(String channel) {
+    index.remove(channel, this);
+    if (coveredChannels != null) {
+      coveredChannels.remove(channel);
+    }
+  }
+
+  /** Under the lock: whether every channel of {@code grants} is in {@link #coveredChannels}. */
+  private boolean channelsRelayed(Set<String> grants) {
+    return grants.isEmpty() || (coveredChannels != null && coveredChannels.containsAll(grants));
   }
 
   /**
@@ -385,7 +407,7 @@ public final class UserStream {
     }
     for (String c : relayChannels) {
       if (!tokenGrants.containsKey(c) && !apiChannels.contains(c) && !evicted) {
-        index.remove(c, this);
+        unindex(c);
       }
     }
     relayChannels = null;
@@ -616,6 +638,8 @@ public final class UserStream {
       long from = resume.seq();
       boolean foreign = !resume.epoch().equals(codec.epoch());
       Handoff.Decision d = null;
+      Handoff.Resume r = null;
+      boolean channelsRelayed = true;
       if (foreign && (positions != null || (handoff != null && handoff.token != null))) {
         if (!everOpened && positions != null) {
           inOldOrder();
@@ -624,11 +648,20 @@ public final class UserStream {
         if (lossFloor > baseSeq) {
           held.lost();
         }
-        Handoff.Resume r =
+        r =
             handoff != null
                 ? handoff
                 : new Handoff.Resume(resume.epoch(), resume.seq(), null, false);
-        d = Handoff.decide(r.epoch, r.x, r.token, held, r.waitExpired);
+        channelsRelayed = channelsRelayed(grants);
+        d =
+            Handoff.decide(
+                r.epoch,
+                r.x,
+                r.token,
+                held,
+                r.waitExpired,
+                channelsRelayed,
+                r.publishersDual.getAsBoolean());
         if (r.waitExpired && HANDOFF_LOG.isDebugEnabled() && r.token != null) {
           HANDOFF_LOG.debug(
               "event=handoff_wait_expired user={} x={} handoff={} held={} missing={}",
@@ -668,9 +701,25 @@ public final class UserStream {
       }
       lastActivityMs = nowMs;
       addGrants(grants, grantsValidUntilMs);
+      if (d != null
+          && d.outcome() == Handoff.Outcome.COVERED
+          && !channelsRelayed
+          && !Handoff.channelsCovered(
+              Handoff.effective(r.epoch, r.x, r.token) != null,
+              false,
+              r.publishersDual.getAsBoolean())) {
+        // Read again now that the token's channels are indexed: a publisher that left dual mode
+        // meanwhile is seen here, or its channel message sees this stream subscribed.
+        d = Handoff.Decision.of(Handoff.Outcome.RESET_GAP, Handoff.CHANNELS_RULE);
+        r.decision = d;
+      }
       if (d != null && d.outcome() == Handoff.Outcome.COVERED) {
         register = coveredOpen(resume.epoch(), d.skipThrough(), grants, nowMs, sink);
         if (register != null) {
+          if (coveredChannels == null) {
+            coveredChannels = new java.util.HashSet<>();
+          }
+          coveredChannels.addAll(grants); // held from now on by the stream's token grants
           if (!resume.epoch().equals(handedEpoch)) {
             handedEpoch = resume.epoch();
             handedThrough = -1;
@@ -968,7 +1017,7 @@ public final class UserStream {
       it.remove();
       n++;
       if (!evicted && !apiChannels.contains(e.getKey())) {
-        index.remove(e.getKey(), this);
+        unindex(e.getKey());
       }
     }
     return n;
@@ -1006,7 +1055,7 @@ public final class UserStream {
   /** Removes an API subscription (a token's grant of the same channel stays). */
   synchronized void removeApiChannel(String channel) {
     if (apiChannels.remove(channel) && !tokenGrants.containsKey(channel) && !evicted) {
-      index.remove(channel, this);
+      unindex(channel);
     }
   }
 

@@ -73,7 +73,8 @@ public final class HandoffWait {
             node.config.operations().handoffWaitMs(),
             oldOwnerActivatedFirst,
             System.nanoTime(),
-            deadlineNanos);
+            deadlineNanos,
+            node.ops::publishersStillDual);
     AtomicBoolean taken = new AtomicBoolean();
     Runnable wake =
         () -> {

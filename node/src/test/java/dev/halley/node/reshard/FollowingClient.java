@@ -62,6 +62,8 @@ final class FollowingClient implements AutoCloseable {
   private volatile InputStream sse;
   private volatile CompletableFuture<Void> connected = new CompletableFuture<>();
   private Thread reader;
+  // Set by holdAfterMoved: a moved client waits for proceed() before it goes to the new node.
+  private volatile java.util.concurrent.CountDownLatch hold;
 
   FollowingClient(Transport transport, int port, String token, boolean handoff) {
     this.transport = transport;
@@ -83,6 +85,30 @@ final class FollowingClient implements AutoCloseable {
     return this;
   }
 
+  /**
+   * After the next {@code moved} the client stays away (as if offline) until {@link #proceed}: it
+   * then connects to the new node with its last event ID and the handoff.
+   */
+  FollowingClient holdAfterMoved() {
+    hold = new java.util.concurrent.CountDownLatch(1);
+    return this;
+  }
+
+  /** Lets a client held by {@link #holdAfterMoved} go on to the node its {@code moved} named. */
+  void proceed() {
+    java.util.concurrent.CountDownLatch h = hold;
+    if (h != null) {
+      h.countDown();
+    }
+  }
+
+  private void awaitHold() throws InterruptedException {
+    java.util.concurrent.CountDownLatch h = hold;
+    if (h != null) {
+      h.await();
+    }
+  }
+
   private String query() {
     StringBuilder q = new StringBuilder("token=").append(enc(token));
     if (lastEventId != null) {
@@ -102,14 +128,31 @@ final class FollowingClient implements AutoCloseable {
     if (closed.get()) {
       return;
     }
-    ports.add(port);
+    boolean again = !ports.isEmpty();
     if (transport == Transport.WS) {
-      URI uri = URI.create("ws://127.0.0.1:" + port + "/v1/ws?" + query());
-      Thread t = new Thread(() -> openWs(uri), "following-ws");
+      Thread t =
+          new Thread(
+              () -> {
+                if (again && !held()) {
+                  return;
+                }
+                ports.add(port);
+                openWs(URI.create("ws://127.0.0.1:" + port + "/v1/ws?" + query()));
+              },
+              "following-ws");
       t.setDaemon(true);
       t.start();
     } else {
-      reader = new Thread(this::sseLoop, "following-sse");
+      reader =
+          new Thread(
+              () -> {
+                if (again && !held()) {
+                  return;
+                }
+                ports.add(port);
+                sseLoop();
+              },
+              "following-sse");
       reader.setDaemon(true);
       reader.start();
     }
@@ -153,6 +196,16 @@ final class FollowingClient implements AutoCloseable {
   private static String epochOf(String id) {
     int c = id.indexOf(':');
     return c < 0 ? "" : id.substring(0, c);
+  }
+
+  /** Waits for {@link #proceed} if held; false if interrupted (closed). */
+  private boolean held() {
+    try {
+      awaitHold();
+      return !closed.get();
+    } catch (InterruptedException e) {
+      return false;
+    }
   }
 
   private void openWs(URI uri) {
@@ -251,6 +304,7 @@ final class FollowingClient implements AutoCloseable {
           lastEventId = batch.get("lastEventId").asText();
         }
         if (moved) {
+          awaitHold();
           ports.add(port);
         }
       }
@@ -281,6 +335,7 @@ final class FollowingClient implements AutoCloseable {
   @Override
   public void close() {
     closed.set(true);
+    proceed(); // a held client's thread ends
     WsTestSocket w = ws;
     if (w != null) {
       w.abort();

@@ -195,4 +195,36 @@ class HandoffTest {
     assertFalse(p.coversAll(E, 7, 9));
     assertTrue(p.coversAll(E, 10, 9), "an empty range is covered");
   }
+
+  /**
+   * Contract change 5: a decision that would be covered needs the token's channels
+   * relay-subscribed, or (with a handoff) every publisher still dual; anything else is unchanged.
+   */
+  @Test
+  void aCoveredHandoffAlsoNeedsItsChannelsRelayedOrEveryPublisherStillDual() {
+    Token t = new Token(E, 5, 9);
+    Positions all = held(5, 6, 7, 8, 9);
+    // With a handoff: relayed channels, or dual publishers, suffice.
+    assertEquals(Outcome.COVERED, Handoff.decide(E, 7, t, all, false, true, false).outcome());
+    assertEquals(Outcome.COVERED, Handoff.decide(E, 7, t, all, false, false, true).outcome());
+    Decision gap = Handoff.decide(E, 7, t, all, false, false, false);
+    assertEquals(Outcome.RESET_GAP, gap.outcome());
+    assertEquals(Handoff.CHANNELS_RULE, gap.rule());
+    // Rule 1 (nothing relayed, X == F) the same.
+    Token none = new Token(E, -1, 9);
+    assertEquals(Outcome.COVERED, Handoff.decide(E, 9, none, held(), false, false, true).outcome());
+    assertEquals(
+        Outcome.RESET_GAP, Handoff.decide(E, 9, none, held(), false, false, false).outcome());
+    // Without a handoff (rule 3): only relayed channels; dual publishers do not help.
+    assertEquals(Outcome.COVERED, Handoff.decide(E, 7, null, all, false, true, false).outcome());
+    assertEquals(Outcome.RESET_GAP, Handoff.decide(E, 7, null, all, false, false, true).outcome());
+    // A handoff of another epoch counts as none.
+    assertEquals(
+        Outcome.RESET_GAP,
+        Handoff.decide(E, 7, new Token(OTHER, 5, 9), all, false, false, true).outcome());
+    // Not covered anyway: unchanged (a wait stays a wait, a reset a reset).
+    assertEquals(Outcome.WAIT, Handoff.decide(E, 7, t, held(5, 6), false, false, false).outcome());
+    assertEquals(
+        Outcome.RESET_EPOCH, Handoff.decide(E, 7, null, held(), false, false, false).outcome());
+  }
 }
