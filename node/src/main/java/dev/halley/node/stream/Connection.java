@@ -3,12 +3,10 @@ package dev.halley.node.stream;
 import dev.halley.node.wire.CloseCodes;
 import dev.halley.node.wire.Control;
 import dev.halley.node.wire.EventTypes;
-import dev.halley.node.wire.IoTimers;
 import dev.halley.node.wire.Message;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.Executor;
 import java.util.concurrent.RejectedExecutionException;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
@@ -18,13 +16,16 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * <p>Threading: {@link #offer} is called by publishers with the stream's lock held; everything else
  * that touches the transport runs on {@link #io}. Lock order: stream, then connection.
  *
+ * <p>Its parts, each a small class of this package owned by one connection: the queue's slots
+ * ({@link OutboundRing}: the ring, conflation tombstones, the keyed index), its byte bound ({@link
+ * QueueBytes}), the {@link FrequencyLimit}, all three guarded by this connection's lock; its {@link
+ * ConnectionTimers} (IO thread); and its {@link ConnectionReports} to the observer. What stays here
+ * is how they combine: taking an event, scheduling the flush, finishing, closing.
+ *
  * <p>Seam for issue #4: {@link #onOverflow()} is the slow-consumer policy (default: close with
  * 4008), {@link #addCloseHook} lets metrics and presence observe the end of a connection.
  */
 public abstract class Connection {
-  private static final int INITIAL_CAPACITY = 4;
-  private static final int SHRINK_ABOVE = 64;
-
   public final UserStream stream;
 
   /** The channels this connection's token grants; set when it registers, guarded by the stream. */
@@ -33,53 +34,18 @@ public abstract class Connection {
   /** The connection's IO thread (an {@code XnioIoThread}; any executor in unit tests). */
   public final Executor io;
 
-  private final int maxQueued;
   private final AtomicBoolean closed = new AtomicBoolean();
   private final Runnable flushTask = this::runFlush;
   private final CopyOnWriteArrayList<Runnable> closeHooks = new CopyOnWriteArrayList<>();
-
-  // IO thread only: the pending token-expiry close, removed when the connection closes first.
-  private org.xnio.XnioExecutor.Key expiryKey;
-
-  // IO thread only: the next heartbeat and its task (made once, so beats allocate nothing).
-  private org.xnio.XnioExecutor.Key heartbeatKey;
-  private Runnable heartbeat;
+  private final ConnectionReports reports = new ConnectionReports(this);
+  private final ConnectionTimers timers = new ConnectionTimers(reports::timerDropped);
 
   // Guarded by this.
-  private long[] seqs = new long[INITIAL_CAPACITY];
-  private Object[] items = new Object[INITIAL_CAPACITY];
-  private int head;
-  private int size;
-
-  // Conflation (issue #16), guarded by this: conflation key -> ring slot of the queued message
-  // with that key; CONFLATED marks the slot of a message a newer one with its key replaced.
-  private static final Object CONFLATED = new Object();
-  private java.util.HashMap<String, Integer> keyed;
-  private int tombstones;
-  private long conflatedTotal;
+  private final OutboundRing ring;
+  private final QueueBytes bytes = new QueueBytes();
+  private FrequencyLimit limit; // null: no frequency limit
   private boolean flushScheduled;
   private boolean overflowed;
-
-  // Frequency limit (issue #16), guarded by this: with keyIntervalNanos > 0, a keyed message is
-  // taken for writing only when its key's last one was taken at least that long ago; until then it
-  // waits at its place in the queue (a newer one with its key replaces it there, see supersede),
-  // and so do the events behind it. keyNext: key -> System.nanoTime() at which the key may be
-  // written again; entries in the past are swept once the map doubles.
-  private long keyIntervalNanos;
-  private java.util.HashMap<String, Long> keyNext;
-  private int keySweepAt;
-  private long wakeAt;
-  private boolean wakeArmed;
-  private Runnable wake;
-
-  // Issue #4: set by operations() before the connection is registered; guarded by this after.
-  private ConnectionObserver ops;
-  private long maxQueuedBytes = Long.MAX_VALUE;
-  private long queuedBytes;
-  private long replayBytes;
-  private boolean replayQueued;
-  // Bytes the transport holds for events already taken from the queue (frames in flight).
-  private long pinnedBytes;
   private int finishCode;
   private String finishReason;
 
@@ -90,7 +56,7 @@ public abstract class Connection {
   public Connection(UserStream stream, Executor io, int maxQueued) {
     this.stream = stream;
     this.io = io;
-    this.maxQueued = maxQueued;
+    this.ring = new OutboundRing(maxQueued);
   }
 
   /** The transport name: {@code ws}, {@code sse}, {@code longpoll}. */
@@ -133,36 +99,21 @@ public abstract class Connection {
       if (closed.get() || overflowed) {
         return false;
       }
-      int bytes = bytesOf(item);
-      Message keyedItem = item instanceof Message m && m.conflationKey != null ? m : null;
-      if (keyedItem != null && keyed != null) {
-        supersede(keyedItem.conflationKey);
+      int size = QueueBytes.of(item);
+      if (item instanceof Message m && m.conflationKey != null) {
+        Object old = ring.supersede(m.conflationKey);
+        if (old != null) {
+          bytes.removed(QueueBytes.of(old));
+          reports.conflated(1);
+        }
       }
-      if (size == maxQueued && tombstones > 0) {
-        rebuild(seqs.length);
-      }
-      if (size == maxQueued
-          || (replayQueued
-              && (size > 0 || pinnedBytes > 0)
-              && queuedBytes + pinnedBytes - replayBytes + bytes > maxQueuedBytes)) {
+      if (ring.isFull() || bytes.wouldExceed(size, ring.slots() == 0)) {
         overflowed = true;
         accepted = false;
       } else {
-        if (size == seqs.length) {
-          grow();
-        }
-        int tail = (head + size) % seqs.length;
-        seqs[tail] = seq;
-        items[tail] = item;
-        size++;
-        queuedBytes += bytes;
+        ring.add(seq, item);
+        bytes.added(size);
         accepted = true;
-        if (keyedItem != null) {
-          if (keyed == null) {
-            keyed = new java.util.HashMap<>();
-          }
-          keyed.put(keyedItem.conflationKey, tail);
-        }
         if (finishCode != 0) {
           this.finishCode = finishCode;
           this.finishReason = finishReason;
@@ -186,61 +137,9 @@ public abstract class Connection {
     return accepted;
   }
 
-  private void grow() {
-    rebuild(Math.min(Math.max(seqs.length * 2, INITIAL_CAPACITY), maxQueued));
-  }
-
-  /**
-   * Under the lock: the queued message with conflation key {@code key} (not yet taken for writing)
-   * is replaced by a newer one: its slot becomes a tombstone that {@link #poll} skips.
-   */
-  private void supersede(String key) {
-    Integer at = keyed.remove(key);
-    if (at == null) {
-      return;
-    }
-    Object old = items[at];
-    long oldBytes = bytesOf(old);
-    queuedBytes -= oldBytes;
-    replayBytes = Math.max(0, replayBytes - oldBytes);
-    items[at] = CONFLATED;
-    tombstones++;
-    conflatedTotal++;
-    if (ops != null) {
-      ops.conflated(transport(), 1);
-    }
-  }
-
-  /** Under the lock: copies the live entries into arrays of {@code n} slots, from index 0. */
-  private void rebuild(int n) {
-    long[] s = new long[n];
-    Object[] it = new Object[n];
-    int live = 0;
-    if (keyed != null) {
-      keyed.clear();
-    }
-    for (int i = 0; i < size; i++) {
-      int from = (head + i) % seqs.length;
-      if (items[from] == CONFLATED) {
-        continue;
-      }
-      s[live] = seqs[from];
-      it[live] = items[from];
-      if (keyed != null && it[live] instanceof Message m && m.conflationKey != null) {
-        keyed.put(m.conflationKey, live);
-      }
-      live++;
-    }
-    seqs = s;
-    items = it;
-    head = 0;
-    size = live;
-    tombstones = 0;
-  }
-
   /** Messages replaced by a newer one with the same conflation key before they were written. */
   public final synchronized long conflated() {
-    return conflatedTotal;
+    return reports.conflatedTotal();
   }
 
   /**
@@ -249,10 +148,7 @@ public abstract class Connection {
    */
   protected final synchronized void conflatedInBatch(int n) {
     if (n > 0) {
-      conflatedTotal += n;
-      if (ops != null) {
-        ops.conflated(transport(), n);
-      }
+      reports.conflated(n);
     }
   }
 
@@ -262,95 +158,34 @@ public abstract class Connection {
    * is registered on its stream; it needs an XNIO IO thread for its wake-ups.
    */
   public final synchronized void keyInterval(long intervalMs) {
-    keyIntervalNanos = TimeUnit.MILLISECONDS.toNanos(intervalMs);
-  }
-
-  /**
-   * Under the lock, IO thread: whether the head message {@code m} must wait for its key's interval
-   * (then a wake-up is armed for that instant), else records that its key is written now. A
-   * finishing connection writes everything at once: its last event must not wait.
-   */
-  private boolean heldByInterval(Message m) {
-    if (keyIntervalNanos <= 0 || m.conflationKey == null || finishCode != 0) {
-      return false;
-    }
-    long now = System.nanoTime();
-    if (keyNext == null) {
-      keyNext = new java.util.HashMap<>();
-      keySweepAt = 64;
-    }
-    Long next = keyNext.get(m.conflationKey);
-    if (next != null && next - now > 0) {
-      armWake(next, now);
-      return true;
-    }
-    keyNext.put(m.conflationKey, now + keyIntervalNanos);
-    if (keyNext.size() >= keySweepAt) {
-      keyNext.values().removeIf(t -> t - now <= 0);
-      keySweepAt = Math.max(64, keyNext.size() * 2);
-    }
-    return false;
-  }
-
-  /** Under the lock: flushes again at {@code at} (nanoTime), unless a wake-up comes earlier. */
-  private void armWake(long at, long now) {
-    if (wakeArmed && wakeAt - at <= 0) {
+    if (intervalMs <= 0 && limit == null) {
       return;
     }
-    if (!(io instanceof org.xnio.XnioIoThread t)) {
-      return;
+    if (limit == null) {
+      limit = new FrequencyLimit(this, io, this::flushGuarded);
     }
-    if (wake == null) {
-      wake =
-          () -> {
-            synchronized (this) {
-              wakeArmed = false;
-            }
-            flushGuarded();
-          };
-    }
-    long delayMs = Math.max(1, TimeUnit.NANOSECONDS.toMillis(at - now + 999_999));
-    if (IoTimers.after(t, delayMs, TimeUnit.MILLISECONDS, wake) == null) {
-      return; // the node is stopping: its IO threads take no tasks
-    }
-    wakeArmed = true;
-    wakeAt = at;
+    limit.interval(intervalMs);
   }
 
   /** IO thread: takes the next queued event into {@link #polledSeq}/{@link #polledItem}. */
   public final synchronized boolean poll() {
-    while (size > 0 && items[head] == CONFLATED) {
-      items[head] = null;
-      head = (head + 1) % seqs.length;
-      size--;
-      tombstones--;
-    }
-    if (size == 0) {
-      head = 0;
+    Object next = ring.peek();
+    if (next == null) {
       return false;
     }
-    if (items[head] instanceof Message held && heldByInterval(held)) {
+    // A finishing connection writes everything at once: its last event must not wait.
+    if (limit != null
+        && finishCode == 0
+        && next instanceof Message m
+        && m.conflationKey != null
+        && limit.holds(m.conflationKey, System.nanoTime())) {
       return false;
     }
-    polledSeq = seqs[head];
-    polledItem = items[head];
-    items[head] = null;
-    if (keyed != null && polledItem instanceof Message m && m.conflationKey != null) {
-      keyed.remove(m.conflationKey, head);
-    }
-    long polledBytes = bytesOf(polledItem);
-    queuedBytes -= polledBytes;
-    replayBytes = Math.max(0, replayBytes - polledBytes);
-    observe(polledItem);
-    head = (head + 1) % seqs.length;
-    size--;
-    if (size == 0) {
-      head = 0;
-      if (seqs.length > SHRINK_ABOVE) {
-        seqs = new long[INITIAL_CAPACITY];
-        items = new Object[INITIAL_CAPACITY];
-      }
-    }
+    polledSeq = ring.peekSeq();
+    polledItem = next;
+    ring.removeHead();
+    bytes.removed(QueueBytes.of(next));
+    reports.taken(next);
     return true;
   }
 
@@ -361,26 +196,20 @@ public abstract class Connection {
    * one frame, however many events it was sent.
    */
   public final synchronized void pinned(long bytes) {
-    pinnedBytes = Math.max(0, pinnedBytes + bytes);
+    this.bytes.pinned(bytes);
   }
 
   public final synchronized long pinnedBytes() {
-    return pinnedBytes;
+    return bytes.pinned();
   }
 
   public final synchronized int queued() {
-    return size - tombstones;
+    return ring.live();
   }
 
   public final synchronized void clearQueue() {
-    queuedBytes = 0;
-    replayBytes = 0;
-    seqs = new long[INITIAL_CAPACITY];
-    items = new Object[INITIAL_CAPACITY];
-    head = 0;
-    size = 0;
-    tombstones = 0;
-    keyed = null;
+    bytes.queueCleared();
+    ring.clear();
   }
 
   /** IO thread: the flush a {@link HandOff} batch scheduled for this connection. */
@@ -436,13 +265,7 @@ public abstract class Connection {
    */
   private void failed(Throwable t) {
     try {
-      ConnectionObserver o;
-      synchronized (this) {
-        o = ops;
-      }
-      if (o != null) {
-        o.writeFailed(transport(), t);
-      }
+      reports.writeFailed(t);
     } catch (Throwable ignored) {
       // reporting must not stop the close
     }
@@ -458,9 +281,7 @@ public abstract class Connection {
 
   /** IO thread: the queue overflowed. The default closes the connection as a slow consumer. */
   protected void onOverflow() {
-    if (ops != null) {
-      ops.slowConsumer(transport(), user());
-    }
+    reports.slowConsumer();
     close(CloseCodes.SLOW_CONSUMER, "slow consumer");
   }
 
@@ -469,8 +290,8 @@ public abstract class Connection {
    * connectionQueueMaxBytes}; call before the connection is registered on its stream.
    */
   public final synchronized void operations(ConnectionObserver ops, long maxQueuedBytes) {
-    this.ops = ops;
-    this.maxQueuedBytes = maxQueuedBytes;
+    reports.bind(ops);
+    bytes.max(maxQueuedBytes);
   }
 
   /**
@@ -479,31 +300,7 @@ public abstract class Connection {
    * applies from this call on, to what is queued beyond the replay.
    */
   public final synchronized void replayQueued() {
-    replayBytes = queuedBytes;
-    replayQueued = true;
-  }
-
-  /** Approximate bytes an item pins while queued (the shared payload plus the envelope). */
-  private static int bytesOf(Object item) {
-    if (item instanceof Message m) {
-      return m.tail.length + 64;
-    }
-    if (item instanceof Control c) {
-      return c.json.length;
-    }
-    return item instanceof byte[] b ? b.length : 0;
-  }
-
-  /** Under the lock, IO thread: counts an event taken for writing. */
-  private void observe(Object item) {
-    if (ops == null) {
-      return;
-    }
-    if (item instanceof Message m) {
-      ops.delivered(transport(), m.acceptedAtNanos);
-    } else if (item instanceof Control c && c.type.equals(EventTypes.RESET)) {
-      ops.reset(c.toString().contains("\"epoch\"") ? EventTypes.RESET_EPOCH : EventTypes.RESET_GAP);
-    }
+    bytes.replayQueued();
   }
 
   /**
@@ -521,7 +318,7 @@ public abstract class Connection {
       return;
     }
     if (io instanceof org.xnio.XnioIoThread t) {
-      schedule(t, () -> close(code, reason), graceMs);
+      timers.after(t, () -> close(code, reason), graceMs);
     }
   }
 
@@ -529,19 +326,14 @@ public abstract class Connection {
    * IO thread: ends this connection when its token stops being valid, at {@code validUntilMs}
    * (epoch milliseconds, {@code exp} plus the leeway) as seen by the node's clock at {@code nowMs}.
    * WebSocket closes with 4001 ({@code unauthorized}: the client renews its token and reconnects);
-   * SSE and long-poll end their response.
-   *
-   * <p>One timer per connection on the connection's own IO thread (XNIO's per-thread timer queue,
-   * the same mechanism as heartbeats): no thread per connection, no scan over all connections, and
-   * the close runs on the thread that owns the channel. The timer is removed when the connection
-   * closes for another reason first, so a closed connection is not kept reachable until its expiry.
+   * SSE and long-poll end their response. One timer on the connection's own IO thread, removed when
+   * the connection closes for another reason first ({@link ConnectionTimers}).
    */
   public final void closeAtTokenExpiry(long validUntilMs, long nowMs) {
     if (isClosed() || !(io instanceof org.xnio.XnioIoThread t)) {
       return;
     }
-    long delayMs = Math.max(0, validUntilMs - nowMs);
-    expiryKey = schedule(t, this::tokenExpired, delayMs);
+    timers.expireAfter(t, Math.max(0, validUntilMs - nowMs), this::tokenExpired);
   }
 
   private static final byte[] TOKEN_EXPIRED_JSON =
@@ -561,16 +353,12 @@ public abstract class Connection {
 
   /** Queues a {@code token_expired} event after what is queued, then ends the connection. */
   protected final void finishWithTokenExpired() {
-    ConnectionObserver o;
-    synchronized (this) {
-      o = ops;
-    }
     finish(
         EventTypes.TOKEN_EXPIRED,
         TOKEN_EXPIRED_JSON,
         CloseCodes.UNAUTHORIZED,
         "token expired",
-        o == null ? DEFAULT_TOKEN_EXPIRED_GRACE_MS : o.tokenExpiredGraceMs());
+        reports.tokenExpiredGraceMs());
   }
 
   /**
@@ -582,36 +370,7 @@ public abstract class Connection {
     if (isClosed() || !(io instanceof org.xnio.XnioIoThread t)) {
       return;
     }
-    heartbeat =
-        () -> {
-          if (isClosed()) {
-            return;
-          }
-          offer(-1, Control.PING);
-          heartbeatKey = schedule(t, heartbeat, intervalMs);
-        };
-    heartbeatKey = schedule(t, heartbeat, intervalMs);
-  }
-
-  /**
-   * IO thread: runs {@code task} after {@code delayMs} on {@code t}, or returns null when the IO
-   * thread refuses it because the node is stopping (its channels are being closed, and this
-   * connection with them): the timer is dropped and counted ({@link
-   * ConnectionObserver#timerDropped}), not thrown into the IO thread, which would log a stack trace
-   * per connection.
-   */
-  private org.xnio.XnioExecutor.Key schedule(org.xnio.XnioIoThread t, Runnable task, long delayMs) {
-    return IoTimers.after(t, delayMs, TimeUnit.MILLISECONDS, task, this::timerDropped);
-  }
-
-  private void timerDropped() {
-    ConnectionObserver o;
-    synchronized (this) {
-      o = ops;
-    }
-    if (o != null) {
-      o.timerDropped();
-    }
+    timers.heartbeats(t, intervalMs, this::isClosed, () -> offer(-1, Control.PING));
   }
 
   /** IO thread: transports call this when everything queued is written; ends a finishing one. */
@@ -619,7 +378,7 @@ public abstract class Connection {
     int code;
     String reason;
     synchronized (this) {
-      if (finishCode == 0 || size > 0) {
+      if (finishCode == 0 || ring.slots() > 0) {
         return;
       }
       code = finishCode;
@@ -641,14 +400,7 @@ public abstract class Connection {
     Runnable end =
         () -> {
           try {
-            if (expiryKey != null) {
-              expiryKey.remove();
-              expiryKey = null;
-            }
-            if (heartbeatKey != null) {
-              heartbeatKey.remove();
-              heartbeatKey = null;
-            }
+            timers.cancel();
             closeTransport(code, reason);
           } finally {
             for (Runnable hook : closeHooks) {
