@@ -10,6 +10,7 @@ import dev.halley.router.internal.NodeClient;
 import dev.halley.router.internal.Wire;
 import java.net.URI;
 import java.nio.charset.StandardCharsets;
+import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -74,7 +75,8 @@ final class OwnerCalls {
 
   /**
    * A call to {@code user}'s owner node (presence and subscriptions are idempotent, so the client
-   * retries them like publishes), re-routed once per newer map on {@code 421 not_owner}.
+   * retries them like publishes), re-routed on {@code 421 not_owner} as a publish's misdirected
+   * user is ({@link #redirect}).
    */
   private <T> CompletableFuture<T> userCall(
       String user,
@@ -89,19 +91,23 @@ final class OwnerCalls {
           new NodeRequestException(null, 0, NodeClient.CLOSED, "publisher is closed"));
       return result;
     }
+    Call<T> call =
+        new Call<>(
+            user, method, suffix, kind, body, read, System.nanoTime() + publisher.budgetNanos);
     DualRoute route = "presence".equals(kind) ? null : publisher.dualRoute();
     DualRoute.UserRoute owners = route == null ? null : route.user(user);
     if (owners == null || !owners.moving()) {
-      userCall(
-          user, null, method, suffix, kind, body, read, publisher.settings.maxReroutes(), result);
+      send(call, publisher.ownerNow(user), publisher.settings.maxReroutes(), 0, result);
       return result;
     }
     // Dual mode, a moving user: both owners get the call (its connections may be on either side
-    // of the cut-over); the answer is the old owner's, or the new owner's when the old one failed.
+    // of the cut-over, and the new owner keeps the subscription or the block after it); the
+    // answer is the old owner's, or the new owner's when the old one failed (it refuses the user
+    // once it has activated the pending map).
     CompletableFuture<T> old = new CompletableFuture<>();
     CompletableFuture<T> next = new CompletableFuture<>();
-    userCall(user, owners.oldOwner(), method, suffix, kind, body, read, 0, old);
-    userCall(user, owners.newOwner(), method, suffix, kind, body, read, 0, next);
+    send(call, owners.oldOwner(), 0, 0, old);
+    send(call, owners.newOwner(), 0, 0, next);
     old.whenComplete(
         (v1, e1) ->
             next.whenComplete(
@@ -117,30 +123,29 @@ final class OwnerCalls {
     return result;
   }
 
-  private <T> void userCall(
+  /** One owner call: what to send, how to read the answer, and its deadline (System.nanoTime). */
+  private record Call<T>(
       String user,
-      NodeInfo fixed,
       String method,
       String suffix,
       String kind,
       byte[] body,
       BiFunction<String, JsonNode, T> read,
-      int reroutesLeft,
-      CompletableFuture<T> result) {
-    NodeInfo node = fixed != null ? fixed : publisher.ownerNow(user);
-    URI uri = Wire.resolve(node.internalUrl(), "/v1/users/" + Wire.segment(user) + suffix);
+      long deadlineNanos) {}
+
+  /**
+   * Sends {@code call} to {@code node}; a {@code 421 not_owner} is re-routed ({@link #redirect})
+   * while {@code reroutesLeft} > 0, else it fails the call.
+   */
+  private <T> void send(
+      Call<T> call, NodeInfo node, int reroutesLeft, int waits, CompletableFuture<T> result) {
+    URI uri =
+        Wire.resolve(node.internalUrl(), "/v1/users/" + Wire.segment(call.user) + call.suffix);
     publisher
         .client
         .send(
             new NodeClient.Call(
-                node.id(),
-                kind,
-                1,
-                () -> uri,
-                method,
-                body,
-                1,
-                System.nanoTime() + publisher.budgetNanos))
+                node.id(), call.kind, 1, () -> uri, call.method, call.body, 1, call.deadlineNanos))
         .whenComplete(
             (r, error) -> {
               if (error != null) {
@@ -150,11 +155,11 @@ final class OwnerCalls {
                     new NodeRequestException(
                         node.id(),
                         r.failure(),
-                        kind + " call to node " + node.id() + " failed: " + r.failure(),
+                        call.kind + " call to node " + node.id() + " failed: " + r.failure(),
                         null));
               } else if (r.status() == 200 && r.body() != null) {
                 try {
-                  result.complete(read.apply(node.id(), r.body()));
+                  result.complete(call.read.apply(node.id(), r.body()));
                 } catch (RuntimeException e) {
                   result.completeExceptionally(
                       new NodeRequestException(node.id(), Wire.BAD_REPLY, e.toString(), e));
@@ -171,30 +176,89 @@ final class OwnerCalls {
                 if (r.status() == 421 && reroutesLeft > 0) {
                   int version =
                       r.body() == null ? Integer.MAX_VALUE : r.body().path("mapVersion").asInt(0);
-                  publisher
-                      .mapAtLeast(version)
-                      .whenComplete(
-                          (m, e) -> {
-                            if (publisher.ownerNow(user).id().equals(node.id())) {
-                              result.completeExceptionally(failure); // nowhere else to go
-                            } else {
-                              userCall(
-                                  user,
-                                  null,
-                                  method,
-                                  suffix,
-                                  kind,
-                                  body,
-                                  read,
-                                  reroutesLeft - 1,
-                                  result);
-                            }
-                          });
+                  redirect(call, node.id(), version, reroutesLeft, waits, failure, result);
                 } else {
                   result.completeExceptionally(failure);
                 }
               }
             });
+  }
+
+  /**
+   * {@code refusing} (whose active map has {@code nodeMapVersion}) answered {@code 421 not_owner}:
+   * as for a misdirected user of a publish ({@code ClusterPublisher.reroute}), the call goes to the
+   * user's owner under a map at least that new; when the publisher's map still names {@code
+   * refusing}, in dual mode to the owner under the other map of the two, and when the node named a
+   * newer map version than the publisher has, it waits for that map (the map source is asked again
+   * with the retry backoff's first two steps) until the call's deadline. Only then, or when the
+   * publisher's map is as new as the node's, does the call fail with the node's {@code 421}.
+   */
+  private <T> void redirect(
+      Call<T> call,
+      String refusing,
+      int nodeMapVersion,
+      int reroutesLeft,
+      int waits,
+      NodeRequestException failure,
+      CompletableFuture<T> result) {
+    publisher
+        .mapAtLeast(nodeMapVersion)
+        .whenComplete(
+            (m, e) -> {
+              if (publisher.isClosed()) {
+                result.completeExceptionally(failure);
+                return;
+              }
+              NodeInfo next = otherOwner(call.user, refusing);
+              if (next != null) {
+                send(call, next, reroutesLeft - 1, waits, result);
+                return;
+              }
+              if (nodeMapVersion > publisher.map().version()) {
+                Duration delay =
+                    publisher.client.retryDelay(Math.min(waits + 1, 2), call.deadlineNanos);
+                if (delay != null) {
+                  publisher.client.schedule(
+                      () ->
+                          redirect(
+                              call,
+                              refusing,
+                              nodeMapVersion,
+                              reroutesLeft,
+                              waits + 1,
+                              failure,
+                              result),
+                      () -> result.completeExceptionally(failure),
+                      delay);
+                  return;
+                }
+              }
+              result.completeExceptionally(failure); // nowhere else to go
+            });
+  }
+
+  /**
+   * Where {@code user} goes after {@code refusing} refused it: its owner now, or, when that is
+   * {@code refusing} and dual mode is on, its owner under the pending map or else the active one;
+   * null when every map the publisher has names {@code refusing}.
+   */
+  private NodeInfo otherOwner(String user, String refusing) {
+    NodeInfo now = publisher.ownerNow(user);
+    if (!now.id().equals(refusing)) {
+      return now;
+    }
+    DualRoute route = publisher.dualRoute();
+    if (route != null) {
+      NodeInfo pending = route.pending().owner(user);
+      if (!pending.id().equals(refusing)) {
+        return pending;
+      }
+      NodeInfo active = route.active().owner(user);
+      if (!active.id().equals(refusing)) {
+        return active;
+      }
+    }
+    return null;
   }
 
   CompletableFuture<UserAccess> disconnect(String user, String reason) {
