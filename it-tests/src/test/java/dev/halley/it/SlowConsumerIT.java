@@ -88,7 +88,7 @@ class SlowConsumerIT {
           publisher.publish(slowUsers, Map.of("pad", payload)).get();
           rounds++;
           rssPeak = Math.max(rssPeak, a.rssBytes());
-          Thread.sleep(200);
+          Thread.sleep(200); // the blast's pace (5 a second), not a wait for a condition
         }
         long blastTo = System.nanoTime();
         traffic.awaitRounds(10);

@@ -1,5 +1,6 @@
 package dev.halley.node;
 
+import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -19,6 +20,7 @@ import java.net.URLEncoder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Date;
@@ -162,12 +164,12 @@ class AccessTest {
     assertEquals(403, refused.status());
     assertEquals("user_blocked", refused.error());
 
-    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
-    int status = refused.status();
-    while (status == 403 && System.nanoTime() < deadline) {
-      Thread.sleep(50);
-      status = status(t, token);
-    }
+    int status =
+        await()
+            .alias("admitted once the block ended")
+            .atMost(Duration.ofSeconds(20))
+            .pollInterval(Duration.ofMillis(50))
+            .until(() -> status(t, token), s -> s != 403);
     assertEquals(t == Transport.WS ? 101 : 200, status);
     assertTrue(System.currentTimeMillis() >= until, "admitted before the block ended");
     assertTrue(

@@ -9,11 +9,12 @@ import dev.halley.node.config.OperationsConfig;
 import dev.halley.testing.TransportClient;
 import dev.halley.testing.TransportClient.Transport;
 import java.net.InetSocketAddress;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
+import org.awaitility.Awaitility;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
@@ -149,11 +150,10 @@ class ChannelPresenceTest {
         List.of("offline", "channel_leave:room:a", "channel_leave:room:b"), events.subList(5, 8));
   }
 
-  private static void await(BooleanSupplier condition, Object what) throws InterruptedException {
-    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
-    while (!condition.getAsBoolean()) {
-      assertTrue(System.nanoTime() < deadline, "timed out; events so far: " + what);
-      Thread.sleep(10);
-    }
+  private static void await(BooleanSupplier condition, Object what) {
+    Awaitility.await()
+        .atMost(Duration.ofSeconds(20))
+        .pollInterval(Duration.ofMillis(10))
+        .untilAsserted(() -> assertTrue(condition.getAsBoolean(), () -> "events so far: " + what));
   }
 }

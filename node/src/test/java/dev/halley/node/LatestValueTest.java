@@ -1,5 +1,6 @@
 package dev.halley.node;
 
+import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -7,6 +8,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.halley.testing.TransportClient;
 import dev.halley.testing.TransportClient.Transport;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -124,9 +126,10 @@ class LatestValueTest {
     shortLived.put("ttlMs", 1);
     long publishedBy = System.currentTimeMillis();
     api.publishOne(shortLived);
-    while (System.currentTimeMillis() <= publishedBy + 2) {
-      Thread.onSpinWait(); // the 1 ms TTL has passed once the clock has
-    }
+    // The 1 ms TTL has passed once the clock has.
+    await()
+        .pollInterval(Duration.ofMillis(1))
+        .until(() -> System.currentTimeMillis() > publishedBy + 2);
 
     TransportClient c = connect(Transport.WS, user, List.of("prices:live", "prices:short"), null);
     marker(user);

@@ -355,7 +355,7 @@ class ShutdownTimersTest {
               try {
                 while (!stopping.get()) {
                   write(s, " ");
-                  Thread.sleep(50);
+                  Thread.sleep(50); // the trickle's pace, not a wait for a condition
                 }
               } catch (IOException | InterruptedException ended) {
                 // the node stopped

@@ -1,5 +1,6 @@
 package dev.halley.node;
 
+import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -17,6 +18,7 @@ import java.time.Instant;
 import java.time.temporal.ChronoUnit;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
@@ -40,19 +42,24 @@ class TokenExpiryTest {
   /**
    * The first event after the publish, or null when the connection ended without one: on a loaded
    * machine connecting and publishing can take longer than the token's 2 to 3 s, and then the
-   * expiry comes first. Waits in short slices, at most {@link TransportClient#TIMEOUT}.
+   * expiry comes first. Waits in slices of 100 ms, at most {@link TransportClient#TIMEOUT}.
    */
   private static JsonNode firstEventOrEnd(
       TransportClient client, java.util.function.BooleanSupplier ended) {
-    long deadline = System.nanoTime() + TransportClient.TIMEOUT.toNanos();
-    while (System.nanoTime() < deadline) {
-      boolean over = ended.getAsBoolean(); // read before the poll: a last event is not missed
-      JsonNode e = client.nextEvent(Duration.ofMillis(100));
-      if (e != null || over) {
-        return e;
-      }
-    }
-    throw new AssertionError(client.transport() + ": neither an event nor the end within 20 s");
+    AtomicReference<JsonNode> first = new AtomicReference<>();
+    await()
+        .alias(client.transport() + ": an event or the end")
+        .atMost(TransportClient.TIMEOUT)
+        .pollDelay(Duration.ZERO)
+        .pollInterval(Duration.ofMillis(1))
+        .pollInSameThread()
+        .until(
+            () -> {
+              boolean over = ended.getAsBoolean(); // read before the poll: a last event is kept
+              first.set(client.nextEvent(Duration.ofMillis(100)));
+              return first.get() != null || over;
+            });
+    return first.get();
   }
 
   /**

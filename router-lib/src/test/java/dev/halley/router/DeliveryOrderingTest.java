@@ -1,5 +1,6 @@
 package dev.halley.router;
 
+import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -31,6 +32,7 @@ import java.util.concurrent.CyclicBarrier;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Supplier;
+import org.awaitility.core.ConditionTimeoutException;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -164,9 +166,13 @@ class DeliveryOrderingTest {
             }
           }
         }
-        long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-        while (System.nanoTime() < until && !allArrived(receivers, sent)) {
-          Thread.sleep(50);
+        try {
+          await()
+              .atMost(Duration.ofSeconds(60))
+              .pollInterval(Duration.ofMillis(50))
+              .until(() -> allArrived(receivers, sent));
+        } catch (ConditionTimeoutException e) {
+          // not all arrived: the checks below say which are missing
         }
 
         // Check per (thread, recipient) and receiver.

@@ -78,7 +78,7 @@ class ReshardCommandNodesTest {
                         problems.add(r.toString());
                       }
                       published.incrementAndGet();
-                      Thread.sleep(5);
+                      Thread.sleep(5); // the traffic's pace, not a wait for a condition
                     } catch (Exception e) {
                       problems.add(e.toString());
                       return;

@@ -64,7 +64,7 @@ public final class PollTestClient extends TransportClient {
         }
         lastEventId = batch.get("lastEventId").asText();
         if (!hold) {
-          Thread.sleep(20);
+          Thread.sleep(20); // a short-polling client's interval, not a wait for a condition
         }
       } catch (InterruptedException e) {
         return;

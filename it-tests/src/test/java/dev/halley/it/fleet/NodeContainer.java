@@ -9,7 +9,10 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Map;
-import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
+import org.awaitility.Awaitility;
+import org.awaitility.core.ConditionTimeoutException;
+import org.awaitility.core.TerminalFailureException;
 import org.testcontainers.containers.BindMode;
 import org.testcontainers.containers.ContainerLaunchException;
 import org.testcontainers.containers.GenericContainer;
@@ -73,34 +76,35 @@ public final class NodeContainer extends GenericContainer<NodeContainer> {
   private final class AnswersAsItself extends AbstractWaitStrategy {
     @Override
     protected void waitUntilReady() {
-      long deadline = System.nanoTime() + startupTimeout.toNanos();
       String self = "\"node\":\"" + nodeId + "\"";
-      while (true) {
-        Answer a = stateOrNull();
-        if (a != null && a.status() == 200 && a.body().contains(self)) {
-          return;
-        }
-        if (!waitStrategyTarget.isRunning()) {
-          throw new ContainerLaunchException(
-              nodeId + " exited before it answered; its log:\n" + waitStrategyTarget.getLogs());
-        }
-        if (System.nanoTime() - deadline >= 0) {
-          throw new ContainerLaunchException(
-              nodeId
-                  + " did not answer on port "
-                  + internalPort
-                  + " within "
-                  + startupTimeout
-                  + (a == null ? "" : " (last answer " + a.status() + ")")
-                  + "; its log:\n"
-                  + waitStrategyTarget.getLogs());
-        }
-        try {
-          TimeUnit.MILLISECONDS.sleep(200); // between polls of a condition with a deadline
-        } catch (InterruptedException e) {
-          Thread.currentThread().interrupt();
-          throw new ContainerLaunchException(nodeId + ": interrupted while starting");
-        }
+      AtomicReference<Answer> last = new AtomicReference<>();
+      try {
+        Awaitility.await()
+            .atMost(startupTimeout)
+            .pollDelay(Duration.ZERO)
+            .pollInterval(Duration.ofMillis(200))
+            .pollInSameThread()
+            .failFast(() -> !waitStrategyTarget.isRunning())
+            .until(
+                () -> {
+                  Answer a = stateOrNull();
+                  last.set(a);
+                  return a != null && a.status() == 200 && a.body().contains(self);
+                });
+      } catch (TerminalFailureException e) {
+        throw new ContainerLaunchException(
+            nodeId + " exited before it answered; its log:\n" + waitStrategyTarget.getLogs());
+      } catch (ConditionTimeoutException e) {
+        Answer a = last.get();
+        throw new ContainerLaunchException(
+            nodeId
+                + " did not answer on port "
+                + internalPort
+                + " within "
+                + startupTimeout
+                + (a == null ? "" : " (last answer " + a.status() + ")")
+                + "; its log:\n"
+                + waitStrategyTarget.getLogs());
       }
     }
 
@@ -288,14 +292,6 @@ public final class NodeContainer extends GenericContainer<NodeContainer> {
       throw new AssertionError(nodeId + ": cannot read the RSS of pid " + pid, e);
     }
     throw new AssertionError(nodeId + ": no VmRSS for pid " + pid);
-  }
-
-  static void sleepQuietly(long ms) {
-    try {
-      TimeUnit.MILLISECONDS.sleep(ms);
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-    }
   }
 
   @Override

@@ -331,7 +331,7 @@ public final class StreamClient implements AutoCloseable {
       }
       if (next.delayMs > 0 && !closed.get() && !isPaused()) {
         try {
-          Thread.sleep(next.delayMs);
+          Thread.sleep(next.delayMs); // the client's reconnect delay, part of what it does
         } catch (InterruptedException e) {
           if (closed.get()) {
             return;
@@ -605,7 +605,7 @@ public final class StreamClient implements AutoCloseable {
             () -> {
               try {
                 while (true) {
-                  Thread.sleep(heartbeatMs);
+                  Thread.sleep(heartbeatMs); // the watchdog's period, not a wait
                   if (silent() || closed.get()) {
                     body.close();
                     return;

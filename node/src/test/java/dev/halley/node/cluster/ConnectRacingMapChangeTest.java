@@ -1,5 +1,6 @@
 package dev.halley.node.cluster;
 
+import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -11,6 +12,7 @@ import dev.halley.node.stream.UserStreamTest;
 import dev.halley.node.wire.Control;
 import dev.halley.node.wire.HttpError;
 import java.nio.charset.StandardCharsets;
+import java.time.Duration;
 import java.util.Set;
 import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.AfterEach;
@@ -77,14 +79,11 @@ class ConnectRacingMapChangeTest {
 
   /** Waits until {@code t} has finished or is parked (on the map lock), 20 s at most. */
   static void awaitDoneOrParked(Thread t) {
-    long deadline = System.nanoTime() + 20_000_000_000L;
-    while (System.nanoTime() < deadline) {
-      Thread.State s = t.getState();
-      if (s == Thread.State.TERMINATED || s == Thread.State.WAITING) {
-        return;
-      }
-      Thread.onSpinWait();
-    }
-    throw new AssertionError("map change neither finished nor waited: " + t.getState());
+    await()
+        .alias("the map change finished or waits")
+        .atMost(Duration.ofSeconds(20))
+        .pollDelay(Duration.ZERO)
+        .pollInterval(Duration.ofMillis(1))
+        .until(t::getState, s -> s == Thread.State.TERMINATED || s == Thread.State.WAITING);
   }
 }

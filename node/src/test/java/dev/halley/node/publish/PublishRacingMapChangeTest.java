@@ -95,6 +95,8 @@ class PublishRacingMapChangeTest {
       sender.start();
       // Let a few requests through, so the switch meets the publisher mid-stream.
       int before = round % 4;
+      // A spin, not a poll: the switch must meet the publisher within its next few requests,
+      // which a poll interval would let pass.
       while (published.get() < before && sender.isAlive()) {
         Thread.onSpinWait();
       }

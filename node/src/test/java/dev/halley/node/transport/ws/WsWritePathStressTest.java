@@ -488,7 +488,7 @@ class WsWritePathStressTest {
       if (sincePause >= 4 * 1024) {
         sincePause = 0;
         try {
-          Thread.sleep(1);
+          Thread.sleep(1); // the slow reader's pace (what makes it slow), not a wait
         } catch (InterruptedException e) {
           Thread.currentThread().interrupt();
           throw new java.io.InterruptedIOException();
