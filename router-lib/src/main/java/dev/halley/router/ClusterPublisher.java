@@ -374,8 +374,9 @@ final class ClusterPublisher implements Publisher {
 
   /**
    * Sends {@code f}'s users in {@code sends} to their new owners under {@code route}. Each part
-   * joins its users' lists of second sends in the order keeper (so the second sends of one user
-   * reach its new owner in publish order, and a later message sent straight there waits for them),
+   * takes the places {@code f} reserved at publish time in its users' lists of second sends in the
+   * order keeper (so the second sends of one user reach its new owner in publish order, whatever
+   * order the old owner's answers come in, and a later message sent straight there waits for them),
    * while {@code f}'s own places are settled by the caller: a user's next first send does not wait
    * for this one. A second send's own part (a held one) is split instead.
    */
@@ -593,6 +594,12 @@ final class ClusterPublisher implements Publisher {
     return all;
   }
 
+  /** Fragments queued for node {@code nodeId}, not yet sent (0 for an unknown node). */
+  int queued(String nodeId) {
+    NodeLane lane = lanes.get(nodeId);
+    return lane == null ? 0 : lane.queued();
+  }
+
   /** Fails queued fragments whose time ran out: they were never sent, so nothing is stored. */
   private void expireQueued() {
     long now = System.nanoTime();
@@ -686,7 +693,12 @@ final class ClusterPublisher implements Publisher {
             System.nanoTime() + budgetNanos);
     part.second = true;
     f.tracker.hold();
-    order.register(List.of(part));
+    // The places f reserved at publish time (dual mode), so the second sends of one user keep its
+    // publish order whatever order the old owner's answers came in; else (positions learnt before
+    // dual mode: lateSeconds) at the back now.
+    if (!order.takeSeconds(f, indices, part)) {
+      order.register(List.of(part));
+    }
     return part;
   }
 

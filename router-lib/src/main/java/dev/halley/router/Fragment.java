@@ -63,6 +63,14 @@ final class Fragment {
    */
   RecipientOrder.Link[] extra;
 
+  /**
+   * For a dual-mode first send (a {@link #route}, not {@link #second}): the places reserved at
+   * registration for its moving users' second sends in their lists of second sends (null entries
+   * for users that do not move), so that second sends keep publish order whatever order the old
+   * owner's answers come in. The first send never waits on them. Guarded by the RecipientOrder.
+   */
+  RecipientOrder.Link[] seconds;
+
   /** A channel fragment of a dual-mode channel message: its message's phases, else null. */
   ChannelPhases phases;
 

@@ -145,6 +145,11 @@ final class NodeLane {
     pump();
   }
 
+  /** Fragments queued here, not yet sent (for tests and diagnostics). */
+  synchronized int queued() {
+    return queue.size();
+  }
+
   /** Removes the queued fragments whose deadline has passed; the caller fails them. */
   List<Fragment> expire(long nowNanos) {
     List<Fragment> expired = new ArrayList<>();

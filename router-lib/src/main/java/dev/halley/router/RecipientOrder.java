@@ -53,23 +53,29 @@ final class RecipientOrder {
    * sent outside dual mode (no {@link Fragment#route}) also joins the user's list of second sends
    * ({@link Fragment#second}) when that list has unsettled entries, so that a message sent straight
    * to a user's new owner never overtakes a second send still on its way there. A dual-mode first
-   * send (to the old owner) does not: it need not wait for the previous message's second send.
+   * send (to the old owner) reserves, for each moving user, the place of its second send in that
+   * list ({@link Fragment#seconds}), now, in publish order: the second send, decided only from the
+   * old owner's answer, takes that place ({@link #takeSeconds}); with no second send the place is
+   * given up when the user settles. The first send itself does not wait in that list: a user's next
+   * first send need not wait for the previous message's second send.
    */
   synchronized void register(List<Fragment> fragments) {
     for (Fragment f : fragments) {
       f.seq = ++registered;
       for (int i = 0; i < f.links.length; i++) {
-        String key = f.orderKey(i);
-        Recipient r = recipients.get(key);
-        if (r == null) {
-          r = new Recipient(key);
-          recipients.put(key, r);
-          if (f.second) {
-            secondLists++;
-          }
+        f.links[i] = append(f, recipient(f.orderKey(i), f.second));
+        if (f.users == null || f.second) {
+          continue;
         }
-        f.links[i] = append(f, r);
-        if (f.users != null && !f.second && f.route == null && secondLists > 0) {
+        if (f.route != null) {
+          String user = f.users.get(i);
+          if (f.route.user(user).moving()) {
+            if (f.seconds == null) {
+              f.seconds = new Link[f.links.length];
+            }
+            f.seconds[i] = append(f, recipient(Fragment.secondKey(user), true));
+          }
+        } else if (secondLists > 0) {
           Recipient seconds = recipients.get(Fragment.secondKey(f.users.get(i)));
           if (seconds != null) {
             if (f.extra == null) {
@@ -80,6 +86,44 @@ final class RecipientOrder {
         }
       }
     }
+  }
+
+  private Recipient recipient(String key, boolean second) {
+    Recipient r = recipients.get(key);
+    if (r == null) {
+      r = new Recipient(key);
+      recipients.put(key, r);
+      if (second) {
+        secondLists++;
+      }
+    }
+    return r;
+  }
+
+  /**
+   * The second send {@code to} of {@code from}'s users at {@code indices} takes the places {@code
+   * from} reserved for them in their lists of second sends, and {@code from}'s registration order;
+   * false (nothing changed) when {@code from} reserved none for one of them (then {@code to} is
+   * registered afresh, at the back).
+   */
+  synchronized boolean takeSeconds(Fragment from, int[] indices, Fragment to) {
+    if (from.seconds == null) {
+      return false;
+    }
+    for (int i : indices) {
+      if (from.seconds[i] == null) {
+        return false;
+      }
+    }
+    for (int j = 0; j < indices.length; j++) {
+      Link link = from.seconds[indices[j]];
+      from.seconds[indices[j]] = null;
+      link.fragment = to;
+      to.links[j] = link;
+    }
+    to.batch = null;
+    to.seq = from.seq;
+    return true;
   }
 
   private static Link append(Fragment f, Recipient r) {
@@ -134,6 +178,15 @@ final class RecipientOrder {
         }
         to.extra[j] = extra;
       }
+      if (from.seconds != null && from.seconds[indices[j]] != null) {
+        Link reserved = from.seconds[indices[j]];
+        from.seconds[indices[j]] = null;
+        reserved.fragment = to;
+        if (to.seconds == null) {
+          to.seconds = new Link[to.links.length];
+        }
+        to.seconds[j] = reserved;
+      }
     }
     to.batch = sameBatch ? from.batch : null;
     to.seq = from.seq;
@@ -152,6 +205,10 @@ final class RecipientOrder {
       if (f.extra != null && f.extra[i] != null) {
         wake = unlink(f.extra[i], wake);
         f.extra[i] = null;
+      }
+      if (f.seconds != null && f.seconds[i] != null) {
+        wake = unlink(f.seconds[i], wake); // no second send took the place reserved for it
+        f.seconds[i] = null;
       }
       if (link == null) {
         continue; // handed over or released already

@@ -9,6 +9,7 @@ import dev.halley.cluster.NodeInfo;
 import dev.halley.router.internal.DualRoute;
 import java.net.URI;
 import java.util.List;
+import java.util.Set;
 import org.junit.jupiter.api.Test;
 
 /** The order keeper's lists of second sends (dual mode). */
@@ -66,5 +67,67 @@ class RecipientOrderSecondsTest {
     assertEquals(null, plain.extra);
     order.release(plain, null);
     assertEquals(0, order.size());
+  }
+
+  /** A moving user under {@link #route()}. */
+  private static String mover(DualRoute route) {
+    for (int i = 0; ; i++) {
+      if (route.user("u" + i).moving()) {
+        return "u" + i;
+      }
+    }
+  }
+
+  private Fragment first(DualRoute route, String user) {
+    Fragment f = user("a", user);
+    f.route = route;
+    return f;
+  }
+
+  private Fragment secondOf(Fragment first) {
+    Fragment s = user("d", first.users.get(0));
+    s.second = true;
+    assertTrue(order.takeSeconds(first, new int[] {0}, s), "takes the place reserved for it");
+    return s;
+  }
+
+  @Test
+  void secondSendsKeepPublishOrderWhenTheOldOwnersAnswersComeInReverse() {
+    DualRoute route = route();
+    String u = mover(route);
+    Fragment first1 = first(route, u);
+    Fragment first2 = first(route, u);
+    Fragment first3 = first(route, u);
+    order.register(List.of(first1));
+    order.register(List.of(first2));
+    order.register(List.of(first3));
+    Object toA = new Object();
+    assertTrue(order.tryTake(first1, toA));
+    assertTrue(order.tryTake(first2, toA));
+    assertTrue(order.tryTake(first3, toA), "first sends do not wait for second sends");
+    // The answers come back last first (several requests in flight to the old owner).
+    Fragment second3 = secondOf(first3);
+    order.release(first3, null);
+    assertFalse(order.tryTake(second3, new Object()), "waits for the places before it");
+    Fragment second2 = secondOf(first2);
+    order.release(first2, null);
+    assertFalse(order.tryTake(second2, new Object()));
+    // Dual mode over: a message straight to the new owner waits for every second send.
+    Fragment plain = user("d", u);
+    order.register(List.of(plain));
+    assertFalse(order.tryTake(plain, new Object()));
+    // m1's old owner answered "no second send" (accepted without a position): place given up.
+    Set<String> wake = order.release(first1, null);
+    assertTrue(wake.contains("d"), "the node of the next second send is woken: " + wake);
+    Object toD = new Object();
+    assertTrue(order.tryTake(second2, toD));
+    assertTrue(order.tryTake(second3, toD), "in the same batch, after second2");
+    assertTrue(plain.extra != null && plain.extra[0] != null, "plain waits in the second list");
+    assertTrue(order.tryTake(plain, toD), "in the same batch, after the second sends");
+    order.release(second2, null);
+    order.release(second3, null);
+    order.release(plain, null);
+    assertEquals(0, order.size(), "nothing left behind");
+    assertTrue(second2.seq < second3.seq && second3.seq < plain.seq, "registration order kept");
   }
 }
