@@ -1,20 +1,13 @@
 package dev.halley.router;
 
-import static dev.halley.router.TestCluster.API_KEY;
 import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.halley.cluster.ClusterMap;
 import dev.halley.cluster.NodeInfo;
 import dev.halley.testing.SseTestClient;
-import java.net.URI;
 import java.net.URLEncoder;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -38,25 +31,7 @@ import org.junit.jupiter.api.Test;
  * it: the client got m2, m3, m1.
  */
 class SecondSendOrderNodesTest {
-  private static final ObjectMapper JSON = new ObjectMapper();
   private static final TokenMinter MINTER = TokenMinter.hs256(TestCluster.SECRET);
-
-  private static JsonNode call(URI base, String method, String path, String body) throws Exception {
-    HttpResponse<String> r =
-        HttpClient.newHttpClient()
-            .send(
-                HttpRequest.newBuilder(URI.create(base + path))
-                    .header("Authorization", "Bearer " + API_KEY)
-                    .method(
-                        method,
-                        body == null
-                            ? HttpRequest.BodyPublishers.noBody()
-                            : HttpRequest.BodyPublishers.ofString(body))
-                    .build(),
-                HttpResponse.BodyHandlers.ofString());
-    assertEquals(200, r.statusCode(), method + " " + path + ": " + r.body());
-    return JSON.readTree(r.body());
-  }
 
   /**
    * The n-th user that {@code from} owns under {@code active} and {@code to} under {@code next}.
@@ -112,7 +87,7 @@ class SecondSendOrderNodesTest {
               (ClusterPublisher)
                   Publisher.builder()
                       .mapSource(MapSource.of(source::get))
-                      .apiKey(API_KEY)
+                      .apiKey(TestCluster.API_KEY)
                       .requestTimeout(Duration.ofSeconds(60))
                       .maxInFlightRequests(1) // so that what waits for d is sent in one batch
                       .dualGrace(Duration.ofMillis(100))
@@ -121,7 +96,7 @@ class SecondSendOrderNodesTest {
               SseTestClient.open(
                   cluster.publicUrl("a"), MINTER.mint(u, Duration.ofMinutes(5), Set.of()))) {
         for (String id : List.of("d", "a")) {
-          call(cluster.internalUrl(id), "POST", "/v1/admin/map/pending", four.toJson());
+          cluster.admin(id, "POST", "/v1/admin/map/pending", four.toJson());
         }
         p.publish(Message.toUsers(u).data("k0").idempotencyKey("k0")).get(60, TimeUnit.SECONDS);
         assertEquals(List.of(3, 4), p.mapVersions(), "dual mode, learnt from a's answer");
@@ -135,7 +110,7 @@ class SecondSendOrderNodesTest {
 
         // The activation, new owner first; the client follows moved to d and is covered there.
         for (String id : List.of("d", "a")) {
-          call(cluster.internalUrl(id), "POST", "/v1/admin/map/activate", "{\"version\": 4}");
+          cluster.admin(id, "POST", "/v1/admin/map/activate", "{\"version\": 4}");
         }
         String handoff = onA.awaitEvent("moved").path("handoff").asText();
         SseTestClient onD = new SseTestClient(cluster.publicUrl("d").getPort());
@@ -185,5 +160,79 @@ class SecondSendOrderNodesTest {
         }
       }
     }
+  }
+
+  /**
+   * A guard (the lead's reproduction attempt, branch order-repro; passes on the old code too): the
+   * first answer of the third of twelve messages to the old owner is lost and the request retried
+   * while the later ones are answered; d gets the twelve relays in publish order.
+   */
+  @Test
+  void aRetriedFirstSendKeepsItsSecondSendAheadOfLaterOnes() throws Exception {
+    try (TestCluster cluster = new TestCluster("a", "d");
+        AnswerLosingProxy toA =
+            new AnswerLosingProxy(
+                cluster.internalUrl("a"),
+                (path, body) -> path.equals("/v1/publish") && body.contains("\"k3\""));
+        AnswerLosingProxy toD = new AnswerLosingProxy(cluster.internalUrl("d"), (p, b) -> false)) {
+      NodeInfo a = new NodeInfo("a", cluster.publicUrl("a"), toA.url(), 1);
+      NodeInfo d = new NodeInfo("d", cluster.publicUrl("d"), toD.url(), 1);
+      ClusterMap three = cluster.load(ClusterMap.of(3, List.of(a)));
+      ClusterMap four = ClusterMap.of(4, List.of(a, d));
+      for (String id : List.of("d", "a")) {
+        cluster.admin(id, "POST", "/v1/admin/map/pending", four.toJson());
+      }
+      String user = mover(three, four, "a", "d", 0);
+      try (Publisher p =
+          Publisher.builder()
+              .mapSource(MapSource.of(() -> three))
+              .apiKey(TestCluster.API_KEY)
+              .requestTimeout(Duration.ofSeconds(1))
+              .maxAttempts(5)
+              .retryBackoff(Duration.ofMillis(10), Duration.ofMillis(50))
+              .build()) {
+        await()
+            .atMost(Duration.ofSeconds(30))
+            .until(
+                () -> {
+                  p.publish(user, "warm-up").get(30, TimeUnit.SECONDS);
+                  return p.mapVersions().equals(List.of(3, 4));
+                });
+        List<CompletableFuture<PublishResult>> sent = new ArrayList<>();
+        List<String> expected = new ArrayList<>();
+        for (int i = 1; i <= 12; i++) {
+          sent.add(p.publish(Message.toUsers(user).data("k" + i).idempotencyKey("k" + i)));
+          expected.add("k" + i);
+        }
+        for (CompletableFuture<PublishResult> f : sent) {
+          f.get(60, TimeUnit.SECONDS);
+        }
+        assertEquals(1, toA.lost().size(), "k3's first answer was lost: " + toA.exchanges);
+        await("d got the twelve relays")
+            .atMost(Duration.ofSeconds(30))
+            .until(() -> relayOrder(toD, user).size() == 12);
+        assertEquals(expected, relayOrder(toD, user), toD.exchanges.toString());
+      }
+    }
+  }
+
+  /** The keys of the messages d answered with a relay for {@code user}, in the order answered. */
+  private static List<String> relayOrder(AnswerLosingProxy toD, String user) throws Exception {
+    com.fasterxml.jackson.databind.ObjectMapper json =
+        new com.fasterxml.jackson.databind.ObjectMapper();
+    List<String> keys = new ArrayList<>();
+    for (AnswerLosingProxy.Exchange e : toD.exchanges) {
+      if (!e.path().equals("/v1/publish")) {
+        continue;
+      }
+      for (com.fasterxml.jackson.databind.JsonNode m :
+          json.readTree(e.request()).path("messages")) {
+        String id = m.path("id").asText();
+        if (id.startsWith("k") && m.path("relay").has(user) && !keys.contains(id)) {
+          keys.add(id);
+        }
+      }
+    }
+    return keys;
   }
 }
