@@ -13,9 +13,11 @@ import java.util.Set;
 
 /**
  * {@code POST /v1/users/{user}/disconnect|block|unblock|revoke} and {@code GET
- * /v1/users/{user}/access}: the access calls of docs/protocol.md for a user this node owns (421
- * otherwise). Replies {@code {"user", "node", "disconnected": n, "blockedUntil", "revokedBefore",
- * "revokedJtis"}}. Bodies are small JSON objects (at most 4096 bytes), read without blocking.
+ * /v1/users/{user}/access}: the access calls of docs/protocol.md for a user this node owns, or that
+ * the pending map brings here (issue 14: a dual-mode publisher's block must hold on the new owner
+ * after the cut-over; 421 otherwise). Replies {@code {"user", "node", "disconnected": n,
+ * "blockedUntil", "revokedBefore", "revokedJtis"}}. Bodies are small JSON objects (at most 4096
+ * bytes), read without blocking.
  */
 public final class AccessHandler implements HttpHandler {
   private static final Set<String> ACTIONS = Set.of("disconnect", "block", "unblock", "revoke");
@@ -36,7 +38,7 @@ public final class AccessHandler implements HttpHandler {
         if (!path.rest().equals("access")) {
           throw new HttpError(404, ErrorCodes.NOT_FOUND, "no such path");
         }
-        node.requireOwner(path.user());
+        node.requireOwnerOrGainer(path.user());
         ObjectNode reply = node.access.describe(path.user());
         reply.put("node", node.nodeId);
         Json.send(exchange, 200, reply);
@@ -45,7 +47,7 @@ public final class AccessHandler implements HttpHandler {
       if (!ACTIONS.contains(path.rest())) {
         throw new HttpError(404, ErrorCodes.NOT_FOUND, "no such path");
       }
-      node.requireOwner(path.user());
+      node.requireOwnerOrGainer(path.user());
       if (exchange.getRequestContentLength() > MAX_BODY_BYTES) {
         throw tooLarge();
       }

@@ -12,7 +12,8 @@ import java.util.Set;
 
 /**
  * {@code PUT|DELETE /v1/users/{user}/channels/{channel}}: adds or removes an API subscription of an
- * owned user (421 otherwise) and answers {@code {"user", "channels": [...]}} (token and API
+ * owned user, or of a user the pending map brings here (issue 14: its pre-stream keeps it for the
+ * cut-over; 421 otherwise), and answers {@code {"user", "channels": [...]}} (token and API
  * channels).
  */
 public final class SubscriptionHandler implements HttpHandler {
@@ -29,7 +30,7 @@ public final class SubscriptionHandler implements HttpHandler {
       String channel = path.channel();
       // Under the map lock's read side, as a connect: see NodeContext.whileOwner.
       Set<String> channels =
-          node.whileOwner(path.user(), () -> change(exchange, path.user(), channel));
+          node.whileOwnerOrGainer(path.user(), () -> change(exchange, path.user(), channel));
       if (node.ops.channelEvents() != null) {
         node.ops.channelEvents().changed(path.user());
       }
@@ -47,7 +48,9 @@ public final class SubscriptionHandler implements HttpHandler {
     Set<String> channels;
     if (!exchange.getRequestMethod().equals(Methods.PUT)) {
       channels = node.streams.unsubscribe(user, channel);
-    } else if (node.latest.applies(channel)) {
+    } else if (node.latest.applies(channel) && !node.gains(user)) {
+      // (A user the pending map brings here gets no copy: its old owner gave it one, and the
+      // client reads it there.)
       // A new subscriber of a latest-value channel gets its last message first.
       channels =
           node.latest.subscribe(

@@ -276,13 +276,40 @@ public final class NodeContext {
    * of a user the node no longer owns.
    */
   public <T> T whileOwner(String user, java.util.function.Supplier<T> change) {
+    return whileServes(user, false, change);
+  }
+
+  /**
+   * {@link #whileOwner}, also for a user the pending map brings here (issue 14): a dual-mode
+   * publisher sends a moving user's subscriptions to both owners, and the new owner must have them
+   * after the cut-over.
+   */
+  public <T> T whileOwnerOrGainer(String user, java.util.function.Supplier<T> change) {
+    return whileServes(user, true, change);
+  }
+
+  private <T> T whileServes(String user, boolean orGains, java.util.function.Supplier<T> change) {
     Lock lock = core.mapReadLock();
     lock.lock();
     try {
-      requireOwner(user);
+      if (orGains) {
+        requireOwnerOrGainer(user);
+      } else {
+        requireOwner(user);
+      }
       return change.get();
     } finally {
       lock.unlock();
+    }
+  }
+
+  /**
+   * Throws 421 {@code not_owner} unless this node owns the user or the pending map brings it here
+   * (the owner calls of a dual-mode publisher for a moving user: subscriptions, access).
+   */
+  public void requireOwnerOrGainer(String user) {
+    if (!owns(user) && !gains(user)) {
+      throw notOwner(user);
     }
   }
 }

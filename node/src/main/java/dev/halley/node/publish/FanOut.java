@@ -353,7 +353,9 @@ public final class FanOut {
       }
       // A finishing stream (moved away by the activation) reports what it stores too.
       boolean report = movingAway(s.user(), pendingMap) || s.finishing() != null;
-      int n = s.publish(m, now, null, report, plainToRelayed, seqOut);
+      // A pre-stream before this node's activation: its API subscriptions take no plain copy.
+      boolean pre = !plainToRelayed && !report && node.gains(s.user());
+      int n = s.publish(m, now, null, report, plainToRelayed, pre, seqOut);
       if (n >= 0) {
         users++;
         connections += n;

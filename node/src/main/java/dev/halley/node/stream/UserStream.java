@@ -181,6 +181,24 @@ public final class UserStream {
    */
   public synchronized int publish(
       Message m, long nowMs, Object old, boolean report, boolean plainToRelayed, long[] seqOut) {
+    return publish(m, nowMs, old, report, plainToRelayed, false, seqOut);
+  }
+
+  /**
+   * {@link #publish(Message, long, Object, boolean, boolean, long[])}; {@code preStream}: this node
+   * only gains the user under the pending map (not yet activated), so a plain channel message
+   * reaches the stream through a token grant only, not through an API subscription (a dual-mode
+   * publisher's subscribe reaches both owners): until the activation the old owner serves the user
+   * and reports it for a relay, like a relay-subscribed channel's.
+   */
+  public synchronized int publish(
+      Message m,
+      long nowMs,
+      Object old,
+      boolean report,
+      boolean plainToRelayed,
+      boolean preStream,
+      long[] seqOut) {
     if (seqOut != null) {
       seqOut[0] = -1;
     }
@@ -190,7 +208,9 @@ public final class UserStream {
     if (finishing != null) {
       return finishingPublish(m, nowMs, old, seqOut);
     }
-    if (m.channel != null && old == null && !subscribed(m.channel, nowMs)) {
+    if (m.channel != null
+        && old == null
+        && !(preStream ? tokenSubscribed(m.channel, nowMs) : subscribed(m.channel, nowMs))) {
       if (!plainToRelayed || relayChannels == null || !relayChannels.contains(m.channel)) {
         return -1;
       }
@@ -1064,6 +1084,12 @@ public final class UserStream {
     TreeSet<String> all = new TreeSet<>(tokenGrants.keySet());
     all.addAll(apiChannels);
     return all;
+  }
+
+  /** Whether a token grants the stream {@code channel} at {@code nowMs}. */
+  private boolean tokenSubscribed(String channel, long nowMs) {
+    Long until = tokenGrants.get(channel);
+    return until != null && (until > nowMs || heldByConnection(channel));
   }
 
   /** Whether the stream receives {@code channel}'s messages at {@code nowMs}. */
