@@ -1,9 +1,6 @@
 package dev.halley.bench;
 
-import dev.halley.cluster.ClusterMap;
 import dev.halley.node.HalleyNode;
-import dev.halley.node.config.NodeConfig;
-import dev.halley.node.config.OperationsConfig;
 import dev.halley.router.TokenMinter;
 import java.io.IOException;
 import java.io.InputStream;
@@ -62,31 +59,7 @@ public final class NodeCost {
     }
     String shape = o.getOrDefault("shape", "unicast");
     int users = Integer.parseInt(o.getOrDefault("users", shape.equals("unicast") ? "2000" : "400"));
-    ClusterMap map =
-        ClusterMap.parse(
-            "{\"version\":1,\"nodes\":[{\"id\":\"a\",\"publicUrl\":\"http://127.0.0.1:1\","
-                + "\"internalUrl\":\"http://127.0.0.1:2\"}]}");
-    HalleyNode node =
-        HalleyNode.start(
-            NodeConfig.builder()
-                .nodeId("a")
-                .map(map)
-                .publicHost("127.0.0.1")
-                .publicPort(0)
-                .internalHost("127.0.0.1")
-                .internalPort(0)
-                .apiKeys(List.of(API_KEY))
-                .tokenHmacSecret(SECRET)
-                .ioThreads(1)
-                .heartbeatMs(100_000)
-                .longPollTimeoutMs(60_000)
-                .operations(
-                    OperationsConfig.builder()
-                        .maxConnectionsPerUser(10_000)
-                        .newConnectionsPerSecondPerAddress(1_000_000)
-                        .newConnectionBurstPerAddress(1_000_000)
-                        .build())
-                .build());
+    HalleyNode node = WsFanOutBenchmark.startNode(API_KEY, SECRET);
     try (Publisher pub = new Publisher(node.internalPort())) {
       TokenMinter tokens = TokenMinter.hs256(SECRET);
       if (shape.equals("unicast")) {

@@ -75,31 +75,7 @@ public class WsFanOutBenchmark {
 
   @Setup(Level.Trial)
   public void start() throws Exception {
-    ClusterMap map =
-        ClusterMap.parse(
-            "{\"version\":1,\"nodes\":[{\"id\":\"a\",\"publicUrl\":\"http://127.0.0.1:1\","
-                + "\"internalUrl\":\"http://127.0.0.1:2\"}]}");
-    node =
-        HalleyNode.start(
-            NodeConfig.builder()
-                .nodeId("a")
-                .map(map)
-                .publicHost("127.0.0.1")
-                .publicPort(0)
-                .internalHost("127.0.0.1")
-                .internalPort(0)
-                .apiKeys(List.of(API_KEY))
-                .tokenHmacSecret(SECRET)
-                .ioThreads(1)
-                .heartbeatMs(100_000)
-                .longPollTimeoutMs(60_000)
-                .operations(
-                    OperationsConfig.builder()
-                        .maxConnectionsPerUser(10_000)
-                        .newConnectionsPerSecondPerAddress(1_000_000)
-                        .newConnectionBurstPerAddress(1_000_000)
-                        .build())
-                .build());
+    node = startNode(API_KEY, SECRET);
     TokenMinter tokens = TokenMinter.hs256(SECRET);
     selector = Selector.open();
     for (int i = 0; i < connections; i++) {
@@ -262,5 +238,37 @@ public class WsFanOutBenchmark {
       st.headerPos = 0;
       frames.incrementAndGet();
     }
+  }
+
+  /**
+   * The node the WebSocket benches measure (this one and {@link NodeCost}): node {@code a} alone on
+   * loopback ports, one IO thread, heartbeats and long-polls that never come due during a run, and
+   * admission limits out of the way of thousands of connections from one address.
+   */
+  static HalleyNode startNode(String apiKey, String secret) {
+    ClusterMap map =
+        ClusterMap.parse(
+            "{\"version\":1,\"nodes\":[{\"id\":\"a\",\"publicUrl\":\"http://127.0.0.1:1\","
+                + "\"internalUrl\":\"http://127.0.0.1:2\"}]}");
+    return HalleyNode.start(
+        NodeConfig.builder()
+            .nodeId("a")
+            .map(map)
+            .publicHost("127.0.0.1")
+            .publicPort(0)
+            .internalHost("127.0.0.1")
+            .internalPort(0)
+            .apiKeys(List.of(apiKey))
+            .tokenHmacSecret(secret)
+            .ioThreads(1)
+            .heartbeatMs(100_000)
+            .longPollTimeoutMs(60_000)
+            .operations(
+                OperationsConfig.builder()
+                    .maxConnectionsPerUser(10_000)
+                    .newConnectionsPerSecondPerAddress(1_000_000)
+                    .newConnectionBurstPerAddress(1_000_000)
+                    .build())
+            .build());
   }
 }

@@ -16,9 +16,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
@@ -29,20 +27,8 @@ import org.junit.jupiter.params.provider.EnumSource;
  */
 class FrequencyLimitTest {
   private static final long INTERVAL_MS = 500;
-  private static HalleyNode node;
-  private static InternalApi api;
+  @RegisterExtension static final OneNode NODE = new OneNode();
   private final List<TransportClient> clients = new ArrayList<>();
-
-  @BeforeAll
-  static void start() {
-    node = HalleyNode.start(TestNodes.config().build());
-    api = new InternalApi(node);
-  }
-
-  @AfterAll
-  static void stop() {
-    node.close();
-  }
 
   @AfterEach
   void closeClients() {
@@ -63,7 +49,7 @@ class FrequencyLimitTest {
     ObjectNode root = InternalApi.JSON.createObjectNode();
     ArrayNode ms = root.putArray("messages");
     messages.forEach(ms::add);
-    InternalApi.Reply r = api.publish(root.toString());
+    InternalApi.Reply r = NODE.api().publish(root.toString());
     assertEquals(200, r.status(), r.toString());
   }
 
@@ -73,7 +59,7 @@ class FrequencyLimitTest {
       throws InterruptedException {
     String user = TestNodes.userOwnedBy("a", "freq-" + t, 0);
     TransportClient client =
-        t.client(node.publicPort()).query("conflationIntervalMs=" + INTERVAL_MS);
+        t.client(NODE.node().publicPort()).query("conflationIntervalMs=" + INTERVAL_MS);
     clients.add(client);
     client.connect(TestNodes.token(user, null), null);
 
@@ -146,7 +132,10 @@ class FrequencyLimitTest {
             TestNodes.token(TestNodes.localUser("freq-bad-" + t), null), StandardCharsets.UTF_8);
     for (String bad : List.of("-1", "abc", "", "10001", "99999999999999999999")) {
       RawHttp.Response r =
-          t.attempt(node.publicPort(), "token=" + token + "&conflationIntervalMs=" + bad, Map.of());
+          t.attempt(
+              NODE.node().publicPort(),
+              "token=" + token + "&conflationIntervalMs=" + bad,
+              Map.of());
       assertEquals(400, r.status(), t + " " + bad + ": " + r.body());
       assertEquals("bad_request", InternalApi.json(r.body()).get("error").asText(), r.body());
       assertTrue(r.body().contains("conflationIntervalMs"), r.body());

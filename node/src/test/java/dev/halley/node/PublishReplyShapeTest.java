@@ -3,25 +3,12 @@ package dev.halley.node;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import dev.halley.testing.TransportClient;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /** The publish reply's exact text, over real sockets. */
 class PublishReplyShapeTest {
-  private static HalleyNode node;
-  private static InternalApi api;
-
-  @BeforeAll
-  static void start() {
-    node = HalleyNode.start(TestNodes.config().build());
-    api = new InternalApi(node);
-  }
-
-  @AfterAll
-  static void stop() {
-    node.close();
-  }
+  @RegisterExtension static final OneNode NODE = new OneNode();
 
   /**
    * The reply's exact shape and field order for every kind of result (the reply is written without
@@ -33,7 +20,7 @@ class PublishReplyShapeTest {
     String offline = TestNodes.userOwnedBy("a", "shape", 1);
     String gone = TestNodes.userOwnedBy("a", "shape", 2);
     String remote = TestNodes.remoteUser("shape");
-    try (TransportClient c = TransportClient.Transport.WS.client(node.publicPort())) {
+    try (TransportClient c = TransportClient.Transport.WS.client(NODE.node().publicPort())) {
       c.connect(TestNodes.token(online, null), null);
       String body =
           "{\"messages\": [{\"id\": \"k-shape\", \"users\": [\""
@@ -66,14 +53,14 @@ class PublishReplyShapeTest {
               .replace("REMOTE", remote)
               .replace("OFF", offline)
               .replace("ON", online);
-      InternalApi.Reply first = api.publish(body);
+      InternalApi.Reply first = NODE.api().publish(body);
       assertEquals(200, first.status(), first.toString());
       assertEquals(
           "{\"node\":\"a\",\"mapVersion\":3,\"results\":["
               + results.replace("STATUS", "accepted")
               + "]}",
           first.body().toString());
-      InternalApi.Reply again = api.publish(body);
+      InternalApi.Reply again = NODE.api().publish(body);
       String repeated = results.replace("STATUS", "duplicate");
       // The two messages without a key are new messages again.
       assertEquals(

@@ -94,34 +94,26 @@ public final class PollTestClient extends TransportClient {
    * token} and {@code lastEventId} (null: none): its JSON answer, which must be a 200.
    */
   public static JsonNode pollOnce(URI base, String token, String lastEventId) {
-    try {
-      RawHttp.Response r =
-          get(
-              HTTP,
-              URI.create(base + "/v1/poll?" + query(token, lastEventId, "")),
-              Duration.ofSeconds(30));
-      if (r.status() != 200) {
-        throw new AssertionError("poll: status " + r.status() + " " + r.body());
-      }
-      return r.json();
-    } catch (java.io.IOException e) {
-      throw new java.io.UncheckedIOException(e);
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      throw new IllegalStateException(e);
-    }
+    return okJson(
+        "poll",
+        URI.create(base + "/v1/poll?" + query(token, lastEventId, "")),
+        Duration.ofSeconds(30));
   }
 
   private JsonNode request(String path, String last) {
     String q = query(token, last, extraQuerySuffix());
+    return okJson(
+        transport(),
+        URI.create("http://127.0.0.1:" + port + path + "?" + q),
+        TIMEOUT.plusSeconds(30));
+  }
+
+  /** A GET of {@code uri} whose answer must be a 200: its JSON; else fails naming {@code what}. */
+  private static JsonNode okJson(String what, URI uri, Duration timeout) {
     try {
-      RawHttp.Response r =
-          get(
-              HTTP,
-              URI.create("http://127.0.0.1:" + port + path + "?" + q),
-              TIMEOUT.plusSeconds(30));
+      RawHttp.Response r = get(HTTP, uri, timeout);
       if (r.status() != 200) {
-        throw new AssertionError(transport() + ": status " + r.status() + " " + r.body());
+        throw new AssertionError(what + ": status " + r.status() + " " + r.body());
       }
       return r.json();
     } catch (java.io.IOException e) {

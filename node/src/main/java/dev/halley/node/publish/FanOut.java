@@ -197,14 +197,7 @@ public final class FanOut {
         }
       }
     } else {
-      Message m =
-          new Message(
-              tail(item.data(), item.channel(), item.id()),
-              item.channel(),
-              now,
-              expires,
-              item.conflationKey(),
-              item.id());
+      Message m = message(item, item.channel(), now, expires);
       ObjectNode positions = Json.MAPPER.createObjectNode();
       java.util.function.Supplier<long[]> fan =
           () -> fanOut(item, m, now, pendingMap, plainToRelayed, positions);
@@ -259,14 +252,7 @@ public final class FanOut {
       remembered |= codes[i] >= Idempotency.BUFFERED;
       if (codes[i] == Idempotency.NEW) {
         if (m == null) {
-          m =
-              new Message(
-                  tail(item.data(), null, item.id()),
-                  null,
-                  now,
-                  expires,
-                  item.conflationKey(),
-                  item.id());
+          m = message(item, null, now, expires);
         }
         String u = users.get(i);
         boolean report = movingAway(u, pendingMap);
@@ -368,6 +354,20 @@ public final class FanOut {
   }
 
   /**
+   * {@code item} as a message on {@code channel} (null: a user message), accepted at {@code now},
+   * kept until {@code expires}.
+   */
+  private static Message message(Item item, String channel, long now, long expires) {
+    return new Message(
+        tail(item.data(), channel, item.id()),
+        channel,
+        now,
+        expires,
+        item.conflationKey(),
+        item.id());
+  }
+
+  /**
    * The relay of a channel message this node has accepted before (same key): a listed user whose
    * stream holds the key has that event annotated ({@link UserStream#annotate}); the others get it
    * appended if they do not hold that old position yet ({@link UserStream#publish} skips a position
@@ -376,14 +376,7 @@ public final class FanOut {
    */
   private void relayAgain(
       Item item, long now, long expires, dev.halley.cluster.ClusterMap pendingMap) {
-    Message m =
-        new Message(
-            tail(item.data(), item.channel(), item.id()),
-            item.channel(),
-            now,
-            expires,
-            item.conflationKey(),
-            item.id());
+    Message m = message(item, item.channel(), now, expires);
     for (java.util.Map.Entry<String, Object> e : item.relay().entrySet()) {
       if (!relayedHere(e.getKey(), pendingMap)) {
         continue;

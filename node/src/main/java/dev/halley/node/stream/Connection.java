@@ -37,7 +37,7 @@ public abstract class Connection {
   private final AtomicBoolean closed = new AtomicBoolean();
   private final Runnable flushTask = this::runFlush;
   private final CopyOnWriteArrayList<Runnable> closeHooks = new CopyOnWriteArrayList<>();
-  private final ConnectionReports reports = new ConnectionReports(this);
+  private final ConnectionReports reports = new ConnectionReports();
   private final ConnectionTimers timers = new ConnectionTimers(reports::timerDropped);
 
   // Guarded by this.
@@ -104,7 +104,7 @@ public abstract class Connection {
         Object old = ring.supersede(m.conflationKey);
         if (old != null) {
           bytes.removed(QueueBytes.of(old));
-          reports.conflated(1);
+          reports.conflated(transport(), 1);
         }
       }
       if (ring.isFull() || bytes.wouldExceed(size, ring.slots() == 0)) {
@@ -148,7 +148,7 @@ public abstract class Connection {
    */
   protected final synchronized void conflatedInBatch(int n) {
     if (n > 0) {
-      reports.conflated(n);
+      reports.conflated(transport(), n);
     }
   }
 
@@ -185,7 +185,7 @@ public abstract class Connection {
     polledItem = next;
     ring.removeHead();
     bytes.removed(QueueBytes.of(next));
-    reports.taken(next);
+    reports.taken(transport(), next);
     return true;
   }
 
@@ -265,7 +265,7 @@ public abstract class Connection {
    */
   private void failed(Throwable t) {
     try {
-      reports.writeFailed(t);
+      reports.writeFailed(transport(), t);
     } catch (Throwable ignored) {
       // reporting must not stop the close
     }
@@ -281,7 +281,7 @@ public abstract class Connection {
 
   /** IO thread: the queue overflowed. The default closes the connection as a slow consumer. */
   protected void onOverflow() {
-    reports.slowConsumer();
+    reports.slowConsumer(transport(), user());
     close(CloseCodes.SLOW_CONSUMER, "slow consumer");
   }
 
@@ -339,9 +339,6 @@ public abstract class Connection {
   private static final byte[] TOKEN_EXPIRED_JSON =
       ("{\"type\":\"" + EventTypes.TOKEN_EXPIRED + "\"}")
           .getBytes(java.nio.charset.StandardCharsets.US_ASCII);
-
-  /** {@link ConnectionObserver#tokenExpiredGraceMs} without an observer (unit tests), ms. */
-  static final long DEFAULT_TOKEN_EXPIRED_GRACE_MS = 5_000;
 
   /**
    * IO thread: the token is no longer valid. The default (WebSocket) closes with 4001; transports

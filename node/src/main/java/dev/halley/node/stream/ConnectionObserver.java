@@ -8,6 +8,9 @@ package dev.halley.node.stream;
  * cheap and must not throw.
  */
 public interface ConnectionObserver {
+  /** {@link #tokenExpiredGraceMs} without an observer (unit tests), ms. */
+  long DEFAULT_TOKEN_EXPIRED_GRACE_MS = 5_000;
+
   /**
    * An event accepted at {@code acceptedAtNanos} ({@link System#nanoTime()}) was taken to be
    * written to the socket of a {@code transport} connection.
@@ -45,6 +48,6 @@ public interface ConnectionObserver {
    * tokenExpiredGraceMs}.
    */
   default long tokenExpiredGraceMs() {
-    return Connection.DEFAULT_TOKEN_EXPIRED_GRACE_MS;
+    return DEFAULT_TOKEN_EXPIRED_GRACE_MS;
   }
 }

@@ -10,42 +10,38 @@ import dev.halley.node.wire.Message;
  * failures, dropped timers; and the one setting it reads through it. Without an observer (unit
  * tests) it reports nothing.
  *
- * <p>Owner: the {@link Connection} that holds it. The observer is bound once, before the connection
- * is registered on its stream, and read from any thread; {@link #taken} and {@link #conflated} run
- * with the connection's lock held, which also guards the conflation count.
+ * <p>Owner: the {@link Connection} that holds it (and names its transport in each call). The
+ * observer is bound once, before the connection is registered on its stream, and read from any
+ * thread; {@link #taken} and {@link #conflated} run with the connection's lock held, which also
+ * guards the conflation count.
  */
 final class ConnectionReports {
-  private final Connection connection;
   private volatile ConnectionObserver observer;
   private long conflated;
-
-  ConnectionReports(Connection connection) {
-    this.connection = connection;
-  }
 
   void bind(ConnectionObserver observer) {
     this.observer = observer;
   }
 
   /** Under the lock, IO thread: an event was taken for writing. */
-  void taken(Object item) {
+  void taken(String transport, Object item) {
     ConnectionObserver o = observer;
     if (o == null) {
       return;
     }
     if (item instanceof Message m) {
-      o.delivered(connection.transport(), m.acceptedAtNanos);
+      o.delivered(transport, m.acceptedAtNanos);
     } else if (item instanceof Control c && c.type.equals(EventTypes.RESET)) {
       o.reset(c.toString().contains("\"epoch\"") ? EventTypes.RESET_EPOCH : EventTypes.RESET_GAP);
     }
   }
 
   /** Under the lock: {@code n} messages were replaced by newer ones with their key. */
-  void conflated(int n) {
+  void conflated(String transport, int n) {
     conflated += n;
     ConnectionObserver o = observer;
     if (o != null) {
-      o.conflated(connection.transport(), n);
+      o.conflated(transport, n);
     }
   }
 
@@ -54,17 +50,17 @@ final class ConnectionReports {
     return conflated;
   }
 
-  void slowConsumer() {
+  void slowConsumer(String transport, String user) {
     ConnectionObserver o = observer;
     if (o != null) {
-      o.slowConsumer(connection.transport(), connection.user());
+      o.slowConsumer(transport, user);
     }
   }
 
-  void writeFailed(Throwable t) {
+  void writeFailed(String transport, Throwable t) {
     ConnectionObserver o = observer;
     if (o != null) {
-      o.writeFailed(connection.transport(), t);
+      o.writeFailed(transport, t);
     }
   }
 
@@ -78,6 +74,6 @@ final class ConnectionReports {
   /** {@link ConnectionObserver#tokenExpiredGraceMs}, ms. */
   long tokenExpiredGraceMs() {
     ConnectionObserver o = observer;
-    return o == null ? Connection.DEFAULT_TOKEN_EXPIRED_GRACE_MS : o.tokenExpiredGraceMs();
+    return o == null ? ConnectionObserver.DEFAULT_TOKEN_EXPIRED_GRACE_MS : o.tokenExpiredGraceMs();
   }
 }

@@ -3,8 +3,8 @@ package dev.halley.node.auth;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.halley.node.HalleyNode;
 import dev.halley.node.InternalApi;
+import dev.halley.node.OneNode;
 import dev.halley.node.TestNodes;
 import dev.halley.testing.RawHttp;
 import java.io.IOException;
@@ -18,9 +18,8 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.Map;
 import org.awaitility.Awaitility;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * A poll client's keep-alive connection remembers the last token that verified on it: each request
@@ -28,19 +27,7 @@ import org.junit.jupiter.api.Test;
  * as on a new one.
  */
 class KeepAliveTokenTest {
-  private static HalleyNode node;
-  private static InternalApi api;
-
-  @BeforeAll
-  static void start() {
-    node = HalleyNode.start(TestNodes.config().build());
-    api = new InternalApi(node);
-  }
-
-  @AfterAll
-  static void stop() {
-    node.close();
-  }
+  @RegisterExtension static final OneNode NODE = new OneNode();
 
   /** One keep-alive connection to the public port, one request at a time. */
   private static final class Client implements AutoCloseable {
@@ -49,7 +36,7 @@ class KeepAliveTokenTest {
     final OutputStream out;
 
     Client() throws IOException {
-      socket.connect(new InetSocketAddress("127.0.0.1", node.publicPort()), 10_000);
+      socket.connect(new InetSocketAddress("127.0.0.1", NODE.node().publicPort()), 10_000);
       socket.setSoTimeout(20_000);
       in = socket.getInputStream();
       out = socket.getOutputStream();
@@ -90,8 +77,8 @@ class KeepAliveTokenTest {
     try (Client c = new Client()) {
       String aliceAt = InternalApi.json(c.poll(aliceToken).body()).get("lastEventId").asText();
       String bobAt = InternalApi.json(c.poll(bobToken).body()).get("lastEventId").asText();
-      api.publishToUsers(InternalApi.json("\"for bob\""), bob);
-      api.publishToUsers(InternalApi.json("\"for alice\""), alice);
+      NODE.api().publishToUsers(InternalApi.json("\"for bob\""), bob);
+      NODE.api().publishToUsers(InternalApi.json("\"for alice\""), alice);
       RawHttp.Response asBob = c.poll(bobToken, bobAt);
       assertEquals(200, asBob.status(), asBob.body());
       assertTrue(asBob.body().contains("\"for bob\""), asBob.body());
@@ -102,10 +89,11 @@ class KeepAliveTokenTest {
       assertTrue(!asAlice.body().contains("for bob"), asAlice.body());
 
       InternalApi.Reply r =
-          api.send(
-              "POST",
-              "/v1/users/" + alice + "/revoke",
-              "{\"issuedBefore\": " + Instant.now().toEpochMilli() + "}");
+          NODE.api()
+              .send(
+                  "POST",
+                  "/v1/users/" + alice + "/revoke",
+                  "{\"issuedBefore\": " + Instant.now().toEpochMilli() + "}");
       assertEquals(200, r.status(), r.toString());
       RawHttp.Response revoked = c.poll(aliceToken);
       assertEquals(401, revoked.status(), revoked.body());

@@ -9,8 +9,8 @@ import com.nimbusds.jose.JWSHeader;
 import com.nimbusds.jose.Payload;
 import com.nimbusds.jose.crypto.MACSigner;
 import com.nimbusds.jwt.JWTClaimsSet;
-import dev.halley.node.HalleyNode;
 import dev.halley.node.InternalApi;
+import dev.halley.node.OneNode;
 import dev.halley.node.TestNodes;
 import dev.halley.testing.RawHttp;
 import java.io.ByteArrayOutputStream;
@@ -24,9 +24,8 @@ import java.time.Instant;
 import java.util.Date;
 import java.util.List;
 import java.util.Map;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * Issue 11 items 1, 9 and 10 against a real node on loopback ports: the /js/ handler stores and
@@ -36,26 +35,14 @@ import org.junit.jupiter.api.Test;
  */
 class InputHygieneTest {
   private static final HttpClient HTTP = HttpClient.newHttpClient();
-  private static HalleyNode node;
-  private static InternalApi api;
-
-  @BeforeAll
-  static void start() {
-    node = HalleyNode.start(TestNodes.config().build());
-    api = new InternalApi(node);
-  }
-
-  @AfterAll
-  static void stop() {
-    node.close();
-  }
+  @RegisterExtension static final OneNode NODE = new OneNode();
 
   // ---- item 1 ----
 
   @Test
   void unknownModuleNamesAreNotEchoedInFull() throws Exception {
     String name = "a".repeat(5_000) + ".js";
-    RawHttp.Response r = RawHttp.request(node.publicPort(), "GET", "/js/" + name, Map.of());
+    RawHttp.Response r = RawHttp.request(NODE.node().publicPort(), "GET", "/js/" + name, Map.of());
     assertEquals(404, r.status());
     assertEquals("not_found", r.error());
     assertTrue(r.body().length() < 300, "404 body echoes the name: " + r.body().length());
@@ -63,14 +50,15 @@ class InputHygieneTest {
 
   @Test
   void theModulesOfTheJsClientAreServed() throws Exception {
-    RawHttp.Response r = RawHttp.request(node.publicPort(), "GET", "/js/index.js", Map.of());
+    RawHttp.Response r = RawHttp.request(NODE.node().publicPort(), "GET", "/js/index.js", Map.of());
     assertEquals(200, r.status());
     assertTrue(r.headers().get("content-type").startsWith("text/javascript"));
     assertEquals(
         200,
-        RawHttp.request(node.publicPort(), "GET", "/js/transports/websocket.js", Map.of())
+        RawHttp.request(NODE.node().publicPort(), "GET", "/js/transports/websocket.js", Map.of())
             .status());
-    assertEquals(404, RawHttp.request(node.publicPort(), "GET", "/js/nope.js", Map.of()).status());
+    assertEquals(
+        404, RawHttp.request(NODE.node().publicPort(), "GET", "/js/nope.js", Map.of()).status());
   }
 
   // ---- item 9 ----
@@ -84,7 +72,8 @@ class InputHygieneTest {
         "{\"big\": 1e400, \"precise\": 0.1000000000000000055511151231257827, \"e\": 1E2,"
             + " \"s\": \"caf\\u00e9\", \"list\": [ -0, 1.50 ]}";
     InternalApi.Reply reply =
-        api.publish("{\"messages\": [{\"users\": [\"" + user + "\"],\n \"data\": " + data + "}]}");
+        NODE.api()
+            .publish("{\"messages\": [{\"users\": [\"" + user + "\"],\n \"data\": " + data + "}]}");
     assertEquals(200, reply.status(), reply.body().toString());
     String batch = poll(token, position);
     assertTrue(
@@ -111,7 +100,7 @@ class InputHygieneTest {
       HttpResponse<String> r =
           HTTP.send(
               HttpRequest.newBuilder(
-                      URI.create("http://127.0.0.1:" + node.internalPort() + "/v1/publish"))
+                      URI.create("http://127.0.0.1:" + NODE.node().internalPort() + "/v1/publish"))
                   .header("Authorization", "Bearer " + TestNodes.API_KEY)
                   .POST(HttpRequest.BodyPublishers.ofByteArray(body.toByteArray()))
                   .build(),
@@ -158,7 +147,7 @@ class InputHygieneTest {
   private HttpResponse<String> publishBytes(byte[] body) throws Exception {
     return HTTP.send(
         HttpRequest.newBuilder(
-                URI.create("http://127.0.0.1:" + node.internalPort() + "/v1/publish"))
+                URI.create("http://127.0.0.1:" + NODE.node().internalPort() + "/v1/publish"))
             .header("Authorization", "Bearer " + TestNodes.API_KEY)
             .POST(HttpRequest.BodyPublishers.ofByteArray(body))
             .build(),
@@ -206,7 +195,7 @@ class InputHygieneTest {
     for (String user : List.of("bob%FF", "bob%C0%80", "bob%ED%A0%80", "bob%E2%82")) {
       RawHttp.Response r =
           RawHttp.request(
-              node.internalPort(),
+              NODE.node().internalPort(),
               "PUT",
               "/v1/users/" + user + "/channels/room",
               Map.of("Authorization", "Bearer " + TestNodes.API_KEY, "Content-Length", "0"));
@@ -215,7 +204,7 @@ class InputHygieneTest {
     }
     RawHttp.Response ok =
         RawHttp.request(
-            node.internalPort(),
+            NODE.node().internalPort(),
             "PUT",
             "/v1/users/b%C3%B6b%2Fx/channels/room",
             Map.of("Authorization", "Bearer " + TestNodes.API_KEY, "Content-Length", "0"));
@@ -238,7 +227,7 @@ class InputHygieneTest {
     if (path.equals("/v1/sse") || path.equals("/v1/longpoll")) {
       query += "&timeoutMs=0";
     }
-    return RawHttp.request(node.publicPort(), "GET", path + "?" + query, h);
+    return RawHttp.request(NODE.node().publicPort(), "GET", path + "?" + query, h);
   }
 
   /** One /v1/poll batch as raw text. */
@@ -250,7 +239,7 @@ class InputHygieneTest {
     HttpResponse<String> r =
         HTTP.send(
             HttpRequest.newBuilder(
-                    URI.create("http://127.0.0.1:" + node.publicPort() + "/v1/poll?" + q))
+                    URI.create("http://127.0.0.1:" + NODE.node().publicPort() + "/v1/poll?" + q))
                 .build(),
             HttpResponse.BodyHandlers.ofString());
     assertEquals(200, r.statusCode(), r.body());

@@ -14,23 +14,6 @@ import org.junit.jupiter.api.Test;
 
 /** The connection queue's conflation, under a concurrent producer and consumer (bounded stress). */
 class ConnectionConflationTest {
-  private static final class Queue extends Connection {
-    Queue() {
-      super(new UserStream("alice", 0, 10, 60_000, 0), task -> {}, 100_000);
-    }
-
-    @Override
-    public String transport() {
-      return "test";
-    }
-
-    @Override
-    protected void flush() {}
-
-    @Override
-    protected void closeTransport(int code, String reason) {}
-  }
-
   private static Message message(long i, String key) {
     return new Message((i + "}").getBytes(StandardCharsets.UTF_8), 0, Long.MAX_VALUE, key);
   }
@@ -38,7 +21,7 @@ class ConnectionConflationTest {
   @Test
   void unkeyedMessagesAllArriveInOrderAndEachKeyEndsWithItsLatestValue() throws Exception {
     for (int round = 0; round < 20; round++) {
-      Queue q = new Queue();
+      QueueOnly q = new QueueOnly(100_000);
       int n = 20_000;
       AtomicBoolean done = new AtomicBoolean();
       Thread producer =

@@ -20,24 +20,7 @@ import org.junit.jupiter.api.Test;
 @Param(name = "seq", gen = IntGen.class, conf = "1:4")
 @Param(name = "key", gen = IntGen.class, conf = "0:2")
 public class OutboundQueueModelTest {
-  private static final class Queue extends Connection {
-    Queue() {
-      super(new UserStream("alice", 0, 10, 60_000, 0), task -> {}, 2);
-    }
-
-    @Override
-    public String transport() {
-      return "test";
-    }
-
-    @Override
-    protected void flush() {}
-
-    @Override
-    protected void closeTransport(int code, String reason) {}
-  }
-
-  private final Queue queue = new Queue();
+  private final QueueOnly queue = new QueueOnly(2);
 
   public OutboundQueueModelTest() {
     queue.operations(null, 180);
