@@ -6,9 +6,9 @@ import dev.halley.node.wire.Json;
 import io.undertow.connector.PooledByteBuffer;
 import io.undertow.server.HttpServerExchange;
 import io.undertow.server.RequestTooBigException;
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.util.Arrays;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 import org.xnio.ChannelListener;
@@ -30,10 +30,19 @@ public final class BodyReader implements ChannelListener<StreamSourceChannel> {
   /** Bytes discarded after a 413 before the connection is cut. */
   static final long DRAIN_LIMIT_BYTES = 16L << 20;
 
+  /** The first array for a body is at most this large; it grows by doubling as bytes arrive. */
+  private static final int FIRST_ARRAY_MAX = 65_536;
+
+  private static final int ARRAY_MAX = Integer.MAX_VALUE - 8;
+
   private final HttpServerExchange exchange;
   private final long maxBytes;
   private final Consumer<byte[]> onBody;
-  private final ByteArrayOutputStream body = new ByteArrayOutputStream();
+  // The body so far. A body with a Content-Length up to FIRST_ARRAY_MAX is read into one array of
+  // exactly that size and handed on without a copy; memory still grows only as bytes arrive
+  // beyond it (a client announcing a large body and sending nothing holds little).
+  private byte[] body;
+  private int size;
   private long drainLimit = DRAIN_LIMIT_BYTES;
   private boolean closeAtEnd; // a refusal that closes once the body is drained
   private long discarded = -1; // >= 0 once the 413 is sent
@@ -44,6 +53,10 @@ public final class BodyReader implements ChannelListener<StreamSourceChannel> {
     this.exchange = exchange;
     this.maxBytes = maxBytes;
     this.onBody = onBody;
+    long announced = exchange.getRequestContentLength();
+    this.body =
+        new byte
+            [(int) Math.min(announced >= 0 ? announced : 512, Math.min(FIRST_ARRAY_MAX, maxBytes))];
   }
 
   public static void read(HttpServerExchange exchange, long maxBytes, Consumer<byte[]> onBody) {
@@ -130,7 +143,7 @@ public final class BodyReader implements ChannelListener<StreamSourceChannel> {
           channel.suspendReads();
           cancelIdle();
           if (discarded < 0) {
-            onBody.accept(body.toByteArray());
+            onBody.accept(size == body.length ? body : Arrays.copyOf(body, size));
           } else if (closeAtEnd) {
             IoUtils.safeClose(exchange.getConnection());
           }
@@ -149,14 +162,23 @@ public final class BodyReader implements ChannelListener<StreamSourceChannel> {
           }
           continue;
         }
-        if (body.size() + (long) n > maxBytes) {
+        if (size + (long) n > maxBytes) {
           if (!tooLarge()) {
             return;
           }
           continue;
         }
         b.flip();
-        body.write(copy(b), 0, n);
+        if (size + n > body.length) {
+          long grown = Math.max(size + n, 2L * body.length);
+          long announced = exchange.getRequestContentLength();
+          if (announced >= size + n) {
+            grown = Math.min(grown, announced); // the last growth ends at the announced length
+          }
+          body = Arrays.copyOf(body, (int) Math.min(grown, Math.min(maxBytes, ARRAY_MAX)));
+        }
+        b.get(body, size, n);
+        size += n;
       }
     } catch (IOException e) {
       channel.suspendReads();
@@ -198,12 +220,6 @@ public final class BodyReader implements ChannelListener<StreamSourceChannel> {
     idle = null;
   }
 
-  private static byte[] copy(ByteBuffer b) {
-    byte[] a = new byte[b.remaining()];
-    b.get(a);
-    return a;
-  }
-
   /**
    * Sends the 413; returns whether the body is still to be drained (false when Undertow, ending the
    * exchange, already read it to its end: the connection then stays usable).
@@ -211,7 +227,8 @@ public final class BodyReader implements ChannelListener<StreamSourceChannel> {
   private boolean tooLarge() {
     discarded = 0;
     ChunkedBody.refused(exchange);
-    body.reset();
+    body = new byte[0];
+    size = 0;
     // Neither setPersistent(false) nor "Connection: close": Undertow would close at the end of the
     // response while the client is still sending, and the 413 would be lost to the reset. The body
     // is drained first, then the connection closes.

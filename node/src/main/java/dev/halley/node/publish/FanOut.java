@@ -483,9 +483,4 @@ public final class FanOut {
     long r = a + b;
     return ((a ^ r) & (b ^ r)) < 0 ? Long.MAX_VALUE : r;
   }
-
-  /** Serializes a data value compactly (once per message). */
-  static byte[] serialize(JsonNode data) {
-    return Json.bytes(data);
-  }
 }

@@ -1,19 +1,13 @@
 package dev.halley.node.publish;
 
-import com.fasterxml.jackson.core.JsonParser;
-import com.fasterxml.jackson.core.JsonToken;
 import dev.halley.node.wire.ErrorCodes;
 import dev.halley.node.wire.HttpError;
-import dev.halley.node.wire.Json;
-import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.CharBuffer;
 import java.nio.charset.CharsetDecoder;
 import java.nio.charset.CoderResult;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
-import java.util.ArrayList;
-import java.util.List;
 
 /**
  * The original text of JSON values inside a request body, so {@code data} is delivered as it was
@@ -64,49 +58,6 @@ final class RawJson {
   }
 
   private static final ThreadLocal<Utf8Check> UTF8 = ThreadLocal.withInitial(Utf8Check::new);
-
-  /**
-   * The compact original text of {@code messages[i].data} for every message of a publish body that
-   * has already been parsed and validated as JSON (null where a message has no data).
-   */
-  static List<byte[]> publishData(byte[] body) {
-    List<byte[]> out = new ArrayList<>(16);
-    try (JsonParser p = Json.MAPPER.createParser(body)) {
-      // The body was parsed strictly already (duplicate keys refused): this pass only finds spans.
-      p.disable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION);
-      if (p.nextToken() != JsonToken.START_OBJECT) {
-        return out; // not a publish body: the validation names the problem
-      }
-      while (p.nextToken() == JsonToken.FIELD_NAME) {
-        String field = p.currentName();
-        JsonToken t = p.nextToken();
-        if (!field.equals("messages") || t != JsonToken.START_ARRAY) {
-          p.skipChildren();
-          continue;
-        }
-        while (p.nextToken() != JsonToken.END_ARRAY) {
-          byte[] data = null;
-          if (p.currentToken() == JsonToken.START_OBJECT) {
-            while (p.nextToken() == JsonToken.FIELD_NAME) {
-              String name = p.currentName();
-              p.nextToken();
-              if (name.equals("data")) {
-                int start = (int) p.currentTokenLocation().getByteOffset();
-                data = compactValue(body, start);
-              }
-              p.skipChildren();
-            }
-          } else {
-            p.skipChildren();
-          }
-          out.add(data);
-        }
-      }
-    } catch (IOException e) {
-      throw new HttpError(400, ErrorCodes.INVALID_JSON, "the body is not JSON");
-    }
-    return out;
-  }
 
   /** The value starting at {@code start} of valid JSON, without whitespace outside strings. */
   static byte[] compactValue(byte[] json, int start) {
