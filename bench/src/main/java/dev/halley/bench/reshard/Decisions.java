@@ -30,11 +30,10 @@ final class Decisions {
   }
 
   /**
-   * The node's handoff resume: {@link Handoff#decide} (rules 1-4 of the contract), after the
-   * channel check of contract change 5, which the node's class does not make yet: a client whose
-   * token grants a channel that is not relay-subscribed on the stream is covered only with a
-   * handoff while every publisher is still dual (else a channel message may have reached neither
-   * owner).
+   * The node's handoff resume: {@link Handoff#decide} (rules 1-4 of the contract, and the channel
+   * check of contract change 5: a client whose token grants a channel that is not relay-subscribed
+   * on the stream is covered only with a handoff while every publisher is still dual, else a
+   * channel message may have reached neither owner).
    *
    * @param epoch the old owner's epoch (X's)
    * @param x the client's last old seq
@@ -42,7 +41,7 @@ final class Decisions {
    * @param held the old positions the new owner's stream holds
    * @param waitExpired {@code handoffWaitMs} passed since the connect
    * @param channelsRelayed every channel the token grants is relay-subscribed on the stream
-   * @param publishersDual no publisher the node saw has left dual mode
+   * @param publishersDual no request declaring only the pending version has reached the node
    */
   static Resume handoff(
       String epoch,
@@ -52,10 +51,9 @@ final class Decisions {
       boolean waitExpired,
       boolean channelsRelayed,
       boolean publishersDual) {
-    if (!channelsRelayed && !(handoff != null && publishersDual)) {
-      return Resume.RESET_GAP;
-    }
-    return switch (Handoff.decide(epoch, x, handoff, held, waitExpired).outcome()) {
+    return switch (Handoff.decide(
+            epoch, x, handoff, held, waitExpired, channelsRelayed, publishersDual)
+        .outcome()) {
       case COVERED -> Resume.COVERED;
       case WAIT -> Resume.WAIT;
       case RESET_GAP -> Resume.RESET_GAP;

@@ -78,6 +78,9 @@ public final class ReshardModel {
   private final boolean[] active;
   private final long[] installedAt;
   private final long[] activatedAt;
+  // Contract change 5 as the node implements it: when the first request declaring only the pending
+  // version (a publisher that left dual mode) reached each node (Long.MAX_VALUE: none yet).
+  private final long[] singleSeenAt;
 
   private long[] msgPublisher = new long[1 << 16];
   private int messages;
@@ -106,6 +109,13 @@ public final class ReshardModel {
     public long resetsOfChurned;
     public long resetsWhileDual;
     public long resetSkippedAfterDelivered;
+
+    /** Resets by contract change 5's channel check (covered without it). */
+    public long resetChannelCheck;
+
+    /** Resets of handoffs that reached a new owner before its activation (rule 4). */
+    public long resetBeforeNewOwnersActivation;
+
     public long relaysRefused;
     public long afterRetention;
     public long movedSent;
@@ -205,6 +215,9 @@ public final class ReshardModel {
     long send(int node) {
       long t = Math.max(lane[node], now + oneWay());
       lane[node] = t;
+      if (mode == SINGLE_NEW) {
+        singleSeenAt[node] = Math.min(singleSeenAt[node], t);
+      }
       return t;
     }
 
@@ -240,6 +253,12 @@ public final class ReshardModel {
     void leaveDual() {
       mode = SINGLE_NEW;
       singleAt = now;
+      // Each node sees it declare the pending version alone at its next request there (its
+      // fleet-wide traffic; a moving user's send may come earlier: send above).
+      double meanGap = 1_000_000.0 * nodeCount / c.requestsPerPublisherSecond();
+      for (int n = 0; n < nodeCount; n++) {
+        singleSeenAt[n] = Math.min(singleSeenAt[n], now + (long) exp(meanGap) + oneWay());
+      }
     }
 
     /** Issues ready new-owner sends in publish order. */
@@ -296,6 +315,8 @@ public final class ReshardModel {
     active = new boolean[nodeCount];
     installedAt = new long[nodeCount];
     activatedAt = new long[nodeCount];
+    singleSeenAt = new long[nodeCount];
+    Arrays.fill(singleSeenAt, Long.MAX_VALUE);
     Arrays.fill(installedAt, -1);
     Arrays.fill(activatedAt, -1);
     for (int n = 0; n < nodeCount; n++) {
@@ -738,7 +759,12 @@ public final class ReshardModel {
           if (listed) {
             u.relaySubscribed |= bit;
             newAppend(u, key, code);
-          } else if ((u.relaySubscribed & bit) != 0 || u.state == NEW) {
+          } else if (((u.relaySubscribed & bit) != 0
+                  && (active[u.newN] || !c.plainCopyAfterActivation()))
+              || u.state == NEW) {
+            // A plain copy reaches a relay-subscribed pre-stream only once the new owner has
+            // activated (rdup's rule of 2026-12-02 03:00, replacing (j)); a handed-off stream
+            // through its client's grants.
             newAppend(u, key, 0);
           }
         });
@@ -1062,7 +1088,15 @@ public final class ReshardModel {
     return true;
   }
 
-  /** Whether no publisher left dual mode (what a node learns from Halley-Map-Versions). */
+  /**
+   * Contract change 5 as node {@code n} knows it: no request declaring only the pending version has
+   * reached it yet.
+   */
+  private boolean stillDualAt(int n) {
+    return singleSeenAt[n] > now;
+  }
+
+  /** Whether no publisher left dual mode (the global state, earlier than any node knows it). */
   private boolean allDual() {
     for (Pub p : pubs) {
       if (p.mode == SINGLE_NEW) {
@@ -1074,11 +1108,21 @@ public final class ReshardModel {
 
   private void decide(MU u, boolean expired) {
     boolean channelsRelayed = u.relaySubscribed == (1 << u.ch.length) - 1 || !c.checkChannels();
-    boolean dual = allDual();
+    boolean dual = stillDualAt(u.newN);
     Handoff.Token token =
         u.hadHandoff ? new Handoff.Token(epochs[u.oldN], u.hs > 0 ? u.hs : -1, u.hf) : null;
     Resume r =
         Decisions.handoff(epochs[u.oldN], u.x, token, u.held, expired, channelsRelayed, dual);
+    if (r == Resume.RESET_GAP
+        && Decisions.handoff(epochs[u.oldN], u.x, token, u.held, expired, true, true)
+            == Resume.COVERED) {
+      f.resetChannelCheck++;
+    }
+    if (r == Resume.COVERED && u.hadHandoff && !active[u.newN]) {
+      // Rule 4 (rdup, 2026-12-02 03:00): a handoff reaching a new owner that has not activated.
+      f.resetBeforeNewOwnersActivation++;
+      r = Resume.RESET_GAP;
+    }
     if (r == Resume.COVERED && !skippedBeforeDelivered(u)) {
       // The node's rule 5 addition: a skipped event after a delivered one would be repeated by a
       // later resume from a new-node ID.

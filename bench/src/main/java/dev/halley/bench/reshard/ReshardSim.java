@@ -148,7 +148,7 @@ public final class ReshardSim {
         Locale.ROOT,
         "  handoffs: %,d covered (%,d after waiting for relays, longest %.1f ms; %,d waited in all), resets: %d of clients"
             + " online at the cut-over, %d of clients that dropped during it, %d of clients offline through it (gap %d, epoch %d;"
-            + " %,d messages covered by them; %,d came after retention); resets of clients that reached the new owner while every publisher was dual: %d; resets because a skipped event followed a delivered one: %d; relays refused %d%n",
+            + " %,d messages covered by them; %,d came after retention); resets of clients that reached the new owner while every publisher was dual: %d; resets because a skipped event followed a delivered one: %d; by the channel check (change 5): %d; handoffs before the new owner's activation: %d; relays refused %d%n",
         f.covered,
         f.coveredAfterWait,
         f.maxCoveredWaitMs,
@@ -162,6 +162,8 @@ public final class ReshardSim {
         f.afterRetention,
         f.resetsWhileDual,
         f.resetSkippedAfterDelivered,
+        f.resetChannelCheck,
+        f.resetBeforeNewOwnersActivation,
         f.relaysRefused);
     out.printf(
         Locale.ROOT,

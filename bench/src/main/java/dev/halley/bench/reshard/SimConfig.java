@@ -45,6 +45,9 @@ import java.util.List;
  * @param skipLiveAtOrBelowX contract change 3: live events with old position <= X are skipped
  * @param checkChannels contract change 5: a handoff is covered only if the token's channels are
  *     relay-subscribed on the stream or (with a handoff) every publisher is still dual
+ * @param plainCopyAfterActivation rdup's rule (2026-12-02 03:00, replacing (j)): a plain channel
+ *     message reaches a relay-subscribed pre-stream only after the new owner's own activation
+ *     (false: also before it)
  */
 public record SimConfig(
     int users,
@@ -74,7 +77,8 @@ public record SimConfig(
     boolean finishingKeepsChannels,
     boolean relayEarlyPositions,
     boolean skipLiveAtOrBelowX,
-    boolean checkChannels) {
+    boolean checkChannels,
+    boolean plainCopyAfterActivation) {
 
   /** Issue 14's fleet: 100 nodes, 10 million users; see docs/operations.md for the rationale. */
   public static SimConfig defaults() {
@@ -103,6 +107,7 @@ public record SimConfig(
         0.02,
         3000,
         30_000,
+        true,
         true,
         true,
         true,

@@ -83,6 +83,8 @@ class ReshardSimTest {
     // be reset (honestly); one that reaches the new owner while they are dual never is.
     assertEquals(0, f.resetsWhileDual, "resets of clients that came while publishers were dual");
     assertEquals(0, f.relaysRefused, "relays to a node without the pending map");
+    // The CLI activates every new owner before any old owner (rule 4 never has to reset).
+    assertEquals(0, f.resetBeforeNewOwnersActivation, "handoffs before the new owner activated");
   }
 
   @Test
@@ -150,6 +152,8 @@ class ReshardSimTest {
     ReshardModel.Figures checked = run("out", late);
     assertEquals(0, checked.lost);
     assertEquals(0, checked.duplicated);
+    // The node's own check (Handoff.decide with the channel inputs) is what resets them.
+    assertTrue(checked.resetChannelCheck > 0, "channel-check resets " + checked.resetChannelCheck);
   }
 
   @Test
