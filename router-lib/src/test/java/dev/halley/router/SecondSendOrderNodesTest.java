@@ -235,4 +235,96 @@ class SecondSendOrderNodesTest {
     }
     return keys;
   }
+
+  /**
+   * At the bound (docs/router-lib.md "Order and time"): a second send that finds its new owner's
+   * queue full ({@code maxQueuedMessages}) is not sent and not silently dropped: the app keeps the
+   * old owner's outcome, the lost relay is reported ({@code relaysLost(d, "backlog_full", 1)}), and
+   * the user's handoff, missing that relay, ends in an honest {@code reset}.
+   */
+  @Test
+  void aSecondSendRefusedForQueueRoomIsReportedAndItsHandoffResets() throws Exception {
+    CountDownLatch releaseD = new CountDownLatch(1);
+    try (TestCluster cluster =
+            new TestCluster(
+                b ->
+                    b.tokenHmacSecret(TestCluster.SECRET)
+                        .operations(
+                            dev.halley.node.config.OperationsConfig.builder()
+                                .movedSpreadMs(0)
+                                .handoffWaitMs(1_000)
+                                .build()),
+                "a",
+                "d");
+        AnswerLosingProxy toD =
+            new AnswerLosingProxy(
+                cluster.internalUrl("d"),
+                (path, body) -> path.equals("/v1/publish") && body.contains("\"busy\""),
+                releaseD)) {
+      NodeInfo a = new NodeInfo("a", cluster.publicUrl("a"), cluster.internalUrl("a"), 1);
+      NodeInfo d = new NodeInfo("d", cluster.publicUrl("d"), toD.url(), 1);
+      ClusterMap three = cluster.load(ClusterMap.of(3, List.of(a)));
+      ClusterMap four = ClusterMap.of(4, List.of(a, d));
+      String u = mover(three, four, "a", "d", 0);
+      String other = mover(three, four, "a", "d", 1);
+      String third = mover(three, four, "a", "d", 2);
+      java.util.Map<String, Integer> lost = new java.util.concurrent.ConcurrentHashMap<>();
+      try (Publisher p =
+              Publisher.builder()
+                  .mapSource(MapSource.of(() -> three))
+                  .apiKey(TestCluster.API_KEY)
+                  .requestTimeout(Duration.ofSeconds(60))
+                  .maxInFlightRequests(1)
+                  .maxQueuedMessages(1)
+                  .listener(
+                      new PublisherListener() {
+                        @Override
+                        public void relaysLost(String node, String reason, int count) {
+                          lost.merge(node + " " + reason, count, Integer::sum);
+                        }
+                      })
+                  .build();
+          SseTestClient onA =
+              SseTestClient.open(
+                  cluster.publicUrl("a"), MINTER.mint(u, Duration.ofMinutes(5), Set.of()))) {
+        for (String id : List.of("d", "a")) {
+          cluster.admin(id, "POST", "/v1/admin/map/pending", four.toJson());
+        }
+        p.publish(Message.toUsers(u).data("k0").idempotencyKey("k0")).get(60, TimeUnit.SECONDS);
+        assertEquals(List.of(3, 4), p.mapVersions(), "dual mode, learnt from a's answer");
+        assertEquals("k0", onA.awaitMessage().path("key").asText());
+        // d's only request slot: a relay whose answer d holds; its one queue place: another relay.
+        CompletableFuture<PublishResult> busy =
+            p.publish(Message.toUsers(other).data("busy").idempotencyKey("busy"));
+        assertTrue(toD.awaitMatched(Duration.ofSeconds(30)), "d answered 'busy' (held)");
+        CompletableFuture<PublishResult> queued =
+            p.publish(Message.toUsers(third).data("q").idempotencyKey("q"));
+        await("the relay of q queued for d")
+            .atMost(Duration.ofSeconds(30))
+            .until(() -> ((ClusterPublisher) p).queued("d") == 1);
+        // m1: a stores it (the client reads it there); its relay finds no room on d.
+        PublishResult m1 =
+            p.publish(Message.toUsers(u).data("m1").idempotencyKey("m1")).get(60, TimeUnit.SECONDS);
+        assertEquals("a", m1.outcome(u).node(), "the app keeps the old owner's outcome: " + m1);
+        assertTrue(m1.succeeded(), m1.toString());
+        assertEquals(java.util.Map.of("d backlog_full", 1), lost, "the lost relay is reported");
+        assertEquals("m1", onA.awaitMessage().path("key").asText());
+        releaseD.countDown();
+        busy.get(60, TimeUnit.SECONDS);
+        queued.get(60, TimeUnit.SECONDS);
+
+        for (String id : List.of("d", "a")) {
+          cluster.admin(id, "POST", "/v1/admin/map/activate", "{\"version\": 4}");
+        }
+        String handoff = onA.awaitEvent("moved").path("handoff").asText();
+        SseTestClient onD = new SseTestClient(cluster.publicUrl("d").getPort());
+        onD.query("handoff=" + URLEncoder.encode(handoff, StandardCharsets.UTF_8));
+        try (onD) {
+          onD.connect(MINTER.mint(u, Duration.ofMinutes(5), Set.of()), onA.lastEventId());
+          com.fasterxml.jackson.databind.JsonNode first = onD.awaitEvent();
+          assertEquals("reset", first.path("type").asText(), "an honest reset: " + first);
+        }
+      }
+    }
+  }
 }
