@@ -793,6 +793,20 @@ final class ClusterPublisher implements Publisher {
     }
   }
 
+  /**
+   * An owner call's reply named {@code pendingVersion} ({@code pendingMapVersion}): a pending map
+   * we do not know is fetched from that node, as for a publish reply. Completes with the dual-mode
+   * routing once that fetch ends (null: not in dual mode).
+   */
+  CompletableFuture<DualRoute> pendingNamed(String nodeId, int pendingVersion) {
+    Dual d = dual;
+    if (pendingVersion > map.version()
+        && (d == null || d.route.pending().version() < pendingVersion)) {
+      fetchPending(nodeId);
+    }
+    return pendingRoute();
+  }
+
   private void fetchPending(String nodeId) {
     CompletableFuture<DualRoute> fetch;
     NodeInfo node;

@@ -97,7 +97,7 @@ final class OwnerCalls {
     DualRoute route = "presence".equals(kind) ? null : publisher.dualRoute();
     DualRoute.UserRoute owners = route == null ? null : route.user(user);
     if (owners == null || !owners.moving()) {
-      send(call, publisher.ownerNow(user), publisher.settings.maxReroutes(), 0, result);
+      send(call, publisher.ownerNow(user), publisher.settings.maxReroutes(), 0, result, true);
       return result;
     }
     // Dual mode, a moving user: both owners get the call (its connections may be on either side
@@ -106,8 +106,8 @@ final class OwnerCalls {
     // once it has activated the pending map).
     CompletableFuture<T> old = new CompletableFuture<>();
     CompletableFuture<T> next = new CompletableFuture<>();
-    send(call, owners.oldOwner(), 0, 0, old);
-    send(call, owners.newOwner(), 0, 0, next);
+    send(call, owners.oldOwner(), 0, 0, old, false);
+    send(call, owners.newOwner(), 0, 0, next, false);
     old.whenComplete(
         (v1, e1) ->
             next.whenComplete(
@@ -138,7 +138,12 @@ final class OwnerCalls {
    * while {@code reroutesLeft} > 0, else it fails the call.
    */
   private <T> void send(
-      Call<T> call, NodeInfo node, int reroutesLeft, int waits, CompletableFuture<T> result) {
+      Call<T> call,
+      NodeInfo node,
+      int reroutesLeft,
+      int waits,
+      CompletableFuture<T> result,
+      boolean followPending) {
     URI uri =
         Wire.resolve(node.internalUrl(), "/v1/users/" + Wire.segment(call.user) + call.suffix);
     publisher
@@ -158,11 +163,19 @@ final class OwnerCalls {
                         call.kind + " call to node " + node.id() + " failed: " + r.failure(),
                         null));
               } else if (r.status() == 200 && r.body() != null) {
+                T value;
                 try {
-                  result.complete(call.read.apply(node.id(), r.body()));
+                  value = call.read.apply(node.id(), r.body());
                 } catch (RuntimeException e) {
                   result.completeExceptionally(
                       new NodeRequestException(node.id(), Wire.BAD_REPLY, e.toString(), e));
+                  return;
+                }
+                int pending = r.body().path("pendingMapVersion").asInt(-1);
+                if (followPending && pending > 0 && !"presence".equals(call.kind)) {
+                  alsoToNewOwner(call, node.id(), pending, value, result);
+                } else {
+                  result.complete(value);
                 }
               } else {
                 String code =
@@ -211,7 +224,7 @@ final class OwnerCalls {
               }
               NodeInfo next = otherOwner(call.user, refusing);
               if (next != null) {
-                send(call, next, reroutesLeft - 1, waits, result);
+                send(call, next, reroutesLeft - 1, waits, result, true);
                 return;
               }
               if (nodeMapVersion > publisher.map().version()) {
@@ -234,6 +247,32 @@ final class OwnerCalls {
                 }
               }
               result.completeExceptionally(failure); // nowhere else to go
+            });
+  }
+
+  /**
+   * The user's owner {@code answered} holds a pending map (version {@code pending}) this publisher
+   * was not in dual mode for when it sent the call: once the pending map is known, a user it moves
+   * gets the call on its new owner too (which must hold the subscription or the block after the
+   * cut-over), as a dual-mode call would have. The answer stays {@code answered}'s.
+   */
+  private <T> void alsoToNewOwner(
+      Call<T> call, String answered, int pending, T value, CompletableFuture<T> result) {
+    publisher
+        .pendingNamed(answered, pending)
+        .whenComplete(
+            (route, e) -> {
+              DualRoute.UserRoute owners = route == null ? null : route.user(call.user);
+              if (owners == null
+                  || !owners.moving()
+                  || !owners.oldOwner().id().equals(answered)
+                  || publisher.isClosed()) {
+                result.complete(value);
+                return;
+              }
+              CompletableFuture<T> next = new CompletableFuture<>();
+              send(call, owners.newOwner(), 0, 0, next, false);
+              next.whenComplete((v, e2) -> result.complete(value));
             });
   }
 

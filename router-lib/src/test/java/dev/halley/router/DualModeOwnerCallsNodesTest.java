@@ -67,4 +67,53 @@ class DualModeOwnerCallsNodesTest {
       assertEquals(until.toEpochMilli(), access.path("blockedUntil").asLong(), access.toString());
     }
   }
+
+  /**
+   * The same calls from a publisher that is not in dual mode yet (it never published since the
+   * pending map was installed): the old owner's answer names the pending map, and the publisher
+   * sends the call to the new owner too once it has fetched it. On the old code the call reached
+   * the old owner only, and the new owner had neither after the cut-over.
+   */
+  @Test
+  void aSubscriptionAndABlockBeforeThePublisherIsDualStillReachTheNewOwner() throws Exception {
+    try (TestCluster cluster = new TestCluster("a", "d")) {
+      List<NodeInfo> infos = new ArrayList<>();
+      for (String id : List.of("a", "d")) {
+        infos.add(new NodeInfo(id, cluster.publicUrl(id), cluster.internalUrl(id), 1));
+      }
+      ClusterMap three = cluster.load(ClusterMap.of(3, infos.subList(0, 1)));
+      ClusterMap four = ClusterMap.of(4, infos);
+      for (String id : List.of("d", "a")) {
+        cluster.admin(id, "POST", "/v1/admin/map/pending", four.toJson());
+      }
+      String u = null;
+      for (int i = 0; u == null; i++) {
+        if (four.owner("user-" + i).id().equals("d")) {
+          u = "user-" + i;
+        }
+      }
+      Instant until = Instant.now().plusSeconds(600);
+      try (Publisher p =
+          Publisher.builder()
+              .mapSource(MapSource.of(() -> three))
+              .apiKey(API_KEY)
+              .requestTimeout(Duration.ofSeconds(10))
+              .build()) {
+        assertEquals(List.of(3), p.mapVersions(), "not in dual mode yet");
+        assertEquals(Set.of("room"), p.subscribe(u, "room").get(60, TimeUnit.SECONDS));
+        assertEquals(List.of(3, 4), p.mapVersions(), "a's answer named the pending map");
+        assertEquals("a", p.block(u, until, "spam").get(60, TimeUnit.SECONDS).node());
+      }
+      for (String id : List.of("d", "a")) {
+        cluster.admin(id, "POST", "/v1/admin/map/activate", "{\"version\": 4}");
+      }
+      JsonNode channels = cluster.admin("d", "PUT", "/v1/users/" + u + "/channels/other", null);
+      assertEquals(
+          "[\"other\",\"room\"]",
+          channels.path("channels").toString(),
+          "d has the subscription: " + channels);
+      JsonNode access = cluster.admin("d", "GET", "/v1/users/" + u + "/access", null);
+      assertEquals(until.toEpochMilli(), access.path("blockedUntil").asLong(), access.toString());
+    }
+  }
 }

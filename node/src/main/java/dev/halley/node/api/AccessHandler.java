@@ -41,6 +41,7 @@ public final class AccessHandler implements HttpHandler {
         node.requireOwnerOrGainer(path.user());
         ObjectNode reply = node.access.describe(path.user());
         reply.put("node", node.nodeId);
+        node.pendingMapVersion(reply);
         Json.send(exchange, 200, reply);
         return;
       }
@@ -85,6 +86,7 @@ public final class AccessHandler implements HttpHandler {
       ObjectNode reply = node.access.describe(path.user());
       reply.put("node", node.nodeId);
       reply.put("disconnected", ended);
+      node.pendingMapVersion(reply);
       Json.send(exchange, 200, reply);
     } catch (HttpError e) {
       Json.sendError(exchange, e);

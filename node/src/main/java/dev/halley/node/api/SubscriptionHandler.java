@@ -37,6 +37,7 @@ public final class SubscriptionHandler implements HttpHandler {
       ObjectNode reply = Json.MAPPER.createObjectNode();
       reply.put("user", path.user());
       channels.forEach(reply.putArray("channels")::add);
+      node.pendingMapVersion(reply);
       Json.send(exchange, 200, reply);
     } catch (HttpError e) {
       Json.sendError(exchange, e);

@@ -304,6 +304,18 @@ public final class NodeContext {
   }
 
   /**
+   * Adds {@code "pendingMapVersion": P} to an owner call's reply while this node holds a pending
+   * map (as publish replies do): a publisher not yet in dual mode learns of it and sends the call
+   * to the user's new owner too.
+   */
+  public void pendingMapVersion(ObjectNode reply) {
+    ClusterMap p = core.pending();
+    if (p != null) {
+      reply.put("pendingMapVersion", p.version());
+    }
+  }
+
+  /**
    * Throws 421 {@code not_owner} unless this node owns the user or the pending map brings it here
    * (the owner calls of a dual-mode publisher for a moving user: subscriptions, access).
    */
