@@ -34,14 +34,17 @@ import java.util.concurrent.locks.LockSupport;
  * <pre>
  * java -cp bench/target/benchmarks.jar dev.halley.bench.NodeCost shape=unicast users=2000 perRequest=3
  * java -cp bench/target/benchmarks.jar dev.halley.bench.NodeCost shape=longpoll users=400
+ * java -cp bench/target/benchmarks.jar dev.halley.bench.NodeCost shape=room users=2000 perRequest=10
  * </pre>
  *
  * <p>{@code unicast}: {@code users} WebSocket subscribers; each publish request carries {@code
- * perRequest} one-user messages to random users (the unicast row's shape). {@code longpoll}: {@code
- * users} long-poll clients on keep-alive connections, each polling again at once with the position
- * it was given; a round publishes one message to every user (requests of 200) and waits until every
- * client has it, so each long-poll answer carries one message. Options: {@code rounds} / {@code
- * requests} measured after {@code warmup} of the same.
+ * perRequest} one-user messages to random users (the unicast row's shape). {@code room}: the same
+ * subscribers in rooms of {@code roomSize} (default 200, channels granted by their tokens); each
+ * request carries {@code perRequest} messages to random rooms (the chat shape's bursts). {@code
+ * longpoll}: {@code users} long-poll clients on keep-alive connections, each polling again at once
+ * with the position it was given; a round publishes one message to every user (requests of 200) and
+ * waits until every client has it, so each long-poll answer carries one message. Options: {@code
+ * rounds} / {@code requests} measured after {@code warmup} of the same.
  */
 public final class NodeCost {
   private static final String SECRET = "nodecost-secret-0123456789abcdef0123456789";
@@ -63,7 +66,9 @@ public final class NodeCost {
     try (Publisher pub = new Publisher(node.internalPort())) {
       TokenMinter tokens = TokenMinter.hs256(SECRET);
       if (shape.equals("unicast")) {
-        unicast(node, pub, tokens, users, o);
+        webSocket(node, pub, tokens, users, 0, o);
+      } else if (shape.equals("room")) {
+        webSocket(node, pub, tokens, users, Integer.parseInt(o.getOrDefault("roomSize", "200")), o);
       } else {
         longPoll(node, pub, tokens, users, o);
       }
@@ -72,8 +77,14 @@ public final class NodeCost {
     }
   }
 
-  private static void unicast(
-      HalleyNode node, Publisher pub, TokenMinter tokens, int users, Map<String, String> o)
+  /** {@code roomSize} 0: unicast; else every user is in room {@code i / roomSize}. */
+  private static void webSocket(
+      HalleyNode node,
+      Publisher pub,
+      TokenMinter tokens,
+      int users,
+      int roomSize,
+      Map<String, String> o)
       throws Exception {
     int perRequest = Integer.parseInt(o.getOrDefault("perRequest", "3"));
     int requests = Integer.parseInt(o.getOrDefault("requests", "20000"));
@@ -82,7 +93,8 @@ public final class NodeCost {
     WsFanOutBenchmark.FrameCounter counter = new WsFanOutBenchmark.FrameCounter();
     List<SocketChannel> channels = new ArrayList<>();
     for (int i = 0; i < users; i++) {
-      String token = tokens.mint("u-" + i, Duration.ofHours(1), List.of());
+      List<String> rooms = roomSize == 0 ? List.of() : List.of("room-" + i / roomSize);
+      String token = tokens.mint("u-" + i, Duration.ofHours(1), rooms);
       SocketChannel ch = SocketChannel.open(new InetSocketAddress("127.0.0.1", node.publicPort()));
       String req =
           "GET /v1/ws?token="
@@ -101,27 +113,34 @@ public final class NodeCost {
     reader.start();
     await(counter.frames, users); // the hellos
     java.util.SplittableRandom random = new java.util.SplittableRandom(1);
-    String data = "{\"t\":0,\"room\":\"unicast\",\"text\":\"a message of about fifty bytes\"}";
+    String data = "{\"t\":0,\"room\":\"r\",\"text\":\"a message of about fifty bytes\"}";
+    int roomCount = roomSize == 0 ? 0 : (users + roomSize - 1) / roomSize;
+    String shape = roomSize == 0 ? "unicast" : "room";
     for (int phase = 0; phase < 2; phase++) {
       int n = phase == 0 ? warmup : requests;
-      long expected = counter.frames.get() + (long) n * perRequest;
+      long before0 = counter.frames.get();
+      long deliveries = 0;
       Sample before = Sample.now();
       for (int r = 0; r < n; r++) {
         StringBuilder body = new StringBuilder("{\"messages\":[");
         for (int k = 0; k < perRequest; k++) {
-          body.append(k == 0 ? "" : ",")
-              .append("{\"users\":[\"u-")
-              .append(random.nextInt(users))
-              .append("\"],\"data\":")
-              .append(data)
-              .append('}');
+          body.append(k == 0 ? "" : ",");
+          if (roomSize == 0) {
+            body.append("{\"users\":[\"u-").append(random.nextInt(users)).append("\"]");
+            deliveries++;
+          } else {
+            int room = random.nextInt(roomCount);
+            body.append("{\"channel\":\"room-").append(room).append('"');
+            deliveries += Math.min(roomSize, users - room * roomSize);
+          }
+          body.append(",\"data\":").append(data).append('}');
         }
         pub.publish(body.append("]}").toString());
       }
-      await(counter.frames, expected);
+      await(counter.frames, before0 + deliveries);
       Sample after = Sample.now();
       if (phase == 1) {
-        after.report(before, "unicast", (long) n * perRequest, n);
+        after.report(before, shape, deliveries, n);
       }
     }
     for (SocketChannel ch : channels) {
@@ -257,21 +276,29 @@ public final class NodeCost {
     }
   }
 
-  /** A keep-alive publish connection (plain sockets: no client machinery in the way). */
+  /**
+   * A keep-alive publish connection (plain sockets: no client machinery in the way), opened at the
+   * first publish: connecting thousands of subscribers first can take longer than the node's idle
+   * timeout of a connection.
+   */
   static final class Publisher implements AutoCloseable {
-    private final Socket socket;
-    private final OutputStream out;
-    private final InputStream in;
+    private final int port;
+    private Socket socket;
+    private OutputStream out;
+    private InputStream in;
     private final byte[] buf = new byte[1 << 20];
 
-    Publisher(int port) throws IOException {
-      socket = new Socket("127.0.0.1", port);
-      socket.setTcpNoDelay(true);
-      out = socket.getOutputStream();
-      in = socket.getInputStream();
+    Publisher(int port) {
+      this.port = port;
     }
 
     void publish(String body) throws IOException {
+      if (socket == null) {
+        socket = new Socket("127.0.0.1", port);
+        socket.setTcpNoDelay(true);
+        out = socket.getOutputStream();
+        in = socket.getInputStream();
+      }
       byte[] b = body.getBytes(StandardCharsets.UTF_8);
       out.write(
           ("POST /v1/publish HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer "
@@ -307,7 +334,9 @@ public final class NodeCost {
 
     @Override
     public void close() throws IOException {
-      socket.close();
+      if (socket != null) {
+        socket.close();
+      }
     }
   }
 
