@@ -37,12 +37,7 @@ class DualModeNodesTest {
       for (String id : List.of("a", "b", "c", "d")) {
         cluster.admin(id, "POST", "/v1/admin/map/pending", four.toJson());
       }
-      String user = null;
-      for (int i = 0; user == null; i++) {
-        if (four.owner("user-" + i).id().equals("d")) {
-          user = "user-" + i;
-        }
-      }
+      String user = TestCluster.userOn(four, "d", 0);
       String old = three.owner(user).id();
       try (Publisher p =
               Publisher.builder()

@@ -34,12 +34,7 @@ class DualModeOwnerCallsNodesTest {
       for (String id : List.of("d", "a")) {
         cluster.admin(id, "POST", "/v1/admin/map/pending", four.toJson());
       }
-      String u = null;
-      for (int i = 0; u == null; i++) {
-        if (four.owner("user-" + i).id().equals("d")) {
-          u = "user-" + i;
-        }
-      }
+      String u = TestCluster.userOn(four, "d", 0);
       Instant until = Instant.now().plusSeconds(600);
       try (Publisher p =
           Publisher.builder()
@@ -86,12 +81,7 @@ class DualModeOwnerCallsNodesTest {
       for (String id : List.of("d", "a")) {
         cluster.admin(id, "POST", "/v1/admin/map/pending", four.toJson());
       }
-      String u = null;
-      for (int i = 0; u == null; i++) {
-        if (four.owner("user-" + i).id().equals("d")) {
-          u = "user-" + i;
-        }
-      }
+      String u = TestCluster.userOn(four, "d", 0);
       Instant until = Instant.now().plusSeconds(600);
       try (Publisher p =
           Publisher.builder()

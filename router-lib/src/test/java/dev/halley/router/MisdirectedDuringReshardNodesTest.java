@@ -22,15 +22,6 @@ import org.junit.jupiter.api.Test;
  * a retry to the right owner would have stored it.
  */
 class MisdirectedDuringReshardNodesTest {
-  private static String mover(ClusterMap active, ClusterMap pending, String from, String to) {
-    for (int i = 0; ; i++) {
-      String u = "user-" + i;
-      if (active.owner(u).id().equals(from) && pending.owner(u).id().equals(to)) {
-        return u;
-      }
-    }
-  }
-
   private static List<NodeInfo> infos(TestCluster cluster, String... ids) {
     List<NodeInfo> infos = new ArrayList<>();
     for (String id : ids) {
@@ -52,7 +43,7 @@ class MisdirectedDuringReshardNodesTest {
       for (String id : List.of("d", "a")) {
         cluster.admin(id, "POST", "/v1/admin/map/activate", "{\"version\": 4}");
       }
-      String u = mover(three, four, "a", "d");
+      String u = TestCluster.mover(three, four, "a", "d");
       // The operator's map file catches up a moment after the refresh a's answer asks for: the
       // publisher's first two loads (at start, after the misdirected answer) still read map 3.
       AtomicInteger loads = new AtomicInteger();
@@ -85,8 +76,8 @@ class MisdirectedDuringReshardNodesTest {
       for (String id : List.of("d", "a")) {
         cluster.admin(id, "POST", "/v1/admin/map/activate", "{\"version\": 4}");
       }
-      String u = mover(three, four, "a", "d");
-      String onB = mover(three, four, "b", "b");
+      String u = TestCluster.mover(three, four, "a", "d");
+      String onB = TestCluster.mover(three, four, "b", "b");
       // The map source never catches up within the test: only the nodes tell of map 4.
       try (Publisher p =
           Publisher.builder()

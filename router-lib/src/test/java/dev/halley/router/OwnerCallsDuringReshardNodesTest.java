@@ -22,15 +22,6 @@ import org.junit.jupiter.api.Test;
  * goes to the user's owner under it. On the old code the call failed at once with the node's 421.
  */
 class OwnerCallsDuringReshardNodesTest {
-  private static String mover(ClusterMap active, ClusterMap pending, String from, String to) {
-    for (int i = 0; ; i++) {
-      String u = "user-" + i;
-      if (active.owner(u).id().equals(from) && pending.owner(u).id().equals(to)) {
-        return u;
-      }
-    }
-  }
-
   /** a and d, both on map 4 (d added) activated before the publisher ever ran; map 3 is {a}. */
   private static ClusterMap[] reshardedBehindThePublishersBack(TestCluster cluster)
       throws Exception {
@@ -67,7 +58,7 @@ class OwnerCallsDuringReshardNodesTest {
   void aSubscriptionTheOldOwnerRefusesWaitsForTheNewerMapAndReachesTheNewOwner() throws Exception {
     try (TestCluster cluster = new TestCluster("a", "d")) {
       ClusterMap[] maps = reshardedBehindThePublishersBack(cluster);
-      String u = mover(maps[0], maps[1], "a", "d");
+      String u = TestCluster.mover(maps[0], maps[1], "a", "d");
       try (Publisher p = lagging(maps[0], maps[1])) {
         Set<String> channels = p.subscribe(u, "room").get(60, TimeUnit.SECONDS);
         assertEquals(Set.of("room"), channels);
@@ -89,7 +80,7 @@ class OwnerCallsDuringReshardNodesTest {
   void aBlockTheOldOwnerRefusesWaitsForTheNewerMapAndHoldsOnTheNewOwner() throws Exception {
     try (TestCluster cluster = new TestCluster("a", "d")) {
       ClusterMap[] maps = reshardedBehindThePublishersBack(cluster);
-      String u = mover(maps[0], maps[1], "a", "d");
+      String u = TestCluster.mover(maps[0], maps[1], "a", "d");
       Instant until = Instant.now().plusSeconds(600);
       try (Publisher p = lagging(maps[0], maps[1])) {
         UserAccess access = p.block(u, until, "spam").get(60, TimeUnit.SECONDS);

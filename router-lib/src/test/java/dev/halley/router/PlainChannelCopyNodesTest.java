@@ -38,15 +38,6 @@ class PlainChannelCopyNodesTest {
   private static final String ROOM = "room";
 
   /** A user that {@code from} owns under {@code active} and {@code to} under {@code pending}. */
-  private static String mover(ClusterMap active, ClusterMap pending, String from, String to) {
-    for (int i = 0; ; i++) {
-      String u = "user-" + i;
-      if (active.owner(u).id().equals(from) && pending.owner(u).id().equals(to)) {
-        return u;
-      }
-    }
-  }
-
   @Test
   void aChannelMessageTheOldOwnerStoredBeforeItHeldThePendingMapIsNotRepeatedAtTheHandoff()
       throws Exception {
@@ -63,8 +54,9 @@ class PlainChannelCopyNodesTest {
       }
       ClusterMap three = cluster.load(ClusterMap.of(3, infos.subList(0, 2)));
       ClusterMap four = ClusterMap.of(4, infos);
-      String u = mover(three, four, "b", "d"); // the client under test
-      String w = mover(three, four, "a", "d"); // a's moving user: a reports a position for it
+      String u = TestCluster.mover(three, four, "b", "d"); // the client under test
+      String w =
+          TestCluster.mover(three, four, "a", "d"); // a's moving user: a reports a position for it
       try (Publisher p =
               Publisher.builder()
                   .mapSource(MapSource.of(() -> TestCluster.rewrite(three, "a", toA.url())))
@@ -182,7 +174,7 @@ class PlainChannelCopyNodesTest {
       ClusterMap three = cluster.load(ClusterMap.of(3, infos.subList(0, 1)));
       // The pending map names the proxy too: the publisher uses the URLs of the map it fetches.
       ClusterMap four = TestCluster.rewrite(ClusterMap.of(4, infos), "b", toB.url());
-      String u = mover(three, four, "b", "d");
+      String u = TestCluster.mover(three, four, "b", "d");
       try (Publisher p =
               Publisher.builder()
                   .mapSource(MapSource.of(() -> TestCluster.rewrite(three, "b", toB.url())))

@@ -36,16 +36,6 @@ class SecondSendOrderNodesTest {
   /**
    * The n-th user that {@code from} owns under {@code active} and {@code to} under {@code next}.
    */
-  static String mover(ClusterMap active, ClusterMap next, String from, String to, int n) {
-    int found = 0;
-    for (int i = 0; ; i++) {
-      String u = "user-" + i;
-      if (active.owner(u).id().equals(from) && next.owner(u).id().equals(to) && found++ == n) {
-        return u;
-      }
-    }
-  }
-
   /** Whether d answered a publish request carrying the message {@code key}. */
   private static boolean reached(AnswerLosingProxy toD, String key) {
     return toD.exchanges.stream()
@@ -80,8 +70,8 @@ class SecondSendOrderNodesTest {
       NodeInfo d = new NodeInfo("d", cluster.publicUrl("d"), toD.url(), 1);
       ClusterMap three = cluster.load(ClusterMap.of(3, List.of(a)));
       ClusterMap four = ClusterMap.of(4, List.of(a, d));
-      String u = mover(three, four, "a", "d", 0);
-      String other = mover(three, four, "a", "d", 1);
+      String u = TestCluster.mover(three, four, "a", "d", 0);
+      String other = TestCluster.mover(three, four, "a", "d", 1);
       AtomicReference<ClusterMap> source = new AtomicReference<>(three);
       try (ClusterPublisher p =
               (ClusterPublisher)
@@ -182,7 +172,7 @@ class SecondSendOrderNodesTest {
       for (String id : List.of("d", "a")) {
         cluster.admin(id, "POST", "/v1/admin/map/pending", four.toJson());
       }
-      String user = mover(three, four, "a", "d", 0);
+      String user = TestCluster.mover(three, four, "a", "d", 0);
       try (Publisher p =
           Publisher.builder()
               .mapSource(MapSource.of(() -> three))
@@ -265,9 +255,9 @@ class SecondSendOrderNodesTest {
       NodeInfo d = new NodeInfo("d", cluster.publicUrl("d"), toD.url(), 1);
       ClusterMap three = cluster.load(ClusterMap.of(3, List.of(a)));
       ClusterMap four = ClusterMap.of(4, List.of(a, d));
-      String u = mover(three, four, "a", "d", 0);
-      String other = mover(three, four, "a", "d", 1);
-      String third = mover(three, four, "a", "d", 2);
+      String u = TestCluster.mover(three, four, "a", "d", 0);
+      String other = TestCluster.mover(three, four, "a", "d", 1);
+      String third = TestCluster.mover(three, four, "a", "d", 2);
       java.util.Map<String, Integer> lost = new java.util.concurrent.ConcurrentHashMap<>();
       try (Publisher p =
               Publisher.builder()

@@ -137,6 +137,24 @@ final class TestCluster implements AutoCloseable {
     }
   }
 
+  /**
+   * Some user owned by {@code from} under {@code active} and by {@code to} under {@code next} (a
+   * user that moves), different for each {@code n}.
+   */
+  static String mover(ClusterMap active, ClusterMap next, String from, String to, int n) {
+    int found = 0;
+    for (int i = 0; ; i++) {
+      String u = "user-" + i;
+      if (active.owner(u).id().equals(from) && next.owner(u).id().equals(to) && found++ == n) {
+        return u;
+      }
+    }
+  }
+
+  static String mover(ClusterMap active, ClusterMap next, String from, String to) {
+    return mover(active, next, from, to, 0);
+  }
+
   @Override
   public void close() {
     for (HalleyNode node : nodes.values()) {

@@ -7,6 +7,7 @@ import dev.halley.node.wire.Control;
 import dev.halley.node.wire.EventCodec;
 import dev.halley.node.wire.Message;
 import java.nio.charset.StandardCharsets;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
@@ -19,6 +20,8 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
+import org.awaitility.Awaitility;
+import org.awaitility.core.ConditionTimeoutException;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -164,11 +167,16 @@ class HandoffRaceStressTest {
               attempt[0].run();
             });
         assertTrue(done.await(20, TimeUnit.SECONDS));
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
-        while (!opened.get() && System.nanoTime() < deadline) {
-          Thread.onSpinWait();
+        try {
+          Awaitility.await()
+              .pollDelay(Duration.ZERO)
+              .pollInterval(Duration.ofMillis(1))
+              .atMost(Duration.ofSeconds(20))
+              .untilTrue(opened);
+        } catch (ConditionTimeoutException e) {
+          throw new AssertionError(
+              "round " + round + ": the wait was not woken (" + attempts + " attempts)", e);
         }
-        assertTrue(opened.get(), "round " + round + ": the wait was woken (" + attempts + ")");
         assertEquals(Handoff.Outcome.COVERED, decision[0].outcome(), "round " + round);
         // Plain messages after the last relay still arrive live.
         plain(stream, "live");
