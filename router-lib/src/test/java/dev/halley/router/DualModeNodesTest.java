@@ -28,10 +28,7 @@ class DualModeNodesTest {
   @Test
   void oneThreadToAMovingUserArrivesInPublishOrderOnItsOldOwnerInDualMode() throws Exception {
     try (TestCluster cluster = new TestCluster("a", "b", "c", "d")) {
-      List<NodeInfo> infos = new ArrayList<>();
-      for (String id : List.of("a", "b", "c", "d")) {
-        infos.add(new NodeInfo(id, cluster.publicUrl(id), cluster.internalUrl(id), 1));
-      }
+      List<NodeInfo> infos = cluster.infos("a", "b", "c", "d");
       ClusterMap three = cluster.load(ClusterMap.of(3, infos.subList(0, 3)));
       ClusterMap four = ClusterMap.of(4, infos);
       for (String id : List.of("a", "b", "c", "d")) {

@@ -9,7 +9,6 @@ import dev.halley.cluster.ClusterMap;
 import dev.halley.cluster.NodeInfo;
 import java.time.Duration;
 import java.time.Instant;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
@@ -25,10 +24,7 @@ class DualModeOwnerCallsNodesTest {
   @Test
   void aSubscriptionAndABlockInDualModeHoldOnTheNewOwnerAfterTheCutOver() throws Exception {
     try (TestCluster cluster = new TestCluster("a", "d")) {
-      List<NodeInfo> infos = new ArrayList<>();
-      for (String id : List.of("a", "d")) {
-        infos.add(new NodeInfo(id, cluster.publicUrl(id), cluster.internalUrl(id), 1));
-      }
+      List<NodeInfo> infos = cluster.infos("a", "d");
       ClusterMap three = cluster.load(ClusterMap.of(3, infos.subList(0, 1)));
       ClusterMap four = ClusterMap.of(4, infos);
       for (String id : List.of("d", "a")) {
@@ -72,10 +68,7 @@ class DualModeOwnerCallsNodesTest {
   @Test
   void aSubscriptionAndABlockBeforeThePublisherIsDualStillReachTheNewOwner() throws Exception {
     try (TestCluster cluster = new TestCluster("a", "d")) {
-      List<NodeInfo> infos = new ArrayList<>();
-      for (String id : List.of("a", "d")) {
-        infos.add(new NodeInfo(id, cluster.publicUrl(id), cluster.internalUrl(id), 1));
-      }
+      List<NodeInfo> infos = cluster.infos("a", "d");
       ClusterMap three = cluster.load(ClusterMap.of(3, infos.subList(0, 1)));
       ClusterMap four = ClusterMap.of(4, infos);
       for (String id : List.of("d", "a")) {

@@ -8,7 +8,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.halley.cluster.ClusterMap;
 import dev.halley.cluster.NodeInfo;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
@@ -34,10 +33,7 @@ class LateReplyDualModeNodesTest {
                 cluster.internalUrl("a"),
                 (path, body) -> path.equals("/v1/publish") && body.contains("\"slow\""),
                 release)) {
-      List<NodeInfo> infos = new ArrayList<>();
-      for (String id : List.of("a", "d")) {
-        infos.add(new NodeInfo(id, cluster.publicUrl(id), cluster.internalUrl(id), 1));
-      }
+      List<NodeInfo> infos = cluster.infos("a", "d");
       ClusterMap three = cluster.load(ClusterMap.of(3, infos.subList(0, 1)));
       ClusterMap four = ClusterMap.of(4, infos);
       String v = TestCluster.userOn(four, "a", 0); // a's under both maps

@@ -7,7 +7,6 @@ import dev.halley.cluster.ClusterMap;
 import dev.halley.cluster.NodeInfo;
 import dev.halley.router.PublishResult.Status;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -22,18 +21,10 @@ import org.junit.jupiter.api.Test;
  * a retry to the right owner would have stored it.
  */
 class MisdirectedDuringReshardNodesTest {
-  private static List<NodeInfo> infos(TestCluster cluster, String... ids) {
-    List<NodeInfo> infos = new ArrayList<>();
-    for (String id : ids) {
-      infos.add(new NodeInfo(id, cluster.publicUrl(id), cluster.internalUrl(id), 1));
-    }
-    return infos;
-  }
-
   @Test
   void aUserTheOldOwnerRefusesWaitsForTheNewerMapWithinItsDeadline() throws Exception {
     try (TestCluster cluster = new TestCluster("a", "d")) {
-      List<NodeInfo> infos = infos(cluster, "a", "d");
+      List<NodeInfo> infos = cluster.infos("a", "d");
       ClusterMap three = cluster.load(ClusterMap.of(3, infos.subList(0, 1)));
       ClusterMap four = ClusterMap.of(4, infos);
       // Both nodes activate map 4 before this publisher ever published (it never saw it pending).
@@ -66,7 +57,7 @@ class MisdirectedDuringReshardNodesTest {
   @Test
   void aUserTheOldOwnerRefusesGoesToItsOwnerUnderThePendingMapTheOtherNodesHold() throws Exception {
     try (TestCluster cluster = new TestCluster("a", "b", "d")) {
-      List<NodeInfo> infos = infos(cluster, "a", "b", "d");
+      List<NodeInfo> infos = cluster.infos("a", "b", "d");
       ClusterMap three = cluster.load(ClusterMap.of(3, infos.subList(0, 2)));
       ClusterMap four = ClusterMap.of(4, infos);
       for (String id : List.of("d", "a", "b")) {

@@ -7,7 +7,6 @@ import dev.halley.cluster.ClusterMap;
 import dev.halley.cluster.NodeInfo;
 import java.time.Duration;
 import java.time.Instant;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
@@ -25,10 +24,7 @@ class OwnerCallsDuringReshardNodesTest {
   /** a and d, both on map 4 (d added) activated before the publisher ever ran; map 3 is {a}. */
   private static ClusterMap[] reshardedBehindThePublishersBack(TestCluster cluster)
       throws Exception {
-    List<NodeInfo> infos = new ArrayList<>();
-    for (String id : List.of("a", "d")) {
-      infos.add(new NodeInfo(id, cluster.publicUrl(id), cluster.internalUrl(id), 1));
-    }
+    List<NodeInfo> infos = cluster.infos("a", "d");
     ClusterMap three = cluster.load(ClusterMap.of(3, infos.subList(0, 1)));
     ClusterMap four = ClusterMap.of(4, infos);
     for (String id : List.of("d", "a")) {

@@ -48,10 +48,7 @@ class PlainChannelCopyNodesTest {
                 cluster.internalUrl("a"),
                 (path, body) -> path.equals("/v1/publish") && body.contains("\"early\""),
                 release)) {
-      List<NodeInfo> infos = new ArrayList<>();
-      for (String id : List.of("a", "b", "d")) {
-        infos.add(new NodeInfo(id, cluster.publicUrl(id), cluster.internalUrl(id), 1));
-      }
+      List<NodeInfo> infos = cluster.infos("a", "b", "d");
       ClusterMap three = cluster.load(ClusterMap.of(3, infos.subList(0, 2)));
       ClusterMap four = ClusterMap.of(4, infos);
       String u = TestCluster.mover(three, four, "b", "d"); // the client under test
@@ -167,10 +164,7 @@ class PlainChannelCopyNodesTest {
             new AnswerLosingProxy(
                 cluster.internalUrl("b"),
                 (path, body) -> path.equals("/v1/publish") && body.contains("\"lost\""))) {
-      List<NodeInfo> infos = new ArrayList<>();
-      for (String id : List.of("b", "d")) {
-        infos.add(new NodeInfo(id, cluster.publicUrl(id), cluster.internalUrl(id), 1));
-      }
+      List<NodeInfo> infos = cluster.infos("b", "d");
       ClusterMap three = cluster.load(ClusterMap.of(3, infos.subList(0, 1)));
       // The pending map names the proxy too: the publisher uses the URLs of the map it fetches.
       ClusterMap four = TestCluster.rewrite(ClusterMap.of(4, infos), "b", toB.url());

@@ -42,10 +42,7 @@ class ReshardCommandNodesTest {
   @Test
   void scaleOutFromThreeToFourNodesWithAPublisherPublishingThroughout() throws Exception {
     try (TestCluster cluster = new TestCluster("a", "b", "c", "d")) {
-      List<NodeInfo> infos = new ArrayList<>();
-      for (String id : List.of("a", "b", "c", "d")) {
-        infos.add(new NodeInfo(id, cluster.publicUrl(id), cluster.internalUrl(id), 1));
-      }
+      List<NodeInfo> infos = cluster.infos("a", "b", "c", "d");
       ClusterMap three = cluster.load(ClusterMap.of(3, infos.subList(0, 3)));
       ClusterMap four = ClusterMap.of(4, infos);
       Files.writeString(dir.resolve("four.json"), four.toJson());

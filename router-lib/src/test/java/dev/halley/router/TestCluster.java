@@ -137,6 +137,15 @@ final class TestCluster implements AutoCloseable {
     }
   }
 
+  /** The map entries of the nodes {@code ids}, weight 1 each, in that order. */
+  List<NodeInfo> infos(String... ids) {
+    List<NodeInfo> infos = new ArrayList<>();
+    for (String id : ids) {
+      infos.add(new NodeInfo(id, publicUrl(id), internalUrl(id), 1));
+    }
+    return infos;
+  }
+
   /**
    * Some user owned by {@code from} under {@code active} and by {@code to} under {@code next} (a
    * user that moves), different for each {@code n}.
