@@ -19,9 +19,13 @@ import org.slf4j.LoggerFactory;
  * AbstractServerConnection.current}) and inside the upgrade listener ({@code
  * HttpServerConnection.upgradeListener}, which holds the WebSocket handshake's facade). With it
  * stay the request's headers, URL, query string (the token) and attachments: about 4 KB of the 8.3
- * KB an idle WebSocket held (measured with a class histogram, see docs/benchmarks.md). Both fields
- * are only read while the request is parsed and the upgrade runs; once the WebSocket's callback
- * runs they are dead, so {@link #release} clears them.
+ * KB an idle WebSocket held (measured with a class histogram, see docs/benchmarks.md). It also
+ * keeps its HTTP read listener ({@code HttpServerConnection.readListener}) and through it the
+ * request parser's state: a builder still holding the query string (the token) and the cache of the
+ * request's header values, about 0.6 KB more. These fields are only read while requests are parsed
+ * and completed (the read listener by {@code exchangeComplete}, for an exchange of this
+ * connection); once the WebSocket's callback runs, no exchange comes again and they are dead, so
+ * {@link #release} clears them.
  *
  * <p>Undertow has no API for this, so the fields are reached through {@link VarHandle}s looked up
  * once. If a future Undertow renames them, the node logs one warning and keeps working, holding the
@@ -31,11 +35,13 @@ final class UpgradedRequest {
   private static final Logger LOG = LoggerFactory.getLogger(UpgradedRequest.class);
   private static final VarHandle CURRENT;
   private static final VarHandle UPGRADE_LISTENER;
+  private static final VarHandle READ_LISTENER;
   private static final AtomicBoolean WARNED = new AtomicBoolean();
 
   static {
     VarHandle current = null;
     VarHandle upgrade = null;
+    VarHandle read = null;
     try {
       current =
           MethodHandles.privateLookupIn(AbstractServerConnection.class, MethodHandles.lookup())
@@ -46,6 +52,15 @@ final class UpgradedRequest {
                   HttpServerConnection.class,
                   "upgradeListener",
                   io.undertow.server.HttpUpgradeListener.class);
+      read =
+          MethodHandles.privateLookupIn(HttpServerConnection.class, MethodHandles.lookup())
+              .findVarHandle(
+                  HttpServerConnection.class,
+                  "readListener",
+                  Class.forName(
+                      "io.undertow.server.protocol.http.HttpReadListener",
+                      false,
+                      HttpServerConnection.class.getClassLoader()));
     } catch (ReflectiveOperationException | RuntimeException e) {
       LOG.warn(
           "event=upgrade_release_unavailable message=\"an upgraded WebSocket keeps its HTTP request"
@@ -53,8 +68,10 @@ final class UpgradedRequest {
           e.toString());
       WARNED.set(true);
     }
-    CURRENT = current;
+    boolean all = current != null && upgrade != null && read != null;
+    CURRENT = all ? current : null;
     UPGRADE_LISTENER = upgrade;
+    READ_LISTENER = read;
   }
 
   private UpgradedRequest() {}
@@ -70,6 +87,7 @@ final class UpgradedRequest {
     try {
       CURRENT.setVolatile((AbstractServerConnection) http, (HttpServerExchange) null);
       UPGRADE_LISTENER.setVolatile(http, (io.undertow.server.HttpUpgradeListener) null);
+      READ_LISTENER.setVolatile(http, (Object) null);
     } catch (RuntimeException e) {
       if (WARNED.compareAndSet(false, true)) {
         LOG.warn("event=upgrade_release_failed message=\"{}\"", e.toString());

@@ -17,8 +17,10 @@ import org.junit.jupiter.api.Test;
  * An open WebSocket does not keep the HTTP request it was upgraded from: Undertow's HTTP connection
  * object stays reachable from the socket's close listener for the socket's life, and with it the
  * upgrade's exchange (request headers, URL, query string with the token: about 4 KB) unless the
- * node drops it at the upgrade ({@link UpgradedRequest}). Counted with the JVM's class histogram
- * (after a full GC), not timed. Fails on the old code: every open WebSocket kept its exchange.
+ * node drops it at the upgrade ({@link UpgradedRequest}), and its HTTP read listener with the
+ * parser's state (the query string again, the header values). Counted with the JVM's class
+ * histogram (after a full GC), not timed. Fails on the old code: every open WebSocket kept its
+ * exchange; before the read listener was dropped, each kept its parser state.
  */
 class WsConnectionRetentionTest {
   private static final int SOCKETS = 100;
@@ -53,5 +55,10 @@ class WsConnectionRetentionTest {
     assertTrue(
         exchanges < SOCKETS / 4,
         exchanges + " HTTP exchanges still reachable with " + SOCKETS + " WebSockets open");
+    // Nor its HTTP read listener, whose parser state keeps the query string and header values.
+    long parsers = HeapHistogram.instances("io.undertow.server.protocol.http.ParseState");
+    assertTrue(
+        parsers < SOCKETS / 4,
+        parsers + " HTTP parser states still reachable with " + SOCKETS + " WebSockets open");
   }
 }
