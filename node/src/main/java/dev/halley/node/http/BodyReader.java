@@ -30,17 +30,19 @@ public final class BodyReader implements ChannelListener<StreamSourceChannel> {
   /** Bytes discarded after a 413 before the connection is cut. */
   static final long DRAIN_LIMIT_BYTES = 16L << 20;
 
-  /** The first array for a body is at most this large; it grows by doubling as bytes arrive. */
-  private static final int FIRST_ARRAY_MAX = 65_536;
+  /**
+   * The first array for a body is at most this large; it grows by doubling as bytes arrive, its
+   * last growth ending at the announced length (so a body read whole is handed on without a copy).
+   */
+  private static final int FIRST_ARRAY_MAX = 1024;
 
   private static final int ARRAY_MAX = Integer.MAX_VALUE - 8;
 
   private final HttpServerExchange exchange;
   private final long maxBytes;
   private final Consumer<byte[]> onBody;
-  // The body so far. A body with a Content-Length up to FIRST_ARRAY_MAX is read into one array of
-  // exactly that size and handed on without a copy; memory still grows only as bytes arrive
-  // beyond it (a client announcing a large body and sending nothing holds little).
+  // The body so far. Memory grows only as bytes arrive: a client announcing a large body and
+  // sending little holds little.
   private byte[] body;
   private int size;
   private long drainLimit = DRAIN_LIMIT_BYTES;
