@@ -503,61 +503,6 @@ public final class Handoff {
   /** {@link #decide(String, long, Token, Positions)}, with the wait already expired or not. */
   public static Decision decide(
       String xEpoch, long x, Token handoff, Positions held, boolean waitExpired) {
-    return rules(xEpoch, x, handoff, held, waitExpired);
-  }
-
-  /**
-   * {@link #decide(String, long, Token, Positions, boolean)} with the channel check of contract
-   * change 5: a plain channel message reaches a pre-stream only on a channel it is relay-subscribed
-   * to, so on any other channel a message may have reached neither owner for the user (the old
-   * owner's finishing stream stored it after F and reported its position, but the publisher had
-   * left dual mode and did not relay it). A decision that would be covered is so only when {@link
-   * #channelsCovered} holds; else {@code reset gap} (rule {@code "channels"}).
-   *
-   * @param channelsRelayed every channel the connecting token grants is relay-subscribed on the
-   *     stream (or was held by a connection covered before)
-   * @param publishersDual no request declaring only the pending version ({@code
-   *     Halley-Map-Versions: P}) has reached this node since the pending map was installed
-   */
-  public static Decision decide(
-      String xEpoch,
-      long x,
-      Token handoff,
-      Positions held,
-      boolean waitExpired,
-      boolean channelsRelayed,
-      boolean publishersDual) {
-    Decision d = rules(xEpoch, x, handoff, held, waitExpired);
-    if (d.outcome() == Outcome.COVERED
-        && !channelsCovered(
-            effective(xEpoch, x, handoff) != null, channelsRelayed, publishersDual)) {
-      return Decision.of(Outcome.RESET_GAP, CHANNELS_RULE);
-    }
-    return d;
-  }
-
-  /** The {@link Decision#rule} of a decision the channel check (contract change 5) turned. */
-  public static final String CHANNELS_RULE = "channels";
-
-  /**
-   * Contract change 5: with a handoff (of X's epoch, X <= F) the token's channels are covered when
-   * they are relay-subscribed or every publisher is still dual; without one (rule 3) only when they
-   * are relay-subscribed.
-   */
-  public static boolean channelsCovered(
-      boolean withHandoff, boolean channelsRelayed, boolean publishersDual) {
-    return channelsRelayed || (withHandoff && publishersDual);
-  }
-
-  /** The handoff as the rules use it: null when of another epoch than X's or with X > F. */
-  public static Token effective(String xEpoch, long x, Token handoff) {
-    return handoff != null && handoff.epoch().equals(xEpoch) && x <= handoff.last()
-        ? handoff
-        : null;
-  }
-
-  private static Decision rules(
-      String xEpoch, long x, Token handoff, Positions held, boolean waitExpired) {
     Token h = effective(xEpoch, x, handoff);
     boolean any = held.count(xEpoch) > 0;
     if (!any) {
@@ -593,6 +538,56 @@ public final class Handoff {
     return held.coversAll(xEpoch, x + 1, held.max(xEpoch))
         ? Decision.covered(x, "3")
         : Decision.of(Outcome.RESET_GAP, "3");
+  }
+
+  /**
+   * {@link #decide(String, long, Token, Positions, boolean)} with the channel check of contract
+   * change 5: a plain channel message reaches a pre-stream only on a channel it is relay-subscribed
+   * to, so on any other channel a message may have reached neither owner for the user (the old
+   * owner's finishing stream stored it after F and reported its position, but the publisher had
+   * left dual mode and did not relay it). A decision that would be covered is so only when {@link
+   * #channelsCovered} holds; else {@code reset gap} (rule {@code "channels"}).
+   *
+   * @param channelsRelayed every channel the connecting token grants is relay-subscribed on the
+   *     stream (or was held by a connection covered before)
+   * @param publishersDual no request declaring only the pending version ({@code
+   *     Halley-Map-Versions: P}) has reached this node since the pending map was installed
+   */
+  public static Decision decide(
+      String xEpoch,
+      long x,
+      Token handoff,
+      Positions held,
+      boolean waitExpired,
+      boolean channelsRelayed,
+      boolean publishersDual) {
+    Decision d = decide(xEpoch, x, handoff, held, waitExpired);
+    if (d.outcome() == Outcome.COVERED
+        && !channelsCovered(
+            effective(xEpoch, x, handoff) != null, channelsRelayed, publishersDual)) {
+      return Decision.of(Outcome.RESET_GAP, CHANNELS_RULE);
+    }
+    return d;
+  }
+
+  /** The {@link Decision#rule} of a decision the channel check (contract change 5) turned. */
+  public static final String CHANNELS_RULE = "channels";
+
+  /**
+   * Contract change 5: with a handoff (of X's epoch, X <= F) the token's channels are covered when
+   * they are relay-subscribed or every publisher is still dual; without one (rule 3) only when they
+   * are relay-subscribed.
+   */
+  public static boolean channelsCovered(
+      boolean withHandoff, boolean channelsRelayed, boolean publishersDual) {
+    return channelsRelayed || (withHandoff && publishersDual);
+  }
+
+  /** The handoff as the rules use it: null when of another epoch than X's or with X > F. */
+  public static Token effective(String xEpoch, long x, Token handoff) {
+    return handoff != null && handoff.epoch().equals(xEpoch) && x <= handoff.last()
+        ? handoff
+        : null;
   }
 
   private static Decision waitOrGap(Positions held, boolean waitExpired, String rule) {

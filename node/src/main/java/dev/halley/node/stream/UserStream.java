@@ -1094,11 +1094,7 @@ public final class UserStream {
 
   /** Whether the stream receives {@code channel}'s messages at {@code nowMs}. */
   synchronized boolean subscribed(String channel, long nowMs) {
-    if (apiChannels.contains(channel)) {
-      return true;
-    }
-    Long until = tokenGrants.get(channel);
-    return until != null && (until > nowMs || heldByConnection(channel));
+    return apiChannels.contains(channel) || tokenSubscribed(channel, nowMs);
   }
 
   /**
