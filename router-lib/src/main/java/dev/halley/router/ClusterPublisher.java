@@ -485,7 +485,7 @@ final class ClusterPublisher implements Publisher {
                 Fragment f = r.fragment();
                 Map<String, List<Integer>> byOwner = new LinkedHashMap<>();
                 for (int i : r.indices()) {
-                  String owner = closed ? "" : rerouteOwner(f.users.get(i), fromNode, current);
+                  String owner = closed ? "" : rerouteOwner(f.users.get(i), fromNode, current).id();
                   byOwner.computeIfAbsent(owner, k -> new ArrayList<>()).add(i);
                 }
                 int moved = 0;
@@ -545,18 +545,19 @@ final class ClusterPublisher implements Publisher {
   /**
    * Where a user {@code fromNode} refused goes: its owner under the map, or, when that is {@code
    * fromNode} and dual mode is on, its owner under the pending map or else the active one of dual
-   * mode (the node activated the pending map before this publisher saw it active, or has not yet).
+   * mode (the node activated the pending map before this publisher saw it active, or has not yet);
+   * {@code fromNode} itself when every map names it. Also {@link OwnerCalls}'s, for a 421.
    */
-  private String rerouteOwner(String user, String fromNode, ClusterMap current) {
-    String owner = current.owner(user).id();
+  NodeInfo rerouteOwner(String user, String fromNode, ClusterMap current) {
+    NodeInfo owner = current.owner(user);
     Dual d = dual;
-    if (owner.equals(fromNode) && d != null) {
-      String pending = d.route.pending().owner(user).id();
-      if (!pending.equals(fromNode)) {
+    if (owner.id().equals(fromNode) && d != null) {
+      NodeInfo pending = d.route.pending().owner(user);
+      if (!pending.id().equals(fromNode)) {
         return pending;
       }
-      String active = d.route.active().owner(user).id();
-      if (!active.equals(fromNode)) {
+      NodeInfo active = d.route.active().owner(user);
+      if (!active.id().equals(fromNode)) {
         return active;
       }
     }

@@ -222,8 +222,8 @@ final class OwnerCalls {
                 result.completeExceptionally(failure);
                 return;
               }
-              NodeInfo next = otherOwner(call.user, refusing);
-              if (next != null) {
+              NodeInfo next = publisher.rerouteOwner(call.user, refusing, publisher.mapNow());
+              if (!next.id().equals(refusing)) {
                 send(call, next, reroutesLeft - 1, waits, result, true);
                 return;
               }
@@ -274,30 +274,6 @@ final class OwnerCalls {
               send(call, owners.newOwner(), 0, 0, next, false);
               next.whenComplete((v, e2) -> result.complete(value));
             });
-  }
-
-  /**
-   * Where {@code user} goes after {@code refusing} refused it: its owner now, or, when that is
-   * {@code refusing} and dual mode is on, its owner under the pending map or else the active one;
-   * null when every map the publisher has names {@code refusing}.
-   */
-  private NodeInfo otherOwner(String user, String refusing) {
-    NodeInfo now = publisher.ownerNow(user);
-    if (!now.id().equals(refusing)) {
-      return now;
-    }
-    DualRoute route = publisher.dualRoute();
-    if (route != null) {
-      NodeInfo pending = route.pending().owner(user);
-      if (!pending.id().equals(refusing)) {
-        return pending;
-      }
-      NodeInfo active = route.active().owner(user);
-      if (!active.id().equals(refusing)) {
-        return active;
-      }
-    }
-    return null;
   }
 
   CompletableFuture<UserAccess> disconnect(String user, String reason) {
