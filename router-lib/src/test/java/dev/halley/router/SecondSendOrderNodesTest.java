@@ -173,6 +173,7 @@ class SecondSendOrderNodesTest {
         cluster.admin(id, "POST", "/v1/admin/map/pending", four.toJson());
       }
       String user = TestCluster.mover(three, four, "a", "d", 0);
+      EventLog events = new EventLog();
       try (Publisher p =
           Publisher.builder()
               .mapSource(MapSource.of(() -> three))
@@ -180,6 +181,7 @@ class SecondSendOrderNodesTest {
               .requestTimeout(Duration.ofSeconds(1))
               .maxAttempts(5)
               .retryBackoff(Duration.ofMillis(10), Duration.ofMillis(50))
+              .listener(events)
               .build()) {
         await()
             .atMost(Duration.ofSeconds(30))
@@ -200,14 +202,59 @@ class SecondSendOrderNodesTest {
         assertEquals(1, toA.lost().size(), "k3's first answer was lost: " + toA.exchanges);
         await("d got the twelve relays")
             .atMost(Duration.ofSeconds(30))
+            .conditionEvaluationListener(
+                new org.awaitility.core.ConditionEvaluationListener<Boolean>() {
+                  @Override
+                  public void conditionEvaluated(
+                      org.awaitility.core.EvaluatedCondition<Boolean> condition) {}
+
+                  @Override
+                  public void onTimeout(org.awaitility.core.TimeoutEvent timeout) {
+                    // CI once timed out here (d had fewer than twelve): say what happened.
+                    System.err.println(
+                        "relays at d: " + relayOrder(toD, user) + "\npublisher: " + events
+                            + "\nto a: " + toA.exchanges + "\nto d: " + toD.exchanges);
+                  }
+                })
             .until(() -> relayOrder(toD, user).size() == 12);
         assertEquals(expected, relayOrder(toD, user), toD.exchanges.toString());
       }
     }
   }
 
+  /** What a publisher reported of failures, retries and lost relays, in order. */
+  private static final class EventLog implements PublisherListener {
+    private final List<String> events = new java.util.concurrent.CopyOnWriteArrayList<>();
+
+    @Override
+    public void requestFailed(
+        String node, String kind, int messages, String reason, Duration latency) {
+      events.add("failed " + node + " " + kind + " " + messages + " " + reason);
+    }
+
+    @Override
+    public void retryScheduled(String node, int attempt, Duration delay) {
+      events.add("retry " + node + " " + attempt);
+    }
+
+    @Override
+    public void recipientsFailed(String node, String reason, int count) {
+      events.add("recipientsFailed " + node + " " + reason + " " + count);
+    }
+
+    @Override
+    public void relaysLost(String node, String reason, int count) {
+      events.add("relaysLost " + node + " " + reason + " " + count);
+    }
+
+    @Override
+    public String toString() {
+      return events.toString();
+    }
+  }
+
   /** The keys of the messages d answered with a relay for {@code user}, in the order answered. */
-  private static List<String> relayOrder(AnswerLosingProxy toD, String user) throws Exception {
+  private static List<String> relayOrder(AnswerLosingProxy toD, String user) {
     com.fasterxml.jackson.databind.ObjectMapper json =
         new com.fasterxml.jackson.databind.ObjectMapper();
     List<String> keys = new ArrayList<>();
@@ -215,8 +262,13 @@ class SecondSendOrderNodesTest {
       if (!e.path().equals("/v1/publish")) {
         continue;
       }
-      for (com.fasterxml.jackson.databind.JsonNode m :
-          json.readTree(e.request()).path("messages")) {
+      com.fasterxml.jackson.databind.JsonNode request;
+      try {
+        request = json.readTree(e.request());
+      } catch (com.fasterxml.jackson.core.JsonProcessingException notJson) {
+        throw new IllegalStateException(e.request(), notJson);
+      }
+      for (com.fasterxml.jackson.databind.JsonNode m : request.path("messages")) {
         String id = m.path("id").asText();
         if (id.startsWith("k") && m.path("relay").has(user) && !keys.contains(id)) {
           keys.add(id);
