@@ -5,7 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ch.qos.logback.classic.AsyncAppender;
 import ch.qos.logback.classic.LoggerContext;
-import ch.qos.logback.classic.joran.JoranConfigurator;
 import ch.qos.logback.core.OutputStreamAppender;
 import java.io.ByteArrayOutputStream;
 import java.io.OutputStream;
@@ -18,8 +17,9 @@ import org.junit.jupiter.api.Test;
 import org.slf4j.Logger;
 
 /**
- * The bundled {@code halley-logback.xml}, loaded into a context of its own: a thread that logs (an
- * Undertow IO thread, say) never waits for the output, even when the output is stuck.
+ * The node's Logback configuration ({@link HalleyLogging.LogbackConfigurator}), applied to a
+ * context of its own: a thread that logs (an Undertow IO thread, say) never waits for the output,
+ * even when the output is stuck.
  */
 class LoggingTest {
   private LoggerContext context;
@@ -61,19 +61,16 @@ class LoggingTest {
   }
 
   /**
-   * The bundled configuration, with the console appender's stream (the process's stderr in a real
+   * The node's configuration, with the console appender's stream (the process's stderr in a real
    * node: a pipe that blocks when nobody reads it) replaced by {@code err}.
    */
-  private Logger configure(OutputStream err) throws Exception {
+  private Logger configure(OutputStream err) {
     context = new LoggerContext();
     context.setMDCAdapter(new ch.qos.logback.classic.util.LogbackMDCAdapter());
-    context.putProperty("halley.log.format", "text");
-    JoranConfigurator configurator = new JoranConfigurator();
-    configurator.setContext(context);
-    configurator.doConfigure(getClass().getClassLoader().getResource(HalleyLogging.CONFIGURATION));
+    HalleyLogging.LogbackConfigurator.apply(context, "text", "INFO", err);
     AsyncAppender async = (AsyncAppender) context.getLogger("ROOT").getAppender("async");
     assertTrue(async.isNeverBlock());
-    ((OutputStreamAppender<?>) async.getAppender("out")).setOutputStream(err);
+    assertTrue(async.getAppender("out") instanceof OutputStreamAppender<?>);
     return context.getLogger("dev.halley.node.LoggingTest");
   }
 

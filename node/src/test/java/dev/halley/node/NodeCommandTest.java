@@ -43,14 +43,16 @@ class NodeCommandTest {
   private record Result(int code, String out, String err) {}
 
   private Result process(String mainClass, String... args) throws Exception {
+    return process(List.of(), mainClass, args);
+  }
+
+  private Result process(List<String> jvmOptions, String mainClass, String... args)
+      throws Exception {
     List<String> command =
         new ArrayList<>(
-            List.of(
-                Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-Xmx96m",
-                "-cp",
-                System.getProperty("java.class.path"),
-                mainClass));
+            List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-Xmx96m"));
+    command.addAll(jvmOptions);
+    command.addAll(List.of("-cp", System.getProperty("java.class.path"), mainClass));
     command.addAll(List.of(args));
     Path stdout = Files.createTempFile(dir, "out", ".txt");
     Path stderr = Files.createTempFile(dir, "err", ".txt");
@@ -201,6 +203,22 @@ class NodeCommandTest {
                     + " | java.lang.IllegalStateException: boom | second"
                     + " | at dev.halley.node.JulProbe.main(JulProbe.java:"),
         r.err());
+  }
+
+  /** docs/operations.md, "Logs": a Logback file named on the command line replaces the node's. */
+  @Test
+  void aLogbackFileOnTheCommandLineReplacesTheNodesConfiguration() throws Exception {
+    Path xml = dir.resolve("mine.xml");
+    Files.writeString(
+        xml,
+        "<configuration><appender name=\"e\" class=\"ch.qos.logback.core.ConsoleAppender\">"
+            + "<target>System.err</target><encoder><pattern>MINE %level %logger %msg%n</pattern>"
+            + "</encoder></appender><root level=\"INFO\"><appender-ref ref=\"e\"/></root>"
+            + "</configuration>");
+    Result r =
+        process(List.of("-Dlogback.configurationFile=" + xml), "dev.halley.node.JulProbe", "TEXT");
+    assertEquals(0, r.code(), r.toString());
+    assertTrue(r.err().contains("MINE WARN probe.jul jul first line\njul second line"), r.err());
   }
 
   @Test
