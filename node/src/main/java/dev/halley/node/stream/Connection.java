@@ -167,8 +167,13 @@ public abstract class Connection {
     limit.interval(intervalMs);
   }
 
-  /** IO thread: takes the next queued event into {@link #polledSeq}/{@link #polledItem}. */
+  /**
+   * IO thread: takes the next queued event into {@link #polledSeq}/{@link #polledItem}; false (and
+   * {@link #polledItem} cleared) when none is ready, so an idle connection does not keep the last
+   * event it wrote (the hello, or a large message) reachable until the next one (issue 12).
+   */
   public final synchronized boolean poll() {
+    polledItem = null;
     Object next = ring.peek();
     if (next == null) {
       return false;

@@ -4,6 +4,7 @@ import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.halley.node.HalleyNode;
+import dev.halley.node.HeapHistogram;
 import dev.halley.node.RawWebSocket;
 import dev.halley.node.TestNodes;
 import java.time.Duration;

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.node.TextNode;
 import dev.halley.node.HalleyNode;
+import dev.halley.node.HeapHistogram;
 import dev.halley.node.InternalApi;
 import dev.halley.node.RawWebSocket;
 import dev.halley.node.Scrape;

@@ -1,4 +1,4 @@
-package dev.halley.node.transport.ws;
+package dev.halley.node;
 
 import java.lang.management.ManagementFactory;
 import java.util.regex.Matcher;
@@ -6,17 +6,17 @@ import java.util.regex.Pattern;
 import javax.management.ObjectName;
 
 /** The JVM's class histogram of live objects (it runs a full GC first): what heap tests count. */
-final class HeapHistogram {
+public final class HeapHistogram {
   private HeapHistogram() {}
 
   /** Live instances of {@code className}. */
-  static long instances(String className) throws Exception {
+  public static long instances(String className) throws Exception {
     Matcher m = row(className);
     return m.find() ? Long.parseLong(m.group(1)) : 0;
   }
 
   /** Bytes of the live instances of {@code className} ({@code [B} for byte arrays). */
-  static long bytes(String className) throws Exception {
+  public static long bytes(String className) throws Exception {
     Matcher m = row(className);
     return m.find() ? Long.parseLong(m.group(2)) : 0;
   }

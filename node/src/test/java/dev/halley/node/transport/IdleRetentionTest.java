@@ -1,0 +1,95 @@
+package dev.halley.node.transport;
+
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.halley.node.HalleyNode;
+import dev.halley.node.HeapHistogram;
+import dev.halley.node.RawWebSocket;
+import dev.halley.node.TestNodes;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * What an idle connection keeps reachable (memory per connection, issue 12), counted with the JVM's
+ * class histogram after a full GC, not timed.
+ */
+class IdleRetentionTest {
+  private static final int CONNECTIONS = 100;
+
+  private HalleyNode node;
+  private final List<AutoCloseable> open = new ArrayList<>();
+
+  @BeforeEach
+  void start() {
+    node = HalleyNode.start(TestNodes.config().build());
+  }
+
+  @AfterEach
+  void stop() throws Exception {
+    for (AutoCloseable c : open) {
+      c.close();
+    }
+    node.close();
+  }
+
+  /**
+   * Each connection is written its hello; once written, no idle connection keeps it (fails on the
+   * old code: the last event taken from the queue stayed in the connection's {@code polledItem}
+   * until the next one, one hello per connection).
+   */
+  @Test
+  void anIdleConnectionDoesNotKeepTheLastEventItWrote() throws Exception {
+    long before = HeapHistogram.instances("dev.halley.node.wire.Control");
+    for (int i = 0; i < CONNECTIONS; i++) {
+      RawWebSocket ws =
+          RawWebSocket.connect(
+              node.publicPort(), TestNodes.token(TestNodes.userOwnedBy("a", "ws", i), null));
+      open.add(ws);
+      assertTrue(ws.readTexts(1).get(0).contains("\"hello\""));
+      Socket sse = sse(TestNodes.token(TestNodes.userOwnedBy("a", "sse", i), null), "");
+      open.add(sse);
+      readUntil(sse.getInputStream(), "event: hello\n");
+    }
+    long controls = HeapHistogram.instances("dev.halley.node.wire.Control") - before;
+    assertTrue(
+        controls < CONNECTIONS / 4,
+        controls + " control events reachable with " + 2 * CONNECTIONS + " idle connections open");
+  }
+
+  private Socket sse(String token, String headers) throws IOException {
+    Socket s = new Socket();
+    s.connect(new InetSocketAddress("127.0.0.1", node.publicPort()), 10_000);
+    s.setSoTimeout(20_000);
+    s.getOutputStream()
+        .write(
+            ("GET /v1/sse?token=" + token + " HTTP/1.1\r\nHost: x\r\n" + headers + "\r\n")
+                .getBytes(StandardCharsets.US_ASCII));
+    return s;
+  }
+
+  /** Reads until {@code marker} and one blank line after it (the end of that event). */
+  private static void readUntil(InputStream in, String marker) throws IOException {
+    ByteArrayOutputStream seen = new ByteArrayOutputStream();
+    while (true) {
+      int b = in.read();
+      if (b < 0) {
+        throw new IOException("closed before " + marker + ": " + seen);
+      }
+      seen.write(b);
+      String s = seen.toString(StandardCharsets.UTF_8);
+      int at = s.indexOf(marker);
+      if (at >= 0 && s.indexOf("\n\n", at) >= 0) {
+        return;
+      }
+    }
+  }
+}
