@@ -212,8 +212,14 @@ class SecondSendOrderNodesTest {
                   public void onTimeout(org.awaitility.core.TimeoutEvent timeout) {
                     // CI once timed out here (d had fewer than twelve): say what happened.
                     System.err.println(
-                        "relays at d: " + relayOrder(toD, user) + "\npublisher: " + events
-                            + "\nto a: " + toA.exchanges + "\nto d: " + toD.exchanges);
+                        "relays at d: "
+                            + relayOrder(toD, user)
+                            + "\npublisher: "
+                            + events
+                            + "\nto a: "
+                            + toA.exchanges
+                            + "\nto d: "
+                            + toD.exchanges);
                   }
                 })
             .until(() -> relayOrder(toD, user).size() == 12);
