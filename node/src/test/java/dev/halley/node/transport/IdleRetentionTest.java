@@ -1,5 +1,6 @@
 package dev.halley.node.transport;
 
+import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.halley.node.HalleyNode;
@@ -12,6 +13,7 @@ import java.io.InputStream;
 import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.AfterEach;
@@ -24,6 +26,7 @@ import org.junit.jupiter.api.Test;
  */
 class IdleRetentionTest {
   private static final int CONNECTIONS = 100;
+  private static final int PAD = 4_000;
 
   private HalleyNode node;
   private final List<AutoCloseable> open = new ArrayList<>();
@@ -65,13 +68,51 @@ class IdleRetentionTest {
         controls + " control events reachable with " + 2 * CONNECTIONS + " idle connections open");
   }
 
+  /**
+   * A held SSE response or long-poll does not keep its request: each request carries a query
+   * parameter and a header of {@code PAD} bytes, and an open connection keeps less than that of
+   * byte arrays (fails on the old code: the query string and its parameter, the header and the
+   * parser's builder each kept one copy, more than 4 x {@code PAD} per connection).
+   */
+  @Test
+  void aHeldSseOrLongPollDoesNotKeepItsRequest() throws Exception {
+    String pad = "p".repeat(PAD);
+    long before = HeapHistogram.bytes("[B");
+    for (int i = 0; i < CONNECTIONS / 2; i++) {
+      Socket sse =
+          request(
+              "/v1/sse",
+              TestNodes.token(TestNodes.userOwnedBy("a", "sse", i), null) + "&pad=" + pad,
+              "X-Pad: " + pad + "\r\n");
+      open.add(sse);
+      readUntil(sse.getInputStream(), "event: hello\n");
+      open.add(
+          request(
+              "/v1/longpoll",
+              TestNodes.token(TestNodes.userOwnedBy("a", "lp", i), null) + "&pad=" + pad,
+              "X-Pad: " + pad + "\r\n"));
+    }
+    await().atMost(Duration.ofSeconds(30)).until(() -> node.stats().connections() >= CONNECTIONS);
+    long perConnection = (HeapHistogram.bytes("[B") - before) / CONNECTIONS;
+    assertTrue(
+        perConnection < PAD,
+        perConnection
+            + " bytes of byte arrays reachable per held request with a "
+            + PAD
+            + "-byte query parameter and header");
+  }
+
   private Socket sse(String token, String headers) throws IOException {
+    return request("/v1/sse", token, headers);
+  }
+
+  private Socket request(String path, String query, String headers) throws IOException {
     Socket s = new Socket();
     s.connect(new InetSocketAddress("127.0.0.1", node.publicPort()), 10_000);
     s.setSoTimeout(20_000);
     s.getOutputStream()
         .write(
-            ("GET /v1/sse?token=" + token + " HTTP/1.1\r\nHost: x\r\n" + headers + "\r\n")
+            ("GET " + path + "?token=" + query + " HTTP/1.1\r\nHost: x\r\n" + headers + "\r\n")
                 .getBytes(StandardCharsets.US_ASCII));
     return s;
   }

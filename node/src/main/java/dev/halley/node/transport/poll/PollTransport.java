@@ -7,6 +7,7 @@ import dev.halley.node.transport.ConflationInterval;
 import dev.halley.node.transport.ConnectRequest;
 import dev.halley.node.transport.ConnectionSetup;
 import dev.halley.node.transport.HandoffWait;
+import dev.halley.node.transport.HeldRequest;
 import dev.halley.node.transport.PeerClose;
 import dev.halley.node.wire.Control;
 import dev.halley.node.wire.HttpError;
@@ -161,6 +162,7 @@ public final class PollTransport implements HttpHandler {
     if (replay.held != null) {
       replay.held.start(timeoutMs, tokenExpires); // answers at the token's expiry if it comes first
       ConnectionSetup.opened(node, replay.held, req.principal(), false);
+      HeldRequest.release(exchange);
     } else {
       if (replay.immediate.conflated() > 0) {
         node.ops.conflated(transport(), replay.immediate.conflated());

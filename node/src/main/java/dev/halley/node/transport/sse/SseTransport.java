@@ -6,6 +6,7 @@ import dev.halley.node.transport.ConflationInterval;
 import dev.halley.node.transport.ConnectRequest;
 import dev.halley.node.transport.ConnectionSetup;
 import dev.halley.node.transport.HandoffWait;
+import dev.halley.node.transport.HeldRequest;
 import dev.halley.node.transport.PeerClose;
 import dev.halley.node.wire.HttpError;
 import dev.halley.node.wire.Json;
@@ -123,6 +124,7 @@ public final class SseTransport implements HttpHandler {
     }
     conn.start();
     ConnectionSetup.opened(node, conn, req.principal(), true);
+    HeldRequest.release(exchange);
     return true;
   }
 

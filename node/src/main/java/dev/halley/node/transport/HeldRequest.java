@@ -1,0 +1,119 @@
+package dev.halley.node.transport;
+
+import io.undertow.server.HttpServerExchange;
+import io.undertow.server.protocol.http.HttpServerConnection;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Lets a held request (an SSE response, a held long-poll) drop what it no longer needs while it
+ * waits (memory per connection, issue 12).
+ *
+ * <p>Once its stream is open, nothing reads the request again: not its headers, query string or
+ * query parameters (the token appears in both), nor the {@link ConnectRequest} attached to it. Yet
+ * the exchange stays reachable for the connection's whole life (the transport writes through it and
+ * Undertow holds it as the exchange in progress), and with it all of those; a browser's headers
+ * (cookies, user agent, languages) are often more than a kilobyte. The request parser's state stays
+ * reachable too (Undertow's read listener, on the connection): three builders, the largest grown to
+ * the longest token parsed (the query string with the token, or a cookie), and the cache of the
+ * header values parsed. Undertow empties the builders before it parses the next request on the
+ * connection (a long-poll's keep-alive) but keeps their arrays, and the cache only saves allocating
+ * equal header values again; {@link #release} empties and trims them now.
+ *
+ * <p>Undertow has no API for the parser's state, so it is reached through {@link VarHandle}s looked
+ * up once. If a future Undertow renames the fields, the node logs one warning and keeps working,
+ * holding the parser's state as before (the request's own state is released through Undertow's API
+ * either way).
+ */
+public final class HeldRequest {
+  private static final Logger LOG = LoggerFactory.getLogger(HeldRequest.class);
+  private static final VarHandle READ_LISTENER;
+  private static final VarHandle STATE;
+  private static final VarHandle[] BUILDERS;
+  private static final VarHandle CACHE;
+  private static final AtomicBoolean WARNED = new AtomicBoolean();
+
+  static {
+    VarHandle read = null;
+    VarHandle state = null;
+    VarHandle[] builders = null;
+    VarHandle cache = null;
+    try {
+      ClassLoader loader = HttpServerConnection.class.getClassLoader();
+      Class<?> listener =
+          Class.forName("io.undertow.server.protocol.http.HttpReadListener", false, loader);
+      Class<?> parse = Class.forName("io.undertow.server.protocol.http.ParseState", false, loader);
+      MethodHandles.Lookup inConnection =
+          MethodHandles.privateLookupIn(HttpServerConnection.class, MethodHandles.lookup());
+      MethodHandles.Lookup inListener =
+          MethodHandles.privateLookupIn(listener, MethodHandles.lookup());
+      MethodHandles.Lookup inParse = MethodHandles.privateLookupIn(parse, MethodHandles.lookup());
+      read = inConnection.findVarHandle(HttpServerConnection.class, "readListener", listener);
+      state = inListener.findVarHandle(listener, "state", parse);
+      builders =
+          new VarHandle[] {
+            inParse.findVarHandle(parse, "stringBuilder", StringBuilder.class),
+            inParse.findVarHandle(parse, "canonicalPath", StringBuilder.class),
+            inParse.findVarHandle(parse, "decodeBuffer", StringBuilder.class)
+          };
+      cache =
+          inParse.findVarHandle(
+              parse,
+              "headerValuesCache",
+              Class.forName("io.undertow.server.protocol.http.CacheMap", false, loader));
+    } catch (ReflectiveOperationException | RuntimeException e) {
+      LOG.warn(
+          "event=held_request_release_unavailable message=\"a held SSE or long-poll request keeps"
+              + " the HTTP parser's state (its longest header or query string): {}\"",
+          e.toString());
+      WARNED.set(true);
+    }
+    boolean all = read != null && state != null && builders != null && cache != null;
+    READ_LISTENER = all ? read : null;
+    STATE = state;
+    BUILDERS = builders;
+    CACHE = cache;
+  }
+
+  private HeldRequest() {}
+
+  /**
+   * IO thread of {@code exchange}: clears its request headers, query string and parameters and
+   * attachment, and trims its connection's parser state. Call once its stream is open and the
+   * transport started, never while a request of its connection is being parsed.
+   */
+  public static void release(HttpServerExchange exchange) {
+    if (exchange.isComplete()) {
+      return; // answered at once (a moved user, a finish): nothing is held
+    }
+    exchange.getRequestHeaders().clear();
+    exchange.getQueryParameters().clear();
+    exchange.getPathParameters().clear();
+    exchange.setQueryString("");
+    exchange.removeAttachment(ConnectRequest.KEY);
+    if (READ_LISTENER == null || !(exchange.getConnection() instanceof HttpServerConnection http)) {
+      return;
+    }
+    try {
+      Object listener = READ_LISTENER.get(http);
+      Object parse = listener == null ? null : STATE.get(listener);
+      if (parse == null) {
+        return;
+      }
+      for (VarHandle b : BUILDERS) {
+        StringBuilder sb = (StringBuilder) b.get(parse);
+        sb.setLength(0);
+        sb.trimToSize();
+      }
+      ((Map<?, ?>) CACHE.get(parse)).clear();
+    } catch (RuntimeException e) {
+      if (WARNED.compareAndSet(false, true)) {
+        LOG.warn("event=held_request_release_failed message=\"{}\"", e.toString());
+      }
+    }
+  }
+}
