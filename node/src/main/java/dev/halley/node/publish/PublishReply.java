@@ -19,6 +19,13 @@ import java.util.List;
  * its outcome codes and written from them, instead of a tree of an object and five arrays per
  * message (the unicast path's main allocation). Channel and {@code pending} results, which are
  * small and per channel message, stay trees. Built and written by one publish thread.
+ *
+ * <p>{@link #toJson} writes the bytes itself into the publish thread's scratch array ({@link
+ * ReplyBytes}) and copies out only the reply, without a Jackson generator, its contexts and its
+ * segmented output (most of a unicast request's reply cost). Its bytes are those of {@link
+ * #toJsonByJackson} (the writer it replaced, kept as the reference): a string that is not plain
+ * printable ASCII, and a tree result, is encoded by Jackson itself; {@code PublishReplyTest}
+ * compares both on many generated replies.
  */
 final class PublishReply implements JsonSerializable {
   /** One message's result. */
@@ -31,6 +38,9 @@ final class PublishReply implements JsonSerializable {
     int misdirected();
 
     void write(JsonGenerator g) throws IOException;
+
+    /** The same bytes as {@link #write(JsonGenerator)}, into {@code out}. */
+    void write(ReplyBytes out);
   }
 
   private final String node;
@@ -52,7 +62,25 @@ final class PublishReply implements JsonSerializable {
     return results;
   }
 
+  /** The reply's JSON bytes, written without a generator (see the class comment). */
   byte[] toJson() {
+    ReplyBytes out = ReplyBytes.forThread();
+    out.ascii("{\"node\":").string(node).ascii(",\"mapVersion\":").number(mapVersion);
+    if (pendingMapVersion >= 0) {
+      out.ascii(",\"pendingMapVersion\":").number(pendingMapVersion);
+    }
+    out.ascii(",\"results\":[");
+    for (int i = 0; i < results.size(); i++) {
+      if (i > 0) {
+        out.ascii(",");
+      }
+      results.get(i).write(out);
+    }
+    return out.ascii("]}").copy();
+  }
+
+  /** The reply as Jackson's generator writes it (the reference for {@link #toJson}). */
+  byte[] toJsonByJackson() {
     try {
       return Json.MAPPER.writeValueAsBytes(this);
     } catch (JsonProcessingException e) {
@@ -111,6 +139,11 @@ final class PublishReply implements JsonSerializable {
     @Override
     public void write(JsonGenerator g) throws IOException {
       g.writeTree(node);
+    }
+
+    @Override
+    public void write(ReplyBytes out) {
+      out.jackson(node);
     }
   }
 
@@ -209,6 +242,51 @@ final class PublishReply implements JsonSerializable {
         g.writeTree(positions);
       }
       g.writeEndObject();
+    }
+
+    @Override
+    public void write(ReplyBytes out) {
+      out.ascii("{");
+      if (id != null) {
+        out.ascii("\"id\":").string(id).ascii(",");
+      }
+      out.ascii("\"status\":").string(status).ascii(",\"connections\":").number(connections);
+      for (int a = 0; a < ARRAYS.length; a++) {
+        out.ascii(",\"").ascii(ARRAYS[a]).ascii("\":[");
+        boolean first = true;
+        for (int i = 0; counts[a] > 0 && i < outcomes.length; i++) {
+          if (array(outcomes[i]) == a) {
+            if (!first) {
+              out.ascii(",");
+            }
+            out.string(users.get(i));
+            first = false;
+          }
+        }
+        out.ascii("]");
+      }
+      if (positions != null) {
+        out.ascii(",\"positions\":{");
+        boolean first = true;
+        for (java.util.Iterator<
+                    java.util.Map.Entry<String, com.fasterxml.jackson.databind.JsonNode>>
+                it = positions.fields();
+            it.hasNext(); ) {
+          java.util.Map.Entry<String, com.fasterxml.jackson.databind.JsonNode> e = it.next();
+          if (!first) {
+            out.ascii(",");
+          }
+          out.string(e.getKey()).ascii(":");
+          if (e.getValue().isTextual()) {
+            out.string(e.getValue().textValue());
+          } else {
+            out.jackson(e.getValue());
+          }
+          first = false;
+        }
+        out.ascii("}");
+      }
+      out.ascii("}");
     }
   }
 
