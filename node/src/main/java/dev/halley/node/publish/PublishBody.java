@@ -47,7 +47,7 @@ final class PublishBody {
   private final byte[] body;
   private final int maxMessageBytes;
   private final long maxRecipients;
-  private final Names names = new Names();
+  private final Names names = Names.forThread();
 
   private final List<FanOut.Item> items = new ArrayList<>();
   private long recipients;
@@ -422,15 +422,41 @@ final class PublishBody {
    * The keys of every object open on the path being read, to refuse a repeated key as a tree parse
    * would ({@code Duplicate field 'x'}). Small objects are searched linearly in one shared array;
    * an object with many keys gets a set. Nothing is allocated per object once the arrays have
-   * grown.
+   * grown, nor per request: each publish thread keeps its one instance ({@link #forThread}),
+   * emptied at the start of each parse (a parse that failed half-way left it open).
    */
   private static final class Names {
     private static final int LINEAR = 16;
+
+    /** Arrays grown past these by one body are replaced at the next parse, not kept. */
+    private static final int KEEP_KEYS = 1024;
+
+    private static final int KEEP_DEPTH = 64;
+
+    private static final ThreadLocal<Names> CURRENT = ThreadLocal.withInitial(Names::new);
+
     private String[] keys = new String[32];
     private int size;
     private int[] starts = new int[8];
     private Set<?>[] sets = new Set<?>[8];
     private int depth;
+
+    /** This thread's instance, empty. */
+    static Names forThread() {
+      Names n = CURRENT.get();
+      if (n.keys.length > KEEP_KEYS) {
+        n.keys = new String[32]; // the keys past size are never read again, only overwritten
+      }
+      if (n.starts.length > KEEP_DEPTH) {
+        n.starts = new int[8];
+        n.sets = new Set<?>[8];
+      } else {
+        java.util.Arrays.fill(n.sets, 0, n.depth, null);
+      }
+      n.size = 0;
+      n.depth = 0;
+      return n;
+    }
 
     void open() {
       if (depth == starts.length) {
