@@ -35,6 +35,8 @@ public final class HeldRequest {
   private static final VarHandle STATE;
   private static final VarHandle[] BUILDERS;
   private static final VarHandle CACHE;
+  private static final VarHandle QUERY_PARAMETERS;
+  private static final VarHandle PATH_PARAMETERS;
   private static final AtomicBoolean WARNED = new AtomicBoolean();
 
   static {
@@ -72,6 +74,20 @@ public final class HeldRequest {
           e.toString());
       WARNED.set(true);
     }
+    VarHandle query = null;
+    VarHandle path = null;
+    try {
+      MethodHandles.Lookup inExchange =
+          MethodHandles.privateLookupIn(HttpServerExchange.class, MethodHandles.lookup());
+      query = inExchange.findVarHandle(HttpServerExchange.class, "queryParameters", Map.class);
+      path = inExchange.findVarHandle(HttpServerExchange.class, "pathParameters", Map.class);
+    } catch (ReflectiveOperationException | RuntimeException e) {
+      if (WARNED.compareAndSet(false, true)) {
+        LOG.warn("event=held_request_release_unavailable message=\"{}\"", e.toString());
+      }
+    }
+    QUERY_PARAMETERS = query != null && path != null ? query : null;
+    PATH_PARAMETERS = path;
     boolean all = read != null && state != null && builders != null && cache != null;
     READ_LISTENER = all ? read : null;
     STATE = state;
@@ -91,8 +107,14 @@ public final class HeldRequest {
       return; // answered at once (a moved user, a finish): nothing is held
     }
     exchange.getRequestHeaders().clear();
-    exchange.getQueryParameters().clear();
-    exchange.getPathParameters().clear();
+    // Undertow creates both maps when first asked for them: null, they cost nothing.
+    if (QUERY_PARAMETERS != null) {
+      QUERY_PARAMETERS.setVolatile(exchange, (Map<?, ?>) null);
+      PATH_PARAMETERS.setVolatile(exchange, (Map<?, ?>) null);
+    } else {
+      exchange.getQueryParameters().clear();
+      exchange.getPathParameters().clear();
+    }
     exchange.setQueryString("");
     exchange.removeAttachment(ConnectRequest.KEY);
     if (READ_LISTENER == null || !(exchange.getConnection() instanceof HttpServerConnection http)) {

@@ -84,6 +84,7 @@ final class SseConnection extends Connection {
           if (!sink.flush()) {
             sink.resumeWrites();
           } else {
+            releaseResponseHeaders();
             closeIfFinished();
           }
           return;
@@ -135,6 +136,17 @@ final class SseConnection extends Connection {
     b.flip();
     pendingPooled = pooled;
     pending = b;
+  }
+
+  /**
+   * Everything handed to the sink is written, the response's head with it: Undertow reads the
+   * response headers only to write that head (and chose the framing when the sink was created), so
+   * the stream does not keep them for its whole life (issue 12).
+   */
+  private void releaseResponseHeaders() {
+    if (exchange.getResponseHeaders().size() > 0) {
+      exchange.getResponseHeaders().clear();
+    }
   }
 
   private void releasePending() {
