@@ -147,6 +147,11 @@ public final class FanOut {
         : publishToUsers(item, now, expires, pendingMap);
   }
 
+  /** Whether a user message to {@code user} is taken here (issue 14: also into its pre-stream). */
+  private boolean owns(String user) {
+    return node.owns(user) || node.gains(user);
+  }
+
   /** Whether a relay for {@code user} applies here: this node is its new owner (or gains it). */
   private boolean relayedHere(String user, dev.halley.cluster.ClusterMap pendingMap) {
     return node.gains(user) || (node.owns(user) && !movingAway(user, pendingMap));
@@ -226,26 +231,27 @@ public final class FanOut {
     // A one-user message (the unicast shape) has no repeats to remove.
     List<String> users =
         item.users().size() == 1 ? item.users() : List.copyOf(new LinkedHashSet<>(item.users()));
-    boolean[] owned = new boolean[users.size()];
-    for (int i = 0; i < owned.length; i++) {
-      // Issue 14: a user the pending map brings here is accepted into its pre-stream.
-      owned[i] = node.owns(users.get(i)) || node.gains(users.get(i));
-    }
     ObjectNode positions = null; // created for the first position to report
-    long[] seqOut = new long[1];
+    long[] seqOut = null; // created for the first user whose position is reported
     int[] codes;
     long[] digests = item.id() == null ? null : idempotency.digests(users);
     if (item.id() != null) {
+      boolean[] owned = new boolean[users.size()];
+      for (int i = 0; i < owned.length; i++) {
+        owned[i] = owns(users.get(i));
+      }
       codes = idempotency.reserveUsers(item.id(), digests, owned);
     } else {
       codes = new int[users.size()];
       for (int i = 0; i < codes.length; i++) {
-        codes[i] = owned[i] ? Idempotency.NEW : Idempotency.MISDIRECTED;
+        codes[i] = owns(users.get(i)) ? Idempotency.NEW : Idempotency.MISDIRECTED;
       }
     }
     Message m = null;
     long[] seqs = null;
-    int[] outcomes = new int[codes.length];
+    // Without a key the codes are NEW or MISDIRECTED, read once each before the outcome of the
+    // same user is written: the one array holds both (one array less per message).
+    int[] outcomes = item.id() == null ? codes : new int[codes.length];
     boolean fresh = false;
     boolean remembered = false;
     for (int i = 0; i < codes.length; i++) {
@@ -262,7 +268,10 @@ public final class FanOut {
           // message, or none (plain).
           old = item.relay().get(u);
         }
-        int n = deliver(u, m, now, old, report, seqOut);
+        if (report && seqOut == null) {
+          seqOut = new long[1];
+        }
+        int n = deliver(u, m, now, old, report, report ? seqOut : null);
         if (report && seqOut[0] >= 0) {
           if (positions == null) {
             positions = Json.MAPPER.createObjectNode();
