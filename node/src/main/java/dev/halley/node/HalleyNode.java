@@ -330,6 +330,7 @@ public final class HalleyNode implements AutoCloseable {
                     node.access,
                     new ResumeHandler(
                         sseHeader,
+                        node,
                         new UserAdmissionHandler(
                             node.ops.limits(), node.ops.metrics(), transport))))));
   }

@@ -48,6 +48,8 @@ public final class SubscriptionHandler implements HttpHandler {
   private Set<String> change(HttpServerExchange exchange, String user, String channel) {
     Set<String> channels;
     if (!exchange.getRequestMethod().equals(Methods.PUT)) {
+      // A state carried from the old owner later must not subscribe it again (issue 14).
+      node.core.carryRecord.unsubscribed(user, channel, node.clock.millis());
       channels = node.streams.unsubscribe(user, channel);
     } else if (node.latest.applies(channel) && !node.gains(user)) {
       // (A user the pending map brings here gets no copy: its old owner gave it one, and the

@@ -181,6 +181,74 @@ public final class AccessList {
     return o;
   }
 
+  /**
+   * Issue 14, on the old owner at activation: {@code user}'s entries as a {@link CarriedState} for
+   * the map version {@code mapVersion}, with {@code channels} (its API subscriptions), expiring at
+   * {@code expiresAtMs}; {@link CarriedState#over} (nothing listed) beyond {@code maxEntries}. Null
+   * when there is nothing to carry.
+   */
+  public synchronized CarriedState carry(
+      String user,
+      java.util.Collection<String> channels,
+      int mapVersion,
+      long expiresAtMs,
+      int maxEntries,
+      long nowMs) {
+    UserAccess a = expired(user, nowMs);
+    int n = channels.size() + (a == null ? 0 : a.entries());
+    if (n == 0) {
+      return null;
+    }
+    if (n > maxEntries) {
+      return new CarriedState(
+          user,
+          mapVersion,
+          expiresAtMs,
+          true,
+          java.util.List.of(),
+          0,
+          null,
+          Long.MIN_VALUE,
+          0,
+          Map.of());
+    }
+    return new CarriedState(
+        user,
+        mapVersion,
+        expiresAtMs,
+        false,
+        new java.util.ArrayList<>(channels),
+        a == null ? 0 : a.blockedUntilMs,
+        a == null ? null : a.blockReason,
+        a == null ? Long.MIN_VALUE : a.revokedBeforeMs,
+        a == null ? 0 : a.revokedBeforeKeepUntilMs,
+        a == null ? Map.of() : new HashMap<>(a.jtis));
+  }
+
+  /**
+   * Issue 14, on the new owner at a handoff resume: merges the access entries of a verified carried
+   * state. Revocations only add (there is no un-revoke): each carried one is added, the later
+   * instant and keep-until kept. The block is applied only when this node holds no block of the
+   * user and {@code unblockedHere} is false (an unblock recorded here wins over older carried
+   * state). Expired entries are skipped; a full list is 507 as for the API calls.
+   */
+  public synchronized void merge(CarriedState s, boolean unblockedHere, long nowMs) {
+    if (s.blockedUntilMs() > nowMs && !unblockedHere) {
+      UserAccess a = expired(s.user(), nowMs);
+      if (a == null || a.blockedUntilMs == 0) {
+        block(s.user(), s.blockedUntilMs(), s.blockReason(), nowMs);
+      }
+    }
+    if (s.revokedBeforeMs() != Long.MIN_VALUE && s.revokedBeforeKeepUntilMs() > nowMs) {
+      revokeIssuedBefore(s.user(), s.revokedBeforeMs(), s.revokedBeforeKeepUntilMs(), nowMs);
+    }
+    for (var e : s.jtis().entrySet()) {
+      if (e.getValue() > nowMs) {
+        revokeJti(s.user(), e.getKey(), e.getValue(), nowMs);
+      }
+    }
+  }
+
   /** Forgets every expired entry; returns how many entries remain. */
   public synchronized int sweep(long nowMs) {
     for (Iterator<Map.Entry<String, UserAccess>> it = users.entrySet().iterator(); it.hasNext(); ) {

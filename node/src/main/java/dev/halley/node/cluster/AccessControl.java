@@ -52,7 +52,7 @@ public final class AccessControl {
 
   AccessControl(NodeCore node) {
     this.node = node;
-    this.list = new AccessList(node.config.accessMaxEntries());
+    this.list = node.accessList;
     this.revocationTtlMs = node.config.revocationTtlMs();
   }
 
@@ -95,6 +95,7 @@ public final class AccessControl {
   }
 
   public boolean unblock(String user) {
+    node.carryRecord.unblocked(user, node.clock.millis());
     return list.unblock(user, node.clock.millis());
   }
 

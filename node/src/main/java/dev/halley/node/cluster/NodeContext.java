@@ -202,6 +202,38 @@ public final class NodeContext {
         || movedAway(user);
   }
 
+  /**
+   * Issue 14, at a handoff resume: applies the state the old owner carried (verified) to the user's
+   * stream and access entries, as if those owner calls had been made here, except what this node's
+   * own calls decided since ({@link CarryRecord}): a channel it unsubscribed the user from, or a
+   * block after its unblock, is not applied; a channel it subscribes already, or a block it holds,
+   * stays as it is; revocations only add. Returns false when the state cannot be applied honestly
+   * (over {@code handoffCarryMaxEntries}, the record overflowed, the access list is full): the
+   * resume then resets.
+   */
+  public boolean applyCarried(dev.halley.node.auth.CarriedState c) {
+    long now = clock.millis();
+    if (c.over() || core.carryRecord.overflowed(now)) {
+      return false;
+    }
+    boolean changed = false;
+    for (String channel : c.channels()) {
+      if (!core.carryRecord.unsubscribedHere(c.user(), channel, now)) {
+        streams.subscribe(c.user(), channel);
+        changed = true;
+      }
+    }
+    if (changed && ops.channelEvents() != null) {
+      ops.channelEvents().changed(c.user());
+    }
+    try {
+      core.accessList.merge(c, core.carryRecord.unblockedHere(c.user(), now), now);
+    } catch (HttpError full) {
+      return false;
+    }
+    return true;
+  }
+
   /** Whether the pending map brings {@code user} here (the active map does not). */
   public boolean gains(String user) {
     ClusterMap p = core.pending();

@@ -20,6 +20,12 @@ public final class NodeCore {
   public final Clock clock;
   public final UserStreams streams;
 
+  /** Issue 14: the unsubscribes and unblocks a carried state must not undo. */
+  public final CarryRecord carryRecord;
+
+  /** Blocks and revocations ({@link AccessControl} acts on them; the activation carries them). */
+  public final dev.halley.node.auth.AccessList accessList;
+
   /** This node incarnation's epoch, the prefix of its event IDs (16 random hex characters). */
   public final String epoch = dev.halley.node.wire.EventCodec.newEpoch();
 
@@ -45,6 +51,11 @@ public final class NodeCore {
             clock,
             new BufferBudget(config.bufferBudgetBytes()));
     this.map = config.map();
+    this.accessList = new dev.halley.node.auth.AccessList(config.accessMaxEntries());
+    this.carryRecord =
+        new CarryRecord(
+            config.operations().handoffRetentionMs() + config.operations().handoffWaitMs(),
+            config.accessMaxEntries());
   }
 
   /** The current cluster map. */

@@ -343,6 +343,7 @@ public final class NodeOperations implements ConnectionObserver, AutoCloseable {
         continue;
       }
       if (newlyFinishing.remove(s)) {
+        carry(s, next.version(), now);
         // Issue 14: the stream finishes here; its clients get what is queued, then moved with
         // the handoff, spread over movedSpreadMs.
         users++;
@@ -516,7 +517,7 @@ public final class NodeOperations implements ConnectionObserver, AutoCloseable {
       if (s.connectionCount() == 0) {
         continue;
       }
-      byte[] moved = movedEvent(next.owner(s.user()), next.version(), s.finishing());
+      byte[] moved = movedEvent(next.owner(s.user()), next.version(), s.finishing(), s.carried());
       Runnable send =
           () -> {
             for (Connection c : s.connections()) {
@@ -545,7 +546,7 @@ public final class NodeOperations implements ConnectionObserver, AutoCloseable {
     dev.halley.node.stream.Handoff.Token t = c.stream.finishing();
     if (t != null) {
       ClusterMap m = node.map();
-      tellMoved(c, movedEvent(m.owner(c.user()), m.version(), t));
+      tellMoved(c, movedEvent(m.owner(c.user()), m.version(), t, c.stream.carried()));
     }
   }
 
@@ -789,12 +790,41 @@ public final class NodeOperations implements ConnectionObserver, AutoCloseable {
   }
 
   private static byte[] movedEvent(
-      NodeInfo owner, int version, dev.halley.node.stream.Handoff.Token handoff) {
+      NodeInfo owner, int version, dev.halley.node.stream.Handoff.Token handoff, String carried) {
     return dev.halley.node.wire.EventCodec.moved(
         owner.id(),
         owner.publicUrl().toString(),
         version,
-        handoff == null ? null : handoff.encode());
+        handoff == null
+            ? null
+            : carried == null ? handoff.encode() : handoff.encode() + CARRY_SEPARATOR + carried);
+  }
+
+  /** Between the handoff string and the carried state in {@code moved}'s {@code handoff}. */
+  public static final char CARRY_SEPARATOR = '~';
+
+  /**
+   * Issue 14, at the activation that finishes {@code s}: its user's API subscriptions and access
+   * entries, signed for map version {@code version}, expiring when no handoff to them can come any
+   * more ({@code handoffRetentionMs + handoffWaitMs}). Nothing without {@code tokenHmacSecret} (a
+   * node in public-key mode shares no secret to sign with) or with nothing to carry.
+   */
+  private void carry(UserStream s, int version, long now) {
+    String secret = node.config.tokenHmacSecret();
+    if (secret == null) {
+      return;
+    }
+    dev.halley.node.auth.CarriedState c =
+        node.accessList.carry(
+            s.user(),
+            s.apiChannels(),
+            version,
+            now + config.handoffRetentionMs() + config.handoffWaitMs(),
+            config.handoffCarryMaxEntries(),
+            now);
+    if (c != null) {
+      s.carried(c.sign(secret));
+    }
   }
 
   /**

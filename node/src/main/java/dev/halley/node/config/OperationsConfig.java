@@ -197,6 +197,15 @@ public final class OperationsConfig {
   @Builder.Default
   private final long handoffWaitMs = 5_000;
 
+  /**
+   * Most entries the old owner carries to the new owner in a moving user's {@code handoff} (its API
+   * subscriptions, block, {@code issuedBefore} revocation and each revoked {@code jti}, issue 14);
+   * a user with more gets an honest {@code reset} at the new owner instead of a truncated state.
+   */
+  @Option(unit = "entries", positive = true)
+  @Builder.Default
+  private final int handoffCarryMaxEntries = 256;
+
   /** Publishers ({@code Halley-Publisher}) not seen for this long leave the state endpoint. */
   @Option(unit = "ms", positive = true)
   @Builder.Default

@@ -65,6 +65,14 @@ public final class Handoff {
     public Decision decision;
 
     /**
+     * Issue 14: the state the old owner carried could not be applied (expired, made for another map
+     * version, over {@code handoffCarryMaxEntries}, or the new owner's record of calls overflowed):
+     * never covered, {@code reset} {@code gap} (rule {@code "carry"}), as API subscriptions may be
+     * missing.
+     */
+    public boolean carryRefused;
+
+    /**
      * Whether {@link #nowNanos} and {@link #waitUntilNanos} are set (a connect held by {@code
      * HandoffWait}); without them a {@link Outcome#WAIT} waits until {@link #waitExpired}.
      */

@@ -87,6 +87,8 @@ public final class UserStream {
   private long[] unreported;
   // Old owner: set when an activated map moved the user away (a finishing stream).
   private Handoff.Token finishing;
+  // Old owner: the carried state appended to the handoff (issue 14), or null.
+  private String carried;
   // New owner: channels relayed to this pre-stream (appended while no connection's grant holds).
   private Set<String> relayChannels;
   // New owner (contract change 5): the channels whose messages this stream has held since their
@@ -454,6 +456,18 @@ public final class UserStream {
     return finishing;
   }
 
+  /**
+   * Issue 14: the signed state (API subscriptions, access entries) the old owner carries to the new
+   * owner after the handoff string of a finishing stream, or null; set once at the activation.
+   */
+  public synchronized String carried() {
+    return carried;
+  }
+
+  public synchronized void carried(String jws) {
+    carried = jws;
+  }
+
   /** A pending map was installed or removed: no position has been reported under it yet. */
   public synchronized void resetReported() {
     reportedFirst = -1;
@@ -716,6 +730,9 @@ public final class UserStream {
         }
         if (d.outcome() == Handoff.Outcome.COVERED && r.oldOwnerActivatedFirst) {
           d = new Handoff.Decision(Handoff.Outcome.RESET_GAP, -1, "order");
+        }
+        if (d.outcome() == Handoff.Outcome.COVERED && r.carryRefused) {
+          d = new Handoff.Decision(Handoff.Outcome.RESET_GAP, -1, "carry");
         }
         r.decision = d;
       }
@@ -1057,7 +1074,8 @@ public final class UserStream {
     return new TreeSet<>(tokenGrants.keySet());
   }
 
-  synchronized Set<String> apiChannels() {
+  /** The API subscriptions. */
+  public synchronized Set<String> apiChannels() {
     return Set.copyOf(apiChannels);
   }
 

@@ -1,5 +1,6 @@
 package dev.halley.node.transport;
 
+import dev.halley.node.auth.CarriedState;
 import dev.halley.node.auth.TokenHandler;
 import dev.halley.node.auth.TokenVerifier;
 import dev.halley.node.stream.Handoff;
@@ -17,8 +18,24 @@ import io.undertow.util.AttachmentKey;
  * }</pre>
  */
 public record ConnectRequest(
-    TokenVerifier.Principal principal, EventCodec.EventId resume, Handoff.Token handoff) {
+    TokenVerifier.Principal principal,
+    EventCodec.EventId resume,
+    Handoff.Token handoff,
+    CarriedState carried,
+    boolean carryStale) {
   static final AttachmentKey<ConnectRequest> KEY = AttachmentKey.create(ConnectRequest.class);
+
+  /**
+   * {@code carried}: the verified state the old owner carried after the handoff (issue 14), or
+   * null; {@code carryStale}: one came but had expired or was made for another map version (the
+   * resume then ends in an honest {@code reset}).
+   */
+  public ConnectRequest {}
+
+  public ConnectRequest(
+      TokenVerifier.Principal principal, EventCodec.EventId resume, Handoff.Token handoff) {
+    this(principal, resume, handoff, null, false);
+  }
 
   /** The request that the {@link ResumeHandler} in front of the transport attached. */
   public static ConnectRequest of(HttpServerExchange exchange) {
@@ -30,8 +47,13 @@ public record ConnectRequest(
   }
 
   static ConnectRequest attach(
-      HttpServerExchange exchange, EventCodec.EventId resume, Handoff.Token handoff) {
-    ConnectRequest req = new ConnectRequest(TokenHandler.principal(exchange), resume, handoff);
+      HttpServerExchange exchange,
+      EventCodec.EventId resume,
+      Handoff.Token handoff,
+      CarriedState carried,
+      boolean carryStale) {
+    ConnectRequest req =
+        new ConnectRequest(TokenHandler.principal(exchange), resume, handoff, carried, carryStale);
     exchange.putAttachment(KEY, req);
     return req;
   }

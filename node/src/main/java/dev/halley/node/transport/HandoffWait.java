@@ -43,6 +43,8 @@ public final class HandoffWait {
   private long deadlineNanos;
   // Decided at the first round: a handoff reaching a node that still only gains the user.
   private final boolean oldOwnerActivatedFirst;
+  // Issue 14: the carried state was stale or could not be applied (the resume resets).
+  private boolean carryRefused;
 
   private HandoffWait(NodeContext node, ConnectRequest req, XnioIoThread io, Attempt attempt) {
     this.node = node;
@@ -56,11 +58,18 @@ public final class HandoffWait {
 
   /** Opens now, or (a handoff resume waiting for relays) later on {@code io}. */
   public static void run(NodeContext node, ConnectRequest req, XnioIoThread io, Attempt attempt) {
+    boolean carryRefused = req.carryStale();
+    if (req.carried() != null) {
+      // Before the stream opens: the carried subscriptions take this connect's messages too.
+      carryRefused |= !node.applyCarried(req.carried());
+    }
     if (req.resume() == null || req.resume().epoch().equals(node.codec.epoch())) {
       attempt.tryOpen(null, null);
       return;
     }
-    new HandoffWait(node, req, io, attempt).round(false);
+    HandoffWait w = new HandoffWait(node, req, io, attempt);
+    w.carryRefused = carryRefused;
+    w.round(false);
   }
 
   private void round(boolean expired) {
@@ -75,6 +84,7 @@ public final class HandoffWait {
             System.nanoTime(),
             deadlineNanos,
             node.ops::publishersStillDual);
+    r.carryRefused = carryRefused;
     AtomicBoolean taken = new AtomicBoolean();
     Runnable wake =
         () -> {

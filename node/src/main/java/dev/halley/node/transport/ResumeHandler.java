@@ -1,7 +1,11 @@
 package dev.halley.node.transport;
 
+import dev.halley.node.auth.CarriedState;
 import dev.halley.node.auth.TokenHandler;
+import dev.halley.node.cluster.NodeContext;
+import dev.halley.node.cluster.NodeOperations;
 import dev.halley.node.stream.Handoff;
+import dev.halley.node.wire.ErrorCodes;
 import dev.halley.node.wire.EventCodec;
 import dev.halley.node.wire.HttpError;
 import dev.halley.node.wire.Params;
@@ -27,12 +31,22 @@ public final class ResumeHandler implements HttpHandler {
 
   private final boolean sseHeader;
   private final HttpHandler next;
+  // Verifies a carried state (issue 14); null: carried states are ignored (tests of this handler).
+  private final NodeContext node;
 
   /**
    * @param sseHeader whether the {@code Last-Event-ID} header counts (SSE's reconnects send it)
    */
   public ResumeHandler(boolean sseHeader, HttpHandler next) {
+    this(sseHeader, null, next);
+  }
+
+  /**
+   * @param node verifies the state the old owner carried after the handoff ({@code ~<JWS>})
+   */
+  public ResumeHandler(boolean sseHeader, NodeContext node, HttpHandler next) {
     this.sseHeader = sseHeader;
+    this.node = node;
     this.next = Objects.requireNonNull(next, "next");
   }
 
@@ -47,14 +61,55 @@ public final class ResumeHandler implements HttpHandler {
     }
     EventCodec.EventId resume = last == null || last.isEmpty() ? null : EventCodec.parseId(last);
     String h = Params.query(exchange, Params.HANDOFF);
+    String carriedJws = null;
+    int sep = h == null ? -1 : h.indexOf(NodeOperations.CARRY_SEPARATOR);
+    if (sep >= 0) {
+      carriedJws = h.substring(sep + 1);
+      h = h.substring(0, sep);
+      if (carriedJws.length() > MAX_CARRIED_LENGTH) {
+        throw HttpError.badRequest(
+            "the handoff's carried state is longer than " + MAX_CARRIED_LENGTH + " characters");
+      }
+    }
     if (h != null && h.length() > Handoff.Token.MAX_LENGTH) {
       throw HttpError.badRequest(
           "handoff is longer than " + Handoff.Token.MAX_LENGTH + " characters");
     }
+    CarriedState carried = null;
+    boolean stale = false;
+    if (carriedJws != null && node != null && node.config.tokenHmacSecret() != null) {
+      try {
+        carried =
+            CarriedState.verify(
+                carriedJws,
+                node.config.tokenHmacSecret(),
+                TokenHandler.principal(exchange).user(),
+                mapVersion(),
+                node.clock.millis());
+      } catch (CarriedState.Refused e) {
+        if (e.invalid) {
+          throw new HttpError(400, ErrorCodes.HANDOFF_INVALID, e.getMessage());
+        }
+        stale = true;
+      }
+    }
     // An unparsable handoff is not one of this protocol's: it counts as none (the resume is then
     // decided without it, honestly).
-    ConnectRequest.attach(exchange, resume, h == null ? null : Handoff.Token.parse(h));
+    ConnectRequest.attach(
+        exchange, resume, h == null ? null : Handoff.Token.parse(h), carried, stale);
     next.handleRequest(exchange);
+  }
+
+  /**
+   * Longest carried state accepted (characters of its JWS): {@code handoffCarryMaxEntries} of
+   * user-ID-sized entries fit many times; a longer one is 400 {@code bad_request}.
+   */
+  public static final int MAX_CARRIED_LENGTH = 64 * 1024;
+
+  /** The map version a carried state must be made for: the pending one while one is held. */
+  private int mapVersion() {
+    var pending = node.core.pending();
+    return pending != null ? pending.version() : node.core.map().version();
   }
 
   @Override

@@ -38,6 +38,9 @@ public final class ErrorCodes {
   public static final String TOKEN_REVOKED = "token_revoked";
   public static final String ACCESS_LIST_FULL = "access_list_full";
 
+  /** A handoff's carried state has a bad signature or is another user's (issue 14). */
+  public static final String HANDOFF_INVALID = "handoff_invalid";
+
   /** The {@code code} of a {@code disconnect} event sent by {@code POST .../disconnect}. */
   public static final String DISCONNECTED = "disconnected";
 }
