@@ -322,6 +322,8 @@ public final class NodeOperations implements ConnectionObserver, AutoCloseable {
             for (UserStream s : node.streams.snapshot().values()) {
               if (!next.owner(s.user()).id().equals(node.nodeId) && s.finishing() == null) {
                 s.finish(node.epoch);
+                // In the same write section: no connect sees the stream finishing without it.
+                carry(s, next.version(), now);
                 finishing.put(s.user(), now + config.handoffRetentionMs());
                 newlyFinishing.add(s);
               }
@@ -343,7 +345,6 @@ public final class NodeOperations implements ConnectionObserver, AutoCloseable {
         continue;
       }
       if (newlyFinishing.remove(s)) {
-        carry(s, next.version(), now);
         // Issue 14: the stream finishes here; its clients get what is queued, then moved with
         // the handoff, spread over movedSpreadMs.
         users++;

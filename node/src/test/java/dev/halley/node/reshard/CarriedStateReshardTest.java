@@ -178,6 +178,59 @@ class CarriedStateReshardTest {
   }
 
   @Test
+  void aUserOverTheCarryBoundGetsAnHonestResetNotATruncatedState() {
+    try (ReshardPair small =
+        new ReshardPair(
+            ops -> ops.movedSpreadMs(0).handoffWaitMs(10_000).handoffCarryMaxEntries(1),
+            node -> node)) {
+      String u = small.movers("over", 1).get(0);
+      assertEquals(200, small.apiA.subscribe(u, ROOM).status());
+      assertEquals(200, small.apiA.subscribe(u, "room-2").status());
+      FollowingClient f = small.follow(FollowingClient.Transport.WS, u, List.of(), true);
+      small.pending();
+      small.activate();
+      Awaitility.await("the client resumed on c with a reset")
+          .atMost(Duration.ofSeconds(20))
+          .until(() -> !f.resets.isEmpty() || !f.errors.isEmpty());
+      assertEquals(List.of(), f.errors);
+      assertEquals("gap", f.resets.get(0).path("reason").asText(), f.raw.toString());
+    }
+  }
+
+  @Test
+  void anExpiredOrOtherVersionCarriedStateEndsInAReset() {
+    String u = pair.movers("stale", 1).get(0);
+    long now = System.currentTimeMillis();
+    AccessList list = new AccessList(10);
+    list.revokeJti(u, "d1", now + 600_000, now);
+    pair.pending();
+    pair.activate();
+    String epoch = "0123456789abcdef";
+    for (String carried :
+        List.of(
+            list.carry(u, List.of(ROOM), 4, now - 1, 256, now).sign(TestNodes.SECRET),
+            list.carry(u, List.of(ROOM), 5, now + 60_000, 256, now).sign(TestNodes.SECRET))) {
+      int status =
+          poll(
+              pair.c.publicPort(),
+              TestNodes.token(u, List.of()),
+              epoch + ":0",
+              epoch + "::0~" + carried);
+      assertEquals(200, status, String.valueOf(lastBody));
+      assertEquals(
+          "reset", lastBody.path("events").path(0).path("type").asText(), lastBody.toString());
+    }
+    // Neither was applied.
+    assertEquals(
+        "[]",
+        pair.apiC
+            .send("GET", "/v1/users/" + u + "/access", null)
+            .body()
+            .path("revokedJtis")
+            .toString());
+  }
+
+  @Test
   void anUnsubscribeOnTheNewOwnerIsNotUndoneByOlderCarriedState() {
     String u = pair.movers("unsub", 1).get(0);
     assertEquals(200, pair.apiA.subscribe(u, ROOM).status());
@@ -199,6 +252,7 @@ class CarriedStateReshardTest {
   }
 
   private volatile String lastError;
+  private volatile JsonNode lastBody;
 
   /** One {@code GET /v1/poll} on {@code port}; its status ({@link #lastError}: its error code). */
   private int poll(int port, String token, String lastEventId, String handoff) {
@@ -216,6 +270,7 @@ class CarriedStateReshardTest {
                 .GET()
                 .build());
     lastError = r.body().path("error").asText(null);
+    lastBody = r.body();
     return r.status();
   }
 
