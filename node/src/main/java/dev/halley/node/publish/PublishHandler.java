@@ -50,7 +50,7 @@ public final class PublishHandler implements HttpHandler {
                     PublishReply reply = fanOut.reply(items);
                     int[] counts = reply.acceptedCounts();
                     node.ops.published(counts[0], counts[1], counts[2]);
-                    Json.send(exchange, 200, reply.toJson());
+                    reply.send(exchange);
                   } catch (HttpError e) {
                     Json.sendError(exchange, e);
                   }

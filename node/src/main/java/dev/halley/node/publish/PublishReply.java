@@ -64,7 +64,18 @@ final class PublishReply implements JsonSerializable {
 
   /** The reply's JSON bytes, written without a generator (see the class comment). */
   byte[] toJson() {
-    ReplyBytes out = ReplyBytes.forThread();
+    return write(ReplyBytes.forThread()).copy();
+  }
+
+  /**
+   * Answers {@code exchange} with 200 and this reply, sent from a buffer of the connection's pool
+   * ({@link ReplyBytes#send}): no array of the reply's size per request.
+   */
+  void send(io.undertow.server.HttpServerExchange exchange) {
+    write(ReplyBytes.forThread()).send(exchange, 200);
+  }
+
+  private ReplyBytes write(ReplyBytes out) {
     out.ascii("{\"node\":").string(node).ascii(",\"mapVersion\":").number(mapVersion);
     if (pendingMapVersion >= 0) {
       out.ascii(",\"pendingMapVersion\":").number(pendingMapVersion);
@@ -76,7 +87,7 @@ final class PublishReply implements JsonSerializable {
       }
       results.get(i).write(out);
     }
-    return out.ascii("]}").copy();
+    return out.ascii("]}");
   }
 
   /** The reply as Jackson's generator writes it (the reference for {@link #toJson}). */

@@ -2,6 +2,13 @@ package dev.halley.node.publish;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
 import dev.halley.node.wire.Json;
+import io.undertow.connector.PooledByteBuffer;
+import io.undertow.io.IoCallback;
+import io.undertow.io.Sender;
+import io.undertow.server.HttpServerExchange;
+import io.undertow.util.Headers;
+import java.io.IOException;
+import java.nio.ByteBuffer;
 import java.util.Arrays;
 
 /**
@@ -40,6 +47,49 @@ final class ReplyBytes {
     }
     size = 0;
     return out;
+  }
+
+  /**
+   * Ends {@code exchange} with {@code status} and the bytes written, as JSON: copied into a buffer
+   * of the connection's pool, given back when the write completed or failed (a reply larger than
+   * that buffer is sent from an array of its own, as {@link Json#send} does). Then empty.
+   */
+  void send(HttpServerExchange exchange, int status) {
+    exchange.setStatusCode(status);
+    exchange.getResponseHeaders().put(Headers.CONTENT_TYPE, "application/json");
+    PooledByteBuffer pooled = exchange.getConnection().getByteBufferPool().allocate();
+    ByteBuffer b = pooled.getBuffer();
+    if (b.capacity() < size) {
+      pooled.close();
+      exchange.getResponseSender().send(ByteBuffer.wrap(copy()));
+      return;
+    }
+    // As send(buffer) does for its default callback only: without it the answer would be chunked.
+    exchange.setResponseContentLength(size);
+    b.clear();
+    b.put(buf, 0, size).flip();
+    size = 0;
+    try {
+      exchange.getResponseSender().send(b, new Release(pooled));
+    } catch (RuntimeException e) {
+      pooled.close();
+      throw e;
+    }
+  }
+
+  /** Gives the pooled buffer back once its write ended, then ends the exchange as by default. */
+  private record Release(PooledByteBuffer pooled) implements IoCallback {
+    @Override
+    public void onComplete(HttpServerExchange exchange, Sender sender) {
+      pooled.close();
+      IoCallback.END_EXCHANGE.onComplete(exchange, sender);
+    }
+
+    @Override
+    public void onException(HttpServerExchange exchange, Sender sender, IOException e) {
+      pooled.close();
+      IoCallback.END_EXCHANGE.onException(exchange, sender, e);
+    }
   }
 
   /** {@code s} as it is: only for text known to be ASCII that needs no escape (JSON syntax). */
