@@ -807,8 +807,11 @@ public final class NodeOperations implements ConnectionObserver, AutoCloseable {
   /**
    * Issue 14, at the activation that finishes {@code s}: its user's API subscriptions and access
    * entries, signed for map version {@code version}, expiring when no handoff to them can come any
-   * more ({@code handoffRetentionMs + handoffWaitMs}). Nothing without {@code tokenHmacSecret} (a
-   * node in public-key mode shares no secret to sign with) or with nothing to carry.
+   * more ({@code handoffRetentionMs + handoffWaitMs}); {@link
+   * dev.halley.node.auth.CarriedState#over} when its JWS would take more than half of {@code
+   * maxHeaderBytes} (the request carrying it back would not be parsed). Nothing without {@code
+   * tokenHmacSecret} (a node in public-key mode shares no secret to sign with) or with nothing to
+   * carry.
    */
   private void carry(UserStream s, int version, long now) {
     String secret = node.config.tokenHmacSecret();
@@ -824,7 +827,24 @@ public final class NodeOperations implements ConnectionObserver, AutoCloseable {
             config.handoffCarryMaxEntries(),
             now);
     if (c != null) {
-      s.carried(c.sign(secret));
+      String jws = c.sign(secret);
+      if (jws.length() > config.maxHeaderBytes() / 2) {
+        // The client could not bring it back in a request the node parses: an honest reset there.
+        jws =
+            new dev.halley.node.auth.CarriedState(
+                    s.user(),
+                    version,
+                    c.expiresAtMs(),
+                    true,
+                    java.util.List.of(),
+                    0,
+                    null,
+                    Long.MIN_VALUE,
+                    0,
+                    java.util.Map.of())
+                .sign(secret);
+      }
+      s.carried(jws);
     }
   }
 

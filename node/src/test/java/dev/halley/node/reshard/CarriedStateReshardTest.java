@@ -198,6 +198,26 @@ class CarriedStateReshardTest {
   }
 
   @Test
+  void aCarriedStateLongerThanHalfTheHeaderBoundEndsInAReset() {
+    try (ReshardPair small =
+        new ReshardPair(
+            ops -> ops.movedSpreadMs(0).handoffWaitMs(10_000).maxHeaderBytes(2048), node -> node)) {
+      String u = small.movers("long", 1).get(0);
+      for (int i = 0; i < 12; i++) {
+        assertEquals(200, small.apiA.subscribe(u, "c".repeat(100) + i).status());
+      }
+      FollowingClient f = small.follow(FollowingClient.Transport.SSE, u, List.of(), true);
+      small.pending();
+      small.activate();
+      Awaitility.await("the client resumed on c with a reset")
+          .atMost(Duration.ofSeconds(20))
+          .until(() -> !f.resets.isEmpty() || !f.errors.isEmpty());
+      assertEquals(List.of(), f.errors);
+      assertTrue(f.moves.get(0).path("handoff").asText().length() < 1024, f.moves.toString());
+    }
+  }
+
+  @Test
   void anExpiredOrOtherVersionCarriedStateEndsInAReset() {
     String u = pair.movers("stale", 1).get(0);
     long now = System.currentTimeMillis();
