@@ -175,7 +175,9 @@ final class PublishReply implements JsonSerializable {
     private final ObjectNode positions; // null: none
     private final String status;
     private final long connections;
-    private final int[] counts = new int[ARRAYS.length];
+    private final int present; // bit a: some user is in ARRAYS[a] (no int[] of counts per message)
+    private final int buffered;
+    private final int misdirected;
 
     /** {@code remembered}: some user's outcome came from an earlier request with this key. */
     Users(
@@ -190,15 +192,24 @@ final class PublishReply implements JsonSerializable {
       this.outcomes = outcomes;
       this.positions = positions == null || positions.isEmpty() ? null : positions;
       long c = 0;
+      int in = 0;
+      int b = 0;
+      int m = 0;
       for (int code : outcomes) {
-        counts[array(code)]++;
+        int a = array(code);
+        in |= 1 << a;
+        b += a == 1 ? 1 : 0;
+        m += a == 3 ? 1 : 0;
         if (Idempotency.isDelivered(code)) {
           c += Idempotency.connections(code);
         }
       }
       this.connections = c;
+      this.present = in;
+      this.buffered = b;
+      this.misdirected = m;
       this.status =
-          counts[4] > 0
+          (in & 1 << 4) != 0
               ? PublishStatus.PENDING
               : remembered && !fresh ? PublishStatus.DUPLICATE : PublishStatus.ACCEPTED;
     }
@@ -223,12 +234,16 @@ final class PublishReply implements JsonSerializable {
 
     @Override
     public int buffered() {
-      return counts[1];
+      return buffered;
     }
 
     @Override
     public int misdirected() {
-      return counts[3];
+      return misdirected;
+    }
+
+    private boolean has(int a) {
+      return (present & 1 << a) != 0;
     }
 
     @Override
@@ -241,7 +256,7 @@ final class PublishReply implements JsonSerializable {
       g.writeNumberField("connections", connections);
       for (int a = 0; a < ARRAYS.length; a++) {
         g.writeArrayFieldStart(ARRAYS[a]);
-        for (int i = 0; counts[a] > 0 && i < outcomes.length; i++) {
+        for (int i = 0; has(a) && i < outcomes.length; i++) {
           if (array(outcomes[i]) == a) {
             g.writeString(users.get(i));
           }
@@ -265,7 +280,7 @@ final class PublishReply implements JsonSerializable {
       for (int a = 0; a < ARRAYS.length; a++) {
         out.ascii(",\"").ascii(ARRAYS[a]).ascii("\":[");
         boolean first = true;
-        for (int i = 0; counts[a] > 0 && i < outcomes.length; i++) {
+        for (int i = 0; has(a) && i < outcomes.length; i++) {
           if (array(outcomes[i]) == a) {
             if (!first) {
               out.ascii(",");

@@ -49,6 +49,14 @@ class PublishReplyTest {
       for (int r = 0; r < results; r++) {
         reply.add(random.nextInt(4) == 0 ? tree(random) : users(random));
       }
+      for (PublishReply.Result r : reply.results()) { // the metrics' counts, as written
+        if (r instanceof PublishReply.Users) {
+          ObjectNode written =
+              (ObjectNode) reply.toTree().path("results").get(reply.results().indexOf(r));
+          assertEquals(written.path("buffered").size(), r.buffered(), "buffered, reply " + n);
+          assertEquals(written.path("misdirected").size(), r.misdirected(), "misdirected " + n);
+        }
+      }
       byte[] jackson = reply.toJsonByJackson();
       assertEquals(
           new String(jackson, StandardCharsets.ISO_8859_1),
