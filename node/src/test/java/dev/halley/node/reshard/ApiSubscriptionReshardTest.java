@@ -4,7 +4,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.halley.node.InternalApi;
 import java.time.Duration;
 import java.util.List;
@@ -29,23 +28,12 @@ class ApiSubscriptionReshardTest {
 
   @BeforeEach
   void start() {
-    pair = new ReshardPair(ops -> ops.movedSpreadMs(0).handoffWaitMs(10_000), node -> node);
+    pair = ReshardPair.standard();
   }
 
   @AfterEach
   void stop() {
     pair.close();
-  }
-
-  private static ObjectNode channelMessage(String key, JsonNode relay) {
-    ObjectNode m = InternalApi.JSON.createObjectNode();
-    m.put("id", key);
-    m.put("channel", ROOM);
-    m.put("data", key);
-    if (relay != null && relay.size() > 0) {
-      m.set("relay", relay);
-    }
-    return m;
   }
 
   @Test
@@ -61,12 +49,12 @@ class ApiSubscriptionReshardTest {
     }
     // A channel message from a publisher not yet dual reaches c plainly: no copy in the
     // pre-stream (a has it, and reports it)...
-    JsonNode onA = ReshardPair.post(pair.apiA, channelMessage("m1", null));
+    JsonNode onA = ReshardPair.post(pair.apiA, ReshardPair.channelMessage("m1", null));
     assertTrue(onA.path("positions").has(u), onA.toString());
-    JsonNode plain = ReshardPair.post(pair.apiC, channelMessage("m1", null));
+    JsonNode plain = ReshardPair.post(pair.apiC, ReshardPair.channelMessage("m1", null));
     assertEquals(0, plain.path("users").asInt(), "no plain copy before c's activation: " + plain);
     // ...its relay (the publisher learnt the pending map from a's answer) does.
-    ReshardPair.post(pair.apiC, channelMessage("m1", onA.path("positions")));
+    ReshardPair.post(pair.apiC, ReshardPair.channelMessage("m1", onA.path("positions")));
     Awaitility.await("the client has m1 from a")
         .atMost(Duration.ofSeconds(20))
         .until(() -> f.keys.contains("m1") || !f.errors.isEmpty());
@@ -80,7 +68,7 @@ class ApiSubscriptionReshardTest {
                         .anyMatch(
                             l -> l.startsWith(pair.c.publicPort() + " ") && l.contains("\"hello\""))
                     || !f.errors.isEmpty());
-    ReshardPair.post(pair.apiC, channelMessage("m2", null));
+    ReshardPair.post(pair.apiC, ReshardPair.channelMessage("m2", null));
     Awaitility.await("m2 reaches the client on c")
         .atMost(Duration.ofSeconds(20))
         .until(() -> f.keys.contains("m2") || !f.errors.isEmpty() || !f.resets.isEmpty());

@@ -4,7 +4,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.nimbusds.jose.JWSAlgorithm;
 import com.nimbusds.jose.JWSHeader;
 import com.nimbusds.jose.crypto.MACSigner;
@@ -44,7 +43,7 @@ class CarriedStateReshardTest {
 
   @BeforeEach
   void start() {
-    pair = new ReshardPair(ops -> ops.movedSpreadMs(0).handoffWaitMs(10_000), node -> node);
+    pair = ReshardPair.standard();
   }
 
   @AfterEach
@@ -52,12 +51,13 @@ class CarriedStateReshardTest {
     pair.close();
   }
 
-  private static ObjectNode channelMessage(String key) {
-    ObjectNode m = InternalApi.JSON.createObjectNode();
-    m.put("id", key);
-    m.put("channel", ROOM);
-    m.put("data", key);
-    return m;
+  /** Waits until {@code f} resumed on c with a reset (and no error); that reset. */
+  private static JsonNode awaitReset(FollowingClient f) {
+    Awaitility.await("the client resumed on c with a reset")
+        .atMost(Duration.ofSeconds(20))
+        .until(() -> !f.resets.isEmpty() || !f.errors.isEmpty());
+    assertEquals(List.of(), f.errors);
+    return f.resets.get(0);
   }
 
   /** Whether c's channel presence of ROOM lists {@code user} (subscribed and connected there). */
@@ -79,7 +79,7 @@ class CarriedStateReshardTest {
     // Made on the old owner before any pending map: nobody repeats it on c.
     assertEquals(200, pair.apiA.subscribe(u, ROOM).status());
     FollowingClient f = pair.follow(transport, u, List.of(), true);
-    ReshardPair.post(pair.apiA, channelMessage("m1"));
+    ReshardPair.post(pair.apiA, ReshardPair.channelMessage("m1", null));
     Awaitility.await("m1 on a")
         .atMost(Duration.ofSeconds(20))
         .until(() -> f.keys.contains("m1") || !f.errors.isEmpty());
@@ -90,7 +90,7 @@ class CarriedStateReshardTest {
         .until(() -> memberOnC(u) || !f.errors.isEmpty());
     // After the cut-over the publisher sends the channel's messages to every node of map 4.
     for (String k : List.of("m2", "m3")) {
-      JsonNode r = ReshardPair.post(pair.apiC, channelMessage(k));
+      JsonNode r = ReshardPair.post(pair.apiC, ReshardPair.channelMessage(k, null));
       assertEquals(1, r.path("users").asInt(), "c has the carried subscription: " + r);
     }
     Awaitility.await("m2 and m3 reach the client on c")
@@ -189,11 +189,7 @@ class CarriedStateReshardTest {
       FollowingClient f = small.follow(FollowingClient.Transport.WS, u, List.of(), true);
       small.pending();
       small.activate();
-      Awaitility.await("the client resumed on c with a reset")
-          .atMost(Duration.ofSeconds(20))
-          .until(() -> !f.resets.isEmpty() || !f.errors.isEmpty());
-      assertEquals(List.of(), f.errors);
-      assertEquals("gap", f.resets.get(0).path("reason").asText(), f.raw.toString());
+      assertEquals("gap", awaitReset(f).path("reason").asText(), f.raw.toString());
     }
   }
 
@@ -209,10 +205,7 @@ class CarriedStateReshardTest {
       FollowingClient f = small.follow(FollowingClient.Transport.SSE, u, List.of(), true);
       small.pending();
       small.activate();
-      Awaitility.await("the client resumed on c with a reset")
-          .atMost(Duration.ofSeconds(20))
-          .until(() -> !f.resets.isEmpty() || !f.errors.isEmpty());
-      assertEquals(List.of(), f.errors);
+      awaitReset(f);
       assertTrue(f.moves.get(0).path("handoff").asText().length() < 1024, f.moves.toString());
     }
   }
@@ -267,7 +260,7 @@ class CarriedStateReshardTest {
         .atMost(Duration.ofSeconds(20))
         .until(() -> pair.apiC.connections(u) > 0 || !f.errors.isEmpty());
     assertEquals(List.of(), f.errors);
-    JsonNode r = ReshardPair.post(pair.apiC, channelMessage("after-unsubscribe"));
+    JsonNode r = ReshardPair.post(pair.apiC, ReshardPair.channelMessage("after-unsubscribe", null));
     assertEquals(0, r.path("users").asInt(), "the unsubscription holds: " + r);
   }
 

@@ -37,23 +37,12 @@ class PublisherLeftDualModeTest {
 
   @BeforeEach
   void start() {
-    pair = new ReshardPair(ops -> ops.movedSpreadMs(0).handoffWaitMs(10_000), node -> node);
+    pair = ReshardPair.standard();
   }
 
   @AfterEach
   void stop() {
     pair.close();
-  }
-
-  private static ObjectNode channelMessage(String key, JsonNode relay) {
-    ObjectNode m = InternalApi.JSON.createObjectNode();
-    m.put("id", key);
-    m.put("channel", ROOM);
-    m.put("data", key);
-    if (relay != null && !relay.isMissingNode() && relay.size() > 0) {
-      m.set("relay", relay);
-    }
-    return m;
   }
 
   /** Publishes {@code message} alone as a publisher declaring {@code versions}; its result. */
@@ -97,9 +86,9 @@ class PublisherLeftDualModeTest {
             .asText();
     postAs(pair.c, "3,4", ReshardPair.userMessage("k1", user, relay(user, p1)));
     if (relayTheRoom) {
-      JsonNode onA = postAs(pair.a, "3,4", channelMessage("r1", null));
+      JsonNode onA = postAs(pair.a, "3,4", ReshardPair.channelMessage("r1", null));
       assertTrue(onA.path("positions").has(user), onA.toString());
-      postAs(pair.c, "3,4", channelMessage("r1", onA.path("positions")));
+      postAs(pair.c, "3,4", ReshardPair.channelMessage("r1", onA.path("positions")));
     }
     Awaitility.await(t + " client has what a delivered")
         .atMost(Duration.ofSeconds(20))
@@ -110,8 +99,8 @@ class PublisherLeftDualModeTest {
         .until(() -> f.moves.size() == 1 || !f.errors.isEmpty());
     assertTrue(f.moves.get(0).hasNonNull("handoff"), f.moves.toString());
     // A publisher past its dual grace: the channel message goes plainly to every node.
-    postAs(pair.a, "4", channelMessage("m", null));
-    JsonNode onC = postAs(pair.c, "4", channelMessage("m", null));
+    postAs(pair.a, "4", ReshardPair.channelMessage("m", null));
+    JsonNode onC = postAs(pair.c, "4", ReshardPair.channelMessage("m", null));
     assertEquals(relayTheRoom ? 1 : 0, onC.path("users").asInt(), "c's copy of m: " + onC);
     return f;
   }

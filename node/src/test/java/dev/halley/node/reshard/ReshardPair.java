@@ -117,6 +117,29 @@ final class ReshardPair implements AutoCloseable {
   }
 
   /**
+   * The pair most reshard tests use: {@code moved} sent at once (no spread), and the handoff wait
+   * long enough (10 s) that a busy machine does not end a covered resume in a reset.
+   */
+  static ReshardPair standard() {
+    return new ReshardPair(ops -> ops.movedSpreadMs(0).handoffWaitMs(10_000), node -> node);
+  }
+
+  /**
+   * A message keyed {@code key} to {@link #ROOM}, with the {@code relay} of its positions if any
+   * (null, missing or empty: none).
+   */
+  static ObjectNode channelMessage(String key, JsonNode relay) {
+    ObjectNode m = InternalApi.JSON.createObjectNode();
+    m.put("id", key);
+    m.put("channel", ROOM);
+    m.put("data", key);
+    if (relay != null && relay.size() > 0) {
+      m.set("relay", relay);
+    }
+    return m;
+  }
+
+  /**
    * A message keyed {@code key} to {@code user}, with the {@code relay} of its positions if any.
    */
   static ObjectNode userMessage(String key, String user, JsonNode relay) {
