@@ -56,6 +56,11 @@ export const ErrorCode = Object.freeze({
   /** The app disconnected the user (a `disconnect` event); the client stops. */
   DISCONNECTED: "disconnected",
   ACCESS_LIST_FULL: "access_list_full",
+  /**
+   * A resume's `handoff` carried a state this cluster did not sign, or another user's (400 at
+   * connect, live resharding); like every 400, the client stops.
+   */
+  HANDOFF_INVALID: "handoff_invalid",
   // Client-side codes (never on the wire).
   /** getToken threw, returned nothing, or its fresh token was rejected at once. */
   TOKEN_REFUSED: "token_refused",
