@@ -216,6 +216,47 @@ class LongPollAnswerShapeTest {
     }
   }
 
+  /**
+   * A replay whose batch conflates (an older message with the same {@code conflationKey} left out)
+   * has the length of what it carries.
+   */
+  @Test
+  void aConflatedReplayHasTheLengthOfWhatItCarries() throws Exception {
+    String user = TestNodes.userOwnedBy("a", "lp-shape", 4);
+    String token = URLEncoder.encode(TestNodes.token(user, null), StandardCharsets.UTF_8);
+    String e = NODE.node().epoch();
+    try (Socket s = RawHttp.connect(NODE.node().publicPort(), Duration.ofSeconds(20))) {
+      exchange(s, "GET /v1/poll?token=" + token + " HTTP/1.1\r\nHost: x\r\n\r\n");
+      String m = "{\"users\": [\"" + user + "\"], \"data\": ";
+      assertEquals(
+          200,
+          NODE.api()
+              .publish(
+                  "{\"messages\": ["
+                      + (m + "\"eur 1\", \"conflationKey\": \"eur\"},")
+                      + (m + "\"A\"},")
+                      + (m + "\"eur 2\", \"conflationKey\": \"eur\"},")
+                      + (m + "\"B\"}]}"))
+              .status());
+      assertAnswer(
+          "",
+          "{\"events\":["
+              + ("{\"type\":\"message\",\"id\":\"" + e + ":2\",\"data\":\"A\"},")
+              + ("{\"type\":\"message\",\"id\":\"" + e + ":3\",\"data\":\"eur 2\"},")
+              + ("{\"type\":\"message\",\"id\":\"" + e + ":4\",\"data\":\"B\"}")
+              + "],\"lastEventId\":\""
+              + e
+              + ":4\"}",
+          exchange(
+              s,
+              "GET /v1/poll?token="
+                  + token
+                  + "&lastEventId="
+                  + e
+                  + ":0 HTTP/1.1\r\nHost: x\r\n\r\n"));
+    }
+  }
+
   private static void assertAnswer(String cors, String body, String answer) {
     assertEquals(expected(cors, body), withoutDate(answer));
   }

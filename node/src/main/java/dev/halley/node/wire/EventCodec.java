@@ -93,7 +93,13 @@ public final class EventCodec {
     }
   }
 
-  private void putId(ByteBuffer b, long seq) {
+  /** The size of the event ID {@code <epoch>:<seq>} as {@link #putId} writes it (ASCII). */
+  public int idSize(long seq) {
+    return epochColon.length + digits(seq);
+  }
+
+  /** Writes the event ID {@code <epoch>:<seq>} (what {@link #id} returns, without a String). */
+  public void putId(ByteBuffer b, long seq) {
     b.put(epochColon);
     putDecimal(b, seq);
   }
@@ -237,7 +243,8 @@ public final class EventCodec {
   /** A parsed event ID. */
   public record EventId(String epoch, long seq) {}
 
-  static int digits(long v) {
+  /** Decimal digits of {@code v} (≥ 0). */
+  public static int digits(long v) {
     int n = 1;
     while (v >= 10) {
       v /= 10;
@@ -246,7 +253,8 @@ public final class EventCodec {
     return n;
   }
 
-  static void putDecimal(ByteBuffer b, long v) {
+  /** Writes {@code v} (≥ 0) in decimal ASCII. */
+  public static void putDecimal(ByteBuffer b, long v) {
     int n = digits(v);
     int end = b.position() + n;
     for (int i = end - 1; i >= b.position(); i--) {

@@ -62,15 +62,21 @@ final class Batch {
     return n;
   }
 
-  ByteBuffer encode(EventCodec codec) {
-    String last = codec.id(position);
-    int size = START.length + END.length + last.length() + 2 + Math.max(0, n - 1);
+  /** The size of the answer's JSON, bytes. */
+  int jsonSize(EventCodec codec) {
+    int size = START.length + END.length + codec.idSize(position) + 2;
+    int events = 0;
     for (int i = 0; i < n; i++) {
-      if (items[i] != null) {
+      if (items[i] != null) { // else conflated
         size += codec.jsonSize(seqs[i], items[i]);
+        events++;
       }
     }
-    ByteBuffer b = ByteBuffer.allocate(size);
+    return size + Math.max(0, events - 1); // the commas
+  }
+
+  /** Writes the answer's JSON ({@link #jsonSize} bytes) into {@code b}. */
+  void putJson(ByteBuffer b, EventCodec codec) {
     b.put(START);
     boolean first = true;
     for (int i = 0; i < n; i++) {
@@ -84,9 +90,15 @@ final class Batch {
       codec.putJson(b, seqs[i], items[i]);
     }
     b.put(END);
-    b.put(last.getBytes(StandardCharsets.US_ASCII));
+    codec.putId(b, position);
     b.put((byte) '"');
     b.put((byte) '}');
+  }
+
+  /** The answer's JSON in a buffer of its own. */
+  ByteBuffer encode(EventCodec codec) {
+    ByteBuffer b = ByteBuffer.allocate(jsonSize(codec));
+    putJson(b, codec);
     b.flip();
     return b;
   }

@@ -108,6 +108,6 @@ final class LongPollConnection extends Connection {
     if (exchange.isComplete() || !exchange.getConnection().isOpen()) {
       return;
     }
-    exchange.getResponseSender().send(batch.encode(codec));
+    PollAnswer.send(exchange, batch, codec);
   }
 }

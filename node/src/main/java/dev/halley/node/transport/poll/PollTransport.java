@@ -17,8 +17,6 @@ import dev.halley.node.wire.Message;
 import dev.halley.node.wire.Params;
 import io.undertow.server.HttpHandler;
 import io.undertow.server.HttpServerExchange;
-import io.undertow.util.Headers;
-import io.undertow.util.HttpString;
 import io.undertow.util.SameThreadExecutor;
 import java.nio.charset.StandardCharsets;
 import org.xnio.IoUtils;
@@ -30,7 +28,6 @@ import org.xnio.IoUtils;
  * suspended exchange, completed from the publish path on its IO thread.
  */
 public final class PollTransport implements HttpHandler {
-  private static final HttpString X_ACCEL_BUFFERING = new HttpString("X-Accel-Buffering");
   private final NodeContext node;
   private final boolean hold;
 
@@ -54,9 +51,6 @@ public final class PollTransport implements HttpHandler {
       Json.sendError(exchange, e);
       return;
     }
-    exchange.getResponseHeaders().put(Headers.CONTENT_TYPE, "application/json");
-    exchange.getResponseHeaders().put(Headers.CACHE_CONTROL, "no-cache");
-    exchange.getResponseHeaders().put(X_ACCEL_BUFFERING, "no");
     // A held request never outlives its token: at expiry it is answered with what it has and a
     // token_expired event (a next request with that token gets 401 token_expired). Capping the
     // hold needs no timer of its own.
@@ -87,6 +81,7 @@ public final class PollTransport implements HttpHandler {
                   try {
                     node.access.admit(req.principal()); // blocked or revoked meanwhile
                   } catch (HttpError e) {
+                    PollAnswer.headers(exchange);
                     Json.sendError(exchange, e);
                     return;
                   }
@@ -152,9 +147,11 @@ public final class PollTransport implements HttpHandler {
                 + "],\"lastEventId\":"
                 + (last == null ? "null" : "\"" + last + "\"")
                 + "}";
+        PollAnswer.headers(exchange);
         exchange.getResponseSender().send(body);
         return true;
       }
+      PollAnswer.headers(exchange);
       Json.sendError(exchange, e); // the map changed since admission: 421 naming the new owner
       return true;
     }
@@ -171,7 +168,7 @@ public final class PollTransport implements HttpHandler {
         replay.immediate.add(-1, new Control(dev.halley.node.wire.EventTypes.MOVED, null, moved));
         node.ops.movedSent(transport());
       }
-      exchange.getResponseSender().send(replay.immediate.encode(node.codec));
+      PollAnswer.send(exchange, replay.immediate, node.codec);
     }
     return true;
   }
