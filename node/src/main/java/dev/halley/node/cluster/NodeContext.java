@@ -212,6 +212,12 @@ public final class NodeContext {
    * resume then resets.
    */
   public boolean applyCarried(dev.halley.node.auth.CarriedState c) {
+    boolean applied = tryApplyCarried(c);
+    ops.metrics().carried(applied ? "applied" : "not_applied");
+    return applied;
+  }
+
+  private boolean tryApplyCarried(dev.halley.node.auth.CarriedState c) {
     long now = clock.millis();
     if (c.over() || core.carryRecord.overflowed(now)) {
       return false;

@@ -845,6 +845,7 @@ public final class NodeOperations implements ConnectionObserver, AutoCloseable {
                 .sign(secret);
       }
       s.carried(jws);
+      metrics.carried("sent");
     }
   }
 

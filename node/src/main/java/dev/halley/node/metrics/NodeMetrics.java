@@ -118,11 +118,22 @@ public final class NodeMetrics implements AutoCloseable {
   private final Map<String, Counter> connectionErrors;
   private final Map<String, Counter> conflated;
   private final Map<String, Counter> handoffs;
+  private final Map<String, Counter> carried;
   private final Counter movedSent;
 
   /** {@code result} of {@code halley.handoff}: how a handoff resume was decided (issue 14). */
   public static final List<String> HANDOFF_RESULTS =
       List.of("covered", "reset_gap", "reset_epoch", "wait_timeout");
+
+  /**
+   * {@code result} of {@code halley.handoff.carried}: what became of a carried state (issue 14,
+   * protocol.md "Carried state"): {@code sent} by the old owner in a {@code moved}, and at the new
+   * owner {@code applied}, {@code not_applied} (over the bound or no room: the resume resets),
+   * {@code stale} (expired or made for another map version: the resume resets) or {@code invalid}
+   * (400 {@code handoff_invalid}).
+   */
+  public static final List<String> CARRIED_RESULTS =
+      List.of("sent", "applied", "not_applied", "stale", "invalid");
 
   private final Map<String, Counter> moved;
   private final Map<String, Counter> drained;
@@ -197,6 +208,13 @@ public final class NodeMetrics implements AutoCloseable {
             "result",
             "Handoff resumes of lossless resharding by result (a wait_timeout is a reset_gap after"
                 + " handoffWaitMs)");
+    carried =
+        counters(
+            CARRIED_RESULTS,
+            "halley.handoff.carried",
+            "result",
+            "States carried through a moved client's handoff (sent by the old owner; applied,"
+                + " not_applied, stale or invalid at the new owner)");
     movedSent =
         Counter.builder("halley.moved.sent")
             .description("moved events sent (connections, and long-poll or poll answers)")
@@ -383,6 +401,11 @@ public final class NodeMetrics implements AutoCloseable {
    * their conflation key replaced them before they were written). Called under a connection's lock:
    * no lambda, no allocation.
    */
+  /** A carried state was sent or met; {@code result} is one of {@link #CARRIED_RESULTS}. */
+  public void carried(String result) {
+    record(() -> carried.get(result).increment());
+  }
+
   /** A handoff resume was decided; {@code result} is one of {@link #HANDOFF_RESULTS}. */
   public void handoff(String result) {
     record(() -> handoffs.get(result).increment());

@@ -87,6 +87,7 @@ public final class ResumeHandler implements HttpHandler {
                 mapVersion(),
                 node.clock.millis());
       } catch (CarriedState.Refused e) {
+        node.ops.metrics().carried(e.invalid ? "invalid" : "stale");
         if (e.invalid) {
           throw new HttpError(400, ErrorCodes.HANDOFF_INVALID, e.getMessage());
         }

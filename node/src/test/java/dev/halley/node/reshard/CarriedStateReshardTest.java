@@ -60,6 +60,13 @@ class CarriedStateReshardTest {
     return f.resets.get(0);
   }
 
+  /** {@code halley_handoff_carried_total{result}} on {@code n}. */
+  private static double carried(dev.halley.node.HalleyNode n, String result) {
+    return dev.halley.node.Scrape.sample(
+        dev.halley.node.Scrape.get(n.internalPort(), "/metrics").body(),
+        "halley_handoff_carried_total{result=\"" + result + "\"}");
+  }
+
   /** Whether c's channel presence of ROOM lists {@code user} (subscribed and connected there). */
   private boolean memberOnC(String user) {
     JsonNode r = pair.apiC.send("GET", "/v1/channels/" + ROOM + "/presence", null).body();
@@ -100,6 +107,9 @@ class CarriedStateReshardTest {
     assertEquals(List.of(), f.resets, "no reset: " + f.raw);
     assertEquals(List.of("m1", "m2", "m3"), f.keys, "every message once, in order: " + f.raw);
     assertTrue(f.moves.get(0).path("handoff").asText().contains("~"), f.moves.toString());
+    assertEquals(1, carried(pair.a, "sent"), 0.0);
+    assertEquals(1, carried(pair.c, "applied"), 0.0);
+    assertEquals(0, carried(pair.c, "not_applied") + carried(pair.c, "stale"), 0.0);
   }
 
   @Test
@@ -175,6 +185,8 @@ class CarriedStateReshardTest {
     // Another user's client bringing u's carried state.
     assertEquals(400, poll(pair.c.publicPort(), TestNodes.token(us.get(1), List.of()), x, handoff));
     assertEquals("handoff_invalid", lastError);
+    assertEquals(2, carried(pair.c, "invalid"), 0.0);
+    assertEquals(0, carried(pair.c, "applied"), 0.0);
   }
 
   @Test
@@ -190,6 +202,8 @@ class CarriedStateReshardTest {
       small.pending();
       small.activate();
       assertEquals("gap", awaitReset(f).path("reason").asText(), f.raw.toString());
+      assertEquals(1, carried(small.c, "not_applied"), 0.0);
+      assertEquals(0, carried(small.c, "applied"), 0.0);
     }
   }
 
@@ -234,6 +248,7 @@ class CarriedStateReshardTest {
           "reset", lastBody.path("events").path(0).path("type").asText(), lastBody.toString());
     }
     // Neither was applied.
+    assertEquals(2, carried(pair.c, "stale"), 0.0);
     assertEquals(
         "[]",
         pair.apiC
