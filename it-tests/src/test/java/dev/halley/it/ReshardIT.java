@@ -42,6 +42,15 @@ class ReshardIT {
   private static final int MOVERS = 4; // connected movers per transport
   private static final int STAYERS = 4; // connected stayers per transport
   private static final int CHANNELS = 6;
+
+  /**
+   * A channel every observed user is subscribed to by the API (router-lib's {@code subscribe})
+   * before the first pending map: its owner then holds the subscription, which nobody repeats to
+   * the new owner, so it reaches there only as the carried state of the moved clients' handoffs
+   * (protocol.md, "Carried state"), 3 → 4 and back.
+   */
+  private static final String API_CHANNEL = "reshard-api";
+
   private static final int PER_CHANNEL = 4; // messages per channel per round
   private static final long PERIOD_MS = 100;
 
@@ -52,8 +61,11 @@ class ReshardIT {
    */
   private static final Duration RETENTION = Duration.ofSeconds(20);
 
-  /** Users without a client that make up the rate (about 5,000 messages/s with the rest). */
-  private static final int LOAD_USERS = Integer.getInteger("halley.reshard.loadUsers", 440);
+  /**
+   * Users without a client that make up the rate: with the observed users' and the channels'
+   * messages, 5,180 messages/s offered (a message to n users counts n).
+   */
+  private static final int LOAD_USERS = Integer.getInteger("halley.reshard.loadUsers", 460);
 
   private static final int LOAD_GROUP = 10; // load users per message
 
@@ -123,7 +135,7 @@ class ReshardIT {
       for (int i = 0; i < CHANNELS; i++) {
         channels.add("reshard-room-" + i);
       }
-      Map<String, String> channelOf = new LinkedHashMap<>();
+      Map<String, List<String>> channelOf = new LinkedHashMap<>();
       Map<String, List<StreamClient>> groups = new LinkedHashMap<>();
       for (String g : List.of("movers", "stayers", "offlineShort", "offlineLong")) {
         groups.put(g, new ArrayList<>());
@@ -150,7 +162,7 @@ class ReshardIT {
           }
           have.merge(group, 1, Integer::sum);
           String channel = channels.get(all.size() % CHANNELS);
-          channelOf.put(u, channel);
+          channelOf.put(u, List.of(channel, API_CHANNEL));
           StreamClient c = fleet.client(u, t, List.of(channel));
           groups.get(group).add(c);
           all.add(c);
@@ -168,11 +180,18 @@ class ReshardIT {
       moving.addAll(offline);
 
       Scenario.awaitConnected(all);
+      for (StreamClient c : all) {
+        assertTrue(
+            publisher.subscribe(c.user, API_CHANNEL).join().contains(API_CHANNEL),
+            "API subscription of " + c.user);
+      }
+      List<String> published = new ArrayList<>(channels);
+      published.add(API_CHANNEL);
       try (KeyedTraffic traffic =
           new KeyedTraffic(
                   publisher,
                   Scenario.users(all),
-                  channels,
+                  published,
                   PER_CHANNEL,
                   load,
                   LOAD_GROUP,
@@ -189,6 +208,7 @@ class ReshardIT {
         List<String> steps = new ArrayList<>();
         steps.addAll(reshard(fleet, traffic, nodes, v1, v2, groups, moving, 1));
         Map<String, KeyedTraffic.Tally> afterOut = tallies(traffic, groups, channelOf);
+        Map<String, Double> carriedToD = awaitCarried(List.of(d), moving.size());
         traffic.awaitRounds(10);
 
         // Scale in: the same users move back from d to their old owners.
@@ -213,6 +233,7 @@ class ReshardIT {
                     + all.stream().filter(c -> "d".equals(c.node())).toList(),
             Duration.ofSeconds(30));
         traffic.stop();
+        Map<String, Double> carriedBack = awaitCarried(nodes.subList(0, 3), moving.size());
         long exit = d.sigterm();
 
         // Deliveries trail the last publishes: wait until every group is settled (or fail below).
@@ -233,6 +254,12 @@ class ReshardIT {
             .append(String.format("rate %.0f msg/s", traffic.achievedRate()))
             .append(String.format(" in %.0f publishes/s", traffic.publishRate()))
             .append(String.format(" (target %.0f msg/s)", traffic.targetRate()))
+            .append(", rounds skipped ")
+            .append(traffic.skippedRounds())
+            .append(", carried to d ")
+            .append(carriedToD)
+            .append(", carried back ")
+            .append(carriedBack)
             .append(", messages ")
             .append(traffic.messages())
             .append(" in ")
@@ -251,6 +278,12 @@ class ReshardIT {
         Scenario.record("reshard", record.toString());
 
         assertEquals(143, exit, "d stopped cleanly after its users left");
+        for (Map<String, Double> m : List.of(carriedToD, carriedBack)) {
+          // Every moving client's user had the API subscription: each resume brought and applied
+          // it.
+          assertTrue(m.get("applied") >= moving.size(), "carried states applied: " + m);
+          assertEquals(0.0, m.get("not_applied") + m.get("stale") + m.get("invalid"), m.toString());
+        }
         Map<String, Long> load0 = traffic.loadStatuses();
         assertEquals(
             load0.getOrDefault("DELIVERED", 0L) + load0.getOrDefault("BUFFERED", 0L),
@@ -357,9 +390,40 @@ class ReshardIT {
     return t.accountedFor() && (t.resets > 0 || t.received == t.published);
   }
 
+  /**
+   * {@link #carried} once {@code nodes} applied at least {@code n} carried states (or after 30 s:
+   * the assertions say what is missing).
+   */
+  private static Map<String, Double> awaitCarried(List<NodeContainer> nodes, int n) {
+    try {
+      Await.until(
+          () -> carried(nodes).get("applied") >= n,
+          () -> n + " carried states applied: " + carried(nodes),
+          Duration.ofSeconds(30));
+    } catch (AssertionError e) {
+      // the assertions after the traffic say what is missing
+    }
+    return carried(nodes);
+  }
+
+  /** {@code halley_handoff_carried_total} by result, summed over {@code nodes}. */
+  private static Map<String, Double> carried(List<NodeContainer> nodes) {
+    Map<String, Double> out = new java.util.TreeMap<>();
+    for (String r : List.of("sent", "applied", "not_applied", "stale", "invalid")) {
+      double sum = 0;
+      for (NodeContainer n : nodes) {
+        sum += n.metric("halley_handoff_carried_total{result=\"" + r + "\"}");
+      }
+      out.put(r, sum);
+    }
+    return out;
+  }
+
   /** Tallies per group and transport ("movers/WEBSOCKET", ...). */
   private static Map<String, KeyedTraffic.Tally> tallies(
-      KeyedTraffic traffic, Map<String, List<StreamClient>> groups, Map<String, String> channelOf) {
+      KeyedTraffic traffic,
+      Map<String, List<StreamClient>> groups,
+      Map<String, List<String>> channelOf) {
     Map<String, KeyedTraffic.Tally> out = new LinkedHashMap<>();
     groups.forEach(
         (g, clients) -> {

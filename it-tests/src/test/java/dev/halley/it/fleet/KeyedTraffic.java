@@ -74,6 +74,9 @@ public final class KeyedTraffic extends RoundPump {
    */
   public static final int MAX_IN_FLIGHT = 512;
 
+  /** Rounds a pump runs at once when a stall put it behind (one second at 100 ms a round). */
+  public static final int CATCH_UP_ROUNDS = 10;
+
   private final java.util.concurrent.Semaphore room =
       new java.util.concurrent.Semaphore(MAX_IN_FLIGHT);
 
@@ -85,7 +88,7 @@ public final class KeyedTraffic extends RoundPump {
       List<String> loadUsers,
       int loadGroup,
       long periodMs) {
-    super(periodMs);
+    super(periodMs, CATCH_UP_ROUNDS);
     this.publisher = publisher;
     this.users = List.copyOf(users);
     this.channels = List.copyOf(channels);
@@ -286,9 +289,9 @@ public final class KeyedTraffic extends RoundPump {
 
   /**
    * How the messages to these clients ended: each client is owed its user's messages and those of
-   * {@code channelOf.get(user)} (null: none).
+   * each channel of {@code channelsOf.get(user)} (null: none).
    */
-  public Tally tally(List<StreamClient> clients, Map<String, String> channelOf) {
+  public Tally tally(List<StreamClient> clients, Map<String, List<String>> channelsOf) {
     Tally t = new Tally();
     for (StreamClient c : clients) {
       t.clients++;
@@ -308,8 +311,8 @@ public final class KeyedTraffic extends RoundPump {
       t.connections += c.connectedAtNanos().size();
       List<String> streams = new ArrayList<>();
       streams.add("u:" + c.user);
-      if (channelOf.get(c.user) != null) {
-        streams.add("c:" + channelOf.get(c.user));
+      for (String channel : channelsOf.getOrDefault(c.user, List.of())) {
+        streams.add("c:" + channel);
       }
       Set<String> owed = new java.util.HashSet<>();
       for (String stream : streams) {

@@ -19,14 +19,27 @@ public abstract class RoundPump implements AutoCloseable {
   private static final Duration MAX_RUN = Duration.ofMinutes(10);
 
   protected final long periodMs;
+  private final int catchUpRounds;
   private final AtomicLong rounds = new AtomicLong();
+  private final AtomicLong skipped = new AtomicLong();
   private final AtomicBoolean stopped = new AtomicBoolean();
   private final List<Thread> pumps = new ArrayList<>();
   private volatile long startNanos;
   private volatile long stopNanos;
 
   protected RoundPump(long periodMs) {
+    this(periodMs, 0);
+  }
+
+  /**
+   * {@code catchUpRounds}: a pump behind its pace by up to that many rounds runs them at once, so
+   * that a short stall (a GC, a container starting) does not lower the offered rate; behind by
+   * more, it drops the debt and counts the rounds it skipped ({@link #skippedRounds}). 0: never
+   * catches up.
+   */
+  protected RoundPump(long periodMs, int catchUpRounds) {
     this.periodMs = periodMs;
+    this.catchUpRounds = catchUpRounds;
   }
 
   /**
@@ -62,9 +75,16 @@ public abstract class RoundPump implements AutoCloseable {
    */
   private long pace(long next) {
     next += periodMs * 1_000_000;
-    long sleep = (next - System.nanoTime()) / 1_000_000;
+    long now = System.nanoTime();
+    long sleep = (next - now) / 1_000_000;
     if (sleep <= 0) {
-      return System.nanoTime(); // behind (CPU, router-lib's backpressure): no catch-up burst
+      // Behind (CPU, router-lib's backpressure): the next round at once, within the catch-up.
+      long behind = -sleep / periodMs;
+      if (behind < catchUpRounds) {
+        return next;
+      }
+      skipped.addAndGet(behind);
+      return now;
     }
     try {
       Thread.sleep(sleep);
@@ -87,6 +107,11 @@ public abstract class RoundPump implements AutoCloseable {
 
   public final long rounds() {
     return rounds.get();
+  }
+
+  /** Rounds the pumps skipped, behind their pace by more than their catch-up. */
+  public final long skippedRounds() {
+    return skipped.get();
   }
 
   /** Waits until {@code n} more rounds have been published. */
