@@ -186,7 +186,7 @@ public final class NodeContext {
    */
   public byte[] finishingMoved(UserStream stream) {
     Handoff.Token t = stream.finishing();
-    return t == null ? null : movedEvent(stream.user(), t);
+    return t == null ? null : movedEvent(stream.user(), t, stream.carried());
   }
 
   /**
@@ -259,15 +259,28 @@ public final class NodeContext {
     }
   }
 
-  /** The {@code moved} event naming {@code user}'s owner, with {@code handoff} if not null. */
-  public byte[] movedEvent(String user, Handoff.Token handoff) {
+  /**
+   * The {@code moved} event naming {@code user}'s owner, with {@code handoff} and {@code carried}
+   * ({@link #handoffText}) if not null.
+   */
+  public byte[] movedEvent(String user, Handoff.Token handoff, String carried) {
     ClusterMap m = core.map();
     NodeInfo owner = m.owner(user);
     return EventCodec.moved(
-        owner.id(),
-        owner.publicUrl().toString(),
-        m.version(),
-        handoff == null ? null : handoff.encode());
+        owner.id(), owner.publicUrl().toString(), m.version(), handoffText(handoff, carried));
+  }
+
+  /**
+   * {@code moved}'s {@code handoff}: the token, then {@link NodeOperations#CARRY_SEPARATOR} and the
+   * carried state when there is one (protocol.md, "Carried state"); null without a token.
+   */
+  public static String handoffText(Handoff.Token handoff, String carried) {
+    if (handoff == null) {
+      return null;
+    }
+    return carried == null
+        ? handoff.encode()
+        : handoff.encode() + NodeOperations.CARRY_SEPARATOR + carried;
   }
 
   /** The {@code moved} event naming {@code user}'s owner under the current map. */

@@ -796,9 +796,7 @@ public final class NodeOperations implements ConnectionObserver, AutoCloseable {
         owner.id(),
         owner.publicUrl().toString(),
         version,
-        handoff == null
-            ? null
-            : carried == null ? handoff.encode() : handoff.encode() + CARRY_SEPARATOR + carried);
+        NodeContext.handoffText(handoff, carried));
   }
 
   /** Between the handoff string and the carried state in {@code moved}'s {@code handoff}. */

@@ -112,6 +112,31 @@ class CarriedStateReshardTest {
     assertEquals(0, carried(pair.c, "not_applied") + carried(pair.c, "stale"), 0.0);
   }
 
+  /**
+   * A poll (or long-poll) client holds no connection between two requests: its next request after
+   * the activation gets {@code moved} from the finishing stream, which must carry the state as a
+   * live connection's {@code moved} does. ReshardIT found it missing there: long-poll clients lost
+   * their API-subscribed channel after moving back.
+   */
+  @Test
+  void aPollBetweenTwoRequestsAtTheActivationGetsTheCarriedStateToo() {
+    String u = pair.movers("between", 1).get(0);
+    assertEquals(200, pair.apiA.subscribe(u, ROOM).status());
+    pair.pending();
+    pair.activate();
+    assertEquals(200, poll(pair.a.publicPort(), TestNodes.token(u, List.of()), null, null));
+    JsonNode events = lastBody.path("events");
+    JsonNode moved = events.path(events.size() - 1);
+    assertEquals("moved", moved.path("type").asText(), lastBody.toString());
+    String handoff = moved.path("handoff").asText();
+    assertTrue(handoff.contains("~"), "the finishing stream's moved carries the state: " + moved);
+    String last = events.path(0).path("lastEventId").asText();
+    assertEquals(200, poll(pair.c.publicPort(), TestNodes.token(u, List.of()), last, handoff));
+    assertEquals(1, carried(pair.c, "applied"), 0.0);
+    JsonNode r = ReshardPair.post(pair.apiC, ReshardPair.channelMessage("after", null));
+    assertEquals(1, r.path("users").asInt(), "c has the carried subscription: " + r);
+  }
+
   @Test
   void aRevocationMadeBeforeThePendingMapHoldsOnTheNewOwner() {
     String u = pair.movers("revoked", 1).get(0);
