@@ -92,6 +92,10 @@ public final class StreamClient implements AutoCloseable {
   private final List<String> helloNodes = new ArrayList<>();
   private final java.util.Set<Long> seqSet = new java.util.HashSet<>();
   private final java.util.Set<String> keySet = new java.util.HashSet<>();
+
+  /** Where each key was first received ("id from node"), for the trace of a repeat. */
+  private final java.util.Map<String, String> firstSeen = new java.util.HashMap<>();
+
   private final List<String> keys = new ArrayList<>();
   private final List<String> handoffs = new ArrayList<>();
   private final List<String> trace = new ArrayList<>(); // connects and control events, bounded
@@ -396,8 +400,17 @@ public final class StreamClient implements AutoCloseable {
             keys.add(key);
             if (!keySet.add(key)) {
               keyDuplicates++;
-              trace("again " + key + " as " + e.path("id").asText() + " from " + node);
+              trace(
+                  "again "
+                      + key
+                      + " as "
+                      + e.path("id").asText()
+                      + " from "
+                      + node
+                      + ", first as "
+                      + firstSeen.get(key));
             } else {
+              firstSeen.put(key, e.path("id").asText() + " from " + node);
               noteOrder(key, e.path("id").asText());
             }
           } else {
