@@ -261,26 +261,16 @@ public final class NodeContext {
 
   /**
    * The {@code moved} event naming {@code user}'s owner, with {@code handoff} and {@code carried}
-   * ({@link #handoffText}) if not null.
+   * ({@link NodeOperations#handoffText}) if not null.
    */
   public byte[] movedEvent(String user, Handoff.Token handoff, String carried) {
     ClusterMap m = core.map();
     NodeInfo owner = m.owner(user);
     return EventCodec.moved(
-        owner.id(), owner.publicUrl().toString(), m.version(), handoffText(handoff, carried));
-  }
-
-  /**
-   * {@code moved}'s {@code handoff}: the token, then {@link NodeOperations#CARRY_SEPARATOR} and the
-   * carried state when there is one (protocol.md, "Carried state"); null without a token.
-   */
-  public static String handoffText(Handoff.Token handoff, String carried) {
-    if (handoff == null) {
-      return null;
-    }
-    return carried == null
-        ? handoff.encode()
-        : handoff.encode() + NodeOperations.CARRY_SEPARATOR + carried;
+        owner.id(),
+        owner.publicUrl().toString(),
+        m.version(),
+        NodeOperations.handoffText(handoff, carried));
   }
 
   /** The {@code moved} event naming {@code user}'s owner under the current map. */

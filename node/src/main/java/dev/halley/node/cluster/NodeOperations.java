@@ -793,14 +793,22 @@ public final class NodeOperations implements ConnectionObserver, AutoCloseable {
   private static byte[] movedEvent(
       NodeInfo owner, int version, dev.halley.node.stream.Handoff.Token handoff, String carried) {
     return dev.halley.node.wire.EventCodec.moved(
-        owner.id(),
-        owner.publicUrl().toString(),
-        version,
-        NodeContext.handoffText(handoff, carried));
+        owner.id(), owner.publicUrl().toString(), version, handoffText(handoff, carried));
   }
 
   /** Between the handoff string and the carried state in {@code moved}'s {@code handoff}. */
   public static final char CARRY_SEPARATOR = '~';
+
+  /**
+   * {@code moved}'s {@code handoff}: the token, then {@link #CARRY_SEPARATOR} and the carried state
+   * when there is one (protocol.md, "Carried state"); null without a token.
+   */
+  public static String handoffText(dev.halley.node.stream.Handoff.Token handoff, String carried) {
+    if (handoff == null) {
+      return null;
+    }
+    return carried == null ? handoff.encode() : handoff.encode() + CARRY_SEPARATOR + carried;
+  }
 
   /**
    * Issue 14, at the activation that finishes {@code s}: its user's API subscriptions and access
