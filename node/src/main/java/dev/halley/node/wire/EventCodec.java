@@ -225,16 +225,26 @@ public final class EventCodec {
     }
     long seq;
     try {
-      String digits = s.substring(17);
-      if (digits.isEmpty() || digits.charAt(0) == '+' || digits.charAt(0) == '-') {
+      if (s.length() == 17 || s.charAt(17) == '+' || s.charAt(17) == '-') {
         throw new NumberFormatException();
       }
-      seq = Long.parseLong(digits);
+      seq = Long.parseLong(s, 17, s.length(), 10);
     } catch (NumberFormatException e) {
       throw HttpError.badRequest("lastEventId has a bad seq: " + abbreviate(s));
     }
-    return new EventId(s.substring(0, 16), seq);
+    String epoch = lastEpoch;
+    if (!s.regionMatches(0, epoch, 0, 16)) {
+      epoch = s.substring(0, 16);
+      lastEpoch = epoch;
+    }
+    return new EventId(epoch, seq);
   }
+
+  /**
+   * The epoch of the last ID parsed, given again to the next ID of the same epoch (most IDs a node
+   * parses are of its own epoch) instead of a copy per ID. Any thread: a String is immutable.
+   */
+  private static volatile String lastEpoch = "0000000000000000";
 
   private static String abbreviate(String s) {
     return s.length() > 60 ? s.substring(0, 60) + "..." : s;

@@ -20,8 +20,40 @@ final class Batch {
   private long position;
   private int conflated;
 
+  /**
+   * A batch no answer is using, kept by each thread that answers (the IO threads) so that a held
+   * request's answer needs no new one; taken while in use, so a nested answer makes its own.
+   */
+  private static final ThreadLocal<Batch> SPARE = new ThreadLocal<>();
+
   Batch(long position) {
     this.position = position;
+  }
+
+  /**
+   * This thread's spare batch (or a new one), empty, at {@code position}; {@link #give} it back.
+   */
+  static Batch take(long position) {
+    Batch b = SPARE.get();
+    if (b == null) {
+      return new Batch(position);
+    }
+    SPARE.set(null);
+    b.position = position;
+    return b;
+  }
+
+  /** Empties this batch (it holds no event after) and keeps it as this thread's spare. */
+  void give() {
+    java.util.Arrays.fill(items, 0, n, null);
+    n = 0;
+    conflated = 0;
+    keyed = null;
+    if (seqs.length > 64) { // a large replay: back to the usual size
+      seqs = new long[8];
+      items = new Object[8];
+    }
+    SPARE.set(this);
   }
 
   void add(long seq, Object item) {

@@ -100,14 +100,18 @@ final class LongPollConnection extends Connection {
     if (held != null && held[0] == this) {
       held[0] = null;
     }
-    Batch batch = new Batch(position);
-    while (poll()) {
-      batch.add(polledSeq, polledItem);
+    Batch batch = Batch.take(position);
+    try {
+      while (poll()) {
+        batch.add(polledSeq, polledItem);
+      }
+      conflatedInBatch(batch.conflated());
+      if (exchange.isComplete() || !exchange.getConnection().isOpen()) {
+        return;
+      }
+      PollAnswer.send(exchange, batch, codec);
+    } finally {
+      batch.give();
     }
-    conflatedInBatch(batch.conflated());
-    if (exchange.isComplete() || !exchange.getConnection().isOpen()) {
-      return;
-    }
-    PollAnswer.send(exchange, batch, codec);
   }
 }
