@@ -15,7 +15,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Set;
-import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Predicate;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -37,9 +37,10 @@ import org.slf4j.LoggerFactory;
  * recorded before the stream's connections are walked, and {@link #opened} checks again after the
  * connection is on its stream.
  *
- * <p>Thread-safe: the entries are the {@link AccessList}'s (its own lock); {@link #live} maps each
- * live connection to its token, added by {@link #opened} and removed by the connection's close
- * hook.
+ * <p>Thread-safe: the entries are the {@link AccessList}'s (its own lock); each live connection
+ * carries its token's principal ({@link Connection#principal}, set by {@link #opened}), found
+ * through its user's stream; {@link #live} counts them (one close hook shared by all, so a
+ * connection costs no map entry here, issue 12).
  */
 public final class AccessControl {
   private static final Logger log = LoggerFactory.getLogger(AccessControl.class);
@@ -47,8 +48,8 @@ public final class AccessControl {
   private final NodeCore node;
   private final AccessList list;
   private final long revocationTtlMs;
-  private final ConcurrentHashMap<Connection, TokenVerifier.Principal> live =
-      new ConcurrentHashMap<>();
+  private final AtomicInteger live = new AtomicInteger();
+  private final Runnable closed = live::decrementAndGet;
 
   AccessControl(NodeCore node) {
     this.node = node;
@@ -74,8 +75,9 @@ public final class AccessControl {
 
   /** Tracks a connection registered on its stream; ends it at once if it was refused meanwhile. */
   public void opened(Connection c, TokenVerifier.Principal p) {
-    live.put(c, p);
-    c.addCloseHook(() -> live.remove(c));
+    c.principal(p);
+    live.incrementAndGet();
+    c.addCloseHook(closed);
     AccessList.Refusal r = list.check(p, node.clock.millis());
     if (r != null) {
       end(c, r.code(), r.untilMs(), r.reason());
@@ -136,7 +138,7 @@ public final class AccessControl {
     }
     int n = 0;
     for (Connection c : s.connections()) {
-      TokenVerifier.Principal principal = live.get(c);
+      TokenVerifier.Principal principal = (TokenVerifier.Principal) c.principal();
       // Not yet tracked: opened() checks the list again once it is.
       if (principal != null && p.test(principal)) {
         end(c, code, untilMs, reason);
@@ -310,6 +312,6 @@ public final class AccessControl {
 
   @Override
   public String toString() {
-    return "AccessControl{" + list + ", " + live.size() + " live}";
+    return "AccessControl{" + list + ", " + live.get() + " live}";
   }
 }

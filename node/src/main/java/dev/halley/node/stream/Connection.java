@@ -3,11 +3,14 @@ package dev.halley.node.stream;
 import dev.halley.node.wire.CloseCodes;
 import dev.halley.node.wire.Control;
 import dev.halley.node.wire.EventTypes;
+import dev.halley.node.wire.IoTimers;
 import dev.halley.node.wire.Message;
-import java.util.concurrent.CopyOnWriteArrayList;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+import java.util.Arrays;
 import java.util.concurrent.Executor;
 import java.util.concurrent.RejectedExecutionException;
-import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.TimeUnit;
 
 /**
  * One browser connection of a user stream: a bounded outbound queue of event references (no payload
@@ -31,14 +34,30 @@ public abstract class Connection {
   /** The channels this connection's token grants; set when it registers, guarded by the stream. */
   java.util.Set<String> grants = java.util.Set.of();
 
+  // What the node's access control checks this connection against (its token's principal, a type
+  // this package does not know); null until it tracks the connection.
+  private volatile Object principal;
+
   /** The connection's IO thread (an {@code XnioIoThread}; any executor in unit tests). */
   public final Executor io;
 
-  private final AtomicBoolean closed = new AtomicBoolean();
+  private static final VarHandle CLOSED;
+  private static final Runnable[] NO_HOOKS = {};
+
+  static {
+    try {
+      CLOSED = MethodHandles.lookup().findVarHandle(Connection.class, "closed", boolean.class);
+    } catch (ReflectiveOperationException e) {
+      throw new ExceptionInInitializerError(e);
+    }
+  }
+
+  // Set once by close (CLOSED); a field rather than an AtomicBoolean: one object less each.
+  private volatile boolean closed;
   private final Runnable flushTask = this::runFlush;
-  private final CopyOnWriteArrayList<Runnable> closeHooks = new CopyOnWriteArrayList<>();
   private final ConnectionReports reports = new ConnectionReports();
-  private final ConnectionTimers timers = new ConnectionTimers(reports::timerDropped);
+  // Made by the first heartbeat or token expiry (IO thread): a held long-poll arms neither.
+  private ConnectionTimers timers;
 
   // Guarded by this.
   private final OutboundRing ring;
@@ -48,6 +67,8 @@ public abstract class Connection {
   private boolean overflowed;
   private int finishCode;
   private String finishReason;
+  // The close hooks not run yet; null once close has taken them (a hook added later runs at once).
+  private Runnable[] closeHooks = NO_HOOKS;
 
   // Set by poll(), read on the IO thread only.
   public long polledSeq;
@@ -59,6 +80,16 @@ public abstract class Connection {
     this.ring = new OutboundRing(maxQueued);
   }
 
+  /** Sets what the access control checks this connection against (its token's principal). */
+  public final void principal(Object principal) {
+    this.principal = principal;
+  }
+
+  /** What {@link #principal(Object)} set; null before. */
+  public final Object principal() {
+    return principal;
+  }
+
   /** The transport name: {@code ws}, {@code sse}, {@code longpoll}. */
   public abstract String transport();
 
@@ -67,15 +98,21 @@ public abstract class Connection {
   }
 
   public final boolean isClosed() {
-    return closed.get();
+    return closed;
   }
 
   /** Runs {@code hook} once when this connection closes (at once if it already has). */
   public final void addCloseHook(Runnable hook) {
-    closeHooks.add(hook);
-    if (closed.get() && closeHooks.remove(hook)) {
-      hook.run();
+    synchronized (this) {
+      Runnable[] hooks = closeHooks;
+      if (hooks != null) {
+        hooks = Arrays.copyOf(hooks, hooks.length + 1);
+        hooks[hooks.length - 1] = hook;
+        closeHooks = hooks;
+        return;
+      }
     }
+    hook.run();
   }
 
   /**
@@ -96,7 +133,7 @@ public abstract class Connection {
     boolean schedule;
     boolean accepted;
     synchronized (this) {
-      if (closed.get() || overflowed) {
+      if (closed || overflowed) {
         return false;
       }
       int size = QueueBytes.of(item);
@@ -231,7 +268,7 @@ public abstract class Connection {
     try {
       if (over) {
         onOverflow();
-      } else if (!closed.get()) {
+      } else if (!closed) {
         flush();
       }
     } catch (Throwable t) {
@@ -246,7 +283,7 @@ public abstract class Connection {
    */
   protected final void flushGuarded() {
     try {
-      if (!closed.get()) {
+      if (!closed) {
         flush();
       }
     } catch (Throwable t) {
@@ -314,7 +351,7 @@ public abstract class Connection {
    * after {@code graceMs} at the latest.
    */
   public final void finish(String type, byte[] json, int code, String reason, long graceMs) {
-    if (closed.get()) {
+    if (closed) {
       return;
     }
     stream.detach(this);
@@ -323,7 +360,8 @@ public abstract class Connection {
       return;
     }
     if (io instanceof org.xnio.XnioIoThread t) {
-      timers.after(t, () -> close(code, reason), graceMs);
+      IoTimers.after(
+          t, graceMs, TimeUnit.MILLISECONDS, () -> close(code, reason), reports::timerDropped);
     }
   }
 
@@ -338,7 +376,7 @@ public abstract class Connection {
     if (isClosed() || !(io instanceof org.xnio.XnioIoThread t)) {
       return;
     }
-    timers.expireAfter(t, Math.max(0, validUntilMs - nowMs), this::tokenExpired);
+    timers().expireAfter(t, Math.max(0, validUntilMs - nowMs));
   }
 
   private static final byte[] TOKEN_EXPIRED_JSON =
@@ -372,7 +410,35 @@ public abstract class Connection {
     if (isClosed() || !(io instanceof org.xnio.XnioIoThread t)) {
       return;
     }
-    timers.heartbeats(t, intervalMs, this::isClosed, () -> offer(-1, Control.PING));
+    timers().heartbeats(t, intervalMs);
+  }
+
+  /** IO thread: the connection's heartbeat and token-expiry timer, made at its first use. */
+  private ConnectionTimers timers() {
+    if (timers == null) {
+      timers =
+          new ConnectionTimers() {
+            @Override
+            void expired() {
+              tokenExpired();
+            }
+
+            @Override
+            boolean beat() {
+              if (isClosed()) {
+                return false;
+              }
+              offer(-1, Control.PING);
+              return true;
+            }
+
+            @Override
+            void dropped() {
+              reports.timerDropped();
+            }
+          };
+    }
+    return timers;
   }
 
   /** IO thread: transports call this when everything queued is written; ends a finishing one. */
@@ -395,18 +461,24 @@ public abstract class Connection {
    * then runs the close hooks.
    */
   public final void close(int code, String reason) {
-    if (!closed.compareAndSet(false, true)) {
+    if (!CLOSED.compareAndSet(this, false, true)) {
       return;
     }
     stream.detach(this);
     Runnable end =
         () -> {
           try {
-            timers.cancel();
+            if (timers != null) {
+              timers.cancel();
+            }
             closeTransport(code, reason);
           } finally {
-            for (Runnable hook : closeHooks) {
-              closeHooks.remove(hook);
+            Runnable[] hooks;
+            synchronized (this) {
+              hooks = closeHooks;
+              closeHooks = null;
+            }
+            for (Runnable hook : hooks) {
               hook.run();
             }
           }

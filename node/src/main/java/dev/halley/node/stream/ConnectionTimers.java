@@ -2,62 +2,116 @@ package dev.halley.node.stream;
 
 import dev.halley.node.wire.IoTimers;
 import java.util.concurrent.TimeUnit;
-import java.util.function.BooleanSupplier;
 import org.xnio.XnioExecutor;
 import org.xnio.XnioIoThread;
 
 /**
- * A connection's timers on its own IO thread (XNIO's per-thread timer queue): the token-expiry
- * close and the heartbeats, one timer each, removed when the connection closes (so a closed
- * connection is not kept reachable until its expiry), and one-off timers such as the finish grace.
- * No thread per connection and no scan over all connections. A timer the IO thread refuses because
- * the node is stopping is dropped and reported to {@code dropped}, never thrown into the IO thread
- * (which would log a stack trace per connection).
+ * A connection's heartbeat and token-expiry timer on its own IO thread (XNIO's per-thread timer
+ * queue): one timer for both, armed for whichever is due first and removed when the connection
+ * closes (so a closed connection is not kept reachable until its expiry). No thread per connection
+ * and no scan over all connections. A timer the IO thread refuses because the node is stopping is
+ * dropped and reported to {@link #dropped}, never thrown into the IO thread (which would log a
+ * stack trace per connection). One-off timers such as the finish grace are armed apart, and the
+ * connection makes this one at its first use: a held long-poll has none.
  *
- * <p>Owner: the {@link Connection} that holds it. Its keys are touched on that connection's IO
- * thread only; {@link #after} keeps no state and may be called from any thread.
+ * <p>One timer instead of one per purpose: each armed XNIO timer costs its key and its entry in the
+ * thread's queue (about 80 bytes), and each task its own object; this object is itself the task
+ * (issue 12).
+ *
+ * <p>Owner: the {@link Connection} that holds it, which implements what is due. Its deadlines and
+ * key are touched on that connection's IO thread only.
  */
-final class ConnectionTimers {
-  private final Runnable dropped;
-  private XnioExecutor.Key expiry;
-  private XnioExecutor.Key heartbeat;
-  // The heartbeat task, made once so that beats allocate nothing.
-  private Runnable beat;
+abstract class ConnectionTimers implements Runnable {
+  private static final long NONE = Long.MAX_VALUE;
 
-  ConnectionTimers(Runnable dropped) {
-    this.dropped = dropped;
-  }
+  private XnioIoThread thread;
+  private XnioExecutor.Key key;
+  private long armedAt = NONE; // System.nanoTime() the key is armed for
+  private long expiryAt = NONE;
+  private long beatAt = NONE;
+  private long beatNanos;
+
+  /** IO thread: the token's validity ended. */
+  abstract void expired();
+
+  /** IO thread: a heartbeat is due; false when the connection closed (no more beats). */
+  abstract boolean beat();
+
+  /** The IO thread refused a timer because the node is stopping. */
+  abstract void dropped();
 
   /** Runs {@code task} after {@code delayMs} on {@code t}; null when {@code t} refused it. */
-  XnioExecutor.Key after(XnioIoThread t, Runnable task, long delayMs) {
-    return IoTimers.after(t, delayMs, TimeUnit.MILLISECONDS, task, dropped);
+  private XnioExecutor.Key after(XnioIoThread t, Runnable task, long delayMs) {
+    XnioExecutor.Key k = IoTimers.after(t, delayMs, TimeUnit.MILLISECONDS, task);
+    if (k == null) {
+      dropped();
+    }
+    return k;
   }
 
-  /** IO thread: runs {@code task} after {@code delayMs}, unless {@link #cancel} comes first. */
-  void expireAfter(XnioIoThread t, long delayMs, Runnable task) {
-    expiry = after(t, task, delayMs);
+  /** IO thread: {@link #expired} after {@code delayMs}, unless {@link #cancel} comes first. */
+  final void expireAfter(XnioIoThread t, long delayMs) {
+    thread = t;
+    expiryAt = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(delayMs);
+    arm(System.nanoTime());
   }
 
   /**
-   * IO thread: runs {@code ping} every {@code intervalMs} until {@code closed} or {@link #cancel}.
+   * IO thread: {@link #beat} every {@code intervalMs} until it returns false or {@link #cancel}.
    */
-  void heartbeats(XnioIoThread t, long intervalMs, BooleanSupplier closed, Runnable ping) {
-    beat =
-        () -> {
-          if (closed.getAsBoolean()) {
-            return;
-          }
-          ping.run();
-          heartbeat = after(t, beat, intervalMs);
-        };
-    heartbeat = after(t, beat, intervalMs);
+  final void heartbeats(XnioIoThread t, long intervalMs) {
+    thread = t;
+    beatNanos = TimeUnit.MILLISECONDS.toNanos(intervalMs);
+    beatAt = System.nanoTime() + beatNanos;
+    arm(System.nanoTime());
   }
 
-  /** IO thread: removes the expiry and heartbeat timers. */
-  void cancel() {
-    IoTimers.cancel(expiry);
-    expiry = null;
-    IoTimers.cancel(heartbeat);
-    heartbeat = null;
+  /** IO thread: removes the expiry and heartbeat timer. */
+  final void cancel() {
+    expiryAt = NONE;
+    beatAt = NONE;
+    disarm();
+  }
+
+  /** IO thread: the shared timer came due; runs what is due, then arms it for what is next. */
+  @Override
+  public final void run() {
+    key = null;
+    armedAt = NONE;
+    long now = System.nanoTime();
+    if (expiryAt != NONE && expiryAt - now <= 0) {
+      expiryAt = NONE;
+      expired();
+    }
+    if (beatAt != NONE && beatAt - now <= 0) {
+      if (beat()) {
+        beatAt = System.nanoTime() + beatNanos;
+      } else {
+        beatAt = NONE;
+      }
+    }
+    arm(System.nanoTime());
+  }
+
+  /** Arms (or moves) the one timer for the earliest deadline; none left: removes it. */
+  private void arm(long now) {
+    long next = Math.min(expiryAt, beatAt);
+    if (next == NONE) {
+      disarm();
+      return;
+    }
+    if (key != null && armedAt <= next) {
+      return; // it comes due first and arms the next deadline then
+    }
+    disarm();
+    long delayMs = Math.max(0, TimeUnit.NANOSECONDS.toMillis(next - now + 999_999));
+    key = after(thread, this, delayMs);
+    armedAt = key == null ? NONE : next;
+  }
+
+  private void disarm() {
+    IoTimers.cancel(key);
+    key = null;
+    armedAt = NONE;
   }
 }

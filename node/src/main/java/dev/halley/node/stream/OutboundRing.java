@@ -16,12 +16,15 @@ final class OutboundRing {
   private static final int INITIAL_CAPACITY = 4;
   private static final int SHRINK_ABOVE = 64;
 
+  private static final long[] NO_SEQS = {};
+  private static final Object[] NO_ITEMS = {};
+
   /** The content of a slot whose message a newer one with its conflation key replaced. */
   private static final Object CONFLATED = new Object();
 
   private final int maxQueued;
-  private long[] seqs = new long[INITIAL_CAPACITY];
-  private Object[] items = new Object[INITIAL_CAPACITY];
+  private long[] seqs = NO_SEQS;
+  private Object[] items = NO_ITEMS;
   private int head;
   private int size;
   private int tombstones;
@@ -102,7 +105,11 @@ final class OutboundRing {
     return seqs[head];
   }
 
-  /** Takes the event {@link #peek} returned out of the ring; an emptied large ring shrinks. */
+  /**
+   * Takes the event {@link #peek} returned out of the ring; an emptied large ring shrinks, and a
+   * ring emptied by a control event (the hello, a heartbeat, the last event) lets its slots go: a
+   * connection that is sent messages keeps them, an idle one does not (issue 12).
+   */
   void removeHead() {
     Object taken = items[head];
     items[head] = null;
@@ -113,7 +120,10 @@ final class OutboundRing {
     size--;
     if (size == 0) {
       head = 0;
-      if (seqs.length > SHRINK_ABOVE) {
+      if (!(taken instanceof Message)) {
+        seqs = NO_SEQS;
+        items = NO_ITEMS;
+      } else if (seqs.length > SHRINK_ABOVE) {
         seqs = new long[INITIAL_CAPACITY];
         items = new Object[INITIAL_CAPACITY];
       }
@@ -122,8 +132,8 @@ final class OutboundRing {
 
   /** Drops every slot. */
   void clear() {
-    seqs = new long[INITIAL_CAPACITY];
-    items = new Object[INITIAL_CAPACITY];
+    seqs = NO_SEQS;
+    items = NO_ITEMS;
     head = 0;
     size = 0;
     tombstones = 0;

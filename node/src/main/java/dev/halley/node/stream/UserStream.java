@@ -40,6 +40,8 @@ public final class UserStream {
   private static final long[] NO_SEQS = new long[0];
   private static final Message[] NO_MESSAGES = new Message[0];
   private static final int INITIAL_CAPACITY = 8;
+  private static final Map<String, Long> NO_GRANTS = java.util.Collections.emptyMap();
+  private static final Set<String> NO_CHANNELS = java.util.Collections.emptySet();
 
   final String user;
   private final int maxEvents;
@@ -52,14 +54,17 @@ public final class UserStream {
   // Guarded by this.
   private long seq;
   private long lossFloor;
-  private long[] seqs = new long[0];
-  private Message[] messages = new Message[0];
+  private long[] seqs = NO_SEQS;
+  private Message[] messages = NO_MESSAGES;
   private int head;
   private int count;
   private Connection[] connections = NO_CONNECTIONS;
-  // Channel -> the end of the longest-valid token that grants it (epoch ms).
-  private final Map<String, Long> tokenGrants = new HashMap<>();
-  private final Set<String> apiChannels = new TreeSet<>();
+  // Channel -> the end of the longest-valid token that grants it (epoch ms). Both are the shared
+  // empty instances until their first entry (most streams never have an API subscription), and a
+  // single grant is a singleton map, a HashMap from the second on (issue 12: a stream's one grant
+  // cost 136 bytes as a HashMap, 56 so).
+  private Map<String, Long> tokenGrants = NO_GRANTS;
+  private Set<String> apiChannels = NO_CHANNELS;
   // A connection opened or ended, or a message addressed to the user (not a channel message).
   private long lastActivityMs;
   // A connection ended since the last sweep (which then counts it as activity at its own time).
@@ -576,8 +581,8 @@ public final class UserStream {
       }
     }
     if (count == 0 && seqs.length > INITIAL_CAPACITY) {
-      seqs = new long[0];
-      messages = new Message[0];
+      seqs = NO_SEQS;
+      messages = NO_MESSAGES;
       head = 0;
     }
   }
@@ -1031,7 +1036,15 @@ public final class UserStream {
     for (String c : channels) {
       Long before = tokenGrants.get(c);
       if (before == null || before < validUntilMs) {
-        tokenGrants.put(c, validUntilMs);
+        if (tokenGrants instanceof HashMap<String, Long> grants) {
+          grants.put(c, validUntilMs);
+        } else if (tokenGrants.isEmpty() || before != null) {
+          tokenGrants = java.util.Collections.singletonMap(c, validUntilMs);
+        } else {
+          HashMap<String, Long> grants = new HashMap<>(tokenGrants);
+          grants.put(c, validUntilMs);
+          tokenGrants = grants;
+        }
       }
       if (before == null && !apiChannels.contains(c)) {
         index.add(c, this);
@@ -1045,6 +1058,19 @@ public final class UserStream {
    * many.
    */
   synchronized int expireGrants(long nowMs) {
+    if (!(tokenGrants instanceof HashMap)) { // none, or one in a singleton map
+      for (Map.Entry<String, Long> e : tokenGrants.entrySet()) {
+        if (e.getValue() > nowMs || heldByConnection(e.getKey())) {
+          return 0;
+        }
+        tokenGrants = NO_GRANTS;
+        if (!evicted && !apiChannels.contains(e.getKey())) {
+          unindex(e.getKey());
+        }
+        return 1;
+      }
+      return 0;
+    }
     int n = 0;
     for (Iterator<Map.Entry<String, Long>> it = tokenGrants.entrySet().iterator(); it.hasNext(); ) {
       Map.Entry<String, Long> e = it.next();
@@ -1084,6 +1110,9 @@ public final class UserStream {
     if (evicted) {
       return false;
     }
+    if (apiChannels == NO_CHANNELS) {
+      apiChannels = new TreeSet<>();
+    }
     if (apiChannels.add(channel) && !tokenGrants.containsKey(channel)) {
       index.add(channel, this);
     }
@@ -1092,7 +1121,10 @@ public final class UserStream {
 
   /** Removes an API subscription (a token's grant of the same channel stays). */
   synchronized void removeApiChannel(String channel) {
-    if (apiChannels.remove(channel) && !tokenGrants.containsKey(channel) && !evicted) {
+    if (apiChannels.contains(channel)
+        && apiChannels.remove(channel)
+        && !tokenGrants.containsKey(channel)
+        && !evicted) {
       unindex(channel);
     }
   }
@@ -1145,8 +1177,8 @@ public final class UserStream {
     }
     firstSeq = Long.MAX_VALUE;
     count = 0;
-    seqs = new long[0];
-    messages = new Message[0];
+    seqs = NO_SEQS;
+    messages = NO_MESSAGES;
     head = 0;
   }
 

@@ -128,6 +128,36 @@ class IdleRetentionTest {
         maps + " tree maps reachable with " + CONNECTIONS + " SSE streams open");
   }
 
+  /**
+   * An idle WebSocket or SSE connection arms one timer of its own for its heartbeats and its
+   * token's expiry (Undertow's idle timeout is one more), and keeps no queue slots, close-hook list
+   * or once-flag objects (fails on the old code: three timers, two long arrays, a copy-on-write
+   * list and three atomic booleans per connection).
+   */
+  @Test
+  void anIdleConnectionArmsOneTimerAndKeepsNoQueueSlots() throws Exception {
+    long timers = HeapHistogram.instances("org.xnio.nio.WorkerThread$TimeKey");
+    long slots = HeapHistogram.instances("[J");
+    long lists = HeapHistogram.instances("java.util.concurrent.CopyOnWriteArrayList");
+    for (int i = 0; i < CONNECTIONS / 2; i++) {
+      RawWebSocket ws =
+          RawWebSocket.connect(
+              node.publicPort(), TestNodes.token(TestNodes.userOwnedBy("a", "ws", i), null));
+      open.add(ws);
+      assertTrue(ws.readTexts(1).get(0).contains("\"hello\""));
+      Socket sse = sse(TestNodes.token(TestNodes.userOwnedBy("a", "sse", i), null), "");
+      open.add(sse);
+      readUntil(sse.getInputStream(), "event: hello\n");
+    }
+    timers = HeapHistogram.instances("org.xnio.nio.WorkerThread$TimeKey") - timers;
+    slots = HeapHistogram.instances("[J") - slots;
+    lists = HeapHistogram.instances("java.util.concurrent.CopyOnWriteArrayList") - lists;
+    String of = " reachable with " + CONNECTIONS + " idle connections open";
+    assertTrue(timers < CONNECTIONS * 5 / 2, timers + " timers" + of);
+    assertTrue(slots < CONNECTIONS / 4, slots + " long arrays" + of);
+    assertTrue(lists < CONNECTIONS / 4, lists + " copy-on-write lists" + of);
+  }
+
   private Socket sse(String token, String headers) throws IOException {
     return request("/v1/sse", token, headers);
   }
