@@ -61,6 +61,14 @@ public final class TokenHandler implements HttpHandler {
     return p;
   }
 
+  /**
+   * Removes the principal attached to {@code exchange}: a held request whose stream is open does
+   * not read it again (its connection holds the principal it needs).
+   */
+  public static void forget(HttpServerExchange exchange) {
+    exchange.removeAttachment(PRINCIPAL);
+  }
+
   @Override
   public void handleRequest(HttpServerExchange exchange) throws Exception {
     String token = Bearer.credential(exchange);

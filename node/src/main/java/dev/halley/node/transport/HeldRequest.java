@@ -1,7 +1,10 @@
 package dev.halley.node.transport;
 
+import dev.halley.node.auth.TokenHandler;
 import io.undertow.server.HttpServerExchange;
 import io.undertow.server.protocol.http.HttpServerConnection;
+import io.undertow.util.AbstractAttachable;
+import io.undertow.util.HeaderMap;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.util.Map;
@@ -37,6 +40,9 @@ public final class HeldRequest {
   private static final VarHandle CACHE;
   private static final VarHandle QUERY_PARAMETERS;
   private static final VarHandle PATH_PARAMETERS;
+  private static final VarHandle ATTACHMENTS;
+  private static final VarHandle RESPONSE_COOKIES;
+  private static final VarHandle HEADER_TABLE;
   private static final AtomicBoolean WARNED = new AtomicBoolean();
 
   static {
@@ -86,6 +92,39 @@ public final class HeldRequest {
         LOG.warn("event=held_request_release_unavailable message=\"{}\"", e.toString());
       }
     }
+    VarHandle attachments = null;
+    VarHandle cookies = null;
+    try {
+      attachments =
+          MethodHandles.privateLookupIn(AbstractAttachable.class, MethodHandles.lookup())
+              .findVarHandle(AbstractAttachable.class, "attachments", Map.class);
+      cookies =
+          MethodHandles.privateLookupIn(HttpServerExchange.class, MethodHandles.lookup())
+              .findVarHandle(
+                  HttpServerExchange.class,
+                  "responseCookies",
+                  Class.forName(
+                      "io.undertow.server.DelegatingIterable",
+                      false,
+                      HttpServerExchange.class.getClassLoader()));
+    } catch (ReflectiveOperationException | RuntimeException e) {
+      if (WARNED.compareAndSet(false, true)) {
+        LOG.warn("event=held_request_release_unavailable message=\"{}\"", e.toString());
+      }
+    }
+    VarHandle table = null;
+    try {
+      table =
+          MethodHandles.privateLookupIn(HeaderMap.class, MethodHandles.lookup())
+              .findVarHandle(HeaderMap.class, "table", Object[].class);
+    } catch (ReflectiveOperationException | RuntimeException e) {
+      if (WARNED.compareAndSet(false, true)) {
+        LOG.warn("event=held_request_release_unavailable message=\"{}\"", e.toString());
+      }
+    }
+    HEADER_TABLE = table;
+    ATTACHMENTS = attachments;
+    RESPONSE_COOKIES = cookies;
     QUERY_PARAMETERS = query != null && path != null ? query : null;
     PATH_PARAMETERS = path;
     boolean all = read != null && state != null && builders != null && cache != null;
@@ -98,6 +137,31 @@ public final class HeldRequest {
   private HeldRequest() {}
 
   /**
+   * IO thread of {@code exchange}, once its response head is written (an SSE stream): drops the
+   * response headers and the response cookies' set (Undertow creates it to write the head, cookies
+   * or none), which nothing reads again.
+   */
+  public static void releaseResponseHead(HttpServerExchange exchange) {
+    if (exchange.getResponseHeaders().size() > 0) {
+      exchange.getResponseHeaders().clear();
+    }
+    shrink(exchange.getResponseHeaders());
+    if (RESPONSE_COOKIES != null) {
+      RESPONSE_COOKIES.setVolatile(exchange, null);
+    }
+  }
+
+  /**
+   * An empty {@link HeaderMap} keeps the table of 16 slots it was made with (80 bytes); one slot is
+   * a table it works with as well (it doubles it at the first header put), at 24 bytes.
+   */
+  private static void shrink(HeaderMap headers) {
+    if (HEADER_TABLE != null && headers.size() == 0) {
+      HEADER_TABLE.setVolatile(headers, new Object[1]);
+    }
+  }
+
+  /**
    * IO thread of {@code exchange}: clears its request headers, query string and parameters and
    * attachment, and trims its connection's parser state. Call once its stream is open and the
    * transport started, never while a request of its connection is being parsed.
@@ -107,6 +171,8 @@ public final class HeldRequest {
       return; // answered at once (a moved user, a finish): nothing is held
     }
     exchange.getRequestHeaders().clear();
+    shrink(exchange.getRequestHeaders());
+    shrink(exchange.getResponseHeaders()); // a long-poll puts its answer's headers when it answers
     // Undertow creates both maps when first asked for them: null, they cost nothing.
     if (QUERY_PARAMETERS != null) {
       QUERY_PARAMETERS.setVolatile(exchange, (Map<?, ?>) null);
@@ -116,7 +182,28 @@ public final class HeldRequest {
       exchange.getPathParameters().clear();
     }
     exchange.setQueryString("");
+    // The request's path (also its URI and relative path: one string) is a route's, one of a few:
+    // shared instead of one copy per held request.
+    String path = exchange.getRequestPath();
+    String shared = path.intern();
+    if (shared != path) {
+      if (path.equals(exchange.getRequestURI())) {
+        exchange.setRequestURI(shared);
+      }
+      if (path.equals(exchange.getRelativePath())) {
+        exchange.setRelativePath(shared);
+      }
+      exchange.setRequestPath(shared);
+    }
     exchange.removeAttachment(ConnectRequest.KEY);
+    TokenHandler.forget(exchange);
+    // Undertow creates the attachment map (an IdentityHashMap, a table of 16 slots) when the first
+    // attachment is put, and reads a null map as no attachments: an emptied one costs for nothing.
+    if (ATTACHMENTS != null
+        && ATTACHMENTS.getVolatile(exchange) instanceof Map<?, ?> m
+        && m.isEmpty()) {
+      ATTACHMENTS.setVolatile(exchange, (Map<?, ?>) null);
+    }
     if (READ_LISTENER == null || !(exchange.getConnection() instanceof HttpServerConnection http)) {
       return;
     }

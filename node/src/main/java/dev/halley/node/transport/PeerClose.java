@@ -14,7 +14,7 @@ import org.xnio.channels.StreamSourceChannel;
  * connection while a request is handled (and the request channel of a GET is already at its end),
  * so without this a closed client is found only at the next write: the SSE heartbeat, the long-poll
  * timeout. This resumes reads on the connection's socket from the IO thread (no thread is blocked);
- * end of stream or a read error runs {@code onClose} and closes the connection.
+ * end of stream or a read error calls {@code onClose} and closes the connection.
  *
  * <p>Bytes that arrive meanwhile are either dropped ({@code keepData} false: an SSE response is
  * never followed by another request on its connection) or handed back to Undertow as the start of
@@ -27,7 +27,8 @@ public final class PeerClose {
   /**
    * IO thread of {@code connection}: starts watching (HTTP/1.1 only; others are left as they are).
    */
-  public static void watch(ServerConnection connection, boolean keepData, Runnable onClose) {
+  public static void watch(
+      ServerConnection connection, boolean keepData, ServerConnection.CloseListener onClose) {
     if (!(connection instanceof AbstractServerConnection plain)) {
       return;
     }
@@ -37,7 +38,10 @@ public final class PeerClose {
   }
 
   private static void onReadable(
-      ServerConnection connection, StreamSourceChannel ch, boolean keepData, Runnable onClose) {
+      ServerConnection connection,
+      StreamSourceChannel ch,
+      boolean keepData,
+      ServerConnection.CloseListener onClose) {
     PooledByteBuffer pooled = connection.getByteBufferPool().allocate();
     boolean handedBack = false;
     try {
@@ -68,7 +72,7 @@ public final class PeerClose {
     }
     ch.suspendReads();
     try {
-      onClose.run();
+      onClose.closed(connection);
     } finally {
       IoUtils.safeClose(connection);
     }

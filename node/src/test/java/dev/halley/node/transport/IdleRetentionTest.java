@@ -104,13 +104,16 @@ class IdleRetentionTest {
 
   /**
    * An SSE stream whose head is written keeps neither its request's nor its response's header
-   * values, nor query or path parameter maps (fails on the old code: five response header values
-   * and four tree maps per stream, two of them the parameter maps).
+   * values, nor query or path parameter maps, nor the response cookies' set or the request's
+   * emptied attachment map (fails on the old code: five response header values and four tree maps
+   * per stream, two of them the parameter maps; then two tree maps, the stream's empty API
+   * subscriptions and the response cookies' set, and one identity map per stream).
    */
   @Test
   void anSseStreamDoesNotKeepItsHeadersOnceWritten() throws Exception {
     long headers = HeapHistogram.instances("io.undertow.util.HeaderValues");
     long maps = HeapHistogram.instances("java.util.TreeMap");
+    long attachments = HeapHistogram.instances("java.util.IdentityHashMap");
     for (int i = 0; i < CONNECTIONS; i++) {
       Socket sse = sse(TestNodes.token(TestNodes.userOwnedBy("a", "sse", i), null), "");
       open.add(sse);
@@ -118,14 +121,33 @@ class IdleRetentionTest {
     }
     headers = HeapHistogram.instances("io.undertow.util.HeaderValues") - headers;
     maps = HeapHistogram.instances("java.util.TreeMap") - maps;
+    attachments = HeapHistogram.instances("java.util.IdentityHashMap") - attachments;
     assertTrue(
         headers < CONNECTIONS / 4,
         headers + " header values reachable with " + CONNECTIONS + " SSE streams open");
-    // Two tree maps per stream are kept elsewhere (not traced yet); the request's parameter maps
-    // were two more.
     assertTrue(
-        maps < CONNECTIONS * 5 / 2,
-        maps + " tree maps reachable with " + CONNECTIONS + " SSE streams open");
+        maps < CONNECTIONS / 4, maps + " tree maps reachable with " + CONNECTIONS + " SSE streams");
+    assertTrue(
+        attachments < CONNECTIONS / 4,
+        attachments + " attachment maps reachable with " + CONNECTIONS + " SSE streams open");
+  }
+
+  /**
+   * A held long-poll puts its answer's headers when it answers, not while it waits (fails on the
+   * old code: three header values per held request).
+   */
+  @Test
+  void aHeldLongPollKeepsNoHeaders() throws Exception {
+    long headers = HeapHistogram.instances("io.undertow.util.HeaderValues");
+    for (int i = 0; i < CONNECTIONS; i++) {
+      open.add(
+          request("/v1/longpoll", TestNodes.token(TestNodes.userOwnedBy("a", "lp", i), null), ""));
+    }
+    await().atMost(Duration.ofSeconds(30)).until(() -> node.stats().connections() >= CONNECTIONS);
+    headers = HeapHistogram.instances("io.undertow.util.HeaderValues") - headers;
+    assertTrue(
+        headers < CONNECTIONS / 4,
+        headers + " header values reachable with " + CONNECTIONS + " long-polls held");
   }
 
   /**

@@ -17,13 +17,25 @@ import org.xnio.XnioExecutor;
  * the timeout) completes it on its IO thread with every event queued by then, and detaches it;
  * later events wait in the user's buffer for the next request.
  */
-final class LongPollConnection extends Connection {
+final class LongPollConnection extends Connection implements ServerConnection.CloseListener {
+  private static final AttachmentKey<Held> HELD = AttachmentKey.create(Held.class);
+
   /**
-   * The request held on an HTTP connection. Undertow close listeners cannot be removed, so each
-   * keep-alive connection gets one listener (the first time) that ends whichever request it holds.
+   * The request held on an HTTP connection (IO thread). Undertow close listeners cannot be removed,
+   * so each keep-alive connection gets one (the first time), this, which ends whichever request it
+   * holds.
    */
-  private static final AttachmentKey<LongPollConnection[]> HELD =
-      AttachmentKey.create(LongPollConnection[].class);
+  private static final class Held implements ServerConnection.CloseListener {
+    LongPollConnection current;
+
+    @Override
+    public void closed(ServerConnection connection) {
+      LongPollConnection c = current;
+      if (c != null) {
+        c.close(CloseCodes.NORMAL, "disconnected");
+      }
+    }
+  }
 
   private final org.xnio.XnioIoThread ioThread;
   private final HttpServerExchange exchange;
@@ -63,21 +75,20 @@ final class LongPollConnection extends Connection {
                 ? this::finishWithTokenExpired
                 : () -> close(CloseCodes.NORMAL, "timeout"));
     ServerConnection connection = exchange.getConnection();
-    LongPollConnection[] held = connection.getAttachment(HELD);
+    Held held = connection.getAttachment(HELD);
     if (held == null) {
-      LongPollConnection[] slot = new LongPollConnection[1];
-      connection.putAttachment(HELD, slot);
-      connection.addCloseListener(
-          c -> {
-            LongPollConnection current = slot[0];
-            if (current != null) {
-              current.close(CloseCodes.NORMAL, "disconnected");
-            }
-          });
-      held = slot;
+      held = new Held();
+      connection.putAttachment(HELD, held);
+      connection.addCloseListener(held);
     }
-    held[0] = this;
-    PeerClose.watch(connection, true, () -> close(CloseCodes.NORMAL, "disconnected"));
+    held.current = this;
+    PeerClose.watch(connection, true, this);
+  }
+
+  /** The client went away (its socket reached end of stream): the held request ends. */
+  @Override
+  public void closed(ServerConnection connection) {
+    close(CloseCodes.NORMAL, "disconnected");
   }
 
   @Override
@@ -96,9 +107,9 @@ final class LongPollConnection extends Connection {
     if (timeoutKey != null) {
       timeoutKey.remove();
     }
-    LongPollConnection[] held = exchange.getConnection().getAttachment(HELD);
-    if (held != null && held[0] == this) {
-      held[0] = null;
+    Held held = exchange.getConnection().getAttachment(HELD);
+    if (held != null && held.current == this) {
+      held.current = null;
     }
     Batch batch = Batch.take(position);
     try {

@@ -133,7 +133,7 @@ public final class PollTransport implements HttpHandler {
               stream -> new PollReplay(stream, exchange, timeoutMs));
       if (replay == null) {
         // a client that gives up is closed (its exchange ends, uncounted) at once
-        PeerClose.watch(exchange.getConnection(), true, () -> {});
+        PeerClose.watch(exchange.getConnection(), true, c -> {});
         return false;
       }
     } catch (HttpError e) {

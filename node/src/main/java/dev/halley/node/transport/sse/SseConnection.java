@@ -2,13 +2,16 @@ package dev.halley.node.transport.sse;
 
 import dev.halley.node.stream.Connection;
 import dev.halley.node.stream.UserStream;
+import dev.halley.node.transport.HeldRequest;
 import dev.halley.node.transport.PeerClose;
 import dev.halley.node.wire.CloseCodes;
 import dev.halley.node.wire.EventCodec;
 import io.undertow.connector.PooledByteBuffer;
 import io.undertow.server.HttpServerExchange;
+import io.undertow.server.ServerConnection;
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import org.xnio.ChannelListener;
 import org.xnio.ChannelListeners;
 import org.xnio.IoUtils;
 import org.xnio.channels.StreamSinkChannel;
@@ -18,7 +21,8 @@ import org.xnio.channels.StreamSinkChannel;
  * write), written without blocking, resumed by the channel's write listener when the socket is
  * full; a {@code : ping} comment every heartbeat.
  */
-final class SseConnection extends Connection {
+final class SseConnection extends Connection
+    implements ChannelListener<StreamSinkChannel>, ServerConnection.CloseListener {
   private final HttpServerExchange exchange;
   private final StreamSinkChannel sink;
   private final EventCodec codec;
@@ -50,18 +54,28 @@ final class SseConnection extends Connection {
     return "sse";
   }
 
-  /** IO thread: wires the write listener, close detection and heartbeats. */
+  /**
+   * IO thread: wires the write listener, close detection and heartbeats (this connection is its own
+   * write and close listener: no object per listener, issue 12).
+   */
   void start() {
-    sink.getWriteSetter()
-        .set(
-            ch -> {
-              ch.suspendWrites();
-              flush();
-            });
-    exchange.getConnection().addCloseListener(c -> close(CloseCodes.NORMAL, "disconnected"));
-    PeerClose.watch(
-        exchange.getConnection(), false, () -> close(CloseCodes.NORMAL, "disconnected"));
+    sink.getWriteSetter().set(this);
+    exchange.getConnection().addCloseListener(this);
+    PeerClose.watch(exchange.getConnection(), false, this);
     startHeartbeats(heartbeatMs);
+  }
+
+  /** IO thread: the sink can take more (its write listener). */
+  @Override
+  public void handleEvent(StreamSinkChannel ch) {
+    ch.suspendWrites();
+    flush();
+  }
+
+  /** The HTTP connection closed, or its peer went away. */
+  @Override
+  public void closed(ServerConnection connection) {
+    close(CloseCodes.NORMAL, "disconnected");
   }
 
   @Override
@@ -144,9 +158,7 @@ final class SseConnection extends Connection {
    * the stream does not keep them for its whole life (issue 12).
    */
   private void releaseResponseHeaders() {
-    if (exchange.getResponseHeaders().size() > 0) {
-      exchange.getResponseHeaders().clear();
-    }
+    HeldRequest.releaseResponseHead(exchange);
   }
 
   private void releasePending() {

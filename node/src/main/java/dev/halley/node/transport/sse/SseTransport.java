@@ -100,7 +100,7 @@ public final class SseTransport implements HttpHandler {
               });
       if (replay == null) {
         // a client that gives up is closed (its exchange ends, uncounted) at once
-        PeerClose.watch(exchange.getConnection(), false, () -> {});
+        PeerClose.watch(exchange.getConnection(), false, c -> {});
         return false;
       }
       conn = replay.connection();
