@@ -14,9 +14,12 @@ import com.nimbusds.jwt.SignedJWT;
 import dev.halley.node.wire.ErrorCodes;
 import dev.halley.node.wire.HttpError;
 import dev.halley.node.wire.Ids;
+import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.security.GeneralSecurityException;
 import java.security.KeyFactory;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
 import java.security.PublicKey;
 import java.security.interfaces.ECPublicKey;
 import java.security.interfaces.RSAPublicKey;
@@ -36,7 +39,8 @@ import java.util.Set;
  *
  * <p>Verified tokens can be kept ({@link #withCache}): a long-poll client presents the same token
  * on every request, and parsing and checking it was most of a request's cost. The cache is keyed by
- * the whole token text (header, claims and signature), so only a token byte-for-byte equal to one
+ * the whole token text (header, claims and signature) through its SHA-256 ({@link TokenKey}: 48
+ * bytes kept per token instead of its text, issue 12), so only a token byte-for-byte equal to one
  * that verified is answered from it; it holds only tokens that verified, each until its validity
  * ends, and every answer from it checks that validity against the clock again. Revocations and
  * blocks are checked behind the verifier on every request, cached or not. The cache is bounded in
@@ -50,14 +54,14 @@ public final class TokenVerifier {
   private final JWSVerifier verifier;
   private final Clock clock;
   private final long leewayMs;
-  private final Cache<String, Principal> cache; // null: no cache
+  private final Cache<TokenKey, Principal> cache; // null: no cache
 
   private TokenVerifier(
       JWSAlgorithm algorithm,
       JWSVerifier verifier,
       Clock clock,
       long leewayMs,
-      Cache<String, Principal> cache) {
+      Cache<TokenKey, Principal> cache) {
     this.algorithm = algorithm;
     this.verifier = verifier;
     this.clock = clock;
@@ -94,30 +98,30 @@ public final class TokenVerifier {
         algorithm, verifier, clock, leewayMs, maxBytes == 0 ? null : newCache(maxBytes));
   }
 
-  private Cache<String, Principal> newCache(Cache<String, Principal> like) {
+  private Cache<TokenKey, Principal> newCache(Cache<TokenKey, Principal> like) {
     return newCache(like.policy().eviction().orElseThrow().getMaximum());
   }
 
-  private Cache<String, Principal> newCache(long maxBytes) {
+  private Cache<TokenKey, Principal> newCache(long maxBytes) {
     return Caffeine.newBuilder()
         .executor(Runnable::run)
         .maximumWeight(maxBytes)
-        .weigher((String token, Principal p) -> token.length() + CACHE_ENTRY_OVERHEAD_BYTES)
+        .weigher((TokenKey token, Principal p) -> token.length() + CACHE_ENTRY_OVERHEAD_BYTES)
         .expireAfter(
-            new Expiry<String, Principal>() {
+            new Expiry<TokenKey, Principal>() {
               @Override
-              public long expireAfterCreate(String token, Principal p, long now) {
+              public long expireAfterCreate(TokenKey token, Principal p, long now) {
                 long leftMs = Math.max(0, p.validUntilMs() - clock.millis());
                 return java.util.concurrent.TimeUnit.MILLISECONDS.toNanos(leftMs);
               }
 
               @Override
-              public long expireAfterUpdate(String token, Principal p, long now, long duration) {
+              public long expireAfterUpdate(TokenKey token, Principal p, long now, long duration) {
                 return expireAfterCreate(token, p, now);
               }
 
               @Override
-              public long expireAfterRead(String token, Principal p, long now, long duration) {
+              public long expireAfterRead(TokenKey token, Principal p, long now, long duration) {
                 return duration;
               }
             })
@@ -204,38 +208,70 @@ public final class TokenVerifier {
     if (cache == null || token == null) {
       return parseAndCheck(token);
     }
-    Principal known = cache.getIfPresent(token);
+    return verify(token, TokenKey.of(token));
+  }
+
+  private Principal verify(String token, TokenKey key) {
+    Principal known = cache.getIfPresent(key);
     if (known != null) {
       if (known.validUntilMs() <= clock.millis()) {
-        cache.invalidate(token);
+        cache.invalidate(key);
         throw expired(known.expiresAtMs());
       }
       return known;
     }
     Principal p = parseAndCheck(token);
-    cache.put(token, p);
+    cache.put(key, p);
     return p;
   }
 
-  /** A token a client presented and the principal it verified to. */
-  public record Verified(String token, Principal principal) {}
+  /**
+   * A token a client presented (its {@link TokenKey}; null when the verifier keeps no tokens) and
+   * the principal it verified to.
+   */
+  public record Verified(TokenKey token, Principal principal) {}
+
+  /**
+   * What the cache and a connection keep of a token instead of its text: its SHA-256 (two tokens
+   * with the same one are the same token, as far as anyone can make them) and its length in
+   * characters, which the cache's bound counts.
+   */
+  public record TokenKey(long a, long b, long c, long d, int length) {
+    private static final ThreadLocal<MessageDigest> SHA256 =
+        ThreadLocal.withInitial(
+            () -> {
+              try {
+                return MessageDigest.getInstance("SHA-256");
+              } catch (NoSuchAlgorithmException e) {
+                throw new IllegalStateException("every JDK has SHA-256", e);
+              }
+            });
+
+    static TokenKey of(String token) {
+      byte[] h = SHA256.get().digest(token.getBytes(StandardCharsets.UTF_8));
+      ByteBuffer b = ByteBuffer.wrap(h);
+      return new TokenKey(b.getLong(), b.getLong(), b.getLong(), b.getLong(), token.length());
+    }
+  }
 
   /**
    * {@link #verify(String)} for a client that presented {@code last} before on the same connection
    * (a long-poll client sends its token with every request): the same token, still valid, is
-   * answered with {@code last} itself, without parsing, signature check or cache lookup; anything
-   * else is verified as {@link #verify(String)} does. Only with the cache on ({@code
-   * tokenCacheMaxBytes} > 0): a node that keeps no verified tokens verifies every request.
+   * answered with {@code last} itself (compared by SHA-256), without parsing, signature check or
+   * cache lookup; anything else is verified as {@link #verify(String)} does. Only with the cache on
+   * ({@code tokenCacheMaxBytes} > 0): a node that keeps no verified tokens verifies every request.
    */
   public Verified verify(String token, Verified last) {
-    if (cache != null
-        && last != null
-        && token != null
+    if (cache == null || token == null) {
+      return new Verified(null, verify(token));
+    }
+    TokenKey key = TokenKey.of(token);
+    if (last != null
         && last.principal().validUntilMs() > clock.millis()
-        && token.equals(last.token())) {
+        && key.equals(last.token())) {
       return last;
     }
-    return new Verified(token, verify(token));
+    return new Verified(key, verify(token, key));
   }
 
   /** Whether verified tokens are kept ({@link #withCache} with a bound above 0). */

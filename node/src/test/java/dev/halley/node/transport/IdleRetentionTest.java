@@ -3,6 +3,11 @@ package dev.halley.node.transport;
 import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.nimbusds.jose.JWSAlgorithm;
+import com.nimbusds.jose.JWSHeader;
+import com.nimbusds.jose.crypto.MACSigner;
+import com.nimbusds.jwt.JWTClaimsSet;
+import com.nimbusds.jwt.SignedJWT;
 import dev.halley.node.HalleyNode;
 import dev.halley.node.HeapHistogram;
 import dev.halley.node.RawWebSocket;
@@ -14,7 +19,9 @@ import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
+import java.util.Date;
 import java.util.List;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -178,6 +185,48 @@ class IdleRetentionTest {
     assertTrue(timers < CONNECTIONS * 5 / 2, timers + " timers" + of);
     assertTrue(slots < CONNECTIONS / 4, slots + " long arrays" + of);
     assertTrue(lists < CONNECTIONS / 4, lists + " copy-on-write lists" + of);
+  }
+
+  /**
+   * An open connection keeps what it needs of its token (its principal, and its SHA-256 in the
+   * token cache), not the token's text: with a token of more than {@code PAD} bytes, less than
+   * {@code PAD} bytes of byte arrays per connection (fails on the old code: the token cache kept
+   * each token's text, and a long-poll's connection its last token's text too).
+   */
+  @Test
+  void anOpenConnectionDoesNotKeepItsTokenText() throws Exception {
+    String pad = "p".repeat(PAD);
+    long before = HeapHistogram.bytes("[B");
+    for (int i = 0; i < CONNECTIONS / 4; i++) {
+      RawWebSocket ws =
+          RawWebSocket.connect(node.publicPort(), padded(TestNodes.userOwnedBy("a", "ws", i), pad));
+      open.add(ws);
+      assertTrue(ws.readTexts(1).get(0).contains("\"hello\""));
+      Socket sse = sse(padded(TestNodes.userOwnedBy("a", "sse", i), pad), "");
+      open.add(sse);
+      readUntil(sse.getInputStream(), "event: hello\n");
+      open.add(request("/v1/longpoll", padded(TestNodes.userOwnedBy("a", "lp", i), pad), ""));
+    }
+    int n = CONNECTIONS / 4 * 3;
+    await().atMost(Duration.ofSeconds(30)).until(() -> node.stats().connections() >= n);
+    long perConnection = (HeapHistogram.bytes("[B") - before) / n;
+    assertTrue(
+        perConnection < PAD,
+        perConnection + " bytes of byte arrays reachable per connection with a token of " + PAD);
+  }
+
+  /** A token for {@code user} with a {@code pad} claim. */
+  private static String padded(String user, String pad) throws Exception {
+    SignedJWT jwt =
+        new SignedJWT(
+            new JWSHeader(JWSAlgorithm.HS256),
+            new JWTClaimsSet.Builder()
+                .subject(user)
+                .expirationTime(Date.from(Instant.now().plusSeconds(600)))
+                .claim("pad", pad)
+                .build());
+    jwt.sign(new MACSigner(TestNodes.SECRET.getBytes(StandardCharsets.UTF_8)));
+    return jwt.serialize();
   }
 
   private Socket sse(String token, String headers) throws IOException {
