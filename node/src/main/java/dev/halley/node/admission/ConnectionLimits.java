@@ -4,11 +4,12 @@ import dev.halley.node.config.OperationsConfig;
 import dev.halley.node.metrics.NodeMetrics;
 import dev.halley.node.presence.Presence;
 import dev.halley.node.wire.HttpError;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
 import java.time.Clock;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Objects;
-import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
@@ -170,9 +171,20 @@ public final class ConnectionLimits {
   }
 
   /** One counted connection; {@link #close()} releases it once, whatever the number of calls. */
+  private static final VarHandle RELEASED;
+
+  static {
+    try {
+      RELEASED = MethodHandles.lookup().findVarHandle(Lease.class, "released", boolean.class);
+    } catch (ReflectiveOperationException e) {
+      throw new ExceptionInInitializerError(e);
+    }
+  }
+
   public final class Lease implements AutoCloseable {
     private final String user;
-    private final AtomicBoolean released = new AtomicBoolean();
+    // Set once (RELEASED); a field rather than an AtomicBoolean: one object less per connection.
+    private volatile boolean released;
 
     private Lease(String user) {
       this.user = user;
@@ -183,20 +195,27 @@ public final class ConnectionLimits {
     }
 
     public boolean isReleased() {
-      return released.get();
+      return released;
     }
 
     @Override
     public void close() {
-      if (released.compareAndSet(false, true)) {
-        total.decrementAndGet();
-        presence.disconnected(user);
+      release();
+    }
+
+    /** {@link #close()}; true for the call that released it, false for any later one. */
+    public boolean release() {
+      if (!RELEASED.compareAndSet(this, false, true)) {
+        return false;
       }
+      total.decrementAndGet();
+      presence.disconnected(user);
+      return true;
     }
 
     @Override
     public String toString() {
-      return "Lease{user=" + user + ", released=" + released.get() + "}";
+      return "Lease{user=" + user + ", released=" + released + "}";
     }
   }
 

@@ -2,8 +2,10 @@ package dev.halley.node.admission;
 
 import dev.halley.node.auth.TokenHandler;
 import dev.halley.node.metrics.NodeMetrics;
+import io.undertow.server.ExchangeCompletionListener;
 import io.undertow.server.HttpHandler;
 import io.undertow.server.HttpServerExchange;
+import io.undertow.server.ServerConnection;
 import java.util.Objects;
 
 /**
@@ -35,27 +37,40 @@ public final class UserAdmissionHandler implements HttpHandler {
     ConnectionLimits.Lease lease = limits.acquire(TokenHandler.principal(exchange).user());
     String transport = transport(exchange.getRequestPath());
     metrics.connectionOpened(transport);
-    Runnable release =
-        () -> {
-          if (!lease.isReleased()) {
-            lease.close();
-            metrics.connectionClosed(transport);
-          }
-        };
-    // A WebSocket lives on after its upgrade exchange completes (101): release at TCP close.
-    exchange.addExchangeCompleteListener(
-        (ex, nextListener) -> {
-          if (ex.getStatusCode() == 101) {
-            ex.getConnection().addCloseListener(c -> release.run());
-            if (!ex.getConnection().isOpen()) {
-              release.run();
-            }
-          } else {
-            release.run();
-          }
-          nextListener.proceed();
-        });
+    exchange.addExchangeCompleteListener(new Admitted(lease, metrics, transport));
     next.handleRequest(exchange);
+  }
+
+  /**
+   * Releases the lease and the gauge once, when the connection ends: one object per connection for
+   * both listeners it needs (issue 12).
+   */
+  private record Admitted(ConnectionLimits.Lease lease, NodeMetrics metrics, String transport)
+      implements ExchangeCompletionListener, ServerConnection.CloseListener {
+    @Override
+    public void exchangeEvent(HttpServerExchange ex, NextListener nextListener) {
+      // A WebSocket lives on after its upgrade exchange completes (101): release at TCP close.
+      if (ex.getStatusCode() == 101) {
+        ex.getConnection().addCloseListener(this);
+        if (!ex.getConnection().isOpen()) {
+          release();
+        }
+      } else {
+        release();
+      }
+      nextListener.proceed();
+    }
+
+    @Override
+    public void closed(ServerConnection connection) {
+      release();
+    }
+
+    private void release() {
+      if (lease.release()) {
+        metrics.connectionClosed(transport);
+      }
+    }
   }
 
   /** The transport tag of a browser path. */

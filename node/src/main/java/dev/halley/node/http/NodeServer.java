@@ -150,24 +150,13 @@ public final class NodeServer implements AutoCloseable {
                 overCapacity.refuse(c);
                 return;
               }
-              AtomicBoolean counted = new AtomicBoolean(true);
-              Runnable release =
-                  () -> {
-                    if (counted.compareAndSet(true, false)) {
-                      counts.open.decrementAndGet();
-                    }
-                  };
               ParserErrorConduit.install(c, maxHeaderBytes, server.parserErrors);
               open.handleEvent(c);
               // Undertow's connection set its close listener; ours runs first, then it.
-              ChannelListener<? super StreamConnection> undertow = c.getCloseListener();
-              c.setCloseListener(
-                  closed -> {
-                    release.run();
-                    ChannelListeners.invokeChannelListener(closed, undertow);
-                  });
+              SocketClosed closed = new SocketClosed(counts, c.getCloseListener());
+              c.setCloseListener(closed);
               if (!c.isOpen()) {
-                release.run(); // closed before our listener was in place
+                closed.release(); // closed before our listener was in place
               }
             };
         AcceptingChannel<StreamConnection> s =
@@ -184,6 +173,34 @@ public final class NodeServer implements AutoCloseable {
       throw e instanceof IOException io ? new UncheckedIOException(io) : (RuntimeException) e;
     }
     return server;
+  }
+
+  /**
+   * An accepted socket's close listener: gives its place under the listener's limit back once, then
+   * runs Undertow's. One object per socket (it is its own once-flag), issue 12.
+   */
+  private static final class SocketClosed extends AtomicBoolean
+      implements ChannelListener<StreamConnection> {
+    private final Counts counts;
+    private final ChannelListener<? super StreamConnection> undertow;
+
+    SocketClosed(Counts counts, ChannelListener<? super StreamConnection> undertow) {
+      super(true);
+      this.counts = counts;
+      this.undertow = undertow;
+    }
+
+    void release() {
+      if (compareAndSet(true, false)) {
+        counts.open.decrementAndGet();
+      }
+    }
+
+    @Override
+    public void handleEvent(StreamConnection closed) {
+      release();
+      ChannelListeners.invokeChannelListener(closed, undertow);
+    }
   }
 
   /** The bound port of listener {@code index} (in the order given to {@link #start}). */

@@ -168,6 +168,7 @@ class IdleRetentionTest {
     long timers = HeapHistogram.instances("org.xnio.nio.WorkerThread$TimeKey");
     long slots = HeapHistogram.instances("[J");
     long lists = HeapHistogram.instances("java.util.concurrent.CopyOnWriteArrayList");
+    long flags = HeapHistogram.instances("java.util.concurrent.atomic.AtomicBoolean");
     for (int i = 0; i < CONNECTIONS / 2; i++) {
       RawWebSocket ws =
           RawWebSocket.connect(
@@ -181,10 +182,12 @@ class IdleRetentionTest {
     timers = HeapHistogram.instances("org.xnio.nio.WorkerThread$TimeKey") - timers;
     slots = HeapHistogram.instances("[J") - slots;
     lists = HeapHistogram.instances("java.util.concurrent.CopyOnWriteArrayList") - lists;
+    flags = HeapHistogram.instances("java.util.concurrent.atomic.AtomicBoolean") - flags;
     String of = " reachable with " + CONNECTIONS + " idle connections open";
     assertTrue(timers < CONNECTIONS * 5 / 2, timers + " timers" + of);
     assertTrue(slots < CONNECTIONS / 4, slots + " long arrays" + of);
     assertTrue(lists < CONNECTIONS / 4, lists + " copy-on-write lists" + of);
+    assertTrue(flags < CONNECTIONS / 4, flags + " atomic booleans" + of);
   }
 
   /**
