@@ -44,7 +44,10 @@ import java.util.concurrent.locks.LockSupport;
  * longpoll}: {@code users} long-poll clients on keep-alive connections, each polling again at once
  * with the position it was given; a round publishes one message to every user (requests of 200) and
  * waits until every client has it, so each long-poll answer carries one message. Options: {@code
- * rounds} / {@code requests} measured after {@code warmup} of the same.
+ * rounds} / {@code requests} measured after {@code warmup} of the same; {@code transport=sse}
+ * (unicast and room) makes the subscribers SSE streams instead of WebSockets. Each thread kind's
+ * CPU time is reported whole (user and kernel: the socket writes' kernel part is in it) and its
+ * user part alone ({@code ...UserUsPerDelivery}).
  */
 public final class NodeCost {
   private static final String SECRET = "nodecost-secret-0123456789abcdef0123456789";
@@ -66,9 +69,10 @@ public final class NodeCost {
     try (Publisher pub = new Publisher(node.internalPort())) {
       TokenMinter tokens = TokenMinter.hs256(SECRET);
       if (shape.equals("unicast")) {
-        webSocket(node, pub, tokens, users, 0, o);
+        subscribers(node, pub, tokens, users, 0, o);
       } else if (shape.equals("room")) {
-        webSocket(node, pub, tokens, users, Integer.parseInt(o.getOrDefault("roomSize", "200")), o);
+        subscribers(
+            node, pub, tokens, users, Integer.parseInt(o.getOrDefault("roomSize", "200")), o);
       } else {
         longPoll(node, pub, tokens, users, o);
       }
@@ -77,8 +81,11 @@ public final class NodeCost {
     }
   }
 
-  /** {@code roomSize} 0: unicast; else every user is in room {@code i / roomSize}. */
-  private static void webSocket(
+  /**
+   * WebSocket (or, {@code transport=sse}, SSE) subscribers; {@code roomSize} 0: unicast, else every
+   * user is in room {@code i / roomSize}.
+   */
+  private static void subscribers(
       HalleyNode node,
       Publisher pub,
       TokenMinter tokens,
@@ -90,35 +97,52 @@ public final class NodeCost {
     int requests = Integer.parseInt(o.getOrDefault("requests", "20000"));
     int warmup = Integer.parseInt(o.getOrDefault("warmup", "20000"));
     Selector selector = Selector.open();
+    boolean sse = o.getOrDefault("transport", "ws").equals("sse");
     WsFanOutBenchmark.FrameCounter counter = new WsFanOutBenchmark.FrameCounter();
+    SseEventCounter sseCounter = new SseEventCounter();
     List<SocketChannel> channels = new ArrayList<>();
     for (int i = 0; i < users; i++) {
       List<String> rooms = roomSize == 0 ? List.of() : List.of("room-" + i / roomSize);
       String token = tokens.mint("u-" + i, Duration.ofHours(1), rooms);
       SocketChannel ch = SocketChannel.open(new InetSocketAddress("127.0.0.1", node.publicPort()));
       String req =
-          "GET /v1/ws?token="
-              + token
-              + " HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
-              + "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-              + "Sec-WebSocket-Version: 13\r\n\r\n";
+          sse
+              ? "GET /v1/sse?token=" + token + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+              : "GET /v1/ws?token="
+                  + token
+                  + " HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                  + "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                  + "Sec-WebSocket-Version: 13\r\n\r\n";
       ch.write(ByteBuffer.wrap(req.getBytes(StandardCharsets.US_ASCII)));
       readHead(ch);
       ch.configureBlocking(false);
-      ch.register(selector, SelectionKey.OP_READ, new WsFanOutBenchmark.FrameCounter.State());
+      ch.register(
+          selector,
+          SelectionKey.OP_READ,
+          sse ? new SseEventCounter.State() : new WsFanOutBenchmark.FrameCounter.State());
       channels.add(ch);
     }
-    Thread reader = new Thread(() -> counter.run(selector), "nodecost-reader");
+    AtomicLong frames = sse ? sseCounter.events : counter.frames;
+    Thread reader =
+        new Thread(
+            () -> {
+              if (sse) {
+                sseCounter.run(selector);
+              } else {
+                counter.run(selector);
+              }
+            },
+            "nodecost-reader");
     reader.setDaemon(true);
     reader.start();
-    await(counter.frames, users); // the hellos
+    await(frames, users); // the hellos
     java.util.SplittableRandom random = new java.util.SplittableRandom(1);
     String data = "{\"t\":0,\"room\":\"r\",\"text\":\"a message of about fifty bytes\"}";
     int roomCount = roomSize == 0 ? 0 : (users + roomSize - 1) / roomSize;
-    String shape = roomSize == 0 ? "unicast" : "room";
+    String shape = (roomSize == 0 ? "unicast" : "room") + (sse ? "-sse" : "");
     for (int phase = 0; phase < 2; phase++) {
       int n = phase == 0 ? warmup : requests;
-      long before0 = counter.frames.get();
+      long before0 = frames.get();
       long deliveries = 0;
       Sample before = Sample.now();
       for (int r = 0; r < n; r++) {
@@ -137,7 +161,7 @@ public final class NodeCost {
         }
         pub.publish(body.append("]}").toString());
       }
-      await(counter.frames, before0 + deliveries);
+      await(frames, before0 + deliveries);
       Sample after = Sample.now();
       if (phase == 1) {
         after.report(before, shape, deliveries, n);
@@ -277,6 +301,61 @@ public final class NodeCost {
   }
 
   /**
+   * Counts SSE events on many streams from one selector thread: each event has one {@code data:}
+   * line, so an event is a {@code "\ndata: "} seen (the response is close-delimited, not chunked:
+   * the stream's bytes are the events').
+   */
+  static final class SseEventCounter {
+    private static final byte[] MARK = "\ndata: ".getBytes(StandardCharsets.US_ASCII);
+    final AtomicLong events = new AtomicLong();
+
+    /** Per-stream: how much of {@link #MARK} the last bytes matched. */
+    static final class State {
+      int matched;
+    }
+
+    void run(Selector selector) {
+      ByteBuffer buf = ByteBuffer.allocate(256 * 1024);
+      byte[] a = buf.array();
+      try {
+        while (selector.isOpen()) {
+          selector.select();
+          for (SelectionKey key : selector.selectedKeys()) {
+            SocketChannel ch = (SocketChannel) key.channel();
+            State st = (State) key.attachment();
+            buf.clear();
+            int n = ch.read(buf);
+            if (n < 0) {
+              key.cancel();
+              continue;
+            }
+            long seen = 0;
+            int m = st.matched;
+            for (int i = 0; i < n; i++) {
+              byte c = a[i];
+              if (c == MARK[m]) {
+                if (++m == MARK.length) {
+                  seen++;
+                  m = 0;
+                }
+              } else {
+                m = c == MARK[0] ? 1 : 0;
+              }
+            }
+            st.matched = m;
+            if (seen > 0) {
+              events.addAndGet(seen);
+            }
+          }
+          selector.selectedKeys().clear();
+        }
+      } catch (IOException | RuntimeException e) {
+        // closed
+      }
+    }
+  }
+
+  /**
    * A keep-alive publish connection (plain sockets: no client machinery in the way), opened at the
    * first publish: connecting thousands of subscribers first can take longer than the node's idle
    * timeout of a connection.
@@ -340,7 +419,10 @@ public final class NodeCost {
     }
   }
 
-  /** CPU time and allocated bytes of the node's threads (names starting with "halley-a"). */
+  /**
+   * CPU time (user and kernel: {@code getThreadCpuTime}), its user part ({@code getThreadUserTime})
+   * and allocated bytes of the node's threads (names starting with "halley-a"), by thread kind.
+   */
   record Sample(Map<String, long[]> threads) {
     static Sample now() {
       com.sun.management.ThreadMXBean mx =
@@ -355,9 +437,10 @@ public final class NodeCost {
             t.getName().contains("I/O")
                 ? "io"
                 : t.getName().contains("publish") ? "publish" : "other";
-        long[] v = m.computeIfAbsent(group, g -> new long[2]);
+        long[] v = m.computeIfAbsent(group, g -> new long[3]);
         v[0] += mx.getThreadCpuTime(id);
         v[1] += mx.getThreadAllocatedBytes(id);
+        v[2] += mx.getThreadUserTime(id);
       }
       return new Sample(m);
     }
@@ -375,22 +458,35 @@ public final class NodeCost {
                   + loadAverage()
                   + "\"");
       long cpu = 0;
+      long user = 0;
       long bytes = 0;
       for (Map.Entry<String, long[]> e : threads.entrySet()) {
-        long[] b = before.threads.getOrDefault(e.getKey(), new long[2]);
+        long[] b = before.threads.getOrDefault(e.getKey(), new long[3]);
         long c = e.getValue()[0] - b[0];
         long a = e.getValue()[1] - b[1];
+        long u = e.getValue()[2] - b[2];
         cpu += c;
+        user += u;
         bytes += a;
         sb.append(
             String.format(
-                ",\"%sCpuUsPerDelivery\":%.2f,\"%sBytesPerDelivery\":%.0f",
-                e.getKey(), c / 1000.0 / deliveries, e.getKey(), (double) a / deliveries));
+                ",\"%sCpuUsPerDelivery\":%.2f,\"%sUserUsPerDelivery\":%.2f"
+                    + ",\"%sBytesPerDelivery\":%.0f",
+                e.getKey(),
+                c / 1000.0 / deliveries,
+                e.getKey(),
+                u / 1000.0 / deliveries,
+                e.getKey(),
+                (double) a / deliveries));
       }
       sb.append(
           String.format(
-              ",\"cpuUsPerDelivery\":%.2f,\"bytesPerDelivery\":%.0f,\"bytesPerRequest\":%.0f}",
-              cpu / 1000.0 / deliveries, (double) bytes / deliveries, (double) bytes / requests));
+              ",\"cpuUsPerDelivery\":%.2f,\"userUsPerDelivery\":%.2f"
+                  + ",\"bytesPerDelivery\":%.0f,\"bytesPerRequest\":%.0f}",
+              cpu / 1000.0 / deliveries,
+              user / 1000.0 / deliveries,
+              (double) bytes / deliveries,
+              (double) bytes / requests));
       System.out.println(sb);
     }
   }
