@@ -6,7 +6,6 @@ import dev.halley.node.transport.HeldRequest;
 import dev.halley.node.transport.PeerClose;
 import dev.halley.node.wire.CloseCodes;
 import dev.halley.node.wire.EventCodec;
-import io.undertow.connector.PooledByteBuffer;
 import io.undertow.server.HttpServerExchange;
 import io.undertow.server.ServerConnection;
 import java.io.IOException;
@@ -17,19 +16,29 @@ import org.xnio.IoUtils;
 import org.xnio.channels.StreamSinkChannel;
 
 /**
- * A Server-Sent Events response: queued events are packed into pooled buffers (many events per
- * write), written without blocking, resumed by the channel's write listener when the socket is
- * full; a {@code : ping} comment every heartbeat.
+ * A Server-Sent Events response: queued events are packed into the IO thread's write buffer (many
+ * events per write), written without blocking, resumed by the channel's write listener when the
+ * socket is full; a {@code : ping} comment every heartbeat.
+ *
+ * <p>Memory (issue 12): one direct buffer per IO thread ({@link #SCRATCH}), not a pooled buffer per
+ * flush: what the socket did not take is copied into {@link #pending} (at most one buffer's worth,
+ * or one large event's own array), and no more events are taken until it is written.
  */
 final class SseConnection extends Connection
     implements ChannelListener<StreamSinkChannel>, ServerConnection.CloseListener {
+  /** Bytes of the IO thread's write buffer; larger events are written from their own array. */
+  static final int WRITE_BYTES = 16 * 1024;
+
+  /** Owner: the IO thread that got it (a thread-local); nothing in it outlives one flush. */
+  private static final ThreadLocal<ByteBuffer> SCRATCH =
+      ThreadLocal.withInitial(() -> ByteBuffer.allocateDirect(WRITE_BYTES));
+
   private final HttpServerExchange exchange;
   private final StreamSinkChannel sink;
   private final EventCodec codec;
   private final long heartbeatMs;
   // IO thread only.
-  private PooledByteBuffer pendingPooled;
-  private ByteBuffer pending;
+  private ByteBuffer pending; // what the socket did not take (a copy, or a large event's array)
   private boolean hasCarry;
   private long carrySeq;
   private Object carryItem;
@@ -92,7 +101,7 @@ final class SseConnection extends Connection
             sink.resumeWrites();
             return;
           }
-          releasePending();
+          pending = null;
         }
         if (!hasCarry && !poll()) {
           if (!sink.flush()) {
@@ -104,11 +113,16 @@ final class SseConnection extends Connection
           return;
         }
         if (!hasCarry) {
-          carrySeq = polledSeq;
-          carryItem = polledItem;
-          hasCarry = true;
+          carry();
         }
-        fill();
+        ByteBuffer b = fill();
+        sink.write(b);
+        if (b.hasRemaining()) {
+          // Kept until the socket takes it: the thread's buffer is the next flush's.
+          pending = b.isDirect() ? ByteBuffer.allocate(b.remaining()).put(b).flip() : b;
+          sink.resumeWrites();
+          return;
+        }
       }
     } catch (IOException | RuntimeException e) {
       close(CloseCodes.SERVER_ERROR, "write failed");
@@ -117,22 +131,21 @@ final class SseConnection extends Connection
     }
   }
 
-  /** Packs the carried event and as many queued ones as fit into one buffer ({@link #pending}). */
-  private void fill() {
-    PooledByteBuffer pooled = exchange.getConnection().getByteBufferPool().allocate();
-    ByteBuffer b = pooled.getBuffer();
-    b.clear();
+  /**
+   * Packs the carried event and as many queued ones as fit into the thread's buffer, flipped; an
+   * event larger than that buffer goes alone in an array of its size.
+   */
+  private ByteBuffer fill() {
     int first = codec.sseSize(carrySeq, carryItem);
-    if (first > b.capacity()) {
-      pooled.close();
+    if (first > WRITE_BYTES) {
       ByteBuffer big = ByteBuffer.allocate(first);
       codec.putSse(big, carrySeq, carryItem);
-      big.flip();
       hasCarry = false;
       carryItem = null;
-      pending = big;
-      return;
+      return big.flip();
     }
+    ByteBuffer b = SCRATCH.get();
+    b.clear();
     while (true) {
       codec.putSse(b, carrySeq, carryItem);
       hasCarry = false;
@@ -140,16 +153,19 @@ final class SseConnection extends Connection
       if (!poll()) {
         break;
       }
-      carrySeq = polledSeq;
-      carryItem = polledItem;
-      hasCarry = true;
+      carry();
       if (codec.sseSize(carrySeq, carryItem) > b.remaining()) {
         break;
       }
     }
-    b.flip();
-    pendingPooled = pooled;
-    pending = b;
+    return b.flip();
+  }
+
+  /** The event {@link #poll} took becomes the carried one. */
+  private void carry() {
+    carrySeq = polledSeq;
+    carryItem = polledItem;
+    hasCarry = true;
   }
 
   /**
@@ -161,14 +177,6 @@ final class SseConnection extends Connection
     HeldRequest.releaseResponseHead(exchange);
   }
 
-  private void releasePending() {
-    if (pendingPooled != null) {
-      pendingPooled.close();
-      pendingPooled = null;
-    }
-    pending = null;
-  }
-
   /** SSE has no close code: tell the client before the response ends. */
   @Override
   protected void tokenExpired() {
@@ -178,7 +186,7 @@ final class SseConnection extends Connection
   @Override
   protected void closeTransport(int code, String reason) {
     clearQueue();
-    releasePending();
+    pending = null;
     hasCarry = false;
     carryItem = null;
     try {
