@@ -104,6 +104,31 @@ class LongPollAnswerShapeTest {
     }
   }
 
+  /**
+   * Held requests of very different lengths on one connection (the parser's builders are trimmed
+   * while a request is held and grown back when it is answered) are each read and answered whole.
+   */
+  @Test
+  void heldRequestsOfDifferentLengthsOnOneConnectionAreAnswered() throws Exception {
+    String user = TestNodes.userOwnedBy("a", "lp-shape", 5);
+    String token = URLEncoder.encode(TestNodes.token(user, null), StandardCharsets.UTF_8);
+    String body = "{\"events\":[],\"lastEventId\":\"" + NODE.node().epoch() + ":0\"}";
+    try (Socket s = RawHttp.connect(NODE.node().publicPort(), Duration.ofSeconds(20))) {
+      for (int pad : new int[] {3000, 0, 1000, 0, 5000, 10}) {
+        assertAnswer(
+            "",
+            body,
+            exchange(
+                s,
+                "GET /v1/longpoll?token="
+                    + token
+                    + "&pad="
+                    + "p".repeat(pad)
+                    + "&timeoutMs=20 HTTP/1.1\r\nHost: x\r\n\r\n"));
+      }
+    }
+  }
+
   /** Two requests sent at once on one connection (pipelined) are answered in order, whole. */
   @Test
   void pipelinedRequestsAreAnsweredInOrder() throws Exception {

@@ -134,6 +134,8 @@ public final class HeldRequest {
     CACHE = cache;
   }
 
+  private static final int PRESIZE_MAX = 2048;
+
   private HeldRequest() {}
 
   /**
@@ -165,10 +167,13 @@ public final class HeldRequest {
    * IO thread of {@code exchange}: clears its request headers, query string and parameters and
    * attachment, and trims its connection's parser state. Call once its stream is open and the
    * transport started, never while a request of its connection is being parsed.
+   *
+   * @return the capacities of the parser's two larger builders before they were trimmed (packed; 0
+   *     when unknown), for {@link #presize} when the held request is answered
    */
-  public static void release(HttpServerExchange exchange) {
+  public static long release(HttpServerExchange exchange) {
     if (exchange.isComplete()) {
-      return; // answered at once (a moved user, a finish): nothing is held
+      return 0; // answered at once (a moved user, a finish): nothing is held
     }
     exchange.getRequestHeaders().clear();
     shrink(exchange.getRequestHeaders());
@@ -204,25 +209,75 @@ public final class HeldRequest {
         && m.isEmpty()) {
       ATTACHMENTS.setVolatile(exchange, (Map<?, ?>) null);
     }
-    if (READ_LISTENER == null || !(exchange.getConnection() instanceof HttpServerConnection http)) {
-      return;
+    Object parse = parseState(exchange);
+    if (parse == null) {
+      return 0;
     }
     try {
-      Object listener = READ_LISTENER.get(http);
-      Object parse = listener == null ? null : STATE.get(listener);
-      if (parse == null) {
-        return;
-      }
-      for (VarHandle b : BUILDERS) {
-        StringBuilder sb = (StringBuilder) b.get(parse);
+      long capacities = 0;
+      for (int i = 0; i < BUILDERS.length; i++) {
+        StringBuilder sb = (StringBuilder) BUILDERS[i].get(parse);
+        if (i < 2) {
+          capacities |= (long) sb.capacity() << (i == 0 ? 32 : 0);
+        }
         sb.setLength(0);
         sb.trimToSize();
       }
       ((Map<?, ?>) CACHE.get(parse)).clear();
+      return capacities;
     } catch (RuntimeException e) {
-      if (WARNED.compareAndSet(false, true)) {
-        LOG.warn("event=held_request_release_failed message=\"{}\"", e.toString());
+      warn(e);
+      return 0;
+    }
+  }
+
+  /**
+   * IO thread of {@code exchange}, as its held request is answered: grows the parser's two larger
+   * builders back to the {@code capacities} {@link #release} returned, in one copy each. The
+   * connection's next request (most often the same long-poll again, as long) then does not grow
+   * them from nothing in a series of doubling copies, about 750 bytes with a token in the query;
+   * the builders are as large as they were while that request was parsed. A builder that grew past
+   * {@value #PRESIZE_MAX} characters (a request with a long query or header) is left to grow again
+   * as the next request is parsed, so that one such request does not make every later answer
+   * allocate as much.
+   */
+  public static void presize(HttpServerExchange exchange, long capacities) {
+    if (capacities == 0) {
+      return;
+    }
+    Object parse = parseState(exchange);
+    if (parse == null) {
+      return;
+    }
+    try {
+      for (int i = 0; i < 2; i++) {
+        int capacity = (int) (i == 0 ? capacities >>> 32 : capacities);
+        if (capacity <= PRESIZE_MAX) {
+          ((StringBuilder) BUILDERS[i].get(parse)).ensureCapacity(capacity);
+        }
       }
+    } catch (RuntimeException e) {
+      warn(e);
+    }
+  }
+
+  /** The request parser's state of the exchange's connection, or null when it cannot be had. */
+  private static Object parseState(HttpServerExchange exchange) {
+    if (READ_LISTENER == null || !(exchange.getConnection() instanceof HttpServerConnection http)) {
+      return null;
+    }
+    try {
+      Object listener = READ_LISTENER.get(http);
+      return listener == null ? null : STATE.get(listener);
+    } catch (RuntimeException e) {
+      warn(e);
+      return null;
+    }
+  }
+
+  private static void warn(RuntimeException e) {
+    if (WARNED.compareAndSet(false, true)) {
+      LOG.warn("event=held_request_release_failed message=\"{}\"", e.toString());
     }
   }
 }

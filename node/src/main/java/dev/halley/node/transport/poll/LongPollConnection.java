@@ -2,6 +2,7 @@ package dev.halley.node.transport.poll;
 
 import dev.halley.node.stream.Connection;
 import dev.halley.node.stream.UserStream;
+import dev.halley.node.transport.HeldRequest;
 import dev.halley.node.transport.PeerClose;
 import dev.halley.node.wire.CloseCodes;
 import dev.halley.node.wire.EventCodec;
@@ -42,6 +43,9 @@ final class LongPollConnection extends Connection implements ServerConnection.Cl
   private final EventCodec codec;
   private final long position;
   private XnioExecutor.Key timeoutKey;
+
+  /** What {@link HeldRequest#release} returned, for {@link HeldRequest#presize}. IO thread. */
+  long parsedCapacities;
 
   LongPollConnection(
       UserStream stream,
@@ -120,6 +124,7 @@ final class LongPollConnection extends Connection implements ServerConnection.Cl
       if (exchange.isComplete() || !exchange.getConnection().isOpen()) {
         return;
       }
+      HeldRequest.presize(exchange, parsedCapacities);
       PollAnswer.send(exchange, batch, codec);
     } finally {
       batch.give();

@@ -159,7 +159,7 @@ public final class PollTransport implements HttpHandler {
     if (replay.held != null) {
       replay.held.start(timeoutMs, tokenExpires); // answers at the token's expiry if it comes first
       ConnectionSetup.opened(node, replay.held, req.principal(), false);
-      HeldRequest.release(exchange);
+      replay.held.parsedCapacities = HeldRequest.release(exchange);
     } else {
       if (replay.immediate.conflated() > 0) {
         node.ops.conflated(transport(), replay.immediate.conflated());
