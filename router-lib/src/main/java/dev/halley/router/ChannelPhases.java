@@ -22,6 +22,13 @@ final class ChannelPhases {
   private final Map<String, String> positions = new HashMap<>();
   private final Set<Fragment> done = Collections.newSetFromMap(new IdentityHashMap<>());
   private final Set<Fragment> queued = Collections.newSetFromMap(new IdentityHashMap<>());
+
+  /**
+   * A node users move away from (a loser, or an unchanged node when a node is added) answered
+   * without holding the pending map: it reported no positions for users it stored the message for.
+   */
+  private boolean lostPositions;
+
   private int current;
   private boolean started;
 
@@ -39,9 +46,20 @@ final class ChannelPhases {
     f.phase = phase;
   }
 
-  /** Records the {@code positions} of one node's answer. */
-  synchronized void positions(Map<String, String> answer) {
+  /**
+   * Records the {@code positions} of {@code f}'s node's answer, made with the active map {@code
+   * mapVersion} and {@code pendingVersion} (null: none). A node that is not a gainer and held
+   * neither the pending map nor a later one as active stored the message for its users without
+   * reporting them.
+   */
+  synchronized void positions(
+      Fragment f, Map<String, String> answer, int mapVersion, Integer pendingVersion) {
     positions.putAll(answer);
+    int p = route.pending().version();
+    boolean held = mapVersion >= p || (pendingVersion != null && pendingVersion >= p);
+    if (!held && route.change().phase(f.nodeId) != dev.halley.cluster.MapChange.Phase.GAINER) {
+      lostPositions = true;
+    }
   }
 
   /**
@@ -76,6 +94,9 @@ final class ChannelPhases {
       for (Fragment f : live) {
         Map<String, String> relay = route.channelRelay(f.nodeId, positions);
         f.relay = relay.isEmpty() ? null : relay;
+        f.relayIncomplete =
+            lostPositions
+                && route.change().phase(f.nodeId) == dev.halley.cluster.MapChange.Phase.GAINER;
       }
       queued.addAll(live);
       return live;

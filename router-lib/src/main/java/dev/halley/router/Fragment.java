@@ -51,6 +51,14 @@ final class Fragment {
   Map<String, String> relay;
 
   /**
+   * {@code "relayIncomplete": true} on a channel message to a gaining node (issue 14): an old owner
+   * answered it without holding the pending map, so it reported no position for users it stored the
+   * message for, and a moving user the relay does not list may already have it from there. Set with
+   * {@link #relay}.
+   */
+  boolean relayIncomplete;
+
+  /**
    * A second send (dual mode): its links are in its users' lists of second sends ({@link
    * #secondKey}), apart from their first sends, so a user's next first send need not wait for it.
    */

@@ -152,6 +152,12 @@ final class PublishRequest {
    */
   record Reroute(Fragment fragment, int[] indices) {}
 
+  /** The reply's {@code pendingMapVersion}, or null. */
+  private static Integer publisherPending(JsonNode reply) {
+    JsonNode v = reply.get("pendingMapVersion");
+    return v != null && v.canConvertToInt() ? v.asInt() : null;
+  }
+
   private void onResults(int attempt, String reachedBy, JsonNode reply) {
     int mapVersion = reply.path("mapVersion").asInt(0);
     JsonNode pendingVersion = reply.get("pendingMapVersion");
@@ -182,7 +188,8 @@ final class PublishRequest {
       } else if (r.has("connections")) {
         Map<String, String> positions = positions(r);
         if (f.phases != null) {
-          f.phases.positions(positions);
+          Integer pending = publisherPending(reply);
+          f.phases.positions(f, positions, mapVersion, pending);
         } else if (!positions.isEmpty() && !f.silent) {
           publisher.lateChannelRelay(f, positions); // the node knows a pending map we do not
         }
@@ -452,6 +459,9 @@ final class PublishRequest {
             }
           }
           g.writeEndObject();
+        }
+        if (f.relayIncomplete) {
+          g.writeBooleanField("relayIncomplete", true);
         }
         g.writeEndObject();
       }

@@ -45,6 +45,10 @@ final class ContractNode implements AutoCloseable {
   private final Map<String, List<Event>> streams = new HashMap<>(); // guarded by this
   private final Map<String, Set<String>> channelMembers = new HashMap<>(); // guarded by this
   final List<Seen> seen = new CopyOnWriteArrayList<>();
+
+  /** Keys of the channel messages that came with {@code "relayIncomplete": true}. */
+  final Set<String> incomplete = java.util.concurrent.ConcurrentHashMap.newKeySet();
+
   private volatile ClusterMap active;
   private volatile ClusterMap pending;
   private volatile boolean refuse; // answer 503 to publishes
@@ -182,6 +186,9 @@ final class ContractNode implements AutoCloseable {
         r.set("misdirected", misdirected);
       } else {
         String channel = m.get("channel").asText();
+        if (m.path("relayIncomplete").asBoolean(false)) {
+          incomplete.add(key);
+        }
         Set<String> members;
         synchronized (this) {
           members = new HashSet<>(channelMembers.getOrDefault(channel, Set.of()));

@@ -15,6 +15,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
@@ -350,6 +351,35 @@ class DualModeTest {
       }
     }
     assertEquals(ids, keys(nodes.get(four.owner(stays).id()).stream(stays)));
+  }
+
+  /**
+   * A losing node that answers a channel message without holding the pending map stored it for its
+   * moving users without reporting them: the gaining node's copy says so ({@code relayIncomplete}),
+   * so that the new owner gives no plain copy to users the relay does not list (they may have it
+   * from the old owner already). When every loser held the pending map, the flag is absent.
+   */
+  @Test
+  void aLoserAnsweringWithoutThePendingMapMakesTheGainersCopyRelayIncomplete() throws Exception {
+    everyNode(three, four);
+    nodes.get("b").maps(three, null); // b has not installed map 4 yet
+    String early;
+    String later;
+    try (Publisher p =
+        Publisher.builder()
+            .mapSource(MapSource.of(() -> three))
+            .pendingMapSource(MapSource.of(() -> four))
+            .apiKey("k")
+            .build()) {
+      early = p.publishToChannel("room", 0).get(10, TimeUnit.SECONDS).id();
+      nodes.get("b").maps(three, four);
+      later = p.publishToChannel("room", 1).get(10, TimeUnit.SECONDS).id();
+    }
+    assertEquals(Set.of(early), nodes.get("d").incomplete, "only the gainer's copy of the first");
+    for (String n : List.of("a", "b", "c")) {
+      assertEquals(Set.of(), nodes.get(n).incomplete, n + ": only gainers get the flag");
+    }
+    assertFalse(nodes.get("d").incomplete.contains(later));
   }
 
   @Test

@@ -246,6 +246,18 @@ public final class NodeContext {
     return p != null && p.owner(user).id().equals(nodeId) && !owns(user);
   }
 
+  /**
+   * Whether the pending map brings {@code user} here ({@link #gains}), or the last map change did:
+   * this node owns it and the previous map gave it to another node.
+   */
+  public boolean movedIn(String user) {
+    if (gains(user)) {
+      return true;
+    }
+    ClusterMap prev = core.previous();
+    return prev != null && !prev.owner(user).id().equals(nodeId) && owns(user);
+  }
+
   /** Whether the last map change moved {@code user} away from this node. */
   public boolean movedAway(String user) {
     ClusterMap prev = core.previous();

@@ -28,9 +28,21 @@ public final class FanOut {
       byte[] data,
       Long ttlMs,
       String conflationKey,
-      java.util.Map<String, Object> relay) {
+      java.util.Map<String, Object> relay,
+      boolean relayIncomplete) {
     Item(String id, List<String> users, String channel, byte[] data, Long ttlMs) {
-      this(id, users, channel, data, ttlMs, null, null);
+      this(id, users, channel, data, ttlMs, null, null, false);
+    }
+
+    Item(
+        String id,
+        List<String> users,
+        String channel,
+        byte[] data,
+        Long ttlMs,
+        String conflationKey,
+        java.util.Map<String, Object> relay) {
+      this(id, users, channel, data, ttlMs, conflationKey, relay, false);
     }
 
     Item(
@@ -40,7 +52,7 @@ public final class FanOut {
         byte[] data,
         Long ttlMs,
         String conflationKey) {
-      this(id, users, channel, data, ttlMs, conflationKey, null);
+      this(id, users, channel, data, ttlMs, conflationKey, null, false);
     }
   }
 
@@ -345,6 +357,12 @@ public final class FanOut {
     for (UserStream s : node.streams.subscribers(item.channel())) {
       if (relay != null && relay.containsKey(s.user()) && relayedHere(s.user(), pendingMap)) {
         continue; // appended with its position above
+      }
+      if (item.relayIncomplete() && node.movedIn(s.user())) {
+        // An old owner stored this message without reporting a position (it did not hold the
+        // pending map yet): a user the relay does not list may have it from there already, and a
+        // copy here would reach the client again after its handoff (issue 14).
+        continue;
       }
       // A finishing stream (moved away by the activation) reports what it stores too.
       boolean report = movingAway(s.user(), pendingMap) || s.finishing() != null;

@@ -37,7 +37,8 @@ import java.util.TreeSet;
 final class PublishBody {
   private static final Set<String> TOP_FIELDS = Set.of("messages");
   private static final Set<String> MESSAGE_FIELDS =
-      Set.of("id", "users", "channel", "data", "ttlMs", "conflationKey", "relay");
+      Set.of(
+          "id", "users", "channel", "data", "ttlMs", "conflationKey", "relay", "relayIncomplete");
   private static final int MAX_KEY_LENGTH = 256;
 
   /** Plain: repeated keys are found by {@link Names}, which allocates nothing per object. */
@@ -194,6 +195,7 @@ final class PublishBody {
     String key;
     JsonToken relayToken;
     List<Object[]> relay; // {user, token, text}
+    JsonToken incompleteToken;
 
     FanOut.Item validate(int index) {
       if (unknown != null) {
@@ -249,6 +251,12 @@ final class PublishBody {
             where(index) + ".conflationKey must be a string of 1..128 characters");
       }
       Map<String, Object> relayMap = relayToken == null ? null : relay(index);
+      if (incompleteToken != null
+          && ((incompleteToken != JsonToken.VALUE_TRUE && incompleteToken != JsonToken.VALUE_FALSE)
+              || channelToken == null)) {
+        throw HttpError.invalidField(
+            where(index) + ".relayIncomplete must be true or false, on a channel message");
+      }
       return new FanOut.Item(
           id,
           users,
@@ -256,7 +264,8 @@ final class PublishBody {
           data,
           ttlToken == null ? null : ttl,
           key,
-          relayMap);
+          relayMap,
+          incompleteToken == JsonToken.VALUE_TRUE);
     }
 
     /**
@@ -334,6 +343,7 @@ final class PublishBody {
           f.keyToken = t;
           f.key = text(t);
         }
+        case "relayIncomplete" -> f.incompleteToken = t;
         case "relay" -> {
           f.relayToken = t;
           if (t == JsonToken.START_OBJECT) {

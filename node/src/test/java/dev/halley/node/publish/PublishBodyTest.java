@@ -77,6 +77,10 @@ class PublishBodyTest {
           "{\"messages\": [{\"users\": [\"a\"], \"data\": 1, \"conflationKey\": \"\"}]}",
           "{\"messages\": [{\"users\": [\"a\"], \"data\": 1, \"conflationKey\": \"k\"}]}",
           "{\"messages\": [{\"users\": [\"a\"], \"data\": 1, \"relay\": {}}]}",
+          "{\"messages\": [{\"channel\": \"r\", \"data\": 1, \"relayIncomplete\": true}]}",
+          "{\"messages\": [{\"channel\": \"r\", \"data\": 1, \"relayIncomplete\": false}]}",
+          "{\"messages\": [{\"channel\": \"r\", \"data\": 1, \"relayIncomplete\": 1}]}",
+          "{\"messages\": [{\"users\": [\"a\"], \"data\": 1, \"relayIncomplete\": true}]}",
           "{\"messages\": [{\"users\": [\"a\"], \"data\": 1, \"relay\": []}]}",
           "{\"messages\": [{\"users\": [\"a\"], \"data\": 1, \"relay\": {\"b\": null}}]}",
           "{\"messages\": [{\"users\": [\"a\"], \"data\": 1, \"relay\": {\"a\": 3}}]}",
@@ -130,6 +134,7 @@ class PublishBodyTest {
       "\"id\"",
       "\"ttlMs\"",
       "\"relay\"",
+      "\"relayIncomplete\"",
       "\"conflationKey\"",
       "\"messages\"",
       "\"x\"",
@@ -205,6 +210,7 @@ class PublishBodyTest {
       assertEquals(e.ttlMs(), a.ttlMs(), body);
       assertEquals(e.conflationKey(), a.conflationKey(), body);
       assertEquals(e.relay(), a.relay(), body);
+      assertEquals(e.relayIncomplete(), a.relayIncomplete(), body);
     }
     return null;
   }
@@ -217,7 +223,8 @@ class PublishBodyTest {
   private static final class TreeParse {
     private static final Set<String> TOP_FIELDS = Set.of("messages");
     private static final Set<String> MESSAGE_FIELDS =
-        Set.of("id", "users", "channel", "data", "ttlMs", "conflationKey", "relay");
+        Set.of(
+            "id", "users", "channel", "data", "ttlMs", "conflationKey", "relay", "relayIncomplete");
     private static final int MAX_KEY_LENGTH = 256;
 
     /** {@code data}: the original text of each message's data ({@link RawJson#publishData}). */
@@ -338,7 +345,20 @@ class PublishBodyTest {
       if (relayNode != null) {
         relay = parseRelay(relayNode, index, userList);
       }
-      return new FanOut.Item(id, userList, channelName, bytes, ttl, conflationKey, relay);
+      JsonNode incomplete = m.get("relayIncomplete");
+      if (incomplete != null && (!incomplete.isBoolean() || channelName == null)) {
+        throw HttpError.invalidField(
+            where(index) + ".relayIncomplete must be true or false, on a channel message");
+      }
+      return new FanOut.Item(
+          id,
+          userList,
+          channelName,
+          bytes,
+          ttl,
+          conflationKey,
+          relay,
+          incomplete != null && incomplete.booleanValue());
     }
 
     /**
