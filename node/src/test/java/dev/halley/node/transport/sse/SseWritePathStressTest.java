@@ -4,12 +4,11 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.node.ArrayNode;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.halley.node.HalleyNode;
 import dev.halley.node.InternalApi;
 import dev.halley.node.TestNodes;
 import dev.halley.node.config.OperationsConfig;
+import dev.halley.node.transport.ChannelPublishers;
 import dev.halley.testing.RawHttp;
 import dev.halley.testing.SseReader;
 import java.io.BufferedInputStream;
@@ -22,7 +21,6 @@ import java.net.URLEncoder;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
@@ -128,49 +126,19 @@ class SseWritePathStressTest {
     for (Reader r : all) {
       assertTrue(r.hello.await(20, TimeUnit.SECONDS), r.user + ": no hello");
     }
-    ConcurrentLinkedQueue<String> publishErrors = new ConcurrentLinkedQueue<>();
-    CountDownLatch go = new CountDownLatch(1);
-    List<Thread> publishers = new ArrayList<>();
-    for (int t = 0; t < PUBLISHERS; t++) {
-      int pub = t;
-      Thread th =
-          new Thread(
-              () -> {
-                try {
-                  go.await();
-                  int n = 0;
-                  while (n < MESSAGES_PER_PUBLISHER) {
-                    // One to three messages per request: hand-off batches of several sizes.
-                    int batch = Math.min(1 + (n + pub) % 3, MESSAGES_PER_PUBLISHER - n);
-                    ObjectNode body = InternalApi.JSON.createObjectNode();
-                    ArrayNode messages = body.putArray("messages");
-                    for (int i = 0; i < batch; i++, n++) {
-                      ObjectNode m = messages.addObject();
-                      m.put("channel", CHANNEL);
-                      m.putObject("data").put("t", pub).put("n", n).put("pad", pad(pub, n));
-                    }
-                    InternalApi.Reply r = api.publish(body.toString());
-                    if (r.status() != 200) {
-                      publishErrors.add("publisher " + pub + ": " + r);
-                      return;
-                    }
-                  }
-                } catch (Throwable e) {
-                  publishErrors.add("publisher " + pub + ": " + e);
-                }
-              },
-              "sse-publisher-" + t);
-      th.setDaemon(true);
-      th.start();
-      publishers.add(th);
-    }
-    go.countDown();
-    for (Thread th : publishers) {
-      th.join(TimeUnit.SECONDS.toMillis(60));
-      assertTrue(!th.isAlive(), th.getName() + " did not finish");
-    }
+    // One to three messages per request: hand-off batches of several sizes.
+    ChannelPublishers publishers =
+        new ChannelPublishers(
+            api,
+            CHANNEL,
+            PUBLISHERS,
+            MESSAGES_PER_PUBLISHER,
+            3,
+            SseWritePathStressTest::pad,
+            "sse-publisher");
+    publishers.run();
     PUBLISHED.countDown();
-    assertTrue(publishErrors.isEmpty(), String.join("\n", publishErrors));
+    assertTrue(publishers.errors.isEmpty(), String.join("\n", publishers.errors));
     for (Thread th : threads) {
       th.join(TimeUnit.SECONDS.toMillis(60));
     }

@@ -14,6 +14,7 @@ import dev.halley.node.HalleyNode;
 import dev.halley.node.InternalApi;
 import dev.halley.node.TestNodes;
 import dev.halley.node.config.OperationsConfig;
+import dev.halley.node.transport.ChannelPublishers;
 import dev.halley.node.wire.CloseCodes;
 import dev.halley.testing.RawHttp;
 import java.io.BufferedInputStream;
@@ -30,7 +31,6 @@ import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -153,49 +153,23 @@ class WsWritePathStressTest {
       assertTrue(r.hello.await(20, TimeUnit.SECONDS), r.user + ": no hello");
     }
 
-    ConcurrentLinkedQueue<String> publishErrors = new ConcurrentLinkedQueue<>();
-    CountDownLatch go = new CountDownLatch(1);
-    List<Thread> publishers = new ArrayList<>();
-    for (int t = 0; t < PUBLISHERS; t++) {
-      int pub = t;
-      Thread th =
-          new Thread(
-              () -> {
-                try {
-                  go.await();
-                  int n = 0;
-                  while (n < MESSAGES_PER_PUBLISHER) {
-                    // One or two messages per request: hand-off batches of both sizes.
-                    int batch = Math.min(1 + (n + pub) % 2, MESSAGES_PER_PUBLISHER - n);
-                    ObjectNode body = InternalApi.JSON.createObjectNode();
-                    ArrayNode messages = body.putArray("messages");
-                    for (int i = 0; i < batch; i++, n++) {
-                      ObjectNode m = messages.addObject();
-                      m.put("channel", CHANNEL);
-                      m.putObject("data").put("t", pub).put("n", n).put("pad", pad(pub, n));
-                    }
-                    InternalApi.Reply r = api.publish(body.toString());
-                    if (r.status() != 200) {
-                      publishErrors.add("publisher " + pub + ": " + r);
-                      return;
-                    }
-                  }
-                } catch (Throwable e) {
-                  publishErrors.add("publisher " + pub + ": " + e);
-                }
-              },
-              "ws-publisher-" + t);
-      th.setDaemon(true);
-      th.start();
-      publishers.add(th);
-    }
+    // One or two messages per request: hand-off batches of both sizes.
+    ChannelPublishers publishers =
+        new ChannelPublishers(
+            api,
+            CHANNEL,
+            PUBLISHERS,
+            MESSAGES_PER_PUBLISHER,
+            2,
+            WsWritePathStressTest::pad,
+            "ws-publisher");
     // A fourth publisher floods the stalled clients alone (60 KiB messages to their users), so
     // they are cut while the readers' frames are in flight on the same IO threads.
     Thread flood =
         new Thread(
             () -> {
               try {
-                go.await();
+                publishers.go.await();
                 for (int i = 0; i < FLOOD_MESSAGES; i++) {
                   ObjectNode body = InternalApi.JSON.createObjectNode();
                   ObjectNode m = body.putArray("messages").addObject();
@@ -204,24 +178,18 @@ class WsWritePathStressTest {
                   m.putObject("data").put("flood", i).put("pad", FLOOD_PAD);
                   InternalApi.Reply r = api.publish(body.toString());
                   if (r.status() != 200) {
-                    publishErrors.add("flood: " + r);
+                    publishers.errors.add("flood: " + r);
                     return;
                   }
                 }
               } catch (Throwable e) {
-                publishErrors.add("flood: " + e);
+                publishers.errors.add("flood: " + e);
               }
             },
             "ws-flood");
-    flood.setDaemon(true);
-    flood.start();
     publishers.add(flood);
-    go.countDown();
-    for (Thread th : publishers) {
-      th.join(TimeUnit.SECONDS.toMillis(60));
-      assertTrue(!th.isAlive(), th.getName() + " did not finish");
-    }
-    assertTrue(publishErrors.isEmpty(), String.join("\n", publishErrors));
+    publishers.run();
+    assertTrue(publishers.errors.isEmpty(), String.join("\n", publishers.errors));
     for (Thread th : threads) {
       th.join(TimeUnit.SECONDS.toMillis(30));
     }
