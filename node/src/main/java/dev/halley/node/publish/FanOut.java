@@ -40,17 +40,6 @@ public final class FanOut {
         String channel,
         byte[] data,
         Long ttlMs,
-        String conflationKey,
-        java.util.Map<String, Object> relay) {
-      this(id, users, channel, data, ttlMs, conflationKey, relay, false);
-    }
-
-    Item(
-        String id,
-        List<String> users,
-        String channel,
-        byte[] data,
-        Long ttlMs,
         String conflationKey) {
       this(id, users, channel, data, ttlMs, conflationKey, null, false);
     }
