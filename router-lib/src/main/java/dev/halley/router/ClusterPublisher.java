@@ -877,6 +877,8 @@ final class ClusterPublisher implements Publisher {
       }
       ClusterMap active = d != null ? d.route.active() : current;
       Dual entered = new Dual(DualRoute.of(active, pending), source);
+      // Before any publish can read it: what is already registered reserves its relays' places.
+      order.enterDual(entered.route);
       dual = entered;
       listener.mapChanged(pending.version(), pending.nodes().size());
       return entered.route;
@@ -910,6 +912,7 @@ final class ClusterPublisher implements Publisher {
         listener.mapChanged(map.version(), map.nodes().size());
       }
       dual = null;
+      order.leaveDual(d.route);
     }
   }
 

@@ -1,5 +1,6 @@
 package dev.halley.router;
 
+import dev.halley.router.internal.DualRoute;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
@@ -47,6 +48,10 @@ final class RecipientOrder {
   private final Map<String, Recipient> recipients = new HashMap<>();
   private int secondLists; // recipients that are lists of second sends (dual mode); usually 0
   private long registered; // the last Fragment#seq given out
+  // The routing of the dual mode the publisher is entering or in (enterDual), null outside it: a
+  // fragment registered without a route meanwhile (its publish read the map just before) reserves
+  // its moving users' places in their lists of second sends too.
+  private DualRoute dualRoute;
 
   /**
    * Appends the fragments (one message's, in order) to their recipients' lists. A user fragment
@@ -67,15 +72,10 @@ final class RecipientOrder {
         if (f.users == null || f.second) {
           continue;
         }
-        if (f.route != null) {
-          String user = f.users.get(i);
-          if (f.route.user(user).moving()) {
-            if (f.seconds == null) {
-              f.seconds = new Link[f.links.length];
-            }
-            f.seconds[i] = append(f, recipient(Fragment.secondKey(user), true));
-          }
-        } else if (secondLists > 0) {
+        DualRoute route = f.route != null ? f.route : dualRoute;
+        if (route != null && route.user(f.users.get(i)).moving()) {
+          reserveSecond(f, i);
+        } else if (f.route == null && secondLists > 0) {
           Recipient seconds = recipients.get(Fragment.secondKey(f.users.get(i)));
           if (seconds != null) {
             if (f.extra == null) {
@@ -85,6 +85,51 @@ final class RecipientOrder {
           }
         }
       }
+    }
+  }
+
+  private void reserveSecond(Fragment f, int i) {
+    if (f.seconds == null) {
+      f.seconds = new Link[f.links.length];
+    }
+    f.seconds[i] = append(f, recipient(Fragment.secondKey(f.users.get(i)), true));
+  }
+
+  /**
+   * The publisher enters dual mode with {@code route}; call before any publish can read it. Each
+   * unsettled user fragment registered without a route (sent, or queued, to the old owner before
+   * the pending map was known) reserves, in registration order, the place of each moving user's
+   * second send: the relay its answer's position asks for ({@link ClusterPublisher#lateSeconds})
+   * then takes that place, ahead of the copies of later messages, instead of one at the back behind
+   * them (which delivered a later message to the new owner first).
+   */
+  synchronized void enterDual(DualRoute route) {
+    dualRoute = route;
+    java.util.List<Fragment> unsettled = new java.util.ArrayList<>();
+    Set<Fragment> seen = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+    for (Recipient r : recipients.values()) {
+      for (Link l = r.head; l != null; l = l.next) {
+        Fragment f = l.fragment;
+        if (f.users != null && !f.second && f.route == null && seen.add(f)) {
+          unsettled.add(f);
+        }
+      }
+    }
+    unsettled.sort(java.util.Comparator.comparingLong(f -> f.seq));
+    for (Fragment f : unsettled) {
+      for (int i = 0; i < f.links.length; i++) {
+        boolean reserved = f.seconds != null && f.seconds[i] != null;
+        if (f.links[i] != null && !reserved && route.user(f.users.get(i)).moving()) {
+          reserveSecond(f, i);
+        }
+      }
+    }
+  }
+
+  /** The publisher left dual mode {@code route} (or entered a newer one: no-op then). */
+  synchronized void leaveDual(DualRoute route) {
+    if (dualRoute == route) {
+      dualRoute = null;
     }
   }
 

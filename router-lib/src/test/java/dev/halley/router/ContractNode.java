@@ -52,6 +52,11 @@ final class ContractNode implements AutoCloseable {
   private volatile ClusterMap active;
   private volatile ClusterMap pending;
   private volatile boolean refuse; // answer 503 to publishes
+  // While set, a publish is answered only once it opens (the server has one thread: so are the
+  // requests behind it); the publish is stored when it is answered.
+  private volatile java.util.concurrent.CountDownLatch gate;
+  final java.util.concurrent.atomic.AtomicInteger gated =
+      new java.util.concurrent.atomic.AtomicInteger();
 
   ContractNode(String id) throws IOException {
     this.id = id;
@@ -82,6 +87,11 @@ final class ContractNode implements AutoCloseable {
 
   void refuse(boolean refuse) {
     this.refuse = refuse;
+  }
+
+  /** Publishes wait for {@code gate} to open before they are stored and answered. */
+  void gate(java.util.concurrent.CountDownLatch gate) {
+    this.gate = gate;
   }
 
   /** {@code user} receives channel {@code channel} here (a subscription or a token grant). */
@@ -122,6 +132,18 @@ final class ContractNode implements AutoCloseable {
             System.nanoTime()));
     try {
       if (path.equals("/v1/publish") && method.equals("POST")) {
+        java.util.concurrent.CountDownLatch g = gate;
+        if (g != null) {
+          gated.incrementAndGet();
+          try {
+            if (!g.await(30, java.util.concurrent.TimeUnit.SECONDS)) {
+              throw new IllegalStateException("the gate stayed shut");
+            }
+          } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return;
+          }
+        }
         if (refuse) {
           reply(exchange, 503, "{\"error\":\"overloaded\",\"message\":\"test\"}");
           return;

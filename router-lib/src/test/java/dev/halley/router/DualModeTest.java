@@ -139,6 +139,39 @@ class DualModeTest {
   }
 
   @Test
+  void aRelayOfAMessageSentBeforeDualModeReachesTheNewOwnerBeforeTheNextMessagesCopy()
+      throws Exception {
+    // m1 goes to the old owner before the publisher knows the pending map, and its answer (with
+    // the position to relay) comes only after the publisher entered dual mode and m2, published
+    // then, reserved its copy to the new owner. m1's relay must still reach the new owner first.
+    everyNode(three, four);
+    String user = moving(three, four, "d", 1).get(0);
+    String oldOwner = three.owner(user).id();
+    String other = "user-0";
+    for (int i = 0; three.owner(other).id().equals(oldOwner); i++) {
+      other = "other-" + i;
+    }
+    java.util.concurrent.CountDownLatch gate = new java.util.concurrent.CountDownLatch(1);
+    nodes.get(oldOwner).gate(gate);
+    try (Publisher p = publisher(three, Duration.ofSeconds(10))) {
+      CompletableFuture<PublishResult> m1 = p.publish(Message.toUsers(user).data(1));
+      await().atMost(Duration.ofSeconds(20)).until(() -> nodes.get(oldOwner).gated.get() == 1);
+      // another node's answer brings the publisher into dual mode
+      p.publish(Message.toUsers(other).data(0)).get(20, TimeUnit.SECONDS);
+      await().atMost(Duration.ofSeconds(20)).until(() -> p.mapVersions().equals(List.of(3, 4)));
+      CompletableFuture<PublishResult> m2 = p.publish(Message.toUsers(user).data(2));
+      gate.countDown();
+      List<String> expected =
+          List.of(m1.get(20, TimeUnit.SECONDS).id(), m2.get(20, TimeUnit.SECONDS).id());
+      assertEquals(expected, keys(nodes.get(oldOwner).stream(user)), "old owner");
+      await().atMost(Duration.ofSeconds(20)).until(() -> nodes.get("d").stream(user).size() >= 2);
+      List<ContractNode.Event> neu = nodes.get("d").stream(user);
+      assertEquals(expected, keys(neu), "the new owner's stream, in publish order");
+      assertTrue(neu.get(0).relayed() && neu.get(1).relayed(), neu.toString());
+    }
+  }
+
+  @Test
   void fourThreadsToOverlappingMovingUsersKeepEachThreadsOrderOnBothOwners() throws Exception {
     everyNode(three, four);
     List<String> users = new ArrayList<>(moving(three, four, "d", 3));
