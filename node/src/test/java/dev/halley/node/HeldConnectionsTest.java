@@ -10,7 +10,6 @@ import java.lang.management.ManagementFactory;
 import java.lang.management.ThreadInfo;
 import java.net.Socket;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
@@ -23,13 +22,27 @@ class HeldConnectionsTest {
   private static final int USERS = 100;
   private static final int PER_TRANSPORT = 667; // 3 x 667 = 2001 connections
 
-  private static long nodeThreads(String nodeId) {
-    ThreadInfo[] all = ManagementFactory.getThreadMXBean().dumpAllThreads(false, false);
-    return Arrays.stream(all).filter(t -> t.getThreadName().startsWith("halley-" + nodeId)).count();
+  /** The IDs of the JVM's live threads. */
+  private static java.util.Set<Long> liveThreads() {
+    java.util.Set<Long> ids = new java.util.HashSet<>();
+    for (ThreadInfo t : ManagementFactory.getThreadMXBean().dumpAllThreads(false, false)) {
+      ids.add(t.getThreadId());
+    }
+    return ids;
   }
 
-  private static int jvmThreads() {
-    return ManagementFactory.getThreadMXBean().getThreadCount();
+  /**
+   * The live threads that were not alive at {@code before}, by name. Threads other test nodes of
+   * this JVM end meanwhile (they are named alike) do not count, unlike a count of names would.
+   */
+  private static List<String> newThreads(java.util.Set<Long> before, String prefix) {
+    List<String> names = new ArrayList<>();
+    for (ThreadInfo t : ManagementFactory.getThreadMXBean().dumpAllThreads(false, false)) {
+      if (!before.contains(t.getThreadId()) && t.getThreadName().startsWith(prefix)) {
+        names.add(t.getThreadName());
+      }
+    }
+    return names;
   }
 
   @Test
@@ -52,8 +65,7 @@ class HeldConnectionsTest {
         open(node, tokens.get(0), 1, sockets);
         open(node, tokens.get(0), 2, sockets);
         api.awaitConnections(users.get(0), 3);
-        long nodeBefore = nodeThreads("a");
-        int jvmBefore = jvmThreads();
+        java.util.Set<Long> threadsBefore = liveThreads();
         long heapBefore = usedHeapAfterGc();
 
         for (int i = 0; i < PER_TRANSPORT * 3; i++) {
@@ -72,11 +84,12 @@ class HeldConnectionsTest {
             "heap per held connection (node and test client together): ~"
                 + heapPerConnection
                 + " bytes");
-        long nodeAfter = nodeThreads("a");
-        int jvmAfter = jvmThreads();
-        assertEquals(nodeBefore, nodeAfter, "node threads with 2,000 held connections");
-        assertTrue(
-            jvmAfter - jvmBefore < 10, "JVM threads grew from " + jvmBefore + " to " + jvmAfter);
+        assertEquals(
+            List.of(),
+            newThreads(threadsBefore, "halley-a"),
+            "node threads started for 2,000 held connections");
+        List<String> started = newThreads(threadsBefore, "");
+        assertTrue(started.size() < 10, "JVM threads started meanwhile: " + started);
       } finally {
         for (Socket s : sockets) {
           s.close();
